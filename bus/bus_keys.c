@@ -1,0 +1,173 @@
+/*  bus_keys.c: CURVE key files. */
+#include "bus_keys.h"
+#include "bus_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+int
+bus_keys_generate (bus_keypair_t *pair, const char *name, bus_error_t *err)
+{
+    memset (pair, 0, sizeof *pair);
+    if (!bus_name_valid (name, strlen (name))) {
+        return bus_fail (err, BUS_EINVAL,
+                         "'%s' is not a valid agent name: 1-64 of a-z 0-9 . _ -, "
+                         "starting with a letter or digit", name);
+    }
+    snprintf (pair->name, sizeof pair->name, "%s", name);
+    if (zmq_curve_keypair (pair->public_z85, pair->secret_z85) != 0) {
+        return bus_fail (err, BUS_EKEY, "cannot generate a CURVE key: %s "
+                         "(is libzmq built with libsodium?)", zmq_strerror (zmq_errno ()));
+    }
+    return 0;
+}
+
+static int
+s_write_file (const char *path, const char *text, mode_t mode, bus_error_t *err)
+{
+    //  O_EXCL: a key is never silently replaced; the old one may be in use.
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL, mode);
+    if (fd < 0) {
+        return bus_fail (err, BUS_EIO, "%s: %s%s", path, strerror (errno),
+                         errno == EEXIST? " (remove it first to replace the key)": "");
+    }
+    size_t len = strlen (text);
+    ssize_t wrote = write (fd, text, len);
+    int rc = (wrote == (ssize_t) len && fsync (fd) == 0)? 0: -1;
+    int saved = errno;
+    close (fd);
+    if (rc != 0) {
+        unlink (path);
+        return bus_fail (err, BUS_EIO, "%s: %s", path, strerror (saved));
+    }
+    return 0;
+}
+
+int
+bus_keys_save (const bus_keypair_t *pair, const char *secret_path,
+               const char *public_path, bus_error_t *err)
+{
+    char text [1024];
+    if (secret_path) {
+        snprintf (text, sizeof text,
+                  "#   bulkhead CURVE secret key for '%s'\n"
+                  "#   SECRET: whoever holds this file can act as '%s'. Keep it mode 0600.\n"
+                  "metadata\n    name = \"%s\"\ncurve\n"
+                  "    public-key = \"%s\"\n    secret-key = \"%s\"\n",
+                  pair->name, pair->name, pair->name, pair->public_z85, pair->secret_z85);
+        if (s_write_file (secret_path, text, 0600, err) != 0) {
+            return -1;
+        }
+    }
+    if (public_path) {
+        snprintf (text, sizeof text,
+                  "#   bulkhead CURVE public key for '%s'\n"
+                  "metadata\n    name = \"%s\"\ncurve\n    public-key = \"%s\"\n",
+                  pair->name, pair->name, pair->public_z85);
+        if (s_write_file (public_path, text, 0644, err) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+//  Finds `key = "value"` on a line and copies value (Z85 has no quotes).
+static bool
+s_value (const char *line, const char *key, char *out, size_t out_size)
+{
+    const char *p = line + strspn (line, " \t");
+    size_t key_len = strlen (key);
+    if (strncmp (p, key, key_len) != 0) {
+        return false;
+    }
+    p += key_len;
+    p += strspn (p, " \t");
+    if (*p++ != '=') {
+        return false;
+    }
+    p += strspn (p, " \t");
+    bool quoted = *p == '"';
+    p += quoted;
+    size_t len = 0;
+    while (p [len] && p [len] != '\n' && p [len] != (quoted? '"': ' ')) {
+        len++;
+    }
+    if (len >= out_size) {
+        return false;
+    }
+    memcpy (out, p, len);
+    out [len] = 0;
+    return true;
+}
+
+static bool
+s_z85_key_valid (const char *z85)
+{
+    uint8_t raw [32];
+    return strlen (z85) == BUS_KEY_Z85_LEN && zmq_z85_decode (raw, z85) != NULL;
+}
+
+int
+bus_keys_load (bus_keypair_t *pair, const char *path, bus_error_t *err)
+{
+    memset (pair, 0, sizeof *pair);
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        return bus_fail (err, BUS_EKEY, "%s: %s", path, strerror (errno));
+    }
+    char line [512];
+    while (fgets (line, sizeof line, file)) {
+        if (!s_value (line, "public-key", pair->public_z85, sizeof pair->public_z85)
+        &&  !s_value (line, "secret-key", pair->secret_z85, sizeof pair->secret_z85)) {
+            s_value (line, "name", pair->name, sizeof pair->name);
+        }
+    }
+    struct stat st;
+    int stat_rc = fstat (fileno (file), &st);
+    fclose (file);
+    if (!s_z85_key_valid (pair->public_z85)) {
+        return bus_fail (err, BUS_EKEY, "%s: no valid public-key line "
+                         "(make one with: bulkhead keygen NAME)", path);
+    }
+    if (pair->secret_z85 [0]) {
+        if (!s_z85_key_valid (pair->secret_z85)) {
+            return bus_fail (err, BUS_EKEY, "%s: secret-key is not 40 Z85 characters", path);
+        }
+        if (stat_rc == 0 && (st.st_mode & 077)) {
+            return bus_fail (err, BUS_EKEY, "%s: secret key file is readable by others "
+                             "(mode %03o); run: chmod 600 %s", path,
+                             (unsigned) (st.st_mode & 0777), path);
+        }
+    }
+    return 0;
+}
+
+int
+bus_keys_public (char out [BUS_KEY_Z85_LEN + 1], const char *key_or_path, bus_error_t *err)
+{
+    if (s_z85_key_valid (key_or_path)) {
+        snprintf (out, BUS_KEY_Z85_LEN + 1, "%s", key_or_path);
+        return 0;
+    }
+    bus_keypair_t pair;
+    if (bus_keys_load (&pair, key_or_path, err) != 0) {
+        return -1;
+    }
+    memcpy (out, pair.public_z85, BUS_KEY_Z85_LEN + 1);
+    return 0;
+}
+
+void
+bus_keys_fingerprint (char out [17], const char *public_z85)
+{
+    uint8_t hash [32];
+    bus_hash (hash, public_z85, strlen (public_z85));
+    for (int i = 0; i < 8; i++) {
+        snprintf (out + 2 * i, 3, "%02x", hash [i]);
+    }
+}

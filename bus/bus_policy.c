@@ -1,0 +1,1193 @@
+/*  bus_policy.c: reads a ZPL policy file and builds the immutable policy.
+
+    Two steps. A small ZPL reader turns the text into a flat array of items
+    (name, optional value, line, first child, next sibling); it knows nothing
+    of policies. The builder then walks that tree section by section, in the
+    order the sections depend on each other: bus (defaults), classes, agents
+    (which name classes), approvers (which name agents), edges (which name
+    both). Every error goes through s_fail so it reads "FILE:LINE: ...".
+*/
+#include "bus_policy.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#define S_DEPTH_MAX     16              //  our schema needs 3; ZPL has no limit
+#define S_FILE_MAX      (16u << 20)     //  a policy is a few KiB; refuse a log
+#define S_KNOWN_MAX     256             //  "(known: ...)" is cut to this
+
+//  One ZPL line with a name. Strings point into the reader's copy of the
+//  text, terminated in place.
+typedef struct {
+    char *name;
+    char *value;                //  NULL when the line has no '='
+    int line;
+    int child;                  //  first child, -1 if none
+    int next;                   //  next sibling, -1 if none
+} s_item_t;
+
+//  The public struct first, so a bus_policy_t * is an s_policy_t *.
+typedef struct {
+    bus_policy_t base;
+    const bus_agent_t **by_key;         //  agents sorted by key_z85
+} s_policy_t;
+
+typedef struct {
+    const char *origin;                 //  file name for error messages
+    bus_error_t *err;
+    char *buf;                          //  copy of the text, items point in
+    s_item_t *items;
+    int count;
+    s_policy_t *self;
+    int approvers_line [BUS_CLASS_MAX]; //  0 when the file gives none
+} s_ctx_t;
+
+static int
+s_fail (s_ctx_t *ctx, int line, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+static int
+s_fail (s_ctx_t *ctx, int line, const char *fmt, ...)
+{
+    char what [sizeof ctx->err->text];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (what, sizeof what, fmt, args);
+    va_end (args);
+    return bus_fail (ctx->err, BUS_EPOLICY, "%s:%d: %s", ctx->origin, line,
+                     what);
+}
+
+static int
+s_nomem (s_ctx_t *ctx)
+{
+    return bus_fail (ctx->err, BUS_ENOMEM, "%s: out of memory", ctx->origin);
+}
+
+//  Appends a word to a "a, b, c" list; a list too long for the buffer ends
+//  in "..." so the message still fits in a bus_error_t.
+static void
+s_append (char *list, size_t size, const char *word)
+{
+    size_t len = strlen (list);
+    if (len >= 3 && strcmp (list + len - 3, "...") == 0) {
+        return;
+    }
+    const char *sep = len? ", ": "";
+    if (len + strlen (sep) + strlen (word) + sizeof ", ..." > size) {
+        snprintf (list + len, size - len, "%s...", sep);
+    }
+    else {
+        snprintf (list + len, size - len, "%s%s", sep, word);
+    }
+}
+
+
+//  ---------------------------------------------------------------------
+//  ZPL reader
+
+static bool
+s_blank (char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+//  Reads one line [p, end) that holds an item (not blank, not a comment).
+static int
+s_read_item (s_ctx_t *ctx, char *p, char *end, int line)
+{
+    char *name = p;
+    while (p < end && !s_blank (*p) && *p != '=' && *p != '#') {
+        p++;
+    }
+    char *name_end = p;
+    if (name == name_end) {
+        return s_fail (ctx, line, "missing name before '='");
+    }
+    while (p < end && s_blank (*p)) {
+        p++;
+    }
+    char *value = NULL;
+    if (p < end && *p == '=') {
+        for (p++; p < end && s_blank (*p); p++) {
+        }
+        if (p < end && (*p == '"' || *p == '\'')) {
+            //  A quoted value may hold '#' and spaces; ZPL has no escapes
+            char quote = *p++;
+            value = p;
+            while (p < end && *p != quote) {
+                p++;
+            }
+            if (p == end) {
+                return s_fail (ctx, line, "unterminated quoted value; "
+                               "close it with %c", quote);
+            }
+            *p++ = 0;
+            while (p < end && s_blank (*p)) {
+                p++;
+            }
+            if (p < end && *p != '#') {
+                return s_fail (ctx, line, "text after the closing quote; "
+                               "start a comment with '#'");
+            }
+        }
+        else {
+            value = p;
+            while (p < end && *p != '#') {
+                p++;
+            }
+            while (p > value && s_blank (p [-1])) {
+                p--;
+            }
+            *p = 0;
+        }
+    }
+    else
+    if (p < end && *p != '#') {
+        return s_fail (ctx, line, "expected '=' after '%.64s'; "
+                       "write `name = value`", name);
+    }
+    *name_end = 0;
+
+    //  Grows by doubling: at each power of two, room for as many again
+    int count = ctx->count;
+    if ((count & (count - 1)) == 0) {
+        s_item_t *items = realloc (ctx->items, (count? 2 * count: 1)
+                                               * sizeof *items);
+        if (!items) {
+            return s_nomem (ctx);
+        }
+        ctx->items = items;
+    }
+    ctx->items [count] = (s_item_t) {
+        .name = name, .value = value, .line = line, .child = -1, .next = -1
+    };
+    return 0;
+}
+
+//  Fills ctx->items from the text. Children are indented exactly four
+//  spaces deeper than their parent; tabs would make depth a matter of the
+//  reader's editor settings, so they are refused.
+static int
+s_read (s_ctx_t *ctx, const char *text, size_t len)
+{
+    ctx->buf = malloc (len + 1);
+    if (!ctx->buf) {
+        return s_nomem (ctx);
+    }
+    if (len) {
+        memcpy (ctx->buf, text, len);
+    }
+    ctx->buf [len] = 0;
+
+    int last [S_DEPTH_MAX];             //  last item seen at each depth
+    int last_depth = -1;
+    int line = 0;
+    char *end = ctx->buf + len;
+    for (char *p = ctx->buf; p < end; ) {
+        char *eol = memchr (p, '\n', end - p);
+        char *next = eol? eol + 1: end;
+        eol = eol? eol: end;
+        line++;
+        if (eol > p && eol [-1] == '\r') {
+            eol--;
+        }
+        *eol = 0;
+        for (char *c = p; c < eol; c++) {
+            if ((unsigned char) *c < 0x20 && *c != '\t') {
+                return s_fail (ctx, line, "control byte 0x%02x; a policy is "
+                               "plain text", (unsigned char) *c);
+            }
+        }
+        char *start = p;
+        while (start < eol && s_blank (*start)) {
+            start++;
+        }
+        if (start == eol || *start == '#') {
+            p = next;
+            continue;                   //  blank or comment line
+        }
+        if (memchr (p, '\t', start - p)) {
+            return s_fail (ctx, line, "tab in indentation; indent with "
+                           "4 spaces per level");
+        }
+        int indent = (int) (start - p);
+        int depth = indent / 4;
+        if (indent % 4) {
+            return s_fail (ctx, line, "indented %d spaces; indent with "
+                           "a multiple of 4", indent);
+        }
+        if (depth > last_depth + 1) {
+            return s_fail (ctx, line, "indented too deep; a child goes "
+                           "exactly 4 spaces under its parent");
+        }
+        if (depth >= S_DEPTH_MAX) {
+            return s_fail (ctx, line, "nested deeper than %d levels",
+                           S_DEPTH_MAX);
+        }
+        if (s_read_item (ctx, start, eol, line)) {
+            return -1;
+        }
+        //  Link the item: to its previous sibling if one is open at this
+        //  depth, else as the first child of the item above it.
+        if (last_depth >= depth) {
+            ctx->items [last [depth]].next = ctx->count;
+        }
+        else
+        if (depth > 0) {
+            ctx->items [last [depth - 1]].child = ctx->count;
+        }
+        last [depth] = ctx->count++;
+        last_depth = depth;
+        p = next;
+    }
+    return 0;
+}
+
+
+//  ---------------------------------------------------------------------
+//  Values
+
+//  One table per kind of heading lists its options, the Redis way: name,
+//  type, where the value goes, its range. An S_OTHER option needs code of
+//  its own and goes to the section's handler.
+typedef enum { S_NUMBER, S_BOOL, S_WORD, S_OTHER } s_type_t;
+
+typedef struct {
+    const char *name;
+    s_type_t type;
+    size_t offset;                      //  of the field in its struct
+    uint32_t min, max;                  //  S_NUMBER: accepted range
+    const char *words [3];              //  S_WORD: the second sets the bool
+} s_option_t;
+
+#define S_OPTIONS_MAX   16
+#define S_OTHER_OPTION(n) { .name = n, .type = S_OTHER }
+#define S_BOOL_OPTION(n, T, f) \
+    { .name = n, .type = S_BOOL, .offset = offsetof (T, f) }
+#define S_WORD_OPTION(n, T, f, no, yes) \
+    { .name = n, .type = S_WORD, .offset = offsetof (T, f), \
+      .words = { no, yes } }
+#define S_NUMBER_OPTION(n, T, f, lo, hi) \
+    { .name = n, .type = S_NUMBER, .offset = offsetof (T, f), \
+      .min = lo, .max = hi }
+
+static const s_option_t s_sections [] = {
+    S_OTHER_OPTION ("bus"), S_OTHER_OPTION ("classes"),
+    S_OTHER_OPTION ("agents"), S_OTHER_OPTION ("edges"), { .name = NULL }
+};
+
+static const s_option_t s_bus_options [] = {
+    S_NUMBER_OPTION ("max_frame", bus_policy_t, max_frame, 256, 16u << 20),
+    S_NUMBER_OPTION ("max_backlog", bus_policy_t, max_backlog, 1, UINT32_MAX),
+    S_NUMBER_OPTION ("hold_cap_total", bus_policy_t, hold_cap_total,
+                     1, UINT32_MAX),
+    S_NUMBER_OPTION ("hold_cap_sender", bus_policy_t, hold_cap_sender,
+                     1, UINT32_MAX),
+    { .name = NULL }
+};
+
+#define S_QUORUM    4                   //  its place in s_class_options
+static const s_option_t s_class_options [] = {
+    S_BOOL_OPTION ("privileged", bus_class_t, privileged),
+    S_BOOL_OPTION ("hold", bus_class_t, hold),
+    S_OTHER_OPTION ("actions"),
+    S_OTHER_OPTION ("approvers"),
+    S_NUMBER_OPTION ("quorum", bus_class_t, quorum, 1, UINT32_MAX),
+    S_NUMBER_OPTION ("ttl", bus_class_t, ttl_s, 1, UINT32_MAX),
+    { .name = NULL }
+};
+
+#define S_KEY       0                   //  its place in s_agent_options
+static const s_option_t s_agent_options [] = {
+    S_OTHER_OPTION ("key"),
+    S_OTHER_OPTION ("provider"),
+    S_WORD_OPTION ("trust", bus_agent_t, untrusted, "trusted", "untrusted"),
+    S_WORD_OPTION ("taint", bus_agent_t, causal, "sticky", "causal"),
+    S_BOOL_OPTION ("accepts_restricted", bus_agent_t, accepts_restricted),
+    S_OTHER_OPTION ("class"),
+    S_OTHER_OPTION ("role"),
+    S_NUMBER_OPTION ("max_backlog", bus_agent_t, max_backlog, 1, UINT32_MAX),
+    S_NUMBER_OPTION ("rate", bus_agent_t, rate, 0, UINT32_MAX),
+    { .name = NULL }
+};
+
+//  Finds item's name in an option table, refusing unknown and repeated
+//  names. seen has one slot per option: the line it was first on, or 0.
+static int
+s_key (s_ctx_t *ctx, const s_item_t *item, const s_option_t *table,
+       const char *where, int *seen)
+{
+    char known [S_KNOWN_MAX] = "";
+    for (int i = 0; table [i].name; i++) {
+        if (strcmp (item->name, table [i].name) == 0) {
+            if (seen [i]) {
+                return s_fail (ctx, item->line, "'%s' in %s is given twice "
+                               "(first at line %d); keep one", table [i].name,
+                               where, seen [i]);
+            }
+            seen [i] = item->line;
+            return i;
+        }
+        s_append (known, sizeof known, table [i].name);
+    }
+    return s_fail (ctx, item->line, "unknown key '%.64s' in %s (known: %s)",
+                   item->name, where, known);
+}
+
+//  A `name = value` line with nothing indented under it.
+static int
+s_scalar (s_ctx_t *ctx, const s_item_t *item)
+{
+    if (!item->value || !*item->value) {
+        return s_fail (ctx, item->line, "'%s' needs a value: %s = ...",
+                       item->name, item->name);
+    }
+    if (item->child >= 0) {
+        return s_fail (ctx, ctx->items [item->child].line, "'%s' takes a "
+                       "value, not indented lines under it", item->name);
+    }
+    return 0;
+}
+
+//  A heading (section, class, agent, sender): a name with children only.
+static int
+s_heading (s_ctx_t *ctx, const s_item_t *item, const char *what)
+{
+    if (item->value) {
+        return s_fail (ctx, item->line, "%s '%.64s' takes no value; put its "
+                       "items on the lines under it, indented 4 more spaces",
+                       what, item->name);
+    }
+    return 0;
+}
+
+//  Decimal only: "0x10" or "1e3" in a limit is more likely a mistake than
+//  a wish, and one notation keeps the file easy to read.
+static int
+s_u32 (s_ctx_t *ctx, const s_item_t *item, uint32_t min, uint32_t max,
+       uint32_t *out)
+{
+    const char *value = item->value;
+    size_t len = strlen (value);
+    bool digits = len > 0 && len <= 10 && strspn (value, "0123456789") == len;
+    unsigned long long number = digits? strtoull (value, NULL, 10): 0;
+    if (!digits || number < min || number > max) {
+        return s_fail (ctx, item->line, "'%s' must be a whole number from "
+                       "%u to %u, not '%.64s'", item->name, min, max, value);
+    }
+    *out = (uint32_t) number;
+    return 0;
+}
+
+static int
+s_bool (s_ctx_t *ctx, const s_item_t *item, bool *out)
+{
+    const char *v = item->value;
+    if (!strcmp (v, "true") || !strcmp (v, "yes") || !strcmp (v, "1")) {
+        *out = true;
+    }
+    else
+    if (!strcmp (v, "false") || !strcmp (v, "no") || !strcmp (v, "0")) {
+        *out = false;
+    }
+    else {
+        return s_fail (ctx, item->line, "'%s' must be true or false "
+                       "(or yes/no, 1/0), not '%.64s'", item->name, v);
+    }
+    return 0;
+}
+
+//  Splits a comma list in place. Returns an array of words pointing into
+//  the reader's buffer (free the array only), or NULL after failing.
+static char **
+s_split (s_ctx_t *ctx, s_item_t *item, size_t *count)
+{
+    size_t words = 1;
+    for (const char *c = item->value; *c; c++) {
+        words += *c == ',';
+    }
+    char **list = malloc (words * sizeof *list);
+    if (!list) {
+        s_nomem (ctx);
+        return NULL;
+    }
+    char *p = item->value;
+    for (size_t i = 0; i < words; i++) {
+        char *comma = strchr (p, ',');
+        char *end = comma? comma: p + strlen (p);
+        while (s_blank (*p)) {
+            p++;
+        }
+        while (end > p && s_blank (end [-1])) {
+            end--;
+        }
+        if (end == p) {
+            free (list);
+            s_fail (ctx, item->line, "empty entry in the list of '%s'",
+                    item->name);
+            return NULL;
+        }
+        *end = 0;
+        list [i] = p;
+        p = comma? comma + 1: end;
+    }
+    *count = words;
+    return list;
+}
+
+//  Copies words and their pointer array into one block, so one free ()
+//  releases the list.
+static char **
+s_pack (char **words, size_t count)
+{
+    size_t size = count * sizeof (char *);
+    for (size_t i = 0; i < count; i++) {
+        size += strlen (words [i]) + 1;
+    }
+    char **packed = malloc (size? size: 1);
+    if (packed) {
+        char *at = (char *) (packed + count);
+        for (size_t i = 0; i < count; i++) {
+            packed [i] = strcpy (at, words [i]);
+            at += strlen (at) + 1;
+        }
+    }
+    return packed;
+}
+
+static int
+s_name (s_ctx_t *ctx, const s_item_t *item, const char *what)
+{
+    if (!bus_name_valid (item->name, strlen (item->name))) {
+        return s_fail (ctx, item->line, "%s name '%.64s' is not valid; use "
+                       "1 to %d of a-z 0-9 . _ - starting with a letter or "
+                       "digit", what, item->name, BUS_NAME_MAX);
+    }
+    return 0;
+}
+
+
+//  ---------------------------------------------------------------------
+//  Sections
+
+static void
+s_known_classes (const bus_policy_t *self, char *known, size_t size)
+{
+    for (size_t i = 0; i < self->class_count; i++) {
+        s_append (known, size, self->classes [i].name);
+    }
+}
+
+static void
+s_known_agents (const bus_policy_t *self, unsigned roles, char *known,
+                size_t size)
+{
+    for (size_t i = 0; i < self->agent_count; i++) {
+        if (self->agents [i].roles & roles) {
+            s_append (known, size, self->agents [i].name);
+        }
+    }
+    if (!*known) {
+        s_append (known, size, "none");
+    }
+}
+
+//  Picks value out of a NULL-terminated word list, or says which words fit.
+static int
+s_choice (s_ctx_t *ctx, int line, const char *what, const char *value,
+          const char *const *words)
+{
+    char known [S_KNOWN_MAX] = "";
+    for (int i = 0; words [i]; i++) {
+        if (strcmp (value, words [i]) == 0) {
+            return i;
+        }
+        s_append (known, sizeof known, words [i]);
+    }
+    return s_fail (ctx, line, "unknown %s '%.64s' (known: %s)", what, value,
+                   known);
+}
+
+typedef int (s_other_fn) (s_ctx_t *ctx, void *base, s_item_t *item);
+
+//  Reads the options under a heading into the struct at base.
+static int
+s_options (s_ctx_t *ctx, int first, const s_option_t *table,
+           const char *where, void *base, s_other_fn *other, int *seen)
+{
+    for (int i = first; i >= 0; i = ctx->items [i].next) {
+        s_item_t *item = &ctx->items [i];
+        int k = s_key (ctx, item, table, where, seen);
+        if (k < 0 || s_scalar (ctx, item)) {
+            return -1;
+        }
+        void *field = (char *) base + table [k].offset;
+        int rc = 0;
+        if (table [k].type == S_NUMBER) {
+            rc = s_u32 (ctx, item, table [k].min, table [k].max, field);
+        }
+        else
+        if (table [k].type == S_BOOL) {
+            rc = s_bool (ctx, item, field);
+        }
+        else
+        if (table [k].type == S_WORD) {
+            int choice = s_choice (ctx, item->line, item->name, item->value,
+                                   table [k].words);
+            *(bool *) field = choice == 1;
+            rc = choice < 0? -1: 0;
+        }
+        else {
+            rc = other (ctx, base, item);
+        }
+        if (rc) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+//  actions and approvers, both comma lists
+static int
+s_class_other (s_ctx_t *ctx, void *base, s_item_t *item)
+{
+    bus_class_t *class = base;
+    bool approvers = strcmp (item->name, "approvers") == 0;
+    size_t count;
+    char **words = s_split (ctx, item, &count);
+    if (!words) {
+        return -1;
+    }
+    //  Distinct approvals are counted, so a name twice would make a
+    //  quorum that can never be met.
+    for (size_t i = 0; approvers && i < count; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp (words [i], words [j]) == 0) {
+                s_fail (ctx, item->line, "approver '%.64s' is listed twice "
+                        "in class '%s'", words [i], class->name);
+                free (words);
+                return -1;
+            }
+        }
+    }
+    char **packed = s_pack (words, count);
+    free (words);
+    if (!packed) {
+        return s_nomem (ctx);
+    }
+    if (approvers) {
+        class->approvers = packed;
+        class->approver_count = count;
+        ctx->approvers_line [class - ctx->self->base.classes] = item->line;
+    }
+    else {
+        class->actions = packed;
+        class->action_count = count;
+    }
+    return 0;
+}
+
+static int
+s_section_classes (s_ctx_t *ctx, int first)
+{
+    bus_policy_t *self = &ctx->self->base;
+    for (int i = first; i >= 0; i = ctx->items [i].next) {
+        s_item_t *item = &ctx->items [i];
+        if (s_heading (ctx, item, "class") || s_name (ctx, item, "class")) {
+            return -1;
+        }
+        int index = bus_policy_class (self, item->name);
+        if (index >= 0 && self->classes [index].line) {
+            return s_fail (ctx, item->line, "class '%s' is given twice (first "
+                           "at line %d); merge them", item->name,
+                           self->classes [index].line);
+        }
+        if (index < 0) {
+            if (self->class_count == BUS_CLASS_MAX) {
+                return s_fail (ctx, item->line, "too many classes; at most "
+                               "%d, built-ins included", BUS_CLASS_MAX);
+            }
+            index = (int) self->class_count++;
+            strcpy (self->classes [index].name, item->name);
+            self->classes [index].quorum = 1;
+            self->classes [index].ttl_s = 3600;
+        }
+        bus_class_t *class = &self->classes [index];
+        class->line = item->line;
+
+        int seen [S_OPTIONS_MAX] = { 0 };
+        char where [BUS_NAME_MAX + 16];
+        snprintf (where, sizeof where, "class '%s'", class->name);
+        if (s_options (ctx, item->child, s_class_options, where, class,
+                       s_class_other, seen)) {
+            return -1;
+        }
+        if (class->approver_count && class->quorum > class->approver_count) {
+            return s_fail (ctx, seen [S_QUORUM], "quorum %u in class '%s' "
+                           "exceeds its %zu approvers; lower it or add "
+                           "approvers", class->quorum, class->name,
+                           class->approver_count);
+        }
+    }
+    return 0;
+}
+
+//  key, provider, class, role
+static int
+s_agent_other (s_ctx_t *ctx, void *base, s_item_t *item)
+{
+    static const char *roles [] = { "agent", "approver", "operator", NULL };
+    bus_agent_t *agent = base;
+    const bus_policy_t *self = &ctx->self->base;
+    const char *value = item->value;
+    if (strcmp (item->name, "key") == 0) {
+        if (strlen (value) != BUS_KEY_Z85_LEN
+        ||  !zmq_z85_decode (agent->key, value)) {
+            return s_fail (ctx, item->line, "key of agent '%s' is not a %d-"
+                           "character Z85 CURVE public key; quote it, Z85 "
+                           "may contain '#'", agent->name, BUS_KEY_Z85_LEN);
+        }
+        strcpy (agent->key_z85, value);
+    }
+    else
+    if (strcmp (item->name, "provider") == 0) {
+        if (!bus_name_valid (value, strlen (value))) {
+            return s_fail (ctx, item->line, "provider '%.64s' is not valid; "
+                           "use a-z 0-9 . _ -", value);
+        }
+        strcpy (agent->provider, value);
+    }
+    else
+    if (strcmp (item->name, "class") == 0) {
+        agent->class_index = bus_policy_class (self, value);
+        if (agent->class_index < 0) {
+            char known [S_KNOWN_MAX] = "";
+            s_known_classes (self, known, sizeof known);
+            return s_fail (ctx, item->line, "unknown class '%.64s' for agent "
+                           "'%s' (known: %s)", value, agent->name, known);
+        }
+    }
+    else {
+        size_t count;
+        char **words = s_split (ctx, item, &count);
+        int choice = words? 0: -1;
+        agent->roles = 0;
+        for (size_t i = 0; choice >= 0 && i < count; i++) {
+            choice = s_choice (ctx, item->line, "role", words [i], roles);
+            agent->roles |= choice >= 0? 1u << choice: 0;
+        }
+        free (words);
+        return choice < 0? -1: 0;
+    }
+    return 0;
+}
+
+static int
+s_by_name (const void *a, const void *b)
+{
+    return strcmp (((const bus_agent_t *) a)->name,
+                   ((const bus_agent_t *) b)->name);
+}
+
+static int
+s_by_key (const void *a, const void *b)
+{
+    return strcmp ((*(const bus_agent_t *const *) a)->key_z85,
+                   (*(const bus_agent_t *const *) b)->key_z85);
+}
+
+static int
+s_section_agents (s_ctx_t *ctx, int first)
+{
+    bus_policy_t *self = &ctx->self->base;
+    size_t count = 0;
+    for (int i = first; i >= 0; i = ctx->items [i].next) {
+        count++;
+    }
+    self->agents = calloc (count? count: 1, sizeof *self->agents);
+    ctx->self->by_key = calloc (count? count: 1, sizeof *ctx->self->by_key);
+    if (!self->agents || !ctx->self->by_key) {
+        return s_nomem (ctx);
+    }
+    for (int i = first; i >= 0; i = ctx->items [i].next) {
+        s_item_t *item = &ctx->items [i];
+        if (s_heading (ctx, item, "agent") || s_name (ctx, item, "agent")) {
+            return -1;
+        }
+        bus_agent_t *agent = &self->agents [self->agent_count++];
+        strcpy (agent->name, item->name);
+        agent->class_index = -1;
+        agent->accepts_restricted = true;
+        agent->roles = BUS_ROLE_AGENT;
+        agent->max_backlog = self->max_backlog;
+        agent->line = item->line;
+
+        int seen [S_OPTIONS_MAX] = { 0 };
+        char where [BUS_NAME_MAX + 16];
+        snprintf (where, sizeof where, "agent '%s'", agent->name);
+        if (s_options (ctx, item->child, s_agent_options, where, agent,
+                       s_agent_other, seen)) {
+            return -1;
+        }
+        if (!seen [S_KEY]) {
+            return s_fail (ctx, item->line, "agent '%s' has no key; add "
+                           "key = \"<its 40-character Z85 public key>\"",
+                           agent->name);
+        }
+    }
+    //  Sorted for bsearch; neighbours then show duplicates.
+    qsort (self->agents, count, sizeof *self->agents, s_by_name);
+    for (size_t i = 0; i < count; i++) {
+        const bus_agent_t *a = &self->agents [i - (i > 0)];
+        const bus_agent_t *b = &self->agents [i];
+        ctx->self->by_key [i] = b;
+        if (a != b && strcmp (a->name, b->name) == 0) {
+            int earlier = a->line < b->line? a->line: b->line;
+            int later = a->line > b->line? a->line: b->line;
+            return s_fail (ctx, later, "agent '%s' is given twice (lines %d "
+                           "and %d); rename one", a->name, earlier, later);
+        }
+    }
+    //  One key per agent: a shared key would let one process speak as
+    //  several agents, and the key is what a session authenticates.
+    qsort (ctx->self->by_key, count, sizeof *ctx->self->by_key, s_by_key);
+    for (size_t i = 1; i < count; i++) {
+        const bus_agent_t *a = ctx->self->by_key [i - 1];
+        const bus_agent_t *b = ctx->self->by_key [i];
+        if (strcmp (a->key_z85, b->key_z85) == 0) {
+            if (a->line > b->line) {
+                const bus_agent_t *swap = a;
+                a = b;
+                b = swap;
+            }
+            return s_fail (ctx, b->line, "agent '%s' has the same key as "
+                           "agent '%s' (line %d); give each agent its own "
+                           "key pair", b->name, a->name, a->line);
+        }
+    }
+    return 0;
+}
+
+//  Approvers name agents, so they are checked once the agents are known.
+static int
+s_check_approvers (s_ctx_t *ctx)
+{
+    const bus_policy_t *self = &ctx->self->base;
+    for (size_t c = 0; c < self->class_count; c++) {
+        const bus_class_t *class = &self->classes [c];
+        for (size_t i = 0; i < class->approver_count; i++) {
+            const char *name = class->approvers [i];
+            const bus_agent_t *agent = bus_policy_agent (self, name);
+            if (!agent) {
+                char known [S_KNOWN_MAX] = "";
+                s_known_agents (self, BUS_ROLE_APPROVER, known, sizeof known);
+                return s_fail (ctx, ctx->approvers_line [c], "unknown agent "
+                               "'%.64s' in approvers of class '%s' (known "
+                               "approvers: %s)", name, class->name, known);
+            }
+            if (!(agent->roles & BUS_ROLE_APPROVER)) {
+                return s_fail (ctx, ctx->approvers_line [c], "agent '%s' in "
+                               "approvers of class '%s' lacks the approver "
+                               "role; add role = approver to it (line %d)",
+                               name, class->name, agent->line);
+            }
+        }
+    }
+    return 0;
+}
+
+static int
+s_edge_cmp (const void *a, const void *b)
+{
+    const bus_edge_t *x = a, *y = b;
+    if (x->from != y->from) {
+        return x->from < y->from? -1: 1;
+    }
+    return x->to < y->to? -1: x->to > y->to;
+}
+
+//  Looks an agent up by the item's name, or fails listing the agents.
+static const bus_agent_t *
+s_edge_agent (s_ctx_t *ctx, const s_item_t *item, const char *role)
+{
+    const bus_agent_t *agent = bus_policy_agent (&ctx->self->base, item->name);
+    if (!agent) {
+        char known [S_KNOWN_MAX] = "";
+        s_known_agents (&ctx->self->base, ~0u, known, sizeof known);
+        s_fail (ctx, item->line, "unknown agent '%.64s' as %s in edges "
+                "(known: %s)", item->name, role, known);
+    }
+    return agent;
+}
+
+static int
+s_section_edges (s_ctx_t *ctx, int first)
+{
+    bus_policy_t *self = &ctx->self->base;
+    size_t count = 0;
+    for (int i = first; i >= 0; i = ctx->items [i].next) {
+        for (int c = ctx->items [i].child; c >= 0; c = ctx->items [c].next) {
+            count++;
+        }
+    }
+    self->edges = calloc (count? count: 1, sizeof *self->edges);
+    if (!self->edges) {
+        return s_nomem (ctx);
+    }
+    for (int i = first; i >= 0; i = ctx->items [i].next) {
+        s_item_t *item = &ctx->items [i];
+        const bus_agent_t *from;
+        if (s_heading (ctx, item, "sender")
+        ||  !(from = s_edge_agent (ctx, item, "sender"))) {
+            return -1;
+        }
+        for (int c = item->child; c >= 0; c = ctx->items [c].next) {
+            s_item_t *option = &ctx->items [c];
+            const bus_agent_t *to;
+            if (!(to = s_edge_agent (ctx, option, "recipient"))
+            ||  s_scalar (ctx, option)) {
+                return -1;
+            }
+            bus_edge_t *edge = &self->edges [self->edge_count++];
+            edge->from = bus_policy_agent_index (self, from);
+            edge->to = bus_policy_agent_index (self, to);
+            edge->line = option->line;
+
+            size_t words;
+            char **names = s_split (ctx, option, &words);
+            if (!names) {
+                return -1;
+            }
+            for (size_t w = 0; w < words; w++) {
+                int class = bus_policy_class (self, names [w]);
+                if (class < 0) {
+                    char known [S_KNOWN_MAX] = "";
+                    s_known_classes (self, known, sizeof known);
+                    s_fail (ctx, option->line, "unknown class '%.64s' in edge "
+                            "%s -> %s (known: %s)", names [w], from->name,
+                            to->name, known);
+                    free (names);
+                    return -1;
+                }
+                edge->classes |= UINT64_C (1) << class;
+            }
+            free (names);
+        }
+    }
+    qsort (self->edges, count, sizeof *self->edges, s_edge_cmp);
+    for (size_t i = 1; i < count; i++) {
+        const bus_edge_t *a = &self->edges [i - 1], *b = &self->edges [i];
+        if (s_edge_cmp (a, b) == 0) {
+            int earlier = a->line < b->line? a->line: b->line;
+            int later = a->line > b->line? a->line: b->line;
+            return s_fail (ctx, later, "edge %s -> %s is given twice (first "
+                           "at line %d); list its classes on one line",
+                           self->agents [a->from].name,
+                           self->agents [a->to].name, earlier);
+        }
+    }
+    return 0;
+}
+
+//  Built-ins come first so their indices (and bits in edge masks) are the
+//  same in every policy.
+static const struct {
+    const char *name;
+    bool privileged;
+} s_builtins [] = {
+    { "message", false }, { "query", false },
+    { "finance", true }, { "deploy", true }, { "comms", true }
+};
+
+static s_policy_t *
+s_policy_new (void)
+{
+    s_policy_t *self = calloc (1, sizeof *self);
+    if (self) {
+        self->base.classes = calloc (BUS_CLASS_MAX, sizeof *self->base.classes);
+    }
+    if (!self || !self->base.classes) {
+        free (self);
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof s_builtins / sizeof s_builtins [0]; i++) {
+        bus_class_t *class = &self->base.classes [self->base.class_count++];
+        strcpy (class->name, s_builtins [i].name);
+        class->privileged = class->hold = s_builtins [i].privileged;
+        class->quorum = 1;
+        class->ttl_s = 3600;
+    }
+    self->base.max_frame = 65536;
+    self->base.max_backlog = 10000;
+    self->base.hold_cap_total = 1000;
+    self->base.hold_cap_sender = 100;
+    return self;
+}
+
+static int
+s_build (s_ctx_t *ctx)
+{
+    int seen [S_OPTIONS_MAX] = { 0 };
+    int child [4] = { -1, -1, -1, -1 };
+    for (int i = ctx->count? 0: -1; i >= 0; i = ctx->items [i].next) {
+        s_item_t *item = &ctx->items [i];
+        int k = s_key (ctx, item, s_sections, "the top level", seen);
+        if (k < 0 || s_heading (ctx, item, "section")) {
+            return -1;
+        }
+        child [k] = item->child;
+    }
+    int bus_seen [S_OPTIONS_MAX] = { 0 };
+    if (s_options (ctx, child [0], s_bus_options, "bus", &ctx->self->base,
+                   NULL, bus_seen)
+    ||  s_section_classes (ctx, child [1])
+    ||  s_section_agents (ctx, child [2])
+    ||  s_check_approvers (ctx)
+    ||  s_section_edges (ctx, child [3])) {
+        return -1;
+    }
+    return 0;
+}
+
+
+//  ---------------------------------------------------------------------
+//  Public API
+
+//  Parses text; path is what the policy records as its file.
+static int
+s_parse (bus_policy_t **out, const char *text, size_t len,
+         const char *origin, const char *path, bus_error_t *err)
+{
+    assert (out);
+    assert (text || len == 0);
+    s_ctx_t ctx = { .origin = origin? origin: "(policy)", .err = err };
+    if (sodium_init () < 0) {
+        return bus_fail (err, BUS_EIO, "%s: libsodium failed to start",
+                         ctx.origin);
+    }
+    ctx.self = s_policy_new ();
+    int rc = ctx.self? 0: s_nomem (&ctx);
+    if (rc == 0) {
+        rc = s_read (&ctx, text, len) || s_build (&ctx)? -1: 0;
+    }
+    if (rc == 0) {
+        ctx.self->base.path = strdup (path);
+        rc = ctx.self->base.path? 0: s_nomem (&ctx);
+    }
+    if (rc == 0) {
+        uint8_t hash [32];
+        crypto_generichash (hash, sizeof hash,
+                            (const uint8_t *) (text? text: ""), len, NULL, 0);
+        sodium_bin2hex (ctx.self->base.hash, sizeof ctx.self->base.hash,
+                        hash, sizeof hash);
+    }
+    free (ctx.buf);
+    free (ctx.items);
+    bus_policy_t *self = ctx.self? &ctx.self->base: NULL;
+    if (rc) {
+        bus_policy_destroy (&self);
+    }
+    else {
+        *out = self;
+    }
+    return rc;
+}
+
+int
+bus_policy_parse (bus_policy_t **out, const char *text, size_t len,
+                  const char *origin, bus_error_t *err)
+{
+    return s_parse (out, text, len, origin, "", err);
+}
+
+int
+bus_policy_load (bus_policy_t **out, const char *path, bus_error_t *err)
+{
+    assert (out);
+    assert (path);
+    FILE *file = fopen (path, "rb");
+    if (!file) {
+        return bus_fail (err, BUS_EIO, "%s: %s", path, strerror (errno));
+    }
+    //  Read to the end rather than trust a size from stat: the path may
+    //  be a pipe. The cap stops a wrong path from eating memory.
+    char *text = NULL;
+    size_t len = 0, size = 0;
+    int rc = 0;
+    while (rc == 0 && len <= S_FILE_MAX) {
+        if (len == size) {
+            size = size? size * 2: 4096;
+            char *bigger = realloc (text, size);
+            if (!bigger) {
+                rc = bus_fail (err, BUS_ENOMEM, "%s: out of memory", path);
+                break;
+            }
+            text = bigger;
+        }
+        size_t got = fread (text + len, 1, size - len, file);
+        len += got;
+        if (got == 0) {
+            if (ferror (file)) {
+                rc = bus_fail (err, BUS_EIO, "%s: %s", path, strerror (errno));
+            }
+            break;
+        }
+    }
+    fclose (file);
+    if (rc == 0 && len > S_FILE_MAX) {
+        rc = bus_fail (err, BUS_EPOLICY, "%s: larger than %u bytes; is this "
+                       "the policy file?", path, S_FILE_MAX);
+    }
+    if (rc == 0) {
+        rc = s_parse (out, text, len, path, path, err);
+    }
+    free (text);
+    return rc;
+}
+
+void
+bus_policy_destroy (bus_policy_t **self_p)
+{
+    if (self_p && *self_p) {
+        s_policy_t *self = (s_policy_t *) *self_p;
+        for (size_t i = 0; i < self->base.class_count; i++) {
+            free (self->base.classes [i].actions);
+            free (self->base.classes [i].approvers);
+        }
+        free (self->base.classes);
+        free (self->base.agents);
+        free (self->base.edges);
+        free (self->base.path);
+        free (self->by_key);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static int
+s_name_vs_agent (const void *name, const void *agent)
+{
+    return strcmp (name, ((const bus_agent_t *) agent)->name);
+}
+
+static int
+s_key_vs_agent (const void *key, const void *agent)
+{
+    return strcmp (key, (*(const bus_agent_t *const *) agent)->key_z85);
+}
+
+const bus_agent_t *
+bus_policy_agent (const bus_policy_t *self, const char *name)
+{
+    if (!self || !name || !self->agent_count) {
+        return NULL;
+    }
+    return bsearch (name, self->agents, self->agent_count,
+                    sizeof *self->agents, s_name_vs_agent);
+}
+
+const bus_agent_t *
+bus_policy_agent_by_key (const bus_policy_t *self, const char *key_z85)
+{
+    if (!self || !key_z85 || !self->agent_count) {
+        return NULL;
+    }
+    const s_policy_t *policy = (const s_policy_t *) self;
+    const bus_agent_t *const *found = bsearch (key_z85, policy->by_key,
+        self->agent_count, sizeof *policy->by_key, s_key_vs_agent);
+    return found? *found: NULL;
+}
+
+const bus_edge_t *
+bus_policy_edge (const bus_policy_t *self,
+                 const bus_agent_t *from, const bus_agent_t *to)
+{
+    if (!self || !from || !to || !self->edge_count) {
+        return NULL;
+    }
+    bus_edge_t key = {
+        .from = bus_policy_agent_index (self, from),
+        .to = bus_policy_agent_index (self, to)
+    };
+    return bsearch (&key, self->edges, self->edge_count, sizeof *self->edges,
+                    s_edge_cmp);
+}
+
+//  At most BUS_CLASS_MAX classes in a fixed order (their indices are bits
+//  in edge masks), so a scan is as fast as a sorted index would be.
+int
+bus_policy_class (const bus_policy_t *self, const char *name)
+{
+    for (size_t i = 0; self && name && i < self->class_count; i++) {
+        if (strcmp (self->classes [i].name, name) == 0) {
+            return (int) i;
+        }
+    }
+    return -1;
+}
+
+uint32_t
+bus_policy_agent_index (const bus_policy_t *self, const bus_agent_t *agent)
+{
+    //  An agent from another policy is a caller bug, not bad input
+    assert (agent >= self->agents && agent < self->agents + self->agent_count);
+    return (uint32_t) (agent - self->agents);
+}
+
+bool
+bus_name_valid (const char *name, size_t len)
+{
+    if (!name || len < 1 || len > BUS_NAME_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) name [i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
+bus_glob_match (const char *pattern, const char *text)
+{
+    if (!pattern || !text) {
+        return false;
+    }
+    //  Greedy with one backtrack point, the last '*': linear in practice
+    //  and never recursive, whatever the pattern.
+    const char *star = NULL, *resume = NULL;
+    while (*text) {
+        if (*pattern == '*') {
+            star = pattern++;
+            resume = text;
+        }
+        else
+        if (*pattern == *text) {
+            pattern++;
+            text++;
+        }
+        else
+        if (star) {
+            pattern = star + 1;
+            text = ++resume;
+        }
+        else {
+            return false;
+        }
+    }
+    while (*pattern == '*') {
+        pattern++;
+    }
+    return *pattern == 0;
+}

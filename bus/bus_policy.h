@@ -1,0 +1,154 @@
+/*  bus_policy.h: the policy, loaded from one human-written file.
+
+    The policy names every agent with its CURVE public key, the intent classes
+    and which of them are privileged or held, and the allowed edges
+    sender -> recipient with the classes each allows. Anything it does not name
+    does not exist (default deny).
+
+    The file is ZPL (the ZeroMQ property language that CZMQ's zconfig reads):
+    one item per line, `name = value` or `name` alone, children indented four
+    spaces under their parent, `#` starts a comment. We read it with a reader
+    of our own rather than zconfig because zconfig forgets line numbers, and
+    every error we print must name the file and line and say how to fix it.
+
+        bus
+            max_frame = 65536           # bytes, largest frame accepted
+            max_backlog = 10000         # default per-recipient mailbox cap
+        classes                         # message, query, finance, deploy, comms
+            finance                     #   are built in; list a class to change
+                privileged = true       #   it or to add one of your own
+                hold = true
+                actions = transfer.*, payment.*
+                approvers = alice, bob
+                quorum = 1
+                ttl = 3600              # seconds a hold lives
+        agents
+            planner
+                key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+                provider = anthropic
+                trust = trusted         # untrusted: ingests outside content
+                taint = sticky          # or causal
+                accepts_restricted = true
+                class = message         # class of every message *to* it
+                role = agent            # agent, approver, operator (list)
+                max_backlog = 10000
+                rate = 0                # messages per second, 0 = unlimited
+        edges
+            planner                     # sender
+                payments = finance      # recipient = classes it may receive
+                web-reader = query, message
+
+    Names (agents, classes) are 1..64 bytes of [a-z0-9._-], starting with a
+    letter or digit, checked as raw bytes (a NUL or UTF-8 trick cannot pass).
+
+    A policy is immutable once loaded; a reload builds a new one and swaps it
+    in between batches, so borrowed pointers into a policy are valid until the
+    caller's next bus_policy_destroy of it.
+*/
+#ifndef BUS_POLICY_H
+#define BUS_POLICY_H
+
+#include "bus_error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BUS_NAME_MAX        64
+#define BUS_KEY_Z85_LEN     40
+#define BUS_CLASS_MAX       64      //  classes fit a uint64_t bitmask
+#define BUS_HASH_HEX_LEN    64
+
+//  Agent roles, a bitmask.
+#define BUS_ROLE_AGENT      1u
+#define BUS_ROLE_APPROVER   2u
+#define BUS_ROLE_OPERATOR   4u
+
+typedef struct {
+    char name [BUS_NAME_MAX + 1];
+    bool privileged;            //  restricted content may not trigger it
+    bool hold;                  //  messages of this class wait for approval
+    char **actions;             //  glob patterns on Send.action ('*' only)
+    size_t action_count;
+    char **approvers;           //  agent names with the approver role
+    size_t approver_count;
+    uint32_t quorum;            //  distinct approvals needed, >= 1
+    uint32_t ttl_s;             //  how long a hold lives
+    int line;                   //  0 for a built-in class not in the file
+} bus_class_t;
+
+typedef struct {
+    char name [BUS_NAME_MAX + 1];
+    char key_z85 [BUS_KEY_Z85_LEN + 1];
+    uint8_t key [32];
+    char provider [BUS_NAME_MAX + 1];   //  "" when not given
+    int class_index;                    //  declared class, -1 if none
+    bool untrusted;                     //  trust = untrusted
+    bool causal;                        //  taint = causal (default sticky)
+    bool accepts_restricted;            //  default true
+    unsigned roles;                     //  BUS_ROLE_*; default BUS_ROLE_AGENT
+    uint32_t max_backlog;               //  mailbox cap for this recipient
+    uint32_t rate;                      //  msgs/s as sender, 0 = unlimited
+    int line;
+} bus_agent_t;
+
+typedef struct {
+    uint32_t from;                      //  index into agents
+    uint32_t to;                        //  index into agents
+    uint64_t classes;                   //  bit i: classes [i] allowed
+    int line;
+} bus_edge_t;
+
+typedef struct {
+    char *path;                         //  file it came from ("" if parsed text)
+    char hash [BUS_HASH_HEX_LEN + 1];   //  BLAKE2b-256 of the file bytes, hex
+    bus_agent_t *agents;                //  sorted by name
+    size_t agent_count;
+    bus_edge_t *edges;                  //  sorted by (from, to)
+    size_t edge_count;
+    bus_class_t *classes;               //  built-ins first, then the file's
+    size_t class_count;
+    uint32_t max_frame;                 //  bytes; default 65536
+    uint32_t max_backlog;               //  default per-agent mailbox cap 10000
+    uint32_t hold_cap_total;            //  default 1000
+    uint32_t hold_cap_sender;           //  default 100
+} bus_policy_t;
+
+//  Reads and validates a policy file. On failure err says
+//  "FILE:LINE: what is wrong (known: ...)" and *out is untouched.
+int
+    bus_policy_load (bus_policy_t **out, const char *path, bus_error_t *err);
+
+//  Same from memory; `origin` names the text in error messages.
+int
+    bus_policy_parse (bus_policy_t **out, const char *text, size_t len,
+                      const char *origin, bus_error_t *err);
+
+void
+    bus_policy_destroy (bus_policy_t **self_p);
+
+//  Look-ups; NULL / -1 when absent. O(log n).
+const bus_agent_t *
+    bus_policy_agent (const bus_policy_t *self, const char *name);
+const bus_agent_t *
+    bus_policy_agent_by_key (const bus_policy_t *self, const char *key_z85);
+const bus_edge_t *
+    bus_policy_edge (const bus_policy_t *self,
+                     const bus_agent_t *from, const bus_agent_t *to);
+int
+    bus_policy_class (const bus_policy_t *self, const char *name);
+
+//  Index of an agent in self->agents (for bus_edge_t.from / .to).
+uint32_t
+    bus_policy_agent_index (const bus_policy_t *self, const bus_agent_t *agent);
+
+//  True if name is 1..BUS_NAME_MAX bytes of [a-z0-9._-] starting with
+//  [a-z0-9]. Checks raw bytes: embedded NULs fail.
+bool
+    bus_name_valid (const char *name, size_t len);
+
+//  Glob match with '*' (any run of bytes) only.
+bool
+    bus_glob_match (const char *pattern, const char *text);
+
+#endif

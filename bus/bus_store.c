@@ -1,0 +1,995 @@
+/*  bus_store.c: the durable log, its indexes and the bus state, in one LMDB
+    environment. The contract is in bus_store.h; this file adds how.
+
+    A batch is one LMDB write transaction. Every write of the batch is also
+    kept as an op (database, flags, key and value bytes) until the commit
+    succeeds, because MDB_MAP_FULL kills the transaction, from a put or from
+    the commit itself: we then abort, grow the map and replay the ops into a
+    new transaction. last_seq and last_hash describe the batch, so a replay
+    leaves them as they are; when the batch fails for good they fall back to
+    what the last commit made durable.
+*/
+#include "bus_store.h"
+#include "bulkhead.pb-c.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define S_MAP_INITIAL   ((size_t) 64 << 20)
+#define S_MAP_MAX       ((size_t) 64 << 30)
+#define S_HASH_LEN      32
+#define S_KEY_BUF       512         //  LMDB's key limit is 511 bytes
+
+static const char *s_db_names [BUS_DB_COUNT] = {
+    "log", "msgid", "mbox", "cursor", "taint", "pending", "meta"
+};
+
+//  One write of the open batch, kept for replay.
+typedef struct {
+    bus_db_t db;
+    unsigned flags;         //  MDB_APPEND, MDB_NOOVERWRITE or 0
+    bool del;
+    size_t key_len;
+    size_t val_len;
+    uint8_t *data;          //  key, then value; owned
+} s_op_t;
+
+struct bus_store {
+    char *dir;
+    MDB_env *env;
+    MDB_dbi dbi [BUS_DB_COUNT];
+    bool read_only;
+    size_t map_max;
+    size_t key_max;
+    MDB_txn *txn;           //  the open batch, or NULL
+    MDB_txn *rtxn;          //  read txn, reset between reads, or NULL
+    s_op_t *ops;            //  every write of the open batch
+    size_t op_count;
+    size_t op_max;
+    uint64_t last_seq;      //  these two include the open batch
+    uint8_t last_hash [S_HASH_LEN];
+    uint64_t durable_seq;   //  these two as of the last commit
+    uint8_t durable_hash [S_HASH_LEN];
+    uint8_t prev_hash [S_HASH_LEN];     //  lent to the last appended record
+    int iterating;          //  > 0 while bus_store_iterate calls back
+    bool unmapped;          //  a remap failed: the env is unusable
+    bool failed;
+    bus_error_t failure;
+};
+
+static void
+s_put_be64 (uint8_t *out, uint64_t value)
+{
+    for (int i = 7; i >= 0; i--) {
+        out [i] = (uint8_t) value;
+        value >>= 8;
+    }
+}
+
+static uint64_t
+s_get_be64 (const uint8_t *in)
+{
+    uint64_t value = 0;
+    for (int i = 0; i < 8; i++) {
+        value = value << 8 | in [i];
+    }
+    return value;
+}
+
+static bool
+s_set (const char *s)
+{
+    return s && *s;
+}
+
+static uint64_t
+s_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+void
+bus_hash (uint8_t out [32], const void *data, size_t len)
+{
+    crypto_generichash (out, S_HASH_LEN, data, len, NULL, 0);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Batch and failure
+
+//  Drops the open batch: aborts its transaction and frees its ops.
+static void
+s_batch_end (bus_store_t *self)
+{
+    if (self->txn) {
+        mdb_txn_abort (self->txn);
+        self->txn = NULL;
+    }
+    for (size_t i = 0; i < self->op_count; i++) {
+        free (self->ops [i].data);
+    }
+    free (self->ops);
+    self->ops = NULL;
+    self->op_count = self->op_max = 0;
+}
+
+//  Puts the store in the failed state for good. The batch is dropped and
+//  nobody was told it was stored, so the tail goes back to the last commit.
+static int
+s_fail (bus_store_t *self, bus_error_t *err, bus_code_t code,
+        const char *fmt, ...) __attribute__ ((format (printf, 4, 5)));
+
+static int
+s_fail (bus_store_t *self, bus_error_t *err, bus_code_t code,
+        const char *fmt, ...)
+{
+    self->failure.code = code;
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (self->failure.text, sizeof self->failure.text, fmt, args);
+    va_end (args);
+    self->failed = true;
+    s_batch_end (self);
+    self->last_seq = self->durable_seq;
+    memcpy (self->last_hash, self->durable_hash, S_HASH_LEN);
+    if (err) {
+        *err = self->failure;
+    }
+    return -1;
+}
+
+static int
+s_fail_mdb (bus_store_t *self, bus_error_t *err, const char *what, int rc)
+{
+    //  A full disk is a full log as far as anyone downstream cares.
+    if (rc == ENOSPC) {
+        return s_fail (self, err, BUS_ELOGFULL,
+                       "log %s is full: the disk has no space left (%s); "
+                       "free disk space, then restart the bus",
+                       self->dir, what);
+    }
+    return s_fail (self, err, BUS_ELOGFAIL,
+                   "log %s: %s failed: %s; the bus stops delivering until "
+                   "it is restarted", self->dir, what, mdb_strerror (rc));
+}
+
+static int
+s_apply (bus_store_t *self, const s_op_t *op)
+{
+    MDB_val key = { op->key_len, op->data };
+    if (op->del) {
+        int rc = mdb_del (self->txn, self->dbi [op->db], &key, NULL);
+        return rc == MDB_NOTFOUND? 0: rc;
+    }
+    MDB_val val = { op->val_len, op->data + op->key_len };
+    int rc = mdb_put (self->txn, self->dbi [op->db], &key, &val, op->flags);
+    //  NOOVERWRITE: the msgid index keeps naming the first Send.
+    return rc == MDB_KEYEXIST && (op->flags & MDB_NOOVERWRITE)? 0: rc;
+}
+
+//  The batch's transaction died of MDB_MAP_FULL (and is aborted here if it
+//  is still open): grow the map by doubling, up to map_max, and replay every
+//  op into a new transaction. 0, or -1 with the store failed.
+static int
+s_regrow (bus_store_t *self, bus_error_t *err)
+{
+    while (true) {
+        //  mdb_env_set_mapsize wants no transaction open in this process.
+        if (self->txn) {
+            mdb_txn_abort (self->txn);
+            self->txn = NULL;
+        }
+        if (self->rtxn) {
+            mdb_txn_abort (self->rtxn);
+            self->rtxn = NULL;
+        }
+        //  Stale reader slots pin old pages, which is one way a map fills.
+        int dead;
+        mdb_reader_check (self->env, &dead);
+
+        MDB_envinfo info;
+        mdb_env_info (self->env, &info);
+        if (info.me_mapsize >= self->map_max) {
+            return s_fail (self, err, BUS_ELOGFULL,
+                           "log %s is full: it reached its size limit of "
+                           "%zu bytes (%.1f MiB, map_max); raise map_max "
+                           "(and make sure the disk has room), then "
+                           "restart the bus", self->dir, info.me_mapsize,
+                           info.me_mapsize / 1048576.0);
+        }
+        size_t size = info.me_mapsize > self->map_max / 2?
+                      self->map_max: info.me_mapsize * 2;
+        int rc = mdb_env_set_mapsize (self->env, size);
+        if (rc) {
+            //  The old map is gone and no new one came: nothing may read.
+            self->unmapped = true;
+            return s_fail_mdb (self, err, "growing the map", rc);
+        }
+        rc = mdb_txn_begin (self->env, NULL, 0, &self->txn);
+        for (size_t i = 0; rc == 0 && i < self->op_count; i++) {
+            rc = s_apply (self, &self->ops [i]);
+        }
+        if (rc == 0) {
+            return 0;
+        }
+        if (rc != MDB_MAP_FULL) {
+            return s_fail_mdb (self, err, "growing the map", rc);
+        }
+    }
+}
+
+//  Opens the batch if needed. -1 if the store cannot be written.
+static int
+s_writable (bus_store_t *self, bus_error_t *err)
+{
+    //  A write may regrow the map under the cursor iterate walks.
+    assert (self->iterating == 0);
+    if (self->failed) {
+        if (err) {
+            *err = self->failure;
+        }
+        return -1;
+    }
+    if (self->read_only) {
+        return bus_fail (err, BUS_EINVAL,
+                         "log %s is open read-only; it cannot be written",
+                         self->dir);
+    }
+    if (!self->txn) {
+        int rc = mdb_txn_begin (self->env, NULL, 0, &self->txn);
+        if (rc) {
+            return s_fail_mdb (self, err, "beginning a batch", rc);
+        }
+    }
+    return 0;
+}
+
+static s_op_t
+s_op_new (bus_db_t db, unsigned flags, size_t key_len, size_t val_len)
+{
+    return (s_op_t) {
+        .db = db, .flags = flags, .key_len = key_len, .val_len = val_len,
+        .data = malloc (key_len + val_len)
+    };
+}
+
+//  Applies op to the batch and keeps it for replay. Takes op.data.
+static int
+s_write (bus_store_t *self, s_op_t op, bus_error_t *err)
+{
+    if (self->op_count == self->op_max) {
+        size_t max = self->op_max? self->op_max * 2: 64;
+        s_op_t *ops = realloc (self->ops, max * sizeof *ops);
+        if (!ops) {
+            free (op.data);
+            op.data = NULL;
+        }
+        else {
+            self->ops = ops;
+            self->op_max = max;
+        }
+    }
+    if (!op.data) {
+        return s_fail (self, err, BUS_ELOGFAIL,
+                       "log %s: out of memory while writing a batch of %zu "
+                       "writes", self->dir, self->op_count);
+    }
+    self->ops [self->op_count++] = op;
+    int rc = s_apply (self, &op);
+    if (rc == MDB_MAP_FULL) {
+        return s_regrow (self, err);
+    }
+    if (rc) {
+        return s_fail_mdb (self, err, "writing", rc);
+    }
+    return 0;
+}
+
+//  Keys LMDB would refuse are refused here, before anything is written,
+//  so a bad name from a peer never fails the whole store.
+static int
+s_check_key (bus_store_t *self, size_t key_len, const char *what,
+             bus_error_t *err)
+{
+    if (key_len == 0 || key_len > self->key_max) {
+        return bus_fail (err, BUS_EINVAL,
+                         "log %s: %s key is %zu bytes; it must be 1 to %zu",
+                         self->dir, what, key_len, self->key_max);
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Reads
+
+//  The transaction a read goes through: the open batch, so reads see it;
+//  else the shared read txn, renewed per read so it never serves a snapshot
+//  older than the last commit; or with fresh, a read txn of its own (for
+//  iterate, whose callback may read in turn).
+static int
+s_read_begin (bus_store_t *self, bool fresh, MDB_txn **txn, bus_error_t *err)
+{
+    if (self->txn) {
+        *txn = self->txn;
+        return 0;
+    }
+    if (self->unmapped) {
+        return bus_fail (err, BUS_EIO, "log %s: unreadable since the map "
+                         "failed to grow; restart the bus", self->dir);
+    }
+    int rc = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!fresh && self->rtxn) {
+            rc = mdb_txn_renew (self->rtxn);
+            if (rc == 0) {
+                *txn = self->rtxn;
+                return 0;
+            }
+            mdb_txn_abort (self->rtxn);
+            self->rtxn = NULL;
+        }
+        else {
+            MDB_txn *new_txn;
+            rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &new_txn);
+            if (rc == 0) {
+                if (!fresh) {
+                    self->rtxn = new_txn;
+                }
+                *txn = new_txn;
+                return 0;
+            }
+        }
+        //  The bus grew the map under us (we read beside it): adopt its
+        //  size, which is only safe with no read of ours in progress.
+        if (rc != MDB_MAP_RESIZED || self->iterating) {
+            break;
+        }
+        if (self->rtxn) {
+            mdb_txn_abort (self->rtxn);
+            self->rtxn = NULL;
+        }
+        rc = mdb_env_set_mapsize (self->env, 0);
+        if (rc) {
+            self->unmapped = true;
+            break;
+        }
+    }
+    return bus_fail (err, BUS_EIO, "log %s: cannot begin a read: %s",
+                     self->dir, mdb_strerror (rc));
+}
+
+static void
+s_read_end (bus_store_t *self, MDB_txn *txn)
+{
+    if (txn == self->rtxn) {
+        mdb_txn_reset (txn);
+    }
+    else if (txn != self->txn) {
+        mdb_txn_abort (txn);
+    }
+}
+
+//  Looks key up; 0 and a malloc'd copy, 1 if absent, -1 on error.
+static int
+s_lookup (bus_store_t *self, bus_db_t db, const void *key, size_t key_len,
+          void **val, size_t *val_len, bus_error_t *err)
+{
+    if (key_len == 0 || key_len > self->key_max) {
+        return 1;               //  no such key can exist
+    }
+    MDB_txn *txn = NULL;
+    if (s_read_begin (self, false, &txn, err)) {
+        return -1;
+    }
+    MDB_val k = { key_len, (void *) key }, v;
+    int rc = mdb_get (txn, self->dbi [db], &k, &v);
+    int result = 0;
+    if (rc == MDB_NOTFOUND) {
+        result = 1;
+    }
+    else if (rc) {
+        result = bus_fail (err, BUS_EIO, "log %s: reading %s: %s", self->dir,
+                           s_db_names [db], mdb_strerror (rc));
+    }
+    else {
+        //  +1: malloc (0) may answer NULL, which would read as no memory.
+        *val = malloc (v.mv_size + 1);
+        if (*val) {
+            memcpy (*val, v.mv_data, v.mv_size);
+            *val_len = v.mv_size;
+        }
+        else {
+            result = bus_fail (err, BUS_ENOMEM, "log %s: no memory for a "
+                               "%zu byte value", self->dir, v.mv_size);
+        }
+    }
+    s_read_end (self, txn);
+    return result;
+}
+
+//  Looks up a u64 BE value: 0 and *seq, 1 if absent, -1 on error.
+static int
+s_lookup_seq (bus_store_t *self, bus_db_t db, const void *key,
+              size_t key_len, uint64_t *seq, bus_error_t *err)
+{
+    void *val;
+    size_t val_len;
+    int rc = s_lookup (self, db, key, key_len, &val, &val_len, err);
+    if (rc) {
+        return rc;
+    }
+    if (val_len == 8) {
+        *seq = s_get_be64 (val);
+    }
+    else {
+        rc = bus_fail (err, BUS_ECORRUPT, "log %s: a value in %s is %zu "
+                       "bytes, not 8", self->dir, s_db_names [db], val_len);
+    }
+    free (val);
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Open and close
+
+static int
+s_open_dbs (bus_store_t *self, bus_error_t *err)
+{
+    MDB_txn *txn = NULL;
+    int rc = mdb_txn_begin (self->env, NULL,
+                            self->read_only? MDB_RDONLY: 0, &txn);
+    for (int db = 0; rc == 0 && db < BUS_DB_COUNT; db++) {
+        rc = mdb_dbi_open (txn, s_db_names [db],
+                           self->read_only? 0: MDB_CREATE, &self->dbi [db]);
+        if (rc == MDB_NOTFOUND) {
+            mdb_txn_abort (txn);
+            return bus_fail (err, BUS_EIO, "no log exists at %s (its '%s' "
+                             "database is missing); is this the bus's log "
+                             "directory?", self->dir, s_db_names [db]);
+        }
+        if (rc) {
+            mdb_txn_abort (txn);
+        }
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit (txn);
+    }
+    if (rc) {
+        return bus_fail (err, BUS_EIO, "log %s: cannot open its databases: "
+                         "%s", self->dir, mdb_strerror (rc));
+    }
+    return 0;
+}
+
+//  Finds the tail of the chain, so appends continue it with no gap.
+static int
+s_find_last (bus_store_t *self, bus_error_t *err)
+{
+    MDB_txn *txn = NULL;
+    if (s_read_begin (self, false, &txn, err)) {
+        return -1;
+    }
+    MDB_cursor *cursor;
+    MDB_val key, val;
+    int rc = mdb_cursor_open (txn, self->dbi [BUS_DB_LOG], &cursor);
+    if (rc == 0) {
+        rc = mdb_cursor_get (cursor, &key, &val, MDB_LAST);
+        mdb_cursor_close (cursor);
+    }
+    int result = 0;
+    if (rc == 0 && key.mv_size == 8) {
+        self->last_seq = s_get_be64 (key.mv_data);
+        bus_hash (self->last_hash, val.mv_data, val.mv_size);
+    }
+    else if (rc == 0) {
+        result = bus_fail (err, BUS_ECORRUPT, "log %s: its last key is %zu "
+                           "bytes, not 8", self->dir, key.mv_size);
+    }
+    else if (rc != MDB_NOTFOUND) {
+        result = bus_fail (err, BUS_EIO, "log %s: cannot read its last "
+                           "record: %s", self->dir, mdb_strerror (rc));
+    }
+    s_read_end (self, txn);
+    self->durable_seq = self->last_seq;
+    memcpy (self->durable_hash, self->last_hash, S_HASH_LEN);
+    return result;
+}
+
+int
+bus_store_open (bus_store_t **out, const char *dir,
+                const bus_store_options_t *options, bus_error_t *err)
+{
+    assert (out);
+    assert (dir);
+    bus_store_options_t opts = options? *options: (bus_store_options_t) { 0 };
+    size_t map_initial = opts.map_initial? opts.map_initial: S_MAP_INITIAL;
+    size_t map_max = opts.map_max? opts.map_max: S_MAP_MAX;
+    if (map_initial > map_max) {
+        return bus_fail (err, BUS_EINVAL, "log %s: map_initial (%zu bytes) "
+                         "is larger than map_max (%zu bytes)", dir,
+                         map_initial, map_max);
+    }
+    if (sodium_init () < 0) {
+        return bus_fail (err, BUS_EIO, "log %s: libsodium cannot initialize",
+                         dir);
+    }
+    if (!opts.read_only && mkdir (dir, 0700) && errno != EEXIST) {
+        return bus_fail (err, BUS_EIO, "log %s: cannot create the "
+                         "directory: %s", dir, strerror (errno));
+    }
+    bus_store_t *self = calloc (1, sizeof *self);
+    if (self) {
+        self->dir = strdup (dir);
+    }
+    if (!self || !self->dir) {
+        free (self);
+        return bus_fail (err, BUS_ENOMEM, "log %s: out of memory", dir);
+    }
+    self->read_only = opts.read_only;
+    self->map_max = map_max;
+
+    int rc = mdb_env_create (&self->env);
+    if (rc == 0) {
+        rc = mdb_env_set_maxdbs (self->env, BUS_DB_COUNT);
+    }
+    //  A reader takes the size the bus chose (0: from the file).
+    if (rc == 0 && !self->read_only) {
+        rc = mdb_env_set_mapsize (self->env, map_initial);
+    }
+    //  No MDB_NOSYNC, NOMETASYNC or WRITEMAP: a commit is on disk when it
+    //  returns, which is what lets the bus acknowledge.
+    if (rc == 0) {
+        rc = mdb_env_open (self->env, dir,
+                           MDB_NOTLS | (self->read_only? MDB_RDONLY: 0),
+                           0600);
+    }
+    if (rc == ENOENT && self->read_only) {
+        bus_fail (err, BUS_EIO, "no log exists at %s; is this the bus's "
+                  "log directory?", dir);
+    }
+    else if (rc) {
+        bus_fail (err, BUS_EIO, "log %s: cannot open: %s", dir,
+                  mdb_strerror (rc));
+    }
+    if (rc) {
+        bus_store_destroy (&self);
+        return -1;
+    }
+    int dead;
+    mdb_reader_check (self->env, &dead);
+    self->key_max = (size_t) mdb_env_get_maxkeysize (self->env);
+    assert (self->key_max < S_KEY_BUF);
+
+    if (s_open_dbs (self, err) || s_find_last (self, err)) {
+        bus_store_destroy (&self);
+        return -1;
+    }
+    *out = self;
+    return 0;
+}
+
+void
+bus_store_destroy (bus_store_t **self_p)
+{
+    assert (self_p);
+    bus_store_t *self = *self_p;
+    if (self) {
+        s_batch_end (self);
+        if (self->rtxn) {
+            mdb_txn_abort (self->rtxn);
+        }
+        if (self->env) {
+            mdb_env_close (self->env);
+        }
+        free (self->dir);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+uint64_t
+bus_store_last_seq (bus_store_t *self)
+{
+    assert (self);
+    return self->last_seq;
+}
+
+bool
+bus_store_failed (bus_store_t *self)
+{
+    assert (self);
+    return self->failed;
+}
+
+const bus_error_t *
+bus_store_failure (bus_store_t *self)
+{
+    assert (self);
+    return &self->failure;
+}
+
+bool
+bus_store_dirty (bus_store_t *self)
+{
+    assert (self);
+    return self->txn != NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Writes
+
+int
+bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
+                  bus_error_t *err)
+{
+    assert (self);
+    assert (rec);
+    bool send = rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_SEND;
+    //  Denied Sends are indexed too: a retried id is a duplicate whatever
+    //  its first verdict was.
+    bool by_id = send && s_set (rec->sender) && s_set (rec->message_id);
+    bool to_mbox = send && s_set (rec->recipient) && rec->has_verdict
+        && (rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_DELIVERED
+         || rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_QUEUED);
+    size_t sender_len = by_id? strlen (rec->sender): 0;
+    size_t id_len = by_id? strlen (rec->message_id): 0;
+    size_t recipient_len = to_mbox? strlen (rec->recipient): 0;
+    if ((by_id && s_check_key (self, sender_len + 1 + id_len,
+                               "sender + message id", err))
+    ||  (to_mbox && s_check_key (self, recipient_len + 1 + 8,
+                                 "recipient + seq", err))) {
+        return -1;
+    }
+    if (s_writable (self, err)) {
+        return -1;
+    }
+    uint64_t seq = self->last_seq + 1;
+    rec->seq = seq;
+    //  A copy: last_hash moves on below, the record must keep this one.
+    memcpy (self->prev_hash, self->last_hash, S_HASH_LEN);
+    rec->prev_hash.data = self->prev_hash;
+    rec->prev_hash.len = S_HASH_LEN;
+    if (rec->time_us == 0) {
+        rec->time_us = s_now_us ();
+    }
+    size_t len = bulkhead__v1__record__get_packed_size (rec);
+    s_op_t op = s_op_new (BUS_DB_LOG, MDB_APPEND, 8, len);
+    uint8_t hash [S_HASH_LEN];
+    if (op.data) {
+        s_put_be64 (op.data, seq);
+        bulkhead__v1__record__pack (rec, op.data + 8);
+        bus_hash (hash, op.data + 8, len);
+    }
+    if (s_write (self, op, err)) {
+        return -1;
+    }
+    if (by_id) {
+        op = s_op_new (BUS_DB_MSGID, MDB_NOOVERWRITE,
+                       sender_len + 1 + id_len, 8);
+        if (op.data) {
+            memcpy (op.data, rec->sender, sender_len + 1);
+            memcpy (op.data + sender_len + 1, rec->message_id, id_len);
+            s_put_be64 (op.data + op.key_len, seq);
+        }
+        if (s_write (self, op, err)) {
+            return -1;
+        }
+    }
+    if (to_mbox) {
+        op = s_op_new (BUS_DB_MBOX, 0, recipient_len + 1 + 8, 0);
+        if (op.data) {
+            memcpy (op.data, rec->recipient, recipient_len + 1);
+            s_put_be64 (op.data + recipient_len + 1, seq);
+        }
+        if (s_write (self, op, err)) {
+            return -1;
+        }
+    }
+    self->last_seq = seq;
+    memcpy (self->last_hash, hash, S_HASH_LEN);
+    return 0;
+}
+
+int
+bus_store_put (bus_store_t *self, bus_db_t db,
+               const void *key, size_t key_len,
+               const void *val, size_t val_len, bus_error_t *err)
+{
+    assert (self);
+    //  The log is written by append only, or the chain breaks.
+    assert (db > BUS_DB_LOG && db < BUS_DB_COUNT);
+    if (s_check_key (self, key_len, s_db_names [db], err)
+    ||  s_writable (self, err)) {
+        return -1;
+    }
+    s_op_t op = s_op_new (db, 0, key_len, val_len);
+    if (op.data) {
+        memcpy (op.data, key, key_len);
+        if (val_len) {
+            memcpy (op.data + key_len, val, val_len);
+        }
+    }
+    return s_write (self, op, err);
+}
+
+int
+bus_store_del (bus_store_t *self, bus_db_t db,
+               const void *key, size_t key_len, bus_error_t *err)
+{
+    assert (self);
+    assert (db > BUS_DB_LOG && db < BUS_DB_COUNT);
+    if (key_len == 0 || key_len > self->key_max) {
+        return 0;               //  nothing can be stored under it
+    }
+    if (s_writable (self, err)) {
+        return -1;
+    }
+    s_op_t op = s_op_new (db, 0, key_len, 0);
+    op.del = true;
+    if (op.data) {
+        memcpy (op.data, key, key_len);
+    }
+    return s_write (self, op, err);
+}
+
+int
+bus_store_cursor_set (bus_store_t *self, const char *agent,
+                      uint64_t seq, bus_error_t *err)
+{
+    assert (agent);
+    uint8_t val [8];
+    s_put_be64 (val, seq);
+    return bus_store_put (self, BUS_DB_CURSOR, agent, strlen (agent),
+                          val, sizeof val, err);
+}
+
+int
+bus_store_commit (bus_store_t *self, bus_error_t *err)
+{
+    assert (self);
+    assert (self->iterating == 0);
+    if (self->failed) {
+        if (err) {
+            *err = self->failure;
+        }
+        return -1;
+    }
+    while (self->txn) {
+        int rc = mdb_txn_commit (self->txn);
+        self->txn = NULL;       //  freed by the commit, whatever rc says
+        if (rc == MDB_MAP_FULL) {
+            if (s_regrow (self, err)) {
+                return -1;
+            }
+        }
+        else if (rc) {
+            return s_fail_mdb (self, err, "commit", rc);
+        }
+    }
+    s_batch_end (self);
+    self->durable_seq = self->last_seq;
+    memcpy (self->durable_hash, self->last_hash, S_HASH_LEN);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Reads
+
+int
+bus_store_get (bus_store_t *self, bus_db_t db,
+               const void *key, size_t key_len,
+               void **val, size_t *val_len, bus_error_t *err)
+{
+    assert (self);
+    assert ((unsigned) db < BUS_DB_COUNT);
+    return s_lookup (self, db, key, key_len, val, val_len, err);
+}
+
+int
+bus_store_find_msgid (bus_store_t *self, const char *sender,
+                      const char *message_id, uint64_t *seq,
+                      bus_error_t *err)
+{
+    assert (self);
+    assert (sender && message_id);
+    size_t sender_len = strlen (sender);
+    size_t id_len = strlen (message_id);
+    uint8_t key [S_KEY_BUF];
+    if (sender_len + 1 + id_len > self->key_max) {
+        return 1;
+    }
+    memcpy (key, sender, sender_len + 1);
+    memcpy (key + sender_len + 1, message_id, id_len);
+    return s_lookup_seq (self, BUS_DB_MSGID, key, sender_len + 1 + id_len,
+                         seq, err);
+}
+
+int
+bus_store_record (bus_store_t *self, uint64_t seq,
+                  Bulkhead__V1__Record **rec, bus_error_t *err)
+{
+    assert (self);
+    assert (rec);
+    uint8_t key [8];
+    s_put_be64 (key, seq);
+    void *val;
+    size_t val_len;
+    int rc = s_lookup (self, BUS_DB_LOG, key, sizeof key, &val, &val_len, err);
+    if (rc) {
+        return rc;
+    }
+    *rec = bulkhead__v1__record__unpack (NULL, val_len, val);
+    free (val);
+    if (!*rec) {
+        return bus_fail (err, BUS_ECORRUPT, "log record %" PRIu64 ": does "
+                         "not decode", seq);
+    }
+    return 0;
+}
+
+int
+bus_store_mailbox_next (bus_store_t *self, const char *agent,
+                        uint64_t after, uint64_t *seq, bus_error_t *err)
+{
+    assert (self);
+    assert (agent);
+    size_t prefix = strlen (agent) + 1;
+    if (after == UINT64_MAX || prefix + 8 > self->key_max) {
+        return 1;
+    }
+    uint8_t buf [S_KEY_BUF];
+    memcpy (buf, agent, prefix);
+    s_put_be64 (buf + prefix, after + 1);
+    MDB_txn *txn = NULL;
+    if (s_read_begin (self, false, &txn, err)) {
+        return -1;
+    }
+    MDB_cursor *cursor;
+    MDB_val key = { prefix + 8, buf }, val;
+    int rc = mdb_cursor_open (txn, self->dbi [BUS_DB_MBOX], &cursor);
+    if (rc == 0) {
+        rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
+        mdb_cursor_close (cursor);
+    }
+    int result = 1;
+    if (rc == 0 && key.mv_size == prefix + 8
+    &&  memcmp (key.mv_data, agent, prefix) == 0) {
+        *seq = s_get_be64 ((uint8_t *) key.mv_data + prefix);
+        result = 0;
+    }
+    else if (rc && rc != MDB_NOTFOUND) {
+        result = bus_fail (err, BUS_EIO, "log %s: reading mbox: %s",
+                           self->dir, mdb_strerror (rc));
+    }
+    s_read_end (self, txn);
+    return result;
+}
+
+int
+bus_store_cursor_get (bus_store_t *self, const char *agent,
+                      uint64_t *seq, bus_error_t *err)
+{
+    assert (self);
+    assert (agent && seq);
+    int rc = s_lookup_seq (self, BUS_DB_CURSOR, agent, strlen (agent),
+                           seq, err);
+    if (rc == 1) {
+        *seq = 0;
+        rc = 0;
+    }
+    return rc;
+}
+
+int
+bus_store_iterate (bus_store_t *self, uint64_t from,
+                   bus_store_iter_fn *fn, void *arg, bus_error_t *err)
+{
+    assert (self);
+    assert (fn);
+    MDB_txn *txn = NULL;
+    if (s_read_begin (self, true, &txn, err)) {
+        return -1;
+    }
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->dbi [BUS_DB_LOG], &cursor);
+    if (rc) {
+        s_read_end (self, txn);
+        return bus_fail (err, BUS_EIO, "log %s: %s", self->dir,
+                         mdb_strerror (rc));
+    }
+    uint8_t buf [8];
+    s_put_be64 (buf, from);
+    MDB_val key = { sizeof buf, buf }, val;
+    int result = 0;
+    self->iterating++;
+    rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && result == 0) {
+        if (key.mv_size != 8) {
+            result = bus_fail (err, BUS_ECORRUPT, "log %s: a key is %zu "
+                               "bytes, not 8", self->dir, key.mv_size);
+            break;
+        }
+        uint64_t seq = s_get_be64 (key.mv_data);
+        Bulkhead__V1__Record *rec =
+            bulkhead__v1__record__unpack (NULL, val.mv_size, val.mv_data);
+        if (!rec) {
+            result = bus_fail (err, BUS_ECORRUPT, "log record %" PRIu64
+                               ": does not decode", seq);
+        }
+        else if (rec->seq != seq) {
+            result = bus_fail (err, BUS_ECORRUPT, "log record %" PRIu64
+                               ": its seq field says %" PRIu64, seq,
+                               rec->seq);
+        }
+        else {
+            result = fn (arg, rec, val.mv_data, val.mv_size);
+            if (result == 0) {
+                rc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+            }
+        }
+        bulkhead__v1__record__free_unpacked (rec, NULL);
+    }
+    self->iterating--;
+    if (result == 0 && rc && rc != MDB_NOTFOUND) {
+        result = bus_fail (err, BUS_EIO, "log %s: reading: %s", self->dir,
+                           mdb_strerror (rc));
+    }
+    mdb_cursor_close (cursor);
+    s_read_end (self, txn);
+    return result;
+}
+
+typedef struct {
+    uint64_t next;                  //  the seq the next record must have
+    uint8_t prev [S_HASH_LEN];      //  hash of the record before it
+    bus_error_t *err;
+} s_verify_t;
+
+static int
+s_verify_one (void *arg, const Bulkhead__V1__Record *rec,
+              const uint8_t *raw, size_t raw_len)
+{
+    s_verify_t *v = arg;
+    if (rec->seq != v->next) {
+        return bus_fail (v->err, BUS_ECORRUPT, "log record %" PRIu64 ": "
+                         "expected seq %" PRIu64 "; records are missing",
+                         rec->seq, v->next);
+    }
+    if (rec->prev_hash.len != S_HASH_LEN
+    ||  memcmp (rec->prev_hash.data, v->prev, S_HASH_LEN) != 0) {
+        return bus_fail (v->err, BUS_ECORRUPT, "log record %" PRIu64 ": "
+                         "prev_hash does not match the record before it; "
+                         "the log was altered", rec->seq);
+    }
+    bus_hash (v->prev, raw, raw_len);
+    v->next++;
+    return 0;
+}
+
+int
+bus_store_verify (bus_store_t *self, uint64_t *count, bus_error_t *err)
+{
+    assert (self);
+    s_verify_t v = { .next = 1, .err = err };
+    int rc = bus_store_iterate (self, 0, s_verify_one, &v, err);
+    if (count) {
+        *count = v.next - 1;
+    }
+    return rc? -1: 0;
+}

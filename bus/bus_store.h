@@ -1,0 +1,159 @@
+/*  bus_store.h: the durable log and everything kept with it, in one LMDB
+    environment.
+
+    Databases in the environment:
+      log     u64 big-endian seq -> serialized bulkhead.v1.Record. Appended with
+              MDB_APPEND; never updated or deleted. Hash-chained.
+      msgid   sender '\0' message_id -> u64 BE seq of the Send (idempotency)
+      mbox    recipient '\0' u64 BE seq -> "" (the durable mailbox: every
+              delivered or queued message)
+      cursor  agent -> u64 BE last seq the agent acknowledged
+      taint   agent -> opaque (owned by the taint logic)
+      pending approval id -> opaque (owned by the approval queue)
+      meta    name -> opaque
+
+    Writing is by batch (group commit): the first write of a batch opens the
+    write transaction; bus_store_commit makes every write since then durable
+    with one synced commit. Nothing written is visible to other processes, and
+    nothing may be acknowledged to anyone, before commit returned 0.
+
+    MDB_MAP_FULL (from a put or from the commit itself) is handled inside: the
+    dead transaction is aborted, the map grown (doubling, up to map_max), and
+    the whole batch replayed from the copies the store keeps until commit.
+    Any other failure, or a map that cannot grow further, puts the store in
+    the failed state: every later write answers ELOGFULL / ELOGFAIL. The bus
+    then stops delivering (fail closed). Records of a failed batch were never
+    acknowledged, so nothing acknowledged is lost.
+
+    Single-threaded: one store per process, used from one thread.
+*/
+#ifndef BUS_STORE_H
+#define BUS_STORE_H
+
+#include "bus_error.h"
+#include "record.pb-c.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bus_store bus_store_t;
+
+typedef enum {
+    BUS_DB_LOG,
+    BUS_DB_MSGID,
+    BUS_DB_MBOX,
+    BUS_DB_CURSOR,
+    BUS_DB_TAINT,
+    BUS_DB_PENDING,
+    BUS_DB_META,
+    BUS_DB_COUNT
+} bus_db_t;
+
+typedef struct {
+    size_t map_initial;     //  bytes; 0 = 64 MiB
+    size_t map_max;         //  bytes; 0 = 64 GiB. The map never grows past it.
+    bool read_only;         //  for `bulkhead log` / `verify` beside a live bus
+} bus_store_options_t;
+
+//  Opens (creating if needed) the environment in directory dir, clears stale
+//  reader slots (readers killed by kill -9), and finds the last sequence and
+//  the hash of the last record so appends continue the chain with no gap.
+int
+    bus_store_open (bus_store_t **out, const char *dir,
+                    const bus_store_options_t *options, bus_error_t *err);
+
+//  Aborts any uncommitted batch and closes the environment.
+void
+    bus_store_destroy (bus_store_t **self_p);
+
+//  Highest sequence appended (committed or in the open batch); 0 if empty.
+uint64_t
+    bus_store_last_seq (bus_store_t *self);
+
+//  True once a write failed for good; the reason is in bus_store_failure.
+bool
+    bus_store_failed (bus_store_t *self);
+const bus_error_t *
+    bus_store_failure (bus_store_t *self);
+
+//  Appends a record to the current batch. Sets rec->seq, rec->prev_hash
+//  (borrowed from the store, valid until the next append) and rec->time_us
+//  if it is 0. Also writes the indexes: msgid when kind is SEND with a sender
+//  and message id; mbox when kind is SEND and verdict is DELIVERED or QUEUED.
+int
+    bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
+                      bus_error_t *err);
+
+//  Generic writes in the current batch, for the state databases.
+int
+    bus_store_put (bus_store_t *self, bus_db_t db,
+                   const void *key, size_t key_len,
+                   const void *val, size_t val_len, bus_error_t *err);
+int
+    bus_store_del (bus_store_t *self, bus_db_t db,
+                   const void *key, size_t key_len, bus_error_t *err);
+
+//  Makes the batch durable: one synced commit. Returns 0 on success (also
+//  when the batch is empty). On failure the store is failed (see above).
+int
+    bus_store_commit (bus_store_t *self, bus_error_t *err);
+
+//  True if a batch is open (there is something to commit).
+bool
+    bus_store_dirty (bus_store_t *self);
+
+//  Reads see the open batch as well as what is committed.
+
+//  Generic read. Returns 0 and a copy in *val (malloc'd, caller frees) if
+//  found, 1 if not found, -1 on error.
+int
+    bus_store_get (bus_store_t *self, bus_db_t db,
+                   const void *key, size_t key_len,
+                   void **val, size_t *val_len, bus_error_t *err);
+
+//  The seq of sender's Send with this message id: 0 and *seq, 1 if none.
+int
+    bus_store_find_msgid (bus_store_t *self, const char *sender,
+                          const char *message_id, uint64_t *seq,
+                          bus_error_t *err);
+
+//  One record: 0 and *rec (free with bulkhead__v1__record__free_unpacked
+//  (rec, NULL)), 1 if no such seq, -1 on error (ECORRUPT if it does not decode).
+int
+    bus_store_record (bus_store_t *self, uint64_t seq,
+                      Bulkhead__V1__Record **rec, bus_error_t *err);
+
+//  The first seq in agent's mailbox greater than after: 0 and *seq, 1 if none.
+int
+    bus_store_mailbox_next (bus_store_t *self, const char *agent,
+                            uint64_t after, uint64_t *seq, bus_error_t *err);
+
+//  Delivery cursor: the last seq agent acknowledged (0 if never).
+int
+    bus_store_cursor_get (bus_store_t *self, const char *agent,
+                          uint64_t *seq, bus_error_t *err);
+int
+    bus_store_cursor_set (bus_store_t *self, const char *agent,
+                          uint64_t seq, bus_error_t *err);
+
+//  Calls fn for every record with seq >= from, in order, with the decoded
+//  record and its stored bytes (both valid only during the call). fn returns
+//  0 to go on, non-zero to stop (that value is returned).
+typedef int (bus_store_iter_fn) (void *arg, const Bulkhead__V1__Record *rec,
+                                 const uint8_t *raw, size_t raw_len);
+int
+    bus_store_iterate (bus_store_t *self, uint64_t from,
+                       bus_store_iter_fn *fn, void *arg, bus_error_t *err);
+
+//  Walks the whole log: sequences 1..last with no gap, each prev_hash the
+//  BLAKE2b-256 of the record before. 0 if sound; -1 with ECORRUPT naming the
+//  first bad seq otherwise. *count gets the number of records checked.
+int
+    bus_store_verify (bus_store_t *self, uint64_t *count, bus_error_t *err);
+
+//  BLAKE2b-256, used for the chain, payload digests and the policy hash.
+void
+    bus_hash (uint8_t out [32], const void *data, size_t len);
+
+#endif

@@ -1,0 +1,232 @@
+/*  bus_wire.c: bounded, canonical protobuf decoding. */
+#include "bus_wire.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct bus_wire {
+    uint8_t *arena;
+    size_t arena_size;
+    size_t used;
+    bool exhausted;
+    ProtobufCAllocator allocator;
+    uint8_t *out;                   //  encode buffer, grows as needed
+    size_t out_size;
+    Bulkhead__V1__Frame *frame;     //  last decoded, freed lazily
+};
+
+//  Bump allocation from the arena; free is a no-op, the arena is reset
+//  before each decode. Fast, and bounded by construction.
+static void *
+s_arena_alloc (void *data, size_t size)
+{
+    bus_wire_t *self = data;
+    size_t aligned = (size + 15) & ~(size_t) 15;
+    if (aligned < size || aligned > self->arena_size - self->used) {
+        self->exhausted = true;
+        return NULL;
+    }
+    void *p = self->arena + self->used;
+    self->used += aligned;
+    return p;
+}
+
+static void
+s_arena_free (void *data, void *pointer)
+{
+    (void) data;
+    (void) pointer;
+}
+
+bus_wire_t *
+bus_wire_new (size_t arena_size)
+{
+    bus_wire_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        return NULL;
+    }
+    self->arena = malloc (arena_size);
+    if (!self->arena) {
+        free (self);
+        return NULL;
+    }
+    self->arena_size = arena_size;
+    self->allocator.alloc = s_arena_alloc;
+    self->allocator.free = s_arena_free;
+    self->allocator.allocator_data = self;
+    return self;
+}
+
+void
+bus_wire_destroy (bus_wire_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    bus_wire_t *self = *self_p;
+    free (self->arena);
+    free (self->out);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+bus_wire_body_name (const Bulkhead__V1__Frame *frame)
+{
+    switch (frame->body_case) {
+        case BULKHEAD__V1__FRAME__BODY_HELLO: return "hello";
+        case BULKHEAD__V1__FRAME__BODY_WELCOME: return "welcome";
+        case BULKHEAD__V1__FRAME__BODY_SEND: return "send";
+        case BULKHEAD__V1__FRAME__BODY_ACK: return "ack";
+        case BULKHEAD__V1__FRAME__BODY_DELIVER: return "deliver";
+        case BULKHEAD__V1__FRAME__BODY_DELIVERY_ACK: return "delivery_ack";
+        case BULKHEAD__V1__FRAME__BODY_ERROR: return "error";
+        case BULKHEAD__V1__FRAME__BODY_PING: return "ping";
+        case BULKHEAD__V1__FRAME__BODY_PONG: return "pong";
+        case BULKHEAD__V1__FRAME__BODY_CONTROL: return "control";
+        case BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY: return "control_reply";
+        default: return "empty";
+    }
+}
+
+int
+bus_wire_decode (bus_wire_t *self, const void *data, size_t size,
+                 Bulkhead__V1__Frame **frame, bus_error_t *err)
+{
+    self->used = 0;
+    self->exhausted = false;
+    Bulkhead__V1__Frame *decoded =
+        bulkhead__v1__frame__unpack (&self->allocator, size, data);
+    if (!decoded) {
+        if (self->exhausted) {
+            return bus_fail (err, BUS_EMALFORMED,
+                             "frame of %zu bytes decodes to more than %zu bytes", size,
+                             self->arena_size);
+        }
+        return bus_fail (err, BUS_EMALFORMED,
+                         "frame of %zu bytes is not a bulkhead.v1.Frame", size);
+    }
+    if (decoded->body_case == BULKHEAD__V1__FRAME__BODY__NOT_SET) {
+        return bus_fail (err, BUS_EMALFORMED, "frame has no body");
+    }
+    //  Unknown fields anywhere: protobuf-c would keep them and re-emit them;
+    //  we want nothing in the log that the schema does not name. The frame
+    //  and its body are the only levels agents send (the schema is flat).
+    //  Every member of the body union is a message pointer, so any of them
+    //  reads the body's common header.
+    const ProtobufCMessage *body = (const ProtobufCMessage *) decoded->hello;
+    if (decoded->base.n_unknown_fields > 0 || (body && body->n_unknown_fields > 0)) {
+        return bus_fail (err, BUS_EMALFORMED, "%s frame has fields this protocol does not know",
+                         bus_wire_body_name (decoded));
+    }
+    size_t canonical = bulkhead__v1__frame__get_packed_size (decoded);
+    if (canonical != size) {
+        return bus_fail (err, BUS_EMALFORMED,
+                         "%s frame is not canonical (%zu bytes re-encode to %zu): "
+                         "a string with a NUL byte, a repeated field, or padding",
+                         bus_wire_body_name (decoded), size, canonical);
+    }
+    *frame = decoded;
+    return 0;
+}
+
+int
+bus_wire_encode (bus_wire_t *self, const Bulkhead__V1__Frame *frame,
+                 const uint8_t **data, size_t *size, bus_error_t *err)
+{
+    size_t need = bulkhead__v1__frame__get_packed_size (frame);
+    if (need > self->out_size) {
+        size_t grow = need < 4096? 4096: need;
+        uint8_t *out = realloc (self->out, grow);
+        if (!out) {
+            return bus_fail (err, BUS_ENOMEM, "encode: out of memory for %zu bytes", need);
+        }
+        self->out = out;
+        self->out_size = grow;
+    }
+    *size = bulkhead__v1__frame__pack (frame, self->out);
+    *data = self->out;
+    return 0;
+}
+
+uint8_t *
+bus_wire_pack (const Bulkhead__V1__Frame *frame, size_t *size)
+{
+    *size = bulkhead__v1__frame__get_packed_size (frame);
+    uint8_t *out = malloc (*size? *size: 1);
+    if (out) {
+        bulkhead__v1__frame__pack (frame, out);
+    }
+    return out;
+}
+
+bool
+bus_id_valid (const char *id, size_t max)
+{
+    size_t len = 0;
+    for (; id [len]; len++) {
+        if (len >= max || id [len] < 0x21 || id [len] > 0x7e) {
+            return false;
+        }
+    }
+    return len > 0;
+}
+
+bool
+bus_text_valid (const char *text, size_t max)
+{
+    const uint8_t *p = (const uint8_t *) text;
+    size_t len = strlen (text);
+    if (len > max) {
+        return false;
+    }
+    const uint8_t *end = p + len;
+    while (p < end) {
+        uint8_t c = *p;
+        if (c < 0x80) {
+            if (c < 0x20 && c != '\t' && c != '\n') {
+                return false;
+            }
+            if (c == 0x7f) {
+                return false;
+            }
+            p++;
+            continue;
+        }
+        //  Strict UTF-8: no overlongs, no surrogates, nothing past U+10FFFF.
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        }
+        else
+        if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        }
+        else
+        if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        }
+        else {
+            return false;
+        }
+        if ((size_t) (end - p) <= n) {
+            return false;
+        }
+        for (size_t i = 1; i <= n; i++) {
+            if ((p [i] & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (p [i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff))
+        ||  (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        p += n + 1;
+    }
+    return true;
+}

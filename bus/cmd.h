@@ -1,0 +1,72 @@
+/*  cmd.h: what the `bulkhead` subcommands share. Each command is
+    `int cmd_NAME (int argc, char **argv)` returning the process exit code:
+    0 success, 1 the operation failed or was denied, 2 bad usage. */
+#ifndef CMD_H
+#define CMD_H
+
+#include "bus_client.h"
+#include "bus_error.h"
+
+#include <stdbool.h>
+
+typedef struct {
+    const char *name;
+    int (*run) (int argc, char **argv);
+    const char *summary;
+} cmd_t;
+
+//  Connection options every agent-side command takes, with their
+//  environment fallbacks: BULKHEAD_BUS, BULKHEAD_BUS_KEY, BULKHEAD_KEY.
+typedef struct {
+    const char *endpoint;
+    const char *bus_key;
+    const char *key_file;
+    int timeout_ms;
+} cmd_conn_t;
+
+#define CMD_CONN_HELP \
+    "  --bus ENDPOINT     the bus (env BULKHEAD_BUS; default tcp://127.0.0.1:7750)\n" \
+    "  --bus-key KEY      bus public key, Z85 or a file such as DATA/bus.pub (env BULKHEAD_BUS_KEY)\n" \
+    "  --key FILE         this agent's secret key file (env BULKHEAD_KEY)\n" \
+    "  --timeout MS       how long to wait for the bus (default 5000)\n"
+
+void
+    cmd_conn_defaults (cmd_conn_t *conn);
+
+//  Handles --bus, --bus-key, --key, --timeout; true if opt was one of them.
+bool
+    cmd_conn_option (cmd_conn_t *conn, int opt, const char *arg);
+
+//  Connects as the agent of conn->key_file; prints the error and returns
+//  NULL on failure.
+bus_client_t *
+    cmd_connect (const cmd_conn_t *conn, const char *prog);
+
+//  Prints "bulkhead NAME: CODE: sentence" to stderr; returns 1.
+int
+    cmd_error (const char *prog, const bus_error_t *err);
+
+//  Parses a decimal number in [min, max]; false if it is not one.
+bool
+    cmd_number (const char *text, unsigned long long min, unsigned long long max,
+                unsigned long long *value);
+
+//  Long option values for the shared connection options.
+enum { CMD_OPT_BUS = 1000, CMD_OPT_BUS_KEY, CMD_OPT_KEY, CMD_OPT_TIMEOUT, CMD_OPT_FIRST_FREE };
+
+#define CMD_CONN_OPTIONS \
+    { "bus", required_argument, NULL, CMD_OPT_BUS }, \
+    { "bus-key", required_argument, NULL, CMD_OPT_BUS_KEY }, \
+    { "key", required_argument, NULL, CMD_OPT_KEY }, \
+    { "timeout", required_argument, NULL, CMD_OPT_TIMEOUT }
+
+int cmd_serve (int argc, char **argv);
+int cmd_keygen (int argc, char **argv);
+int cmd_check (int argc, char **argv);
+int cmd_log (int argc, char **argv);
+int cmd_verify (int argc, char **argv);
+int cmd_send (int argc, char **argv);
+int cmd_recv (int argc, char **argv);
+int cmd_reload (int argc, char **argv);
+
+#endif

@@ -1,0 +1,313 @@
+/*  cmd_agent.c: send, recv, reload: commands that speak to the running bus
+    as one agent, with that agent's own key. */
+#include "cmd.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *s_verdicts [] = { "?", "delivered", "queued", "held", "denied" };
+
+static int
+s_help (const char *text, bool ok)
+{
+    fputs (text, ok? stdout: stderr);
+    return ok? 0: 2;
+}
+
+static char *
+s_read_file (const char *path, size_t *size)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file) {
+        return NULL;
+    }
+    char *data = NULL;
+    size_t alloc = 0;
+    *size = 0;
+    while (true) {
+        if (*size == alloc) {
+            alloc = alloc? alloc * 2: 4096;
+            char *grown = realloc (data, alloc);
+            if (!grown || alloc > (64u << 20)) {
+                free (grown? grown: data);
+                fclose (file);
+                return NULL;
+            }
+            data = grown;
+        }
+        size_t n = fread (data + *size, 1, alloc - *size, file);
+        if (n == 0) {
+            break;
+        }
+        *size += n;
+    }
+    fclose (file);
+    return data;
+}
+
+static const char *s_send_help =
+    "usage: bulkhead send --to AGENT --intent CLASS [options]\n\n"
+    "Sends one message as the agent whose key is given and prints the bus's verdict:\n"
+    "  delivered|queued|held|denied seq=N code=WORD: sentence\n"
+    "Exit 0 if delivered, queued or held; 1 if denied or on error; 2 on bad usage.\n\n"
+    "  --to AGENT         recipient\n"
+    "  --intent CLASS     what the sender says this is (the bus decides the class)\n"
+    "  --action NAME      e.g. transfer.create\n"
+    "  --resource TEXT    what it acts on\n"
+    "  --payload TEXT     the content (or --payload-file FILE)\n"
+    "  --content-type T   e.g. text/plain\n"
+    "  --id ID            message id (default random); a resent id is not delivered twice\n"
+    "  --untrusted SRC    the content came from outside (SRC names where)\n"
+    "  --cause SEQ        log sequence of a message that caused this one (repeatable)\n"
+    "  --justification T  what you are about to do and why (approvers read it)\n"
+    "  --tool NAME        the tool that produced it\n"
+    "  --claim-sender A   put a sender name in the message (the bus checks it: ESPOOF)\n"
+    CMD_CONN_HELP;
+
+int
+cmd_send (int argc, char **argv)
+{
+    enum { TO = CMD_OPT_FIRST_FREE, INTENT, ACTION, RESOURCE, PAYLOAD, PAYLOAD_FILE, CTYPE,
+           ID, UNTRUSTED, CAUSE, JUSTIFICATION, TOOL, CLAIM, HELP };
+    static const struct option options [] = {
+        CMD_CONN_OPTIONS,
+        { "to", required_argument, NULL, TO },
+        { "intent", required_argument, NULL, INTENT },
+        { "action", required_argument, NULL, ACTION },
+        { "resource", required_argument, NULL, RESOURCE },
+        { "payload", required_argument, NULL, PAYLOAD },
+        { "payload-file", required_argument, NULL, PAYLOAD_FILE },
+        { "content-type", required_argument, NULL, CTYPE },
+        { "id", required_argument, NULL, ID },
+        { "untrusted", required_argument, NULL, UNTRUSTED },
+        { "cause", required_argument, NULL, CAUSE },
+        { "justification", required_argument, NULL, JUSTIFICATION },
+        { "tool", required_argument, NULL, TOOL },
+        { "claim-sender", required_argument, NULL, CLAIM },
+        { "help", no_argument, NULL, HELP },
+        { NULL, 0, NULL, 0 }
+    };
+    cmd_conn_t conn;
+    cmd_conn_defaults (&conn);
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    uint64_t causes [64];
+    char *file_payload = NULL;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+        unsigned long long n;
+        if (cmd_conn_option (&conn, opt, optarg)) {
+            continue;
+        }
+        switch (opt) {
+            case TO: send.recipient = optarg; break;
+            case INTENT: send.intent = optarg; break;
+            case ACTION: send.action = optarg; break;
+            case RESOURCE: send.resource = optarg; break;
+            case CTYPE: send.content_type = optarg; break;
+            case ID: send.message_id = optarg; break;
+            case JUSTIFICATION: send.justification = optarg; break;
+            case TOOL: send.tool = optarg; break;
+            case CLAIM: send.sender = optarg; break;
+            case PAYLOAD:
+                send.has_payload = true;
+                send.payload.data = (uint8_t *) optarg;
+                send.payload.len = strlen (optarg);
+                break;
+            case PAYLOAD_FILE:
+                free (file_payload);
+                file_payload = s_read_file (optarg, &send.payload.len);
+                if (!file_payload) {
+                    fprintf (stderr, "bulkhead send: cannot read %s (or it is over 64 MiB)\n", optarg);
+                    return 2;
+                }
+                send.has_payload = true;
+                send.payload.data = (uint8_t *) file_payload;
+                break;
+            case UNTRUSTED:
+                send.has_provenance = true;
+                send.provenance = BULKHEAD__V1__PROVENANCE__PROVENANCE_UNTRUSTED;
+                send.source = optarg;
+                break;
+            case CAUSE:
+                if (!cmd_number (optarg, 1, UINT64_MAX, &n) || send.n_causes == 64) {
+                    fprintf (stderr, "bulkhead send: --cause takes a log sequence (at most 64)\n");
+                    free (file_payload);
+                    return 2;
+                }
+                causes [send.n_causes++] = n;
+                break;
+            case HELP: free (file_payload); return s_help (s_send_help, true);
+            default: free (file_payload); return s_help (s_send_help, false);
+        }
+    }
+    send.causes = causes;
+    if (!send.recipient || !send.intent || optind != argc) {
+        free (file_payload);
+        return s_help (s_send_help, false);
+    }
+    bus_client_t *client = cmd_connect (&conn, "send");
+    if (!client) {
+        free (file_payload);
+        return 1;
+    }
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    int rc = bus_client_send (client, &send, &reply, conn.timeout_ms, &err);
+    free (file_payload);
+    if (rc != 0) {
+        bus_client_destroy (&client);
+        return cmd_error ("send", &err);
+    }
+    int exit_code = 1;
+    if (reply->body_case == BULKHEAD__V1__FRAME__BODY_ACK) {
+        const Bulkhead__V1__Ack *ack = reply->ack;
+        unsigned v = ack->verdict < 5? (unsigned) ack->verdict: 0;
+        printf ("%s seq=%llu class=%s%s code=%s: %s", s_verdicts [v], (unsigned long long) ack->seq,
+                ack->intent_class? ack->intent_class: "-", ack->restricted? " RESTRICTED": "",
+                ack->code, ack->reason);
+        if (ack->approval_id) {
+            printf (" approval=%s", ack->approval_id);
+        }
+        printf ("\n");
+        exit_code = ack->verdict == BULKHEAD__V1__VERDICT__VERDICT_DENIED? 1: 0;
+    }
+    else {
+        printf ("error code=%s: %s\n", reply->error->code, reply->error->reason);
+    }
+    bus_client_free (&reply);
+    bus_client_destroy (&client);
+    return exit_code;
+}
+
+static const char *s_recv_help =
+    "usage: bulkhead recv [options]\n\n"
+    "Receives messages as the agent whose key is given, prints one line each, and\n"
+    "acknowledges them (so the bus will not deliver them again).\n"
+    "  seq=N from=SENDER intent=I class=C [RESTRICTED] id=ID payload=TEXT\n\n"
+    "  --count N          stop after N messages (default: until --wait passes with none)\n"
+    "  --wait MS          stop after MS with no message (default 2000)\n"
+    "  --no-ack           do not acknowledge (they will be delivered again)\n"
+    CMD_CONN_HELP;
+
+int
+cmd_recv (int argc, char **argv)
+{
+    enum { COUNT = CMD_OPT_FIRST_FREE, WAIT, NOACK, HELP };
+    static const struct option options [] = {
+        CMD_CONN_OPTIONS,
+        { "count", required_argument, NULL, COUNT },
+        { "wait", required_argument, NULL, WAIT },
+        { "no-ack", no_argument, NULL, NOACK },
+        { "help", no_argument, NULL, HELP },
+        { NULL, 0, NULL, 0 }
+    };
+    cmd_conn_t conn;
+    cmd_conn_defaults (&conn);
+    unsigned long long count = 0, wait = 2000;
+    bool ack = true;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+        if (cmd_conn_option (&conn, opt, optarg)) {
+            continue;
+        }
+        switch (opt) {
+            case COUNT:
+                if (!cmd_number (optarg, 1, UINT32_MAX, &count)) {
+                    fprintf (stderr, "bulkhead recv: --count takes a positive number\n");
+                    return 2;
+                }
+                break;
+            case WAIT:
+                if (!cmd_number (optarg, 1, 3600000, &wait)) {
+                    fprintf (stderr, "bulkhead recv: --wait takes milliseconds\n");
+                    return 2;
+                }
+                break;
+            case NOACK: ack = false; break;
+            case HELP: return s_help (s_recv_help, true);
+            default: return s_help (s_recv_help, false);
+        }
+    }
+    if (optind != argc) {
+        return s_help (s_recv_help, false);
+    }
+    bus_client_t *client = cmd_connect (&conn, "recv");
+    if (!client) {
+        return 1;
+    }
+    unsigned long long got = 0;
+    bus_error_t err;
+    while (count == 0 || got < count) {
+        Bulkhead__V1__Frame *frame;
+        if (bus_client_recv (client, &frame, (int) wait, &err) != 0) {
+            break;
+        }
+        if (frame->body_case == BULKHEAD__V1__FRAME__BODY_DELIVER) {
+            const Bulkhead__V1__Deliver *d = frame->deliver;
+            printf ("seq=%llu from=%s intent=%s class=%s%s id=%s", (unsigned long long) d->seq,
+                    d->sender, d->intent, d->intent_class? d->intent_class: "-",
+                    d->restricted? " RESTRICTED": "", d->message_id);
+            for (size_t i = 0; i < d->n_approvals; i++) {
+                printf ("%s%s", i? ",": " approved-by=", d->approvals [i]->approver);
+            }
+            printf (" payload=%.*s\n", (int) d->payload.len, (const char *) d->payload.data);
+            fflush (stdout);
+            got++;
+            if (ack) {
+                bus_client_ack (client, d->seq, &err);
+            }
+        }
+        bus_client_free (&frame);
+    }
+    bus_client_destroy (&client);
+    return 0;
+}
+
+static const char *s_reload_help =
+    "usage: bulkhead reload [options]\n\n"
+    "Asks the running bus to re-read its policy file (the same as SIGHUP). The key\n"
+    "must belong to an agent with role = operator. An invalid policy is refused\n"
+    "with its line number and the old one stays in force.\n\n"
+    CMD_CONN_HELP;
+
+int
+cmd_reload (int argc, char **argv)
+{
+    static const struct option options [] = {
+        CMD_CONN_OPTIONS,
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    cmd_conn_t conn;
+    cmd_conn_defaults (&conn);
+    int opt;
+    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+        if (cmd_conn_option (&conn, opt, optarg)) {
+            continue;
+        }
+        return s_help (s_reload_help, opt == 'h');
+    }
+    bus_client_t *client = cmd_connect (&conn, "reload");
+    if (!client) {
+        return 1;
+    }
+    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_RELOAD;
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    int rc = bus_client_control (client, &control, &reply, conn.timeout_ms, &err);
+    bus_client_destroy (&client);
+    if (rc != 0) {
+        return cmd_error ("reload", &err);
+    }
+    const char *code = reply->body_case == BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY
+                     ? reply->control_reply->code: reply->error->code;
+    const char *reason = reply->body_case == BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY
+                       ? reply->control_reply->reason: reply->error->reason;
+    printf ("%s: %s\n", code, reason);
+    int exit_code = strcmp (code, "OK") == 0? 0: 1;
+    bus_client_free (&reply);
+    return exit_code;
+}

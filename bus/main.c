@@ -1,0 +1,123 @@
+/*  main.c: `bulkhead COMMAND ...`, a table of subcommands. */
+#include "cmd.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const cmd_t s_commands [] = {
+    { "serve",  cmd_serve,  "run the bus: bulkhead serve --policy FILE --data DIR" },
+    { "keygen", cmd_keygen, "make a CURVE keypair for one agent" },
+    { "check",  cmd_check,  "validate a policy file" },
+    { "send",   cmd_send,   "send one message as an agent" },
+    { "recv",   cmd_recv,   "receive messages as an agent" },
+    { "log",    cmd_log,    "read the log (also while the bus runs)" },
+    { "verify", cmd_verify, "check the log's sequence and hash chain" },
+    { "reload", cmd_reload, "make the running bus reload its policy (operators)" },
+};
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out, "usage: bulkhead COMMAND [OPTIONS]   (bulkhead COMMAND --help for more)\n\n"
+                  "bulkhead mediates agent-to-agent messages: authenticated by CURVE key,\n"
+                  "allowed by policy, logged durably before delivery.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands [0]; i++) {
+        fprintf (out, "  %-8s %s\n", s_commands [i].name, s_commands [i].summary);
+    }
+}
+
+void
+cmd_conn_defaults (cmd_conn_t *conn)
+{
+    const char *endpoint = getenv ("BULKHEAD_BUS");
+    conn->endpoint = endpoint && *endpoint? endpoint: "tcp://127.0.0.1:7750";
+    conn->bus_key = getenv ("BULKHEAD_BUS_KEY");
+    conn->key_file = getenv ("BULKHEAD_KEY");
+    conn->timeout_ms = 5000;
+}
+
+bool
+cmd_number (const char *text, unsigned long long min, unsigned long long max,
+            unsigned long long *value)
+{
+    if (!text || !*text || strspn (text, "0123456789") != strlen (text)) {
+        return false;
+    }
+    errno = 0;
+    unsigned long long n = strtoull (text, NULL, 10);
+    if (errno || n < min || n > max) {
+        return false;
+    }
+    *value = n;
+    return true;
+}
+
+bool
+cmd_conn_option (cmd_conn_t *conn, int opt, const char *arg)
+{
+    unsigned long long n;
+    switch (opt) {
+        case CMD_OPT_BUS: conn->endpoint = arg; return true;
+        case CMD_OPT_BUS_KEY: conn->bus_key = arg; return true;
+        case CMD_OPT_KEY: conn->key_file = arg; return true;
+        case CMD_OPT_TIMEOUT:
+            if (!cmd_number (arg, 1, 3600000, &n)) {
+                fprintf (stderr, "bulkhead: --timeout takes milliseconds, 1 to 3600000\n");
+                exit (2);
+            }
+            conn->timeout_ms = (int) n;
+            return true;
+        default: return false;
+    }
+}
+
+int
+cmd_error (const char *prog, const bus_error_t *err)
+{
+    fprintf (stderr, "bulkhead %s: %s: %s\n", prog, bus_errword (err->code), err->text);
+    return 1;
+}
+
+bus_client_t *
+cmd_connect (const cmd_conn_t *conn, const char *prog)
+{
+    if (!conn->key_file || !conn->bus_key) {
+        fprintf (stderr, "bulkhead %s: need --key FILE (the agent's secret key) and --bus-key KEY "
+                         "(the bus's public key, e.g. DATA/bus.pub)\n", prog);
+        return NULL;
+    }
+    bus_client_options_t options = {
+        .endpoint = conn->endpoint,
+        .bus_key = conn->bus_key,
+        .key_file = conn->key_file,
+        .timeout_ms = conn->timeout_ms,
+    };
+    bus_client_t *client;
+    bus_error_t err;
+    if (bus_client_connect (&client, &options, &err) != 0) {
+        cmd_error (prog, &err);
+        return NULL;
+    }
+    return client;
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc < 2 || strcmp (argv [1], "--help") == 0 || strcmp (argv [1], "-h") == 0
+    ||  strcmp (argv [1], "help") == 0) {
+        s_usage (argc < 2? stderr: stdout);
+        return argc < 2? 2: 0;
+    }
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands [0]; i++) {
+        if (strcmp (argv [1], s_commands [i].name) == 0) {
+            return s_commands [i].run (argc - 1, argv + 1);
+        }
+    }
+    fprintf (stderr, "bulkhead: unknown command '%s'\n", argv [1]);
+    s_usage (stderr);
+    return 2;
+}
