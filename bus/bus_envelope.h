@@ -28,7 +28,7 @@ typedef struct {
 
     //  Decisions, set by stages.
     int class_index;                    //  decided intent class, -1 = undecided
-    char class_rule [128];              //  which rule decided it, for the log
+    char class_rule [192];              //  which rule decided it, for the log
     bool restricted;
     char restricted_why [160];          //  which rule, which cause
 } bus_envelope_t;

@@ -302,6 +302,7 @@ static const s_option_t s_class_options [] = {
     S_OTHER_OPTION ("approvers"),
     S_NUMBER_OPTION ("quorum", bus_class_t, quorum, 1, UINT32_MAX),
     S_NUMBER_OPTION ("ttl", bus_class_t, ttl_s, 1, UINT32_MAX),
+    S_WORD_OPTION ("restricted", bus_class_t, restricted_hold, "deny", "hold"),
     { .name = NULL }
 };
 

@@ -22,6 +22,8 @@
                 approvers = alice, bob
                 quorum = 1
                 ttl = 3600              # seconds a hold lives
+                restricted = deny       # or hold: restricted content of this
+                                        #   class goes to approvers, marked
         agents
             planner
                 key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
@@ -74,6 +76,9 @@ typedef struct {
     size_t approver_count;
     uint32_t quorum;            //  distinct approvals needed, >= 1
     uint32_t ttl_s;             //  how long a hold lives
+    bool restricted_hold;       //  restricted = hold: restricted messages of a
+                                //  privileged class wait for approval, marked
+                                //  restricted, instead of being denied
     int line;                   //  0 for a built-in class not in the file
 } bus_class_t;
 

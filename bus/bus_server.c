@@ -61,6 +61,8 @@ typedef struct {
     uint64_t sent;                  //  highest seq pushed on this connection
     uint32_t inflight;              //  pushed, not yet acknowledged
     uint32_t pending;               //  in the mailbox, not yet acknowledged
+    uint64_t taint_seq;             //  restricted delivery that tainted it, 0 if clean
+    uint64_t taint_us;              //  when
 } session_t;
 
 //  One frame to send once the batch is committed.
@@ -135,6 +137,45 @@ s_session_destroy (void **item)
     *item = NULL;
 }
 
+//  Taint state lives in the taint database as "SEQ TIME_US", one entry per
+//  tainted agent; the session keeps a copy (all changes go through here).
+static void
+s_taint_load (server_t *self, session_t *session)
+{
+    void *value = NULL;
+    size_t size = 0;
+    bus_error_t err;
+    session->taint_seq = 0;
+    session->taint_us = 0;
+    if (bus_store_get (self->store, BUS_DB_TAINT, session->agent, strlen (session->agent),
+                       &value, &size, &err) == 0) {
+        char text [64];
+        snprintf (text, sizeof text, "%.*s", (int) (size < 63? size: 63), (char *) value);
+        unsigned long long seq = 0, when = 0;
+        if (sscanf (text, "%llu %llu", &seq, &when) == 2) {
+            session->taint_seq = seq;
+            session->taint_us = when;
+        }
+        free (value);
+    }
+}
+
+static int
+s_taint_set (server_t *self, session_t *session, uint64_t seq, uint64_t when)
+{
+    char text [64];
+    int len = snprintf (text, sizeof text, "%llu %llu", (unsigned long long) seq,
+                        (unsigned long long) when);
+    bus_error_t err;
+    if (bus_store_put (self->store, BUS_DB_TAINT, session->agent, strlen (session->agent),
+                       text, (size_t) len, &err) != 0) {
+        return -1;
+    }
+    session->taint_seq = seq;
+    session->taint_us = when;
+    return 0;
+}
+
 static session_t *
 s_session (server_t *self, const char *agent)
 {
@@ -158,6 +199,7 @@ s_session (server_t *self, const char *agent)
         session->pending++;
         session->backlog = true;
     }
+    s_taint_load (self, session);
     zhashx_insert (self->sessions, agent, session);
     return session;
 }
@@ -800,6 +842,19 @@ s_on_send (server_t *self, peer_t *peer, const Bulkhead__V1__Send *send)
     env.send = send;
     env.now_us = s_now_us ();
     env.class_index = bus_policy_class (self->policy, send->intent);
+    env.sender_tainted = peer->session->taint_seq > 0;
+    env.taint_seq = peer->session->taint_seq;
+    //  Restricted follows causes: one restricted cause is enough.
+    for (size_t i = 0; i < send->n_causes && !env.cause_restricted; i++) {
+        record_t *cause = NULL;
+        if (bus_store_record (self->store, send->causes [i], &cause, &err) == 0) {
+            if (cause->has_restricted && cause->restricted) {
+                env.cause_restricted = true;
+                env.cause_seq = send->causes [i];
+            }
+            bulkhead__v1__record__free_unpacked (cause, NULL);
+        }
+    }
 
     Bulkhead__V1__Verdict verdict;
     bus_code_t code = BUS_OK;
@@ -891,6 +946,14 @@ s_on_send (server_t *self, peer_t *peer, const Bulkhead__V1__Send *send)
     if (verdict == BULKHEAD__V1__VERDICT__VERDICT_DELIVERED
     ||  verdict == BULKHEAD__V1__VERDICT__VERDICT_QUEUED) {
         recipient->pending++;
+        //  Restricted content taints whoever it is accepted for, from now:
+        //  the recipient's own messages are then restricted too (sticky
+        //  mode), so a relay cannot launder it. Queued counts as received.
+        if (env.restricted && recipient->taint_seq == 0
+        &&  s_taint_set (self, recipient, rec.seq, rec.time_us) == 0) {
+            s_say (self, "BUS-TAINT", "agent=%s seq=%llu via=%s", recipient->agent,
+                   (unsigned long long) rec.seq, peer->agent->name);
+        }
         if (recipient->online) {
             size_t size;
             uint8_t *data = s_deliver_pack (&rec, &size);
@@ -959,6 +1022,68 @@ s_on_delivery_ack (server_t *self, peer_t *peer, const Bulkhead__V1__DeliveryAck
     s_advance_cursor (self, session, up_to, "processed up to ref_seq");
 }
 
+//  Operators list and clear taint. Clearing is audited, and nobody clears
+//  their own: an agent steered by injected content must not be able to
+//  launder itself, whatever its roles.
+static bus_code_t
+s_on_taint_control (server_t *self, peer_t *peer, const Bulkhead__V1__Control *control,
+                    Bulkhead__V1__ControlReply *reply, char *reason, size_t size)
+{
+    if (!(peer->agent->roles & BUS_ROLE_OPERATOR)) {
+        snprintf (reason, size, "%s is not an operator (policy: role = operator)", peer->agent->name);
+        return BUS_EPERM;
+    }
+    if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_TAINT) {
+        //  Every agent of the policy, so untouched sessions are read too.
+        static char lines [256][160];
+        static char *line_ptrs [256];
+        size_t n = 0;
+        for (size_t i = 0; i < self->policy->agent_count && n < 256; i++) {
+            session_t *session = s_session (self, self->policy->agents [i].name);
+            if (session && session->taint_seq) {
+                time_t secs = (time_t) (session->taint_us / 1000000);
+                struct tm tm;
+                char when [32];
+                strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&secs, &tm));
+                snprintf (lines [n], sizeof lines [n], "%s tainted since %s through seq %llu%s",
+                          session->agent, when, (unsigned long long) session->taint_seq,
+                          self->policy->agents [i].causal? " (causal mode: not applied)": "");
+                line_ptrs [n] = lines [n];
+                n++;
+            }
+        }
+        reply->n_lines = n;
+        reply->lines = line_ptrs;
+        snprintf (reason, size, "%zu tainted agent%s", n, n == 1? "": "s");
+        return BUS_OK;
+    }
+    const char *agent = control->agent? control->agent: "";
+    if (!bus_policy_agent (self->policy, agent)) {
+        snprintf (reason, size, "no agent '%.64s' in the policy", agent);
+        return BUS_ENOTFOUND;
+    }
+    if (strcmp (agent, peer->agent->name) == 0) {
+        snprintf (reason, size, "%s may not clear its own taint; another operator must", agent);
+        return BUS_EPERM;
+    }
+    session_t *session = s_session (self, agent);
+    if (!session || session->taint_seq == 0) {
+        snprintf (reason, size, "%s is not tainted", agent);
+        return BUS_ENOTFOUND;
+    }
+    bus_error_t err;
+    if (bus_store_del (self->store, BUS_DB_TAINT, agent, strlen (agent), &err) != 0) {
+        snprintf (reason, size, "%s", err.text);
+        return err.code;
+    }
+    snprintf (reason, size, "taint of %s (since seq %llu) cleared by %s", agent,
+              (unsigned long long) session->taint_seq, peer->agent->name);
+    session->taint_seq = 0;
+    session->taint_us = 0;
+    s_say (self, "BUS-CLEAR", "agent=%s by=%s", agent, peer->agent->name);
+    return BUS_OK;
+}
+
 static void
 s_on_control (server_t *self, peer_t *peer, const Bulkhead__V1__Control *control)
 {
@@ -985,6 +1110,11 @@ s_on_control (server_t *self, peer_t *peer, const Bulkhead__V1__Control *control
             snprintf (reason, sizeof reason, "policy %.16s loaded", self->policy->hash);
         }
     }
+    else
+    if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_CLEAR_TAINT
+    ||  control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_TAINT) {
+        code = s_on_taint_control (self, peer, control, &reply, reason, sizeof reason);
+    }
     else {
         code = BUS_EINVAL;
         snprintf (reason, sizeof reason, "control operation %d is not supported by this bus",
@@ -993,6 +1123,7 @@ s_on_control (server_t *self, peer_t *peer, const Bulkhead__V1__Control *control
     record_t rec;
     s_record_init (self, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_CONTROL);
     rec.sender = who;
+    rec.recipient = control->agent;
     rec.code = (char *) bus_errword (code);
     rec.reason = reason;
     char event [32];

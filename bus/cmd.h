@@ -68,5 +68,7 @@ int cmd_verify (int argc, char **argv);
 int cmd_send (int argc, char **argv);
 int cmd_recv (int argc, char **argv);
 int cmd_reload (int argc, char **argv);
+int cmd_clear (int argc, char **argv);
+int cmd_taint (int argc, char **argv);
 
 #endif

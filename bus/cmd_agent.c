@@ -272,8 +272,23 @@ static const char *s_reload_help =
     "with its line number and the old one stays in force.\n\n"
     CMD_CONN_HELP;
 
-int
-cmd_reload (int argc, char **argv)
+static const char *s_clear_help =
+    "usage: bulkhead clear AGENT [options]\n\n"
+    "Clears AGENT's sticky taint (it was delivered restricted content, so its own\n"
+    "messages are restricted). Operators only, never for themselves; the clearing\n"
+    "is a log record naming who did it.\n\n"
+    CMD_CONN_HELP;
+
+static const char *s_taint_help =
+    "usage: bulkhead taint [options]\n\n"
+    "Lists tainted agents: since when, and through which message (log sequence).\n"
+    "Operators only.\n\n"
+    CMD_CONN_HELP;
+
+//  One operator command: parse the connection options and at most one
+//  positional argument (the agent), send the control, print the reply.
+static int
+s_control (int argc, char **argv, Bulkhead__V1__ControlOp op, const char *help, bool takes_agent)
 {
     static const struct option options [] = {
         CMD_CONN_OPTIONS,
@@ -284,30 +299,58 @@ cmd_reload (int argc, char **argv)
     cmd_conn_defaults (&conn);
     int opt;
     while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
-        if (cmd_conn_option (&conn, opt, optarg)) {
-            continue;
+        if (!cmd_conn_option (&conn, opt, optarg)) {
+            return s_help (help, opt == 'h');
         }
-        return s_help (s_reload_help, opt == 'h');
     }
-    bus_client_t *client = cmd_connect (&conn, "reload");
+    if (optind != argc - (takes_agent? 1: 0)) {
+        return s_help (help, false);
+    }
+    bus_client_t *client = cmd_connect (&conn, argv [0]);
     if (!client) {
         return 1;
     }
     Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
-    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_RELOAD;
+    control.op = op;
+    control.agent = takes_agent? argv [optind]: NULL;
     Bulkhead__V1__Frame *reply;
     bus_error_t err;
     int rc = bus_client_control (client, &control, &reply, conn.timeout_ms, &err);
     bus_client_destroy (&client);
     if (rc != 0) {
-        return cmd_error ("reload", &err);
+        return cmd_error (argv [0], &err);
     }
-    const char *code = reply->body_case == BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY
-                     ? reply->control_reply->code: reply->error->code;
-    const char *reason = reply->body_case == BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY
-                       ? reply->control_reply->reason: reply->error->reason;
-    printf ("%s: %s\n", code, reason);
-    int exit_code = strcmp (code, "OK") == 0? 0: 1;
+    int exit_code = 1;
+    if (reply->body_case == BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY) {
+        const Bulkhead__V1__ControlReply *r = reply->control_reply;
+        for (size_t i = 0; i < r->n_lines; i++) {
+            printf ("%s\n", r->lines [i]);
+        }
+        FILE *out = strcmp (r->code, "OK") == 0? stdout: stderr;
+        fprintf (out, "%s: %s\n", r->code, r->reason);
+        exit_code = out == stdout? 0: 1;
+    }
+    else {
+        fprintf (stderr, "%s: %s\n", reply->error->code, reply->error->reason);
+    }
     bus_client_free (&reply);
     return exit_code;
+}
+
+int
+cmd_reload (int argc, char **argv)
+{
+    return s_control (argc, argv, BULKHEAD__V1__CONTROL_OP__CONTROL_RELOAD, s_reload_help, false);
+}
+
+int
+cmd_clear (int argc, char **argv)
+{
+    return s_control (argc, argv, BULKHEAD__V1__CONTROL_OP__CONTROL_CLEAR_TAINT, s_clear_help, true);
+}
+
+int
+cmd_taint (int argc, char **argv)
+{
+    return s_control (argc, argv, BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_TAINT, s_taint_help, false);
 }

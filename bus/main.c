@@ -16,6 +16,8 @@ static const cmd_t s_commands [] = {
     { "log",    cmd_log,    "read the log (also while the bus runs)" },
     { "verify", cmd_verify, "check the log's sequence and hash chain" },
     { "reload", cmd_reload, "make the running bus reload its policy (operators)" },
+    { "taint",  cmd_taint,  "list tainted agents (operators)" },
+    { "clear",  cmd_clear,  "clear an agent's taint (operators, audited)" },
 };
 
 static void

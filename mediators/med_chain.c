@@ -5,10 +5,14 @@
 #include <string.h>
 
 extern const med_stage_t med_reach_stage;
+extern const med_stage_t med_classify_stage;
+extern const med_stage_t med_taint_stage;
 
 //  The pipeline. Adding a stage is adding its file and one line here.
 static const med_stage_t *const s_stages [] = {
     &med_reach_stage,
+    &med_classify_stage,
+    &med_taint_stage,
     NULL
 };
 

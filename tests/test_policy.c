@@ -374,8 +374,9 @@ test_class_errors (void **state)
     static const s_case_t cases [] = {
         { "classes\n    finance\n        holds = true\n", 3,
           "unknown key 'holds' in class 'finance' (known: privileged, hold, "
-          "actions, approvers, quorum, ttl)" },
+          "actions, approvers, quorum, ttl, restricted)" },
         { "classes\n    finance\n        hold = maybe\n", 3, "true or false" },
+        { "classes\n    finance\n        restricted = allow\n", 3, "unknown restricted 'allow' (known: deny, hold)" },
         { "classes\n    finance\n        ttl = 0\n", 3, "from 1 to" },
         { "classes\n    finance\n        quorum = 0\n", 3, "from 1 to" },
         { "classes\n    Finance\n", 2, "class name 'Finance' is not valid" },
