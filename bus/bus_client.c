@@ -390,6 +390,13 @@ bus_client_connect (bus_client_t **out, const bus_client_options_t *options, bus
     int heartbeat_timeout = 6000;
     int linger = 2000;
     int handshake = 5000;
+    //  No receive high-water mark. libzmq 4.3.4 marks a connection failed
+    //  without unplugging it when input is stopped at the HWM; the next
+    //  heartbeat then trips an assertion (stream_engine_base.cpp:331) and
+    //  aborts the agent. Unbounded here is still bounded: the bus sends a
+    //  client one ACK per message it sent, DELIVERs within a window of
+    //  1000 per recipient, and notices for capped holds.
+    int rcvhwm = 0;
     if (!self->dealer
     ||  zmq_setsockopt (self->dealer, ZMQ_CURVE_SERVERKEY, bus_key, BUS_KEY_Z85_LEN)
     ||  zmq_setsockopt (self->dealer, ZMQ_CURVE_PUBLICKEY, me.public_z85, BUS_KEY_Z85_LEN)
@@ -397,7 +404,8 @@ bus_client_connect (bus_client_t **out, const bus_client_options_t *options, bus
     ||  zmq_setsockopt (self->dealer, ZMQ_HEARTBEAT_IVL, &heartbeat, sizeof heartbeat)
     ||  zmq_setsockopt (self->dealer, ZMQ_HEARTBEAT_TIMEOUT, &heartbeat_timeout, sizeof heartbeat_timeout)
     ||  zmq_setsockopt (self->dealer, ZMQ_HANDSHAKE_IVL, &handshake, sizeof handshake)
-    ||  zmq_setsockopt (self->dealer, ZMQ_LINGER, &linger, sizeof linger)) {
+    ||  zmq_setsockopt (self->dealer, ZMQ_LINGER, &linger, sizeof linger)
+    ||  zmq_setsockopt (self->dealer, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm)) {
         bus_fail (err, BUS_ECONNECT, "cannot set up the socket: %s", zmq_strerror (zmq_errno ()));
         bus_client_destroy (&self);
         return -1;

@@ -15,6 +15,7 @@
     logged as identity, or shown to agents.
 */
 #include "bus_server.h"
+#include "bus_holds.h"
 #include "bus_keys.h"
 #include "bus_policy.h"
 #include "bus_store.h"
@@ -24,6 +25,7 @@
 #include <czmq.h>
 #include <errno.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -88,6 +90,8 @@ typedef struct {
     bus_policy_t *policy;
     med_chain_t *chain;
     bus_store_t *store;
+    bus_holds_t *holds;             //  the approval queue
+    uint64_t next_expiry_us;        //  when to look for expired holds next
     bus_wire_t *wire;               //  decodes agents' frames
     bus_wire_t *enc;                //  encodes our replies
     zhashx_t *sessions;             //  agent name -> session_t
@@ -220,8 +224,10 @@ s_mailbox_count (server_t *self, const char *agent, uint64_t after, uint64_t up_
 //  ---------------------------------------------------------------------
 //  Outbox: everything the batch decided to send, released after commit
 
+//  A fresh outbox entry, or NULL when memory is out (the frame is then not
+//  sent; a DELIVER stays in the mailbox and the pump retries it).
 static out_t *
-s_out_add (server_t *self, const uint8_t *rid, size_t rid_len, const frame_t *frame)
+s_out_slot (server_t *self)
 {
     if (self->out_count == self->out_alloc) {
         size_t alloc = self->out_alloc? self->out_alloc * 2: 256;
@@ -234,6 +240,16 @@ s_out_add (server_t *self, const uint8_t *rid, size_t rid_len, const frame_t *fr
     }
     out_t *out = &self->outbox [self->out_count];
     memset (out, 0, offsetof (out_t, message_id) + 1);
+    return out;
+}
+
+static out_t *
+s_out_add (server_t *self, const uint8_t *rid, size_t rid_len, const frame_t *frame)
+{
+    out_t *out = s_out_slot (self);
+    if (!out) {
+        return NULL;
+    }
     out->data = bus_wire_pack (frame, &out->size);
     if (!out->data) {
         return NULL;
@@ -350,6 +366,17 @@ s_deliver_pack (const record_t *rec, size_t *size)
     deliver.has_time_us = true;
     deliver.time_us = rec->time_us;
     deliver.tool = rec->tool;
+    //  A released message names who said yes, so the recipient can see it.
+    Bulkhead__V1__Approval approvals [BUS_HOLD_VOTES_MAX];
+    Bulkhead__V1__Approval *approval_ptrs [BUS_HOLD_VOTES_MAX];
+    for (size_t i = 0; i < rec->n_approvers && i < BUS_HOLD_VOTES_MAX; i++) {
+        bulkhead__v1__approval__init (&approvals [i]);
+        approvals [i].approver = rec->approvers [i];
+        approvals [i].time_us = rec->time_us;
+        approval_ptrs [i] = &approvals [i];
+        deliver.n_approvals = i + 1;
+    }
+    deliver.approvals = approval_ptrs;
     frame_t frame = BULKHEAD__V1__FRAME__INIT;
     frame.body_case = BULKHEAD__V1__FRAME__BODY_DELIVER;
     frame.deliver = &deliver;
@@ -673,7 +700,7 @@ s_refuse (server_t *self, peer_t *peer, bus_code_t code, const char *reason,
 static void
 s_ack (server_t *self, peer_t *peer, const char *message_id, Bulkhead__V1__Verdict verdict,
        bus_code_t code, const char *reason, uint64_t seq, const char *intent_class,
-       bool restricted)
+       bool restricted, const char *approval_id)
 {
     Bulkhead__V1__Ack ack = BULKHEAD__V1__ACK__INIT;
     ack.message_id = (char *) message_id;
@@ -685,6 +712,7 @@ s_ack (server_t *self, peer_t *peer, const char *message_id, Bulkhead__V1__Verdi
     ack.intent_class = (char *) intent_class;
     ack.has_restricted = true;
     ack.restricted = restricted;
+    ack.approval_id = (char *) approval_id;
     frame_t frame = BULKHEAD__V1__FRAME__INIT;
     frame.body_case = BULKHEAD__V1__FRAME__BODY_ACK;
     frame.ack = &ack;
@@ -767,6 +795,415 @@ s_on_hello (server_t *self, peer_t *peer, const Bulkhead__V1__Hello *hello)
     s_say (self, "BUS-HELLO", "agent=%s resume=%llu", peer->agent->name, (unsigned long long) resume);
 }
 
+//  A message accepted for recipient (just logged as delivered or queued):
+//  count it against the mailbox cap, taint the recipient if it is
+//  restricted, and deliver it after the commit if the recipient is in step
+//  with its mailbox (else the pump sends it, in order, from the log).
+static void
+s_accept (server_t *self, session_t *recipient, const record_t *rec, const char *via)
+{
+    recipient->pending++;
+    //  Restricted content taints whoever it is accepted for, from now: the
+    //  recipient's own messages are then restricted too (sticky mode), so a
+    //  relay cannot launder it. Queued counts as received.
+    if (rec->has_restricted && rec->restricted && recipient->taint_seq == 0
+    &&  s_taint_set (self, recipient, rec->seq, rec->time_us) == 0) {
+        s_say (self, "BUS-TAINT", "agent=%s seq=%llu via=%s", recipient->agent,
+               (unsigned long long) rec->seq, via);
+    }
+    out_t *out = recipient->online? s_out_slot (self): NULL;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (out && (data = s_deliver_pack (rec, &size))) {
+        out->session = recipient;
+        out->data = data;
+        out->size = size;
+        out->deliver_seq = rec->seq;
+        self->out_count++;
+    }
+    else {
+        recipient->backlog = true;
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  The approval queue
+
+static bool
+s_may_approve (const bus_agent_t *agent, const bus_class_t *cls)
+{
+    if (!(agent->roles & BUS_ROLE_APPROVER)) {
+        return false;
+    }
+    if (cls->approver_count == 0) {
+        return true;                    //  the class names none: any approver
+    }
+    for (size_t i = 0; i < cls->approver_count; i++) {
+        if (strcmp (cls->approvers [i], agent->name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+s_pending_fill (Bulkhead__V1__Pending *pending, const bus_hold_t *hold, char **votes)
+{
+    bulkhead__v1__pending__init (pending);
+    pending->approval_id = (char *) hold->id;
+    pending->sender = (char *) hold->sender;
+    pending->recipient = (char *) hold->recipient;
+    pending->intent_class = (char *) hold->intent_class;
+    pending->action = hold->action [0]? (char *) hold->action: NULL;
+    pending->resource = hold->resource [0]? (char *) hold->resource: NULL;
+    pending->justification = hold->justification;
+    pending->has_restricted = true;
+    pending->restricted = hold->restricted;
+    pending->digest.data = (uint8_t *) hold->digest;
+    pending->digest.len = sizeof hold->digest;
+    pending->has_expires_us = true;
+    pending->expires_us = hold->expires_us;
+    pending->has_seq = true;
+    pending->seq = hold->seq;
+    pending->has_quorum = true;
+    pending->quorum = hold->quorum;
+    for (uint32_t i = 0; i < hold->n_votes; i++) {
+        votes [i] = (char *) hold->votes [i];
+    }
+    pending->n_votes = hold->n_votes;
+    pending->votes = votes;
+}
+
+//  Tells every connected approver of the hold's class that it waits.
+static void
+s_notify_approvers (server_t *self, const bus_hold_t *hold)
+{
+    int index = bus_policy_class (self->policy, hold->intent_class);
+    if (index < 0) {
+        return;
+    }
+    const bus_class_t *cls = &self->policy->classes [index];
+    Bulkhead__V1__Pending pending;
+    char *votes [BUS_HOLD_VOTES_MAX];
+    s_pending_fill (&pending, hold, votes);
+    frame_t frame = BULKHEAD__V1__FRAME__INIT;
+    frame.body_case = BULKHEAD__V1__FRAME__BODY_PENDING;
+    frame.pending = &pending;
+    for (size_t i = 0; i < self->policy->agent_count; i++) {
+        const bus_agent_t *agent = &self->policy->agents [i];
+        session_t *session = zhashx_lookup (self->sessions, agent->name);
+        if (session && session->online && strcmp (agent->name, hold->sender) != 0
+        &&  s_may_approve (agent, cls)) {
+            s_out_add (self, session->rid, session->rid_len, &frame);
+        }
+    }
+}
+
+//  Records a hold transition in the log. Returns 0 or -1 (failed closed).
+static int
+s_hold_record (server_t *self, const bus_hold_t *hold, const char *actor, bus_code_t code,
+               const char *event)
+{
+    record_t rec;
+    s_record_init (self, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_HOLD);
+    rec.sender = (char *) actor;
+    rec.recipient = (char *) hold->sender;
+    rec.intent_class = (char *) hold->intent_class;
+    rec.message_id = (char *) hold->message_id;
+    rec.approval_id = (char *) hold->id;
+    rec.has_ref_seq = true;
+    rec.ref_seq = hold->seq;
+    rec.code = (char *) bus_errword (code);
+    rec.event = (char *) event;
+    return s_append (self, &rec);
+}
+
+//  The message `rec` (just logged as held) goes into the queue.
+static int
+s_hold (server_t *self, const record_t *rec, uint32_t quorum, uint32_t ttl_s)
+{
+    bus_hold_t hold;
+    memset (&hold, 0, sizeof hold);
+    snprintf (hold.id, sizeof hold.id, "%s", rec->approval_id);
+    hold.seq = rec->seq;
+    //  What approvers approve is exactly this record: its stored bytes.
+    size_t size = bulkhead__v1__record__get_packed_size (rec);
+    uint8_t *packed = malloc (size);
+    if (!packed) {
+        return -1;
+    }
+    bulkhead__v1__record__pack (rec, packed);
+    bus_hash (hold.digest, packed, size);
+    free (packed);
+    snprintf (hold.message_id, sizeof hold.message_id, "%s", rec->message_id);
+    snprintf (hold.sender, sizeof hold.sender, "%s", rec->sender);
+    snprintf (hold.recipient, sizeof hold.recipient, "%s", rec->recipient);
+    snprintf (hold.intent_class, sizeof hold.intent_class, "%s", rec->intent_class);
+    snprintf (hold.action, sizeof hold.action, "%s", rec->action? rec->action: "");
+    snprintf (hold.resource, sizeof hold.resource, "%s", rec->resource? rec->resource: "");
+    hold.justification = rec->justification;
+    hold.restricted = rec->has_restricted && rec->restricted;
+    hold.created_us = rec->time_us;
+    hold.expires_us = rec->time_us + (uint64_t) ttl_s * 1000000u;
+    hold.quorum = quorum? quorum: 1;
+    hold.state = BULKHEAD__V1__HOLD_STATE__HOLD_PENDING;
+    bus_error_t err;
+    if (bus_holds_add (self->holds, &hold, &err) != 0) {
+        self->failed = true;
+        self->failure = err;
+        return -1;
+    }
+    s_notify_approvers (self, &hold);
+    return 0;
+}
+
+//  Tells the sender how its held message ended, if it is connected. The
+//  log has it in any case.
+static void
+s_tell_sender (server_t *self, const bus_hold_t *hold, Bulkhead__V1__Verdict verdict,
+               bus_code_t code, const char *reason, uint64_t seq)
+{
+    session_t *session = zhashx_lookup (self->sessions, hold->sender);
+    if (!session || !session->online) {
+        return;
+    }
+    peer_t peer;
+    memset (&peer, 0, sizeof peer);
+    memcpy (peer.rid, session->rid, session->rid_len);
+    peer.rid_len = session->rid_len;
+    s_ack (self, &peer, hold->message_id, verdict, code, reason, seq, hold->intent_class,
+           hold->restricted, hold->id);
+}
+
+//  Quorum reached: log the message again as delivered or queued (a new
+//  record, so the recipient's mailbox stays in log order), naming its
+//  approvers, and mark the hold released, all in this batch.
+static void
+s_release (server_t *self, bus_hold_t *hold)
+{
+    record_t *held = NULL;
+    bus_error_t err;
+    if (bus_store_record (self->store, hold->seq, &held, &err) != 0) {
+        s_say (self, "BUS-HOLD", "id=%s reason=\"cannot read held record: %s\"", hold->id, err.text);
+        return;
+    }
+    session_t *recipient = s_session (self, hold->recipient);
+    if (!recipient) {
+        bulkhead__v1__record__free_unpacked (held, NULL);
+        return;
+    }
+    char reason [300];
+    snprintf (reason, sizeof reason, "released: approved by %u of %u", hold->n_votes, hold->quorum);
+    char *approvers [BUS_HOLD_VOTES_MAX];
+    for (uint32_t i = 0; i < hold->n_votes; i++) {
+        approvers [i] = hold->votes [i];
+    }
+    record_t rec = *held;
+    rec.seq = 0;
+    rec.time_us = s_now_us ();
+    rec.policy_hash = self->policy->hash;
+    rec.has_verdict = true;
+    rec.verdict = recipient->online? BULKHEAD__V1__VERDICT__VERDICT_DELIVERED
+                                   : BULKHEAD__V1__VERDICT__VERDICT_QUEUED;
+    rec.code = (char *) bus_errword (BUS_OK);
+    rec.reason = reason;
+    rec.event = "release";
+    rec.has_ref_seq = true;
+    rec.ref_seq = hold->seq;
+    rec.n_approvers = hold->n_votes;
+    rec.approvers = approvers;
+    rec.prev_hash.data = NULL;
+    rec.prev_hash.len = 0;
+    if (s_append (self, &rec) == 0) {
+        s_accept (self, recipient, &rec, hold->sender);
+        hold->state = BULKHEAD__V1__HOLD_STATE__HOLD_RELEASED;
+        hold->release_seq = rec.seq;
+        s_tell_sender (self, hold, rec.verdict, BUS_OK, reason, rec.seq);
+        s_say (self, "BUS-RELEASE", "id=%s seq=%llu held=%llu", hold->id,
+               (unsigned long long) rec.seq, (unsigned long long) hold->seq);
+        if (bus_holds_save (self->holds, hold, &err) != 0) {
+            self->failed = true;
+            self->failure = err;
+        }
+    }
+    //  rec only borrowed held's fields (the store packed its own copy), so
+    //  freeing held frees each of them once.
+    bulkhead__v1__record__free_unpacked (held, NULL);
+}
+
+//  Ends a pending hold without delivery: denied or expired.
+static void
+s_close_hold (server_t *self, bus_hold_t *hold, int state, const char *actor,
+              bus_code_t code, const char *reason)
+{
+    hold->state = state;
+    snprintf (hold->reason, sizeof hold->reason, "%s", reason);
+    s_hold_record (self, hold, actor, code, reason);
+    s_tell_sender (self, hold, BULKHEAD__V1__VERDICT__VERDICT_DENIED, code, reason, hold->seq);
+    s_say (self, "BUS-HOLD", "id=%s state=%s by=%s reason=\"%s\"", hold->id,
+           state == BULKHEAD__V1__HOLD_STATE__HOLD_EXPIRED? "expired": "denied",
+           actor? actor: "-", reason);
+    bus_error_t err;
+    if (bus_holds_save (self->holds, hold, &err) != 0) {
+        self->failed = true;
+        self->failure = err;
+    }
+}
+
+static void
+s_expire_holds (server_t *self)
+{
+    uint64_t now = s_now_us ();
+    if (now < self->next_expiry_us || self->failed) {
+        return;
+    }
+    self->next_expiry_us = now + 200000;
+    //  Backwards: closing a hold moves the last one into its place.
+    for (uint32_t i = bus_holds_size (self->holds); i-- > 0; ) {
+        bus_hold_t *hold = bus_holds_at (self->holds, i);
+        if (hold && hold->expires_us <= now) {
+            s_close_hold (self, hold, BULKHEAD__V1__HOLD_STATE__HOLD_EXPIRED, NULL, BUS_EEXPIRED,
+                          "expired: no decision within the hold's time to live");
+        }
+    }
+}
+
+//  The checks an approver's APPROVE or DENY must pass, in the order a
+//  person would want them explained. Returns the pending hold, or NULL
+//  with code and reason set.
+static bus_hold_t *
+s_hold_for (server_t *self, const bus_agent_t *approver, const char *id,
+            bus_code_t *code, char *reason, size_t size)
+{
+    bus_error_t err;
+    int state;
+    char why [256];
+    if (!(approver->roles & BUS_ROLE_APPROVER)) {
+        *code = BUS_EPERM;
+        snprintf (reason, size, "%s is not an approver (policy: role = approver)", approver->name);
+        return NULL;
+    }
+    bus_hold_t *hold = bus_holds_find (self->holds, id);
+    if (!hold) {
+        static const char *states [] = { "?", "pending", "already approved and released",
+                                         "already denied", "already expired" };
+        if (bus_holds_state (self->holds, id, &state, why, &err) != 0) {
+            *code = BUS_ENOTFOUND;
+            snprintf (reason, size, "no held message '%.32s' (see: bulkhead pending)", id);
+        }
+        else {
+            *code = state == BULKHEAD__V1__HOLD_STATE__HOLD_EXPIRED? BUS_EEXPIRED: BUS_EPERM;
+            snprintf (reason, size, "%s is %s%s%.200s", id, states [state < 5? state: 0],
+                      why [0]? ": ": "", why);
+        }
+        return NULL;
+    }
+    int index = bus_policy_class (self->policy, hold->intent_class);
+    if (index < 0 || !s_may_approve (approver, &self->policy->classes [index])) {
+        *code = BUS_EPERM;
+        snprintf (reason, size, "%s may not approve %s messages", approver->name, hold->intent_class);
+        return NULL;
+    }
+    if (strcmp (approver->name, hold->sender) == 0) {
+        *code = BUS_EPERM;
+        snprintf (reason, size, "%s may not decide on its own message", approver->name);
+        return NULL;
+    }
+    if (hold->expires_us <= s_now_us ()) {
+        *code = BUS_EEXPIRED;
+        snprintf (reason, size, "%s expired before this decision", id);
+        s_close_hold (self, hold, BULKHEAD__V1__HOLD_STATE__HOLD_EXPIRED, NULL, BUS_EEXPIRED,
+                      "expired: no decision within the hold's time to live");
+        return NULL;
+    }
+    return hold;
+}
+
+static bus_code_t
+s_on_approval_control (server_t *self, peer_t *peer, const Bulkhead__V1__Control *control,
+                       Bulkhead__V1__ControlReply *reply, char *reason, size_t size)
+{
+    bus_code_t code = BUS_OK;
+    const bus_agent_t *me = peer->agent;
+    if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING) {
+        if (!(me->roles & BUS_ROLE_APPROVER)) {
+            snprintf (reason, size, "%s is not an approver (policy: role = approver)", me->name);
+            return BUS_EPERM;
+        }
+        //  What waits for this approver: static storage, the reply is
+        //  packed before the next control frame is handled.
+        static Bulkhead__V1__Pending items [1024];
+        static Bulkhead__V1__Pending *item_ptrs [1024];
+        static char *votes [1024][BUS_HOLD_VOTES_MAX];
+        size_t n = 0;
+        for (uint32_t i = 0; i < bus_holds_size (self->holds) && n < 1024; i++) {
+            bus_hold_t *hold = bus_holds_at (self->holds, i);
+            int index = bus_policy_class (self->policy, hold->intent_class);
+            if (index >= 0 && s_may_approve (me, &self->policy->classes [index])
+            &&  strcmp (hold->sender, me->name) != 0) {
+                s_pending_fill (&items [n], hold, votes [n]);
+                item_ptrs [n] = &items [n];
+                n++;
+            }
+        }
+        reply->n_pending = n;
+        reply->pending = item_ptrs;
+        snprintf (reason, size, "%zu message%s wait%s for %s", n, n == 1? "": "s",
+                  n == 1? "s": "", me->name);
+        return BUS_OK;
+    }
+    const char *id = control->id? control->id: "";
+    bus_hold_t *hold = s_hold_for (self, me, id, &code, reason, size);
+    if (!hold) {
+        return code;
+    }
+    if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_DENY) {
+        char why [256];
+        snprintf (why, sizeof why, "denied by %s: %.120s", me->name,
+                  control->reason && control->reason [0]? control->reason: "no reason given");
+        snprintf (reason, size, "%s %s", id, why);
+        s_close_hold (self, hold, BULKHEAD__V1__HOLD_STATE__HOLD_DENIED, me->name, BUS_EDENIED, why);
+        return BUS_OK;
+    }
+    //  APPROVE names the exact message: an approval cannot release
+    //  anything but what the approver read.
+    if (!control->has_digest || control->digest.len != sizeof hold->digest
+    ||  sodium_memcmp (control->digest.data, hold->digest, sizeof hold->digest) != 0) {
+        snprintf (reason, size, "approval names a different message than %s; read it again "
+                  "(bulkhead pending) and approve what you read", id);
+        s_hold_record (self, hold, me->name, BUS_EINVAL, "approval refused: digest does not match");
+        return BUS_EINVAL;
+    }
+    for (uint32_t i = 0; i < hold->n_votes; i++) {
+        if (strcmp (hold->votes [i], me->name) == 0) {
+            snprintf (reason, size, "%s already approved %s; one approver counts once", me->name, id);
+            s_hold_record (self, hold, me->name, BUS_EDUPLICATE, "second vote by the same approver ignored");
+            return BUS_EDUPLICATE;
+        }
+    }
+    if (hold->n_votes >= BUS_HOLD_VOTES_MAX) {
+        snprintf (reason, size, "%s has the most votes a hold can take", id);
+        return BUS_EINVAL;
+    }
+    snprintf (hold->votes [hold->n_votes++], sizeof hold->votes [0], "%s", me->name);
+    char event [128];
+    snprintf (event, sizeof event, "approval %u of %u by %s", hold->n_votes, hold->quorum, me->name);
+    s_hold_record (self, hold, me->name, BUS_OK, event);
+    snprintf (reason, size, "%s: %s", id, event);
+    if (hold->n_votes >= hold->quorum) {
+        snprintf (reason, size, "%s: %s; released to %s", id, event, hold->recipient);
+        s_release (self, hold);
+    }
+    else {
+        bus_error_t err;
+        if (bus_holds_save (self->holds, hold, &err) != 0) {
+            self->failed = true;
+            self->failure = err;
+        }
+    }
+    return BUS_OK;
+}
+
 //  Checks what an agent put in a SEND before any of it is trusted, logged
 //  or compared. Returns NULL if fine, else the sentence.
 static const char *
@@ -828,7 +1265,8 @@ s_on_send (server_t *self, peer_t *peer, const Bulkhead__V1__Send *send)
                       "not delivered again", first->code? first->code: "?",
                       (unsigned long long) first_seq);
             s_ack (self, peer, send->message_id, first->verdict, BUS_EDUPLICATE, reason, first_seq,
-                   first->intent_class, first->has_restricted && first->restricted);
+                   first->intent_class, first->has_restricted && first->restricted,
+                   first->approval_id);
             bulkhead__v1__record__free_unpacked (first, NULL);
             return;
         }
@@ -893,9 +1331,21 @@ s_on_send (server_t *self, peer_t *peer, const Bulkhead__V1__Send *send)
         }
         else
         if (decided == MED_HOLD) {
-            verdict = BULKHEAD__V1__VERDICT__VERDICT_HELD;
-            code = err.code;
-            snprintf (reason, sizeof reason, "%s", err.text);
+            //  Bounded: an agent cannot flood its approvers.
+            uint32_t total = bus_holds_count (self->holds, NULL);
+            uint32_t mine = bus_holds_count (self->holds, peer->agent->name);
+            if (total >= self->policy->hold_cap_total || mine >= self->policy->hold_cap_sender) {
+                verdict = BULKHEAD__V1__VERDICT__VERDICT_DENIED;
+                code = BUS_EHOLDFULL;
+                snprintf (reason, sizeof reason, "%u messages wait for approval (%u of them %s's); "
+                          "limits are %u in all and %u per sender", total, mine, peer->agent->name,
+                          self->policy->hold_cap_total, self->policy->hold_cap_sender);
+            }
+            else {
+                verdict = BULKHEAD__V1__VERDICT__VERDICT_HELD;
+                code = err.code;
+                snprintf (reason, sizeof reason, "%s", err.text);
+            }
         }
         else {
             verdict = BULKHEAD__V1__VERDICT__VERDICT_DENIED;
@@ -938,41 +1388,29 @@ s_on_send (server_t *self, peer_t *peer, const Bulkhead__V1__Send *send)
     rec.restricted = env.restricted;
     rec.restricted_why = env.restricted_why [0]? env.restricted_why: NULL;
     rec.event = (char *) stage;
+    char approval_id [BUS_HOLD_ID_MAX + 1];
+    if (verdict == BULKHEAD__V1__VERDICT__VERDICT_HELD) {
+        //  Random, so ids cannot be guessed or enumerated.
+        uint8_t raw [6];
+        randombytes_buf (raw, sizeof raw);
+        char hex [13];
+        sodium_bin2hex (hex, sizeof hex, raw, sizeof raw);
+        snprintf (approval_id, sizeof approval_id, "h-%s", hex);
+        rec.approval_id = approval_id;
+    }
     if (s_append (self, &rec) != 0) {
         s_reply_error (self, peer->rid, peer->rid_len, self->failure.code, self->failure.text,
                        send->message_id);
         return;
     }
+    if (verdict == BULKHEAD__V1__VERDICT__VERDICT_HELD
+    &&  s_hold (self, &rec, env.policy->classes [env.class_index].quorum,
+                env.policy->classes [env.class_index].ttl_s) != 0) {
+        return;
+    }
     if (verdict == BULKHEAD__V1__VERDICT__VERDICT_DELIVERED
     ||  verdict == BULKHEAD__V1__VERDICT__VERDICT_QUEUED) {
-        recipient->pending++;
-        //  Restricted content taints whoever it is accepted for, from now:
-        //  the recipient's own messages are then restricted too (sticky
-        //  mode), so a relay cannot launder it. Queued counts as received.
-        if (env.restricted && recipient->taint_seq == 0
-        &&  s_taint_set (self, recipient, rec.seq, rec.time_us) == 0) {
-            s_say (self, "BUS-TAINT", "agent=%s seq=%llu via=%s", recipient->agent,
-                   (unsigned long long) rec.seq, peer->agent->name);
-        }
-        if (recipient->online) {
-            size_t size;
-            uint8_t *data = s_deliver_pack (&rec, &size);
-            if (data && self->out_count < self->out_alloc) {
-                out_t *out = &self->outbox [self->out_count++];
-                memset (out, 0, sizeof *out);
-                out->session = recipient;
-                out->data = data;
-                out->size = size;
-                out->deliver_seq = rec.seq;
-            }
-            else {
-                free (data);
-                recipient->backlog = true;
-            }
-        }
-        else {
-            recipient->backlog = true;
-        }
+        s_accept (self, recipient, &rec, peer->agent->name);
     }
     else {
         s_say (self, verdict == BULKHEAD__V1__VERDICT__VERDICT_HELD? "BUS-HOLD": "BUS-DENY",
@@ -981,7 +1419,7 @@ s_on_send (server_t *self, peer_t *peer, const Bulkhead__V1__Send *send)
                stage, bus_errname (code), reason);
     }
     s_ack (self, peer, send->message_id, verdict, code, reason, rec.seq, intent_class,
-           env.restricted);
+           env.restricted, rec.approval_id);
 }
 
 //  Moves an agent's delivery cursor to up_to (it processed everything
@@ -1111,6 +1549,12 @@ s_on_control (server_t *self, peer_t *peer, const Bulkhead__V1__Control *control
         }
     }
     else
+    if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING
+    ||  control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE
+    ||  control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_DENY) {
+        code = s_on_approval_control (self, peer, control, &reply, reason, sizeof reason);
+    }
+    else
     if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_CLEAR_TAINT
     ||  control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_TAINT) {
         code = s_on_taint_control (self, peer, control, &reply, reason, sizeof reason);
@@ -1124,6 +1568,7 @@ s_on_control (server_t *self, peer_t *peer, const Bulkhead__V1__Control *control
     s_record_init (self, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_CONTROL);
     rec.sender = who;
     rec.recipient = control->agent;
+    rec.approval_id = control->id;
     rec.code = (char *) bus_errword (code);
     rec.reason = reason;
     char event [32];
@@ -1369,7 +1814,8 @@ s_start (server_t *self, bus_error_t *err)
     if (o->map_max && o->map_max < ((size_t) 64 << 20)) {
         store_options.map_initial = o->map_max;     //  a small limit starts small
     }
-    if (bus_store_open (&self->store, o->data_dir, &store_options, err) != 0) {
+    if (bus_store_open (&self->store, o->data_dir, &store_options, err) != 0
+    ||  bus_holds_open (&self->holds, self->store, err) != 0) {
         return -1;
     }
     if (s_policy_load (self, err) != 0 || s_bus_key (self, err) != 0) {
@@ -1472,6 +1918,7 @@ s_stop (server_t *self)
         zhashx_destroy (&self->sessions);
     }
     bus_wire_destroy (&self->wire);
+    bus_holds_destroy (&self->holds);
     med_chain_destroy (&self->chain);
     bus_policy_destroy (&self->policy);
     bus_store_destroy (&self->store);
@@ -1526,6 +1973,7 @@ bus_server_run (const bus_server_options_t *options, bus_error_t *err)
             s_drain_failed (self);
             continue;
         }
+        s_expire_holds (self);
         //  Read what is ready, up to a batch, then commit once. Keep two
         //  outbox slots per frame free: a SEND may add an ACK and a DELIVER.
         for (uint32_t n = 0; n < o->batch_max; n++) {

@@ -844,6 +844,48 @@ bus_store_record (bus_store_t *self, uint64_t seq,
 }
 
 int
+bus_store_next_key (bus_store_t *self, bus_db_t db, const void *after, size_t after_len,
+                    void **key_out, size_t *key_len, bus_error_t *err)
+{
+    assert (self);
+    assert ((unsigned) db < BUS_DB_COUNT);
+    MDB_txn *txn = NULL;
+    if (s_read_begin (self, false, &txn, err)) {
+        return -1;
+    }
+    MDB_cursor *cursor;
+    MDB_val key = { after_len, (void *) after }, val;
+    int rc = mdb_cursor_open (txn, self->dbi [db], &cursor);
+    if (rc == 0) {
+        //  The first key >= after; skip after itself.
+        rc = after_len? mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE)
+                      : mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
+        if (rc == 0 && after_len && key.mv_size == after_len
+        &&  memcmp (key.mv_data, after, after_len) == 0) {
+            rc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+        }
+        mdb_cursor_close (cursor);
+    }
+    int result = 1;
+    if (rc == 0) {
+        *key_out = malloc (key.mv_size? key.mv_size: 1);
+        if (!*key_out) {
+            result = bus_fail (err, BUS_ENOMEM, "out of memory");
+        }
+        else {
+            memcpy (*key_out, key.mv_data, key.mv_size);
+            *key_len = key.mv_size;
+            result = 0;
+        }
+    }
+    else if (rc != MDB_NOTFOUND) {
+        result = bus_fail (err, BUS_EIO, "log %s: reading keys: %s", self->dir, mdb_strerror (rc));
+    }
+    s_read_end (self, txn);
+    return result;
+}
+
+int
 bus_store_mailbox_next (bus_store_t *self, const char *agent,
                         uint64_t after, uint64_t *seq, bus_error_t *err)
 {

@@ -112,6 +112,13 @@ int
                    const void *key, size_t key_len,
                    void **val, size_t *val_len, bus_error_t *err);
 
+//  The first key of db after `after` in key order (after_len 0: the first
+//  key). 0 and *key (malloc'd, caller frees), 1 if none, -1 on error.
+int
+    bus_store_next_key (bus_store_t *self, bus_db_t db, const void *after,
+                        size_t after_len, void **key, size_t *key_len,
+                        bus_error_t *err);
+
 //  The seq of sender's Send with this message id: 0 and *seq, 1 if none.
 int
     bus_store_find_msgid (bus_store_t *self, const char *sender,

@@ -85,6 +85,7 @@ bus_wire_body_name (const Bulkhead__V1__Frame *frame)
         case BULKHEAD__V1__FRAME__BODY_PONG: return "pong";
         case BULKHEAD__V1__FRAME__BODY_CONTROL: return "control";
         case BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY: return "control_reply";
+        case BULKHEAD__V1__FRAME__BODY_PENDING: return "pending";
         default: return "empty";
     }
 }

@@ -70,5 +70,8 @@ int cmd_recv (int argc, char **argv);
 int cmd_reload (int argc, char **argv);
 int cmd_clear (int argc, char **argv);
 int cmd_taint (int argc, char **argv);
+int cmd_pending (int argc, char **argv);
+int cmd_approve (int argc, char **argv);
+int cmd_deny (int argc, char **argv);
 
 #endif

@@ -13,6 +13,9 @@ static const cmd_t s_commands [] = {
     { "check",  cmd_check,  "validate a policy file" },
     { "send",   cmd_send,   "send one message as an agent" },
     { "recv",   cmd_recv,   "receive messages as an agent" },
+    { "pending", cmd_pending, "list held messages waiting for this approver" },
+    { "approve", cmd_approve, "approve a held message (approvers)" },
+    { "deny",   cmd_deny,   "deny a held message with a reason (approvers)" },
     { "log",    cmd_log,    "read the log (also while the bus runs)" },
     { "verify", cmd_verify, "check the log's sequence and hash chain" },
     { "reload", cmd_reload, "make the running bus reload its policy (operators)" },
@@ -27,7 +30,7 @@ s_usage (FILE *out)
                   "bulkhead mediates agent-to-agent messages: authenticated by CURVE key,\n"
                   "allowed by policy, logged durably before delivery.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands [0]; i++) {
-        fprintf (out, "  %-8s %s\n", s_commands [i].name, s_commands [i].summary);
+        fprintf (out, "  %-9s %s\n", s_commands [i].name, s_commands [i].summary);
     }
 }
 

@@ -7,12 +7,14 @@
 extern const med_stage_t med_reach_stage;
 extern const med_stage_t med_classify_stage;
 extern const med_stage_t med_taint_stage;
+extern const med_stage_t med_hold_stage;
 
 //  The pipeline. Adding a stage is adding its file and one line here.
 static const med_stage_t *const s_stages [] = {
     &med_reach_stage,
     &med_classify_stage,
     &med_taint_stage,
+    &med_hold_stage,
     NULL
 };
 

@@ -56,9 +56,9 @@ static int
 s_teardown (void **state)
 {
     harness_t *h = *state;
-    harness_cleanup (h);
+    int rc = harness_cleanup (h);
     free (h);
-    return 0;
+    return rc;
 }
 
 static bus_client_t *
@@ -534,7 +534,7 @@ test_tcp_loopback (void **state)
     bus_client_free (&frame);
     bus_client_destroy (&planner);
     bus_client_destroy (&writer);
-    harness_cleanup (&h);
+    assert_int_equal (harness_cleanup (&h), 0);
 }
 
 //  PITFALLS: CURVE fails open without ZAP. Our socket set-up enforces the
@@ -635,7 +635,7 @@ test_log_full_fails_closed (void **state)
     free (payload);
     bus_client_destroy (&writer);
     bus_client_destroy (&planner);
-    harness_cleanup (&h);
+    assert_int_equal (harness_cleanup (&h), 0);
 }
 
 int

@@ -65,9 +65,9 @@ static int
 s_teardown (void **state)
 {
     harness_t *h = *state;
-    harness_cleanup (h);
+    int rc = harness_cleanup (h);
     free (h);
-    return 0;
+    return rc;
 }
 
 static bus_client_t *

@@ -278,21 +278,36 @@ harness_run (harness_t *h, char **out, const char *arg, ...)
     return WIFEXITED (status)? WEXITSTATUS (status): -1;
 }
 
-void
+int
 harness_cleanup (harness_t *h)
 {
     if (h->pid > 0) {
         harness_stop (h, SIGTERM);
     }
-    if (getenv ("HARNESS_KEEP")) {
+    //  The bus runs sanitized too: a report in its log fails the test.
+    int rc = 0;
+    FILE *log = fopen (h->log, "r");
+    char line [512];
+    while (log && fgets (line, sizeof line, log)) {
+        if (strstr (line, "Sanitizer") || strstr (line, "runtime error:")) {
+            fprintf (stderr, "harness: the bus reported: %s(see %s)\n", line, h->log);
+            rc = -1;
+            break;
+        }
+    }
+    if (log) {
+        fclose (log);
+    }
+    if (getenv ("HARNESS_KEEP") || rc != 0) {
         fprintf (stderr, "harness: kept %s\n", h->dir);
-        return;
+        return rc;
     }
     char command [400];
     snprintf (command, sizeof command, "rm -rf '%s'", h->dir);
     if (system (command) != 0) {
         fprintf (stderr, "harness: could not remove %s\n", h->dir);
     }
+    return rc;
 }
 
 const char *

@@ -64,8 +64,9 @@ Bulkhead__V1__Frame *
 int
     harness_run (harness_t *h, char **out, const char *arg, ...);
 
-//  Stops the bus if running and removes the directory.
-void
+//  Stops the bus if running and removes the directory. -1 if the bus's
+//  log has a sanitizer report (the directory is then kept).
+int
     harness_cleanup (harness_t *h);
 
 //  The verdict word of an ACK frame or the code of an ERROR frame.

@@ -1,0 +1,534 @@
+/*  e2e_approve.c: the approval queue over real sockets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "harness.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *s_policy =
+    "bus\n"
+    "    hold_cap_sender = 3\n"
+    "classes\n"
+    "    finance\n"
+    "        approvers = alice, bob, selfish\n"
+    "    deploy\n"
+    "        approvers = alice, bob, carol\n"
+    "        quorum = 2\n"
+    "    comms\n"
+    "        approvers = carol\n"
+    "        restricted = hold\n"
+    "    alert\n"
+    "        privileged = true\n"
+    "        hold = true\n"
+    "        approvers = alice\n"
+    "        ttl = 1\n"
+    "agents\n"
+    "    planner\n        key = @planner@\n"
+    "    web-reader\n        key = @web-reader@\n        trust = untrusted\n"
+    "    payments\n        key = @payments@\n        class = finance\n"
+    "    deployer\n        key = @deployer@\n        class = deploy\n"
+    "    mailer\n        key = @mailer@\n        class = comms\n"
+    "    pager\n        key = @pager@\n        class = alert\n"
+    "    alice\n        key = @alice@\n        role = approver\n"
+    "    bob\n        key = @bob@\n        role = approver\n"
+    "    carol\n        key = @carol@\n        role = approver\n"
+    "    selfish\n        key = @selfish@\n        role = agent, approver\n"
+    "    mallory\n        key = @mallory@\n"
+    "edges\n"
+    "    planner\n"
+    "        payments = finance\n"
+    "        deployer = deploy\n"
+    "        mailer = comms\n"
+    "        pager = alert\n"
+    "    selfish\n"
+    "        payments = finance\n"
+    "    web-reader\n"
+    "        mailer = comms\n";
+
+static int
+s_setup (void **state)
+{
+    harness_t *h = calloc (1, sizeof *h);
+    harness_init (h);
+    if (harness_policy (h, s_policy) != 0 || harness_start (h) != 0) {
+        harness_cleanup (h);
+        free (h);
+        return -1;
+    }
+    *state = h;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    harness_t *h = *state;
+    int rc = harness_cleanup (h);
+    free (h);
+    return rc;
+}
+
+static bus_client_t *
+s_connect (harness_t *h, const char *agent)
+{
+    bus_error_t err;
+    bus_client_t *client = harness_connect (h, agent, &err);
+    if (!client) {
+        fail_msg ("connect %s: %s", agent, err.text);
+    }
+    return client;
+}
+
+//  Sends a message that must be held; returns its approval id (static).
+static const char *
+s_hold (bus_client_t *client, const char *to, const char *intent, const char *id)
+{
+    static char approval [32];
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    send.recipient = (char *) to;
+    send.intent = (char *) intent;
+    send.message_id = (char *) id;
+    send.justification = "paying invoice 42 as the user asked";
+    send.has_payload = true;
+    send.payload.data = (uint8_t *) "amount=10";
+    send.payload.len = 9;
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    assert_int_equal (bus_client_send (client, &send, &reply, 5000, &err), 0);
+    assert_string_equal (harness_code (reply), "held");
+    assert_non_null (reply->ack->approval_id);
+    snprintf (approval, sizeof approval, "%s", reply->ack->approval_id);
+    bus_client_free (&reply);
+    return approval;
+}
+
+//  The pending entry of `id` as `approver` sees it (frame owned by caller),
+//  or NULL when it is not listed.
+static Bulkhead__V1__Frame *
+s_pending (bus_client_t *approver, const char *id, const Bulkhead__V1__Pending **entry)
+{
+    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING;
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    assert_int_equal (bus_client_control (approver, &control, &reply, 5000, &err), 0);
+    assert_int_equal (reply->body_case, BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY);
+    *entry = NULL;
+    for (size_t i = 0; i < reply->control_reply->n_pending; i++) {
+        if (strcmp (reply->control_reply->pending [i]->approval_id, id) == 0) {
+            *entry = reply->control_reply->pending [i];
+        }
+    }
+    return reply;
+}
+
+//  Decides on a hold; returns the reply code (static copy).
+static const char *
+s_decide (bus_client_t *approver, Bulkhead__V1__ControlOp op, const char *id,
+          const uint8_t *digest, const char *reason)
+{
+    static char code [32];
+    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+    control.op = op;
+    control.id = (char *) id;
+    control.reason = (char *) reason;
+    if (digest) {
+        control.has_digest = true;
+        control.digest.data = (uint8_t *) digest;
+        control.digest.len = 32;
+    }
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    assert_int_equal (bus_client_control (approver, &control, &reply, 5000, &err), 0);
+    assert_int_equal (reply->body_case, BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY);
+    snprintf (code, sizeof code, "%s", reply->control_reply->code);
+    bus_client_free (&reply);
+    return code;
+}
+
+//  Reads the digest of a pending hold as `approver` sees it.
+static void
+s_digest (bus_client_t *approver, const char *id, uint8_t digest [32])
+{
+    const Bulkhead__V1__Pending *entry;
+    Bulkhead__V1__Frame *reply = s_pending (approver, id, &entry);
+    assert_non_null (entry);
+    assert_int_equal (entry->digest.len, 32);
+    memcpy (digest, entry->digest.data, 32);
+    bus_client_free (&reply);
+}
+
+static const char *
+s_approve (bus_client_t *approver, const char *id)
+{
+    uint8_t digest [32];
+    s_digest (approver, id, digest);
+    return s_decide (approver, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, digest, NULL);
+}
+
+//  Waits for a frame of the given body type, skipping others.
+static Bulkhead__V1__Frame *
+s_wait_for (bus_client_t *client, Bulkhead__V1__Frame__BodyCase body, int timeout_ms)
+{
+    while (true) {
+        Bulkhead__V1__Frame *frame;
+        bus_error_t err;
+        if (bus_client_recv (client, &frame, timeout_ms, &err) != 0) {
+            return NULL;
+        }
+        if (frame->body_case == body) {
+            return frame;
+        }
+        bus_client_free (&frame);
+    }
+}
+
+static void
+test_held_then_approved_then_delivered (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *alice = s_connect (h, "alice");
+    bus_client_t *payments = s_connect (h, "payments");
+    bus_client_t *planner = s_connect (h, "planner");
+    char id [32];
+    snprintf (id, sizeof id, "%s", s_hold (planner, "payments", "finance", "pay-1"));
+
+    //  alice is told, with the justification first.
+    Bulkhead__V1__Frame *notice = s_wait_for (alice, BULKHEAD__V1__FRAME__BODY_PENDING, 5000);
+    assert_non_null (notice);
+    assert_string_equal (notice->pending->approval_id, id);
+    assert_string_equal (notice->pending->justification, "paying invoice 42 as the user asked");
+    assert_false (notice->pending->restricted);
+    bus_client_free (&notice);
+    //  Nothing reaches payments before approval.
+    assert_null (harness_deliver (payments, 300));
+
+    assert_string_equal (s_approve (alice, id), "OK");
+    Bulkhead__V1__Frame *d = harness_deliver (payments, 5000);
+    assert_non_null (d);
+    assert_string_equal (d->deliver->message_id, "pay-1");
+    assert_string_equal (d->deliver->intent_class, "finance");
+    assert_int_equal (d->deliver->n_approvals, 1);
+    assert_string_equal (d->deliver->approvals [0]->approver, "alice");
+    bus_client_free (&d);
+    //  The sender hears the outcome.
+    Bulkhead__V1__Frame *ack = s_wait_for (planner, BULKHEAD__V1__FRAME__BODY_ACK, 5000);
+    assert_non_null (ack);
+    assert_string_equal (harness_code (ack), "delivered");
+    assert_string_equal (ack->ack->message_id, "pay-1");
+    bus_client_free (&ack);
+    //  Once released, nothing more: bob's approval is refused.
+    uint8_t zero [32] = { 0 };
+    assert_string_equal (s_decide (alice, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, zero, NULL), "PERM");
+    assert_null (harness_deliver (payments, 300));
+
+    //  The log tells the whole story.
+    char *out = NULL;
+    harness_run (h, &out, "log", "--data", h->data, "--kind", "hold", NULL);
+    assert_non_null (strstr (out, "approval 1 of 1 by alice"));
+    free (out);
+    bus_client_destroy (&alice);
+    bus_client_destroy (&payments);
+    bus_client_destroy (&planner);
+}
+
+static void
+test_denied_with_reason_reaches_sender (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *bob = s_connect (h, "bob");
+    char id [32];
+    snprintf (id, sizeof id, "%s", s_hold (planner, "payments", "finance", "pay-2"));
+    assert_string_equal (s_decide (bob, BULKHEAD__V1__CONTROL_OP__CONTROL_DENY, id, NULL,
+                                   "not in this month's budget"), "OK");
+    Bulkhead__V1__Frame *ack = s_wait_for (planner, BULKHEAD__V1__FRAME__BODY_ACK, 5000);
+    assert_non_null (ack);
+    assert_string_equal (harness_code (ack), "denied");
+    assert_non_null (strstr (ack->ack->reason, "not in this month's budget"));
+    assert_non_null (strstr (ack->ack->reason, "bob"));
+    bus_client_free (&ack);
+    //  Approving what was denied is refused.
+    uint8_t zero [32] = { 0 };
+    assert_string_equal (s_decide (bob, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, zero, NULL), "PERM");
+    bus_client_t *payments = s_connect (h, "payments");
+    assert_null (harness_deliver (payments, 300));
+    bus_client_destroy (&payments);
+    bus_client_destroy (&planner);
+    bus_client_destroy (&bob);
+}
+
+static void
+test_expired_hold_never_delivers (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *alice = s_connect (h, "alice");
+    char id [32];
+    snprintf (id, sizeof id, "%s", s_hold (planner, "pager", "alert", "page-1"));
+    uint8_t digest [32];
+    s_digest (alice, id, digest);
+    //  ttl = 1 s: the sender is told when it expires.
+    Bulkhead__V1__Frame *ack = s_wait_for (planner, BULKHEAD__V1__FRAME__BODY_ACK, 5000);
+    assert_non_null (ack);
+    assert_string_equal (harness_code (ack), "denied");
+    assert_string_equal (ack->ack->code, "EXPIRED");
+    bus_client_free (&ack);
+    assert_string_equal (s_decide (alice, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, digest, NULL),
+                         "EXPIRED");
+    bus_client_t *pager = s_connect (h, "pager");
+    assert_null (harness_deliver (pager, 300));
+    bus_client_destroy (&pager);
+    bus_client_destroy (&planner);
+    bus_client_destroy (&alice);
+}
+
+static void
+test_quorum_two_of_three_counts_each_approver_once (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *alice = s_connect (h, "alice");
+    bus_client_t *bob = s_connect (h, "bob");
+    bus_client_t *deployer = s_connect (h, "deployer");
+    char id [32];
+    snprintf (id, sizeof id, "%s", s_hold (planner, "deployer", "deploy", "deploy-1"));
+    assert_string_equal (s_approve (alice, id), "OK");
+    assert_null (harness_deliver (deployer, 300));            //  1 of 2
+    assert_string_equal (s_approve (alice, id), "DUPLICATE");   //  still 1 of 2
+    assert_null (harness_deliver (deployer, 300));
+    assert_string_equal (s_approve (bob, id), "OK");            //  2 of 2
+    Bulkhead__V1__Frame *d = harness_deliver (deployer, 5000);
+    assert_non_null (d);
+    assert_int_equal (d->deliver->n_approvals, 2);
+    assert_string_equal (d->deliver->approvals [0]->approver, "alice");
+    assert_string_equal (d->deliver->approvals [1]->approver, "bob");
+    bus_client_free (&d);
+    assert_null (harness_deliver (deployer, 300));
+    bus_client_destroy (&planner);
+    bus_client_destroy (&alice);
+    bus_client_destroy (&bob);
+    bus_client_destroy (&deployer);
+}
+
+static void
+test_self_and_non_approvers_refused (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *selfish = s_connect (h, "selfish");
+    bus_client_t *mallory = s_connect (h, "mallory");
+    bus_client_t *carol = s_connect (h, "carol");
+    bus_client_t *alice = s_connect (h, "alice");
+    char id [32];
+    snprintf (id, sizeof id, "%s", s_hold (selfish, "payments", "finance", "self-1"));
+    uint8_t digest [32];
+    s_digest (alice, id, digest);
+    //  selfish is a finance approver, but not of its own message.
+    assert_string_equal (s_decide (selfish, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, digest, NULL),
+                         "PERM");
+    //  mallory is no approver at all; carol approves comms, not finance.
+    assert_string_equal (s_decide (mallory, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, digest, NULL),
+                         "PERM");
+    assert_string_equal (s_decide (carol, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, digest, NULL),
+                         "PERM");
+    assert_string_equal (s_decide (carol, BULKHEAD__V1__CONTROL_OP__CONTROL_DENY, id, NULL, "no"),
+                         "PERM");
+    //  And an unknown id says so.
+    assert_string_equal (s_decide (alice, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, "h-nope", digest, NULL),
+                         "NOTFOUND");
+    //  Still pending for alice.
+    assert_string_equal (s_decide (alice, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, digest, NULL), "OK");
+    bus_client_destroy (&selfish);
+    bus_client_destroy (&mallory);
+    bus_client_destroy (&carol);
+    bus_client_destroy (&alice);
+}
+
+static void
+test_approval_of_a_different_message_refused (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *alice = s_connect (h, "alice");
+    char first [32], second [32];
+    snprintf (first, sizeof first, "%s", s_hold (planner, "payments", "finance", "pay-a"));
+    snprintf (second, sizeof second, "%s", s_hold (planner, "payments", "finance", "pay-b"));
+    uint8_t digest_a [32], digest_b [32];
+    s_digest (alice, first, digest_a);
+    s_digest (alice, second, digest_b);
+    assert_memory_not_equal (digest_a, digest_b, 32);
+    //  alice read pay-b, but names pay-a's id: refused.
+    assert_string_equal (s_decide (alice, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, first, digest_b, NULL),
+                         "INVAL");
+    digest_a [0] ^= 1;
+    assert_string_equal (s_decide (alice, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, first, digest_a, NULL),
+                         "INVAL");
+    digest_a [0] ^= 1;
+    assert_string_equal (s_decide (alice, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, first, digest_a, NULL),
+                         "OK");
+    bus_client_destroy (&planner);
+    bus_client_destroy (&alice);
+}
+
+static void
+test_replayed_approval_refused_also_after_restart (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *alice = s_connect (h, "alice");
+    char id [32];
+    snprintf (id, sizeof id, "%s", s_hold (planner, "payments", "finance", "pay-r"));
+    uint8_t digest [32];
+    s_digest (alice, id, digest);
+    assert_string_equal (s_decide (alice, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, digest, NULL), "OK");
+    assert_string_equal (s_decide (alice, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, digest, NULL), "PERM");
+    bus_client_destroy (&planner);
+    bus_client_destroy (&alice);
+    assert_int_equal (harness_stop (h, SIGTERM), 0);
+    assert_int_equal (harness_start (h), 0);
+    bus_client_t *bob = s_connect (h, "bob");
+    assert_string_equal (s_decide (bob, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, digest, NULL), "PERM");
+    bus_client_destroy (&bob);
+    //  Delivered exactly once.
+    bus_client_t *payments = s_connect (h, "payments");
+    Bulkhead__V1__Frame *d = harness_deliver (payments, 5000);
+    assert_non_null (d);
+    bus_client_free (&d);
+    assert_null (harness_deliver (payments, 500));
+    bus_client_destroy (&payments);
+}
+
+static void
+test_restart_with_pending_holds_then_approve (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *planner = s_connect (h, "planner");
+    char id [32];
+    snprintf (id, sizeof id, "%s", s_hold (planner, "payments", "finance", "pay-p"));
+    bus_client_destroy (&planner);
+    assert_int_equal (harness_stop (h, SIGTERM), 0);
+    assert_int_equal (harness_start (h), 0);
+    bus_client_t *payments = s_connect (h, "payments");
+    bus_client_t *bob = s_connect (h, "bob");
+    const Bulkhead__V1__Pending *entry;
+    Bulkhead__V1__Frame *reply = s_pending (bob, id, &entry);
+    assert_non_null (entry);
+    assert_string_equal (entry->justification, "paying invoice 42 as the user asked");
+    bus_client_free (&reply);
+    assert_string_equal (s_approve (bob, id), "OK");
+    Bulkhead__V1__Frame *d = harness_deliver (payments, 5000);
+    assert_non_null (d);
+    assert_string_equal (d->deliver->message_id, "pay-p");
+    bus_client_free (&d);
+    bus_client_destroy (&payments);
+    bus_client_destroy (&bob);
+}
+
+//  kill -9 right after the approval is acknowledged and before the
+//  (offline) recipient has it: after restart it arrives, once.
+static void
+test_kill9_between_approve_and_deliver (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *alice = s_connect (h, "alice");
+    char id [32];
+    snprintf (id, sizeof id, "%s", s_hold (planner, "payments", "finance", "pay-k"));
+    assert_string_equal (s_approve (alice, id), "OK");
+    harness_stop (h, SIGKILL);
+    bus_client_destroy (&planner);
+    bus_client_destroy (&alice);
+    assert_int_equal (harness_start (h), 0);
+    bus_client_t *payments = s_connect (h, "payments");
+    Bulkhead__V1__Frame *d = harness_deliver (payments, 5000);
+    assert_non_null (d);
+    assert_string_equal (d->deliver->message_id, "pay-k");
+    bus_error_t err;
+    bus_client_ack (payments, d->deliver->seq, &err);
+    bus_client_free (&d);
+    assert_null (harness_deliver (payments, 500));
+    bus_client_destroy (&payments);
+    char *out = NULL;
+    assert_int_equal (harness_run (h, &out, "verify", "--data", h->data, NULL), 0);
+    free (out);
+}
+
+static void
+test_hold_cap_per_sender (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *planner = s_connect (h, "planner");
+    for (int i = 0; i < 3; i++) {
+        char id [16];
+        snprintf (id, sizeof id, "cap-%d", i);
+        s_hold (planner, "payments", "finance", id);
+    }
+    Bulkhead__V1__Frame *reply = harness_send (planner, "payments", "finance", "one more", "cap-3");
+    assert_non_null (reply);
+    assert_string_equal (harness_code (reply), "denied");
+    assert_string_equal (reply->ack->code, "HOLDFULL");
+    bus_client_free (&reply);
+    //  A resend of a held message is the same hold, not a new one.
+    reply = harness_send (planner, "payments", "finance", "amount=10", "cap-0");
+    assert_string_equal (harness_code (reply), "held");
+    assert_string_equal (reply->ack->code, "DUPLICATE");
+    bus_client_free (&reply);
+    bus_client_destroy (&planner);
+}
+
+static void
+test_restricted_privileged_goes_to_queue_marked (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *web = s_connect (h, "web-reader");
+    bus_client_t *carol = s_connect (h, "carol");
+    Bulkhead__V1__Frame *reply = harness_send (web, "mailer", "comms", "forward this", "web-1");
+    assert_non_null (reply);
+    assert_string_equal (harness_code (reply), "held");
+    assert_string_equal (reply->ack->code, "RESTRICTED");
+    assert_true (reply->ack->restricted);
+    char id [32];
+    snprintf (id, sizeof id, "%s", reply->ack->approval_id);
+    bus_client_free (&reply);
+    const Bulkhead__V1__Pending *entry;
+    reply = s_pending (carol, id, &entry);
+    assert_non_null (entry);
+    assert_true (entry->restricted);
+    bus_client_free (&reply);
+    //  The CLI shows it too.
+    char key [512], *out = NULL;
+    snprintf (key, sizeof key, "%s/carol.key", h->dir);
+    assert_int_equal (harness_run (h, &out, "pending", "--bus", h->endpoint, "--bus-key", h->bus_pub,
+                                   "--key", key, NULL), 0);
+    assert_non_null (strstr (out, "RESTRICTED"));
+    assert_non_null (strstr (out, id));
+    free (out);
+    bus_client_destroy (&web);
+    bus_client_destroy (&carol);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_held_then_approved_then_delivered, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_denied_with_reason_reaches_sender, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_expired_hold_never_delivers, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_quorum_two_of_three_counts_each_approver_once, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_self_and_non_approvers_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_approval_of_a_different_message_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_replayed_approval_refused_also_after_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_restart_with_pending_holds_then_approve, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_kill9_between_approve_and_deliver, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_hold_cap_per_sender, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_restricted_privileged_goes_to_queue_marked, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
