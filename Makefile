@@ -54,6 +54,9 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps check demo bench memcheck fuzz install clean tests protocheck
+#   Generated code and test objects are not intermediate: keep them, or
+#   every build would regenerate and recompile everything.
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(LIB) $(EXAMPLES) $(GEN_PY)
@@ -97,9 +100,12 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+#   The drivers share bench/bench_util.h; keep their objects between runs.
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(if $(findstring nats,$*),-lnats)
+
+.SECONDARY: $(BENCH_SRC:bench/%.c=$(BUILD)/obj/bench/%.o)
 
 check: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests
@@ -112,9 +118,12 @@ memcheck: deps
 demo: deps all
 	@BUILD=$(BUILD) examples/demo.sh
 
+#   Not part of check: minutes long, and its figures are ratios for people.
+#   BENCH_FULL=1 for 1M messages / 60 s per run (see bench/run.sh).
 bench: deps
 	@scripts/install-deps bench
-	@$(MAKE) --no-print-directory BUILD=build/release all $(BENCHES)
+	@$(MAKE) --no-print-directory BUILD=build/release all \
+	    $(BENCH_SRC:bench/%.c=build/release/bench/%)
 	@BUILD=build/release bench/run.sh
 
 install: all

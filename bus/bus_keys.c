@@ -52,6 +52,15 @@ int
 bus_keys_save (const bus_keypair_t *pair, const char *secret_path,
                const char *public_path, bus_error_t *err)
 {
+    //  Refuse before writing anything: half a keypair on disk would block
+    //  the next attempt.
+    const char *paths [] = { secret_path, public_path };
+    for (int i = 0; i < 2; i++) {
+        if (paths [i] && access (paths [i], F_OK) == 0) {
+            return bus_fail (err, BUS_EIO, "%s: already exists (remove it first to replace the key)",
+                             paths [i]);
+        }
+    }
     char text [1024];
     if (secret_path) {
         snprintf (text, sizeof text,
@@ -70,6 +79,9 @@ bus_keys_save (const bus_keypair_t *pair, const char *secret_path,
                   "metadata\n    name = \"%s\"\ncurve\n    public-key = \"%s\"\n",
                   pair->name, pair->name, pair->public_z85);
         if (s_write_file (public_path, text, 0644, err) != 0) {
+            if (secret_path) {
+                unlink (secret_path);
+            }
             return -1;
         }
     }
@@ -94,7 +106,7 @@ s_value (const char *line, const char *key, char *out, size_t out_size)
     bool quoted = *p == '"';
     p += quoted;
     size_t len = 0;
-    while (p [len] && p [len] != '\n' && p [len] != (quoted? '"': ' ')) {
+    while (p [len] && p [len] != '\n' && p [len] != '\r' && p [len] != (quoted? '"': ' ')) {
         len++;
     }
     if (len >= out_size) {

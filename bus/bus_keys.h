@@ -33,7 +33,7 @@ int
                    const char *public_path, bus_error_t *err);
 
 //  Reads a key file (secret or public). A secret file readable by group or
-//  others is refused (EKEY) unless allow_open is set.
+//  others is refused (EKEY).
 int
     bus_keys_load (bus_keypair_t *pair, const char *path, bus_error_t *err);
 

@@ -7,10 +7,12 @@
     the same decoder.
 
     A frame is accepted only if it re-encodes to exactly its own length. That
-    one check refuses unknown fields (protobuf-c keeps and re-emits them, so
-    we insist on none at all: see bus_wire_decode), strings with an embedded
-    NUL (which C would read short: "agentB\0evil"), duplicated fields and
-    non-minimal encodings.
+    one check refuses strings with an embedded NUL (which C would read
+    short: "agentB\0evil"), duplicated fields and non-minimal encodings.
+    Unknown fields, which protobuf-c keeps and would re-emit, are refused at
+    the frame and body levels: the only levels of what agents may send. The
+    nested types (Reach, Approval, Pending) travel only from the bus, and the
+    bus refuses those bodies from agents.
 */
 #ifndef BUS_WIRE_H
 #define BUS_WIRE_H

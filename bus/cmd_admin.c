@@ -401,6 +401,17 @@ cmd_log (int argc, char **argv)
     if (!dir || optind != argc) {
         return s_help (s_log_help, false);
     }
+    if (filter.kind) {
+        bool known = false;
+        for (size_t i = 1; i < sizeof s_kind_names / sizeof s_kind_names [0]; i++) {
+            known |= strcmp (filter.kind, s_kind_names [i]) == 0;
+        }
+        if (!known) {
+            fprintf (stderr, "bulkhead log: unknown kind '%s' (known: send, session, policy, "
+                             "delivery-ack, control, error, bus, hold)\n", filter.kind);
+            return 2;
+        }
+    }
     bus_store_t *store = s_open_log (dir, "log");
     if (!store) {
         return 1;

@@ -1,0 +1,342 @@
+#!/bin/bash
+#   cli.test.sh: the `bulkhead` command as a person or a script uses it:
+#   help and usage, exit codes, keygen's files, check's FILE:LINE errors,
+#   and serve + send / recv / log / verify against the real bus.
+#
+#   Env: BULKHEAD_BIN (the binary). The bus listens on ipc:// in a fresh
+#   temporary directory and says it is ready through a fifo (--ready-fd); a
+#   listening recipient is known to be connected because it prints the
+#   message it was queued (no sleeps). Every command is bounded by timeout;
+#   the bus is always stopped and the directory removed. Ends with
+#   "N passed, N failed". (Tampering found by verify: tests/test_store.c.)
+set -u
+set -f          #   expect's patterns are arguments: no pathname expansion
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${BULKHEAD_BIN:-$ROOT/build/asan/bulkhead}
+T=10                                        # seconds any one command may take
+unset BULKHEAD_BUS BULKHEAD_BUS_KEY BULKHEAD_KEY
+
+passed=0
+failed=0
+pass () { passed=$((passed + 1)); echo "ok   $1"; }
+fail () { failed=$((failed + 1)); echo "FAIL $1"; shift; for line in "$@"; do echo "     $line"; done; }
+finish () {
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit
+}
+
+DIR=$(mktemp -d /tmp/bulkhead-cli-XXXXXX)
+BUS_PID=""
+AGENT_PID=""
+cleanup () {
+    if [ -n "$BUS_PID" ]; then
+        kill -KILL "$BUS_PID" 2>/dev/null
+        wait "$BUS_PID" 2>/dev/null
+    fi
+    if [ -n "$AGENT_PID" ]; then
+        kill "$AGENT_PID" 2>/dev/null
+    fi
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+#   run ARGS...: bulkhead ARGS with stdout in $out, stderr in $err, exit in $rc.
+run () {
+    timeout $T "$BIN" "$@" >"$DIR/out" 2>"$DIR/err"
+    rc=$?
+    out=$(cat "$DIR/out")
+    err=$(cat "$DIR/err")
+}
+#   expect NAME RC PATTERN TEXT: the last run exited RC and TEXT matches PATTERN.
+expect () {
+    if [ "$rc" -eq "$2" ] && [[ "$4" == $3 ]]; then
+        pass "$1"
+    else
+        fail "$1" "exit $rc (want $2)" "stdout: $out" "stderr: $err"
+    fi
+}
+
+#   ---------------------------------------------------------------------
+#   help and usage
+
+run --help
+expect "bulkhead --help: exit 0, usage on stdout" 0 "usage: bulkhead COMMAND"*"commands:"* "$out"
+run
+expect "bulkhead with no command: exit 2, usage on stderr" 2 "usage: bulkhead COMMAND"* "$err"
+run frobnicate
+expect "unknown command: exit 2, names it" 2 *"unknown command 'frobnicate'"*"usage:"* "$err"
+
+#   Every command the top-level help lists answers --help.
+commands=$(timeout $T "$BIN" --help | sed -n '/^commands:/,$p' | awk 'NR > 1 && NF { print $1 }')
+if [ "$(echo "$commands" | wc -w)" -ge 7 ]; then
+    pass "help lists the commands ($(echo $commands))"
+else
+    fail "help lists the commands" "$commands"
+fi
+for cmd in $commands; do
+    run "$cmd" --help
+    expect "bulkhead $cmd --help: exit 0, usage on stdout" 0 "usage: bulkhead $cmd"* "$out"
+done
+run send --bogus-option
+expect "send with an unknown option: exit 2, usage on stderr" 2 *"usage: bulkhead send"* "$err"
+run send --to someone
+expect "send without --intent: exit 2" 2 *"usage: bulkhead send"* "$err"
+run recv --count 0 --key x --bus-key x
+expect "recv --count 0: exit 2" 2 *"--count takes a positive number"* "$err"
+run serve --policy "$DIR/none.cfg"
+expect "serve without --data: exit 2" 2 *"usage: bulkhead serve"* "$err"
+
+#   ---------------------------------------------------------------------
+#   keygen
+
+run keygen alice --dir "$DIR"
+expect "keygen: exit 0, prints the policy lines" 0 *"alice"*"key = \""*\"* "$out"
+mode=$(stat -c %a "$DIR/alice.key" 2>/dev/null)
+if [ "$mode" = 600 ] && grep -q '^ *secret-key = "' "$DIR/alice.key" \
+&& grep -q '^ *public-key = "' "$DIR/alice.key"; then
+    pass "keygen: NAME.key has both keys, mode 0600"
+else
+    fail "keygen: NAME.key has both keys, mode 0600" "mode '$mode'" "$(cat "$DIR/alice.key" 2>&1)"
+fi
+pubkey=$(sed -n 's/^ *public-key = "\(.*\)"$/\1/p' "$DIR/alice.pub" 2>/dev/null)
+if [ ${#pubkey} -eq 40 ] && ! grep -q secret "$DIR/alice.pub" && [[ "$out" == *"key = \"$pubkey\""* ]]; then
+    pass "keygen: NAME.pub has the public key only, the one printed"
+else
+    fail "keygen: NAME.pub has the public key only, the one printed" "$(cat "$DIR/alice.pub" 2>&1)"
+fi
+before=$(sha256sum "$DIR/alice.key" "$DIR/alice.pub")
+run keygen alice --dir "$DIR"
+expect "keygen: refuses to overwrite a key, says how to replace it" 1 *"alice.key"*"remove it first"* "$err"
+if [ "$before" = "$(sha256sum "$DIR/alice.key" "$DIR/alice.pub")" ]; then
+    pass "keygen: the existing key files are unchanged"
+else
+    fail "keygen: the existing key files are unchanged"
+fi
+mkdir "$DIR/keys"
+for bad in "Alice" "../evil" "" "-dash" "a b" "$(printf 'x%.0s' {1..65})"; do
+    run keygen "$bad" --dir "$DIR/keys"
+    if [ "$rc" -ne 0 ] && [[ "$err" == *"not a valid agent name"* || "$err" == *"usage:"* ]] \
+    && [ -z "$(ls -A "$DIR/keys")" ] && [ ! -e "$DIR/evil.key" ]; then
+        pass "keygen: rejects the name '${bad:0:12}', writes nothing"
+    else
+        fail "keygen: rejects the name '${bad:0:12}', writes nothing" "exit $rc: $err"
+    fi
+done
+run keygen bob --dir "$DIR/no/such/dir"
+expect "keygen: a missing directory is an error naming it" 1 *"no/such/dir/bob.key"* "$err"
+
+#   ---------------------------------------------------------------------
+#   check
+
+for name in sender recipient other; do
+    timeout $T "$BIN" keygen "$name" --dir "$DIR" >/dev/null || fail "keygen $name"
+done
+pub () { sed -n 's/^ *public-key = "\(.*\)"$/\1/p' "$DIR/$1.pub"; }
+KS=$(pub sender); KR=$(pub recipient); KO=$(pub other)
+
+#   policy FILE [edges...]: writes a policy with the three agents (lines 1-7)
+#   and an edges section (line 8; the arguments are lines 9 on).
+policy () {
+    local file=$1; shift
+    {
+        printf 'agents\n    sender\n        key = "%s"\n    recipient\n        key = "%s"\n' "$KS" "$KR"
+        printf '    other\n        key = "%s"\nedges\n' "$KO"
+        for line in "$@"; do
+            printf '%s\n' "$line"
+        done
+    } >"$file"
+}
+policy "$DIR/good.cfg" "    sender" "        recipient = message, query"
+run check "$DIR/good.cfg"
+expect "check: a good policy exits 0 and says ok" 0 "$DIR/good.cfg: ok: 3 agents, 1 edges"* "$out"
+
+policy "$DIR/bad-edge.cfg" "    sender" "        recipient = message" "        nobody = message"
+run check "$DIR/bad-edge.cfg"
+expect "check: unknown agent in edges: exit 1, FILE:LINE:, names the known" 1 \
+    "$DIR/bad-edge.cfg:11: "*"'nobody'"*"known: "*"recipient"* "$err"
+
+policy "$DIR/bad-sender.cfg" "    ghost" "        recipient = message"
+run check "$DIR/bad-sender.cfg"
+expect "check: unknown sender in edges: exit 1, FILE:LINE:" 1 "$DIR/bad-sender.cfg:9: "*"'ghost'"* "$err"
+
+KS_FULL=$KS
+KS=${KS:0:39}
+policy "$DIR/bad-key.cfg" "    sender" "        recipient = message"
+KS=$KS_FULL
+run check "$DIR/bad-key.cfg"
+expect "check: a key that is not 40 Z85 chars: exit 1, FILE:LINE:" 1 "$DIR/bad-key.cfg:3: "*"key"* "$err"
+
+policy "$DIR/bad-indent.cfg" "    sender" "       recipient = message"
+run check "$DIR/bad-indent.cfg"
+expect "check: bad indentation: exit 1, FILE:LINE:" 1 "$DIR/bad-indent.cfg:10: "*"indent"* "$err"
+
+policy "$DIR/bad-intent.cfg" "    sender" "        recipient = gossip"
+run check "$DIR/bad-intent.cfg"
+expect "check: an unknown class on an edge: exit 1, FILE:LINE:" 1 "$DIR/bad-intent.cfg:10: "*"gossip"* "$err"
+
+run check "$DIR/missing.cfg"
+expect "check: a missing file: exit 1, names it" 1 *"missing.cfg"* "$err"
+
+#   ---------------------------------------------------------------------
+#   serve, send, recv, log, verify
+
+DATA=$DIR/data
+EP=ipc://$DIR/bus.sock
+mkfifo "$DIR/ready"
+"$BIN" serve --policy "$DIR/good.cfg" --data "$DATA" --endpoint "$EP" --ready-fd 3 \
+    3>"$DIR/ready" 2>"$DIR/bus.log" &
+BUS_PID=$!
+ready=$(timeout $T head -1 "$DIR/ready")
+if [ "$ready" = "ready $EP" ] && [ -f "$DATA/bus.pub" ]; then
+    pass "serve: says ready on --ready-fd, makes DATA/bus.pub"
+else
+    fail "serve: says ready on --ready-fd, makes DATA/bus.pub" "got '$ready'" "$(tail -5 "$DIR/bus.log")"
+    finish
+fi
+mode=$(stat -c %a "$DATA/bus.key" 2>/dev/null)
+if [ "$mode" = 600 ]; then
+    pass "serve: the bus's own secret key is mode 0600"
+else
+    fail "serve: the bus's own secret key is mode 0600" "mode '$mode'"
+fi
+
+CONN=(--bus "$EP" --bus-key "$DATA/bus.pub")
+as () {     # as AGENT COMMAND ARGS...: run bulkhead COMMAND as AGENT
+    local who=$1 cmd=$2; shift 2
+    run "$cmd" "${CONN[@]}" --key "$DIR/$who.key" "$@"
+}
+
+as sender send --to recipient --intent message --payload "alpha-text" --id m1
+expect "send to an offline recipient: queued, exit 0" 0 "queued seq="*" code=OK: "* "$out"
+
+#   recv prints the queued message once connected: then it is listening.
+#   (bash closes a coprocess's fds when it ends: keep our own copy.)
+coproc RECV { timeout $T "$BIN" recv "${CONN[@]}" --key "$DIR/recipient.key" --count 2 --wait 8000 2>&1; }
+AGENT_PID=$RECV_PID
+exec {from_recv}<&"${RECV[0]}"
+line=""
+read -r -t $T line <&"$from_recv"
+if [[ "$line" == "seq="*" from=sender intent=message class=message id=m1 payload=alpha-text" ]]; then
+    pass "recv: the queued message, one line, authenticated sender"
+else
+    fail "recv: the queued message, one line, authenticated sender" "$line"
+fi
+as sender send --to recipient --intent query --payload "beta-text" --id m2
+expect "send to a listening recipient: delivered, exit 0" 0 "delivered seq="*" class=query code=OK: "* "$out"
+line=""
+read -r -t $T line <&"$from_recv"
+exec {from_recv}<&-
+wait "$AGENT_PID"
+recv_rc=$?
+AGENT_PID=""
+if [ $recv_rc -eq 0 ] && [[ "$line" == "seq="*" from=sender intent=query class=query id=m2 payload=beta-text" ]]; then
+    pass "recv: the delivered message, then exits 0 after --count"
+else
+    fail "recv: the delivered message, then exits 0 after --count" "exit $recv_rc: $line"
+fi
+as recipient recv --wait 500
+expect "recv: acknowledged messages are not received again" 0 "" "$out"
+
+as sender send --to other --intent message --payload "nope" --id m3
+expect "send along a missing edge: denied, exit 1, code DENIED" 1 \
+    "denied seq="*" code=DENIED: "*"sender -> other"* "$out"
+as sender send --to recipient --intent finance --id m4
+expect "send with an intent the edge does not allow: denied, exit 1" 1 "denied seq="*" code=INTENT: "* "$out"
+as sender send --to recipient --intent message --claim-sender other --payload "lie-text" --id m5
+expect "send --claim-sender another agent: denied, exit 1, code SPOOF" 1 \
+    "denied seq="*" code=SPOOF: "*"other"* "$out"
+as sender send --to recipient --intent message --payload "alpha-text" --id m1
+expect "send with a used message id: first verdict, code DUPLICATE" 0 "queued seq="*" code=DUPLICATE: "* "$out"
+as other recv --wait 500
+expect "denied and spoofed messages are never delivered" 0 "" "$out"
+
+cp "$DIR/sender.key" "$DIR/open.key"
+chmod 0644 "$DIR/open.key"
+run send "${CONN[@]}" --key "$DIR/open.key" --to recipient --intent message
+expect "send: a secret key file mode 0644 is refused, naming chmod" 1 *"chmod 600 $DIR/open.key"* "$err"
+run send "${CONN[@]}" --key "$DIR/sender.pub" --to recipient --intent message
+expect "send: a public key file as --key is refused" 1 *"no secret-key"* "$err"
+run send --bus "$EP" --key "$DIR/sender.key" --to recipient --intent message
+expect "send without --bus-key: exit 1, says what is needed" 1 *"--bus-key"* "$err"
+run send "${CONN[@]}" --key "$DIR/sender.key" --to recipient --intent message --cause 0
+expect "send --cause 0: exit 2" 2 *"--cause takes a log sequence"* "$err"
+run send --bus "$EP" --bus-key "$DIR/other.pub" --key "$DIR/sender.key" --timeout 1500 \
+    --to recipient --intent message
+expect "send with the wrong bus key: exit 1, not a hang" 1 "*" "$err"
+BULKHEAD_BUS=$EP BULKHEAD_BUS_KEY=$DATA/bus.pub BULKHEAD_KEY=$DIR/sender.key \
+    run send --to recipient --intent message --id m6
+expect "send: connection options from BULKHEAD_BUS, _BUS_KEY, _KEY" 0 *" code=OK: "* "$out"
+
+#   The log, read while the bus runs.
+run log --data "$DATA"
+expect "log while the bus runs: exit 0" 0 "*" "$out"
+if [[ "$out" == *"sender -> recipient message"*"queued id=m1"* ]] \
+&& [[ "$out" == *"sender -> recipient query"*"delivered id=m2"* ]] \
+&& [[ "$out" == *"sender -> other message"*"denied DENIED id=m3"* ]] \
+&& [[ "$out" == *"denied SPOOF id=m5"* ]]; then
+    pass "log: one line per message with its verdict"
+else
+    fail "log: one line per message with its verdict" "$out"
+fi
+if ! grep -q 'alpha-text\|beta-text\|lie-text' "$DIR/out"; then
+    pass "log: text lines never show payloads"
+else
+    fail "log: text lines never show payloads" "$(grep 'alpha-text\|beta-text\|lie-text' "$DIR/out")"
+fi
+run log --data "$DATA" --json --agent recipient
+jsonck=$(/usr/bin/python3 - "$DIR/out" 2>&1 <<'EOF'
+import json, sys
+n = 0
+ids = []
+for line in open(sys.argv[1]):
+    rec = json.loads(line)
+    if "recipient" not in (rec.get("sender"), rec.get("recipient")):
+        sys.exit("not about recipient: " + line)
+    if rec.get("kind") == "send":
+        ids.append(rec["message_id"])
+    n += 1
+if not {"m1", "m2", "m4", "m5"} <= set(ids) or "m3" in ids:
+    sys.exit("send records: %s" % ids)
+print(n)
+EOF
+)
+if [ $rc -eq 0 ] && [ "$jsonck" -gt 0 ] 2>/dev/null; then
+    pass "log --json --agent: valid JSON lines, only that agent's records"
+else
+    fail "log --json --agent: valid JSON lines, only that agent's records" "exit $rc: $jsonck"
+fi
+run log --data "$DATA" --json --kind send --agent other
+if [ $rc -eq 0 ] && [ "$(grep -c . "$DIR/out")" -eq 1 ] \
+&& [[ "$out" == *'"message_id":"m3"'*'"verdict":"denied"'*'"code":"DENIED"'* ]] \
+&& [[ "$out" == *'"policy_hash":"'* ]]; then
+    pass "log --json --kind send --agent: the denied message, with its policy hash"
+else
+    fail "log --json --kind send --agent: the denied message, with its policy hash" "$out"
+fi
+run log --data "$DIR/nowhere"
+expect "log on a directory with no log: exit 1, says so" 1 *"nowhere"* "$err"
+run verify --data "$DATA"
+expect "verify while the bus runs: exit 0, chain intact" 0 "$DATA: ok: "*"hash chain intact"* "$out"
+
+kill -TERM "$BUS_PID"
+timeout $T tail --pid="$BUS_PID" -f /dev/null
+wait "$BUS_PID"
+bus_rc=$?
+BUS_PID=""
+if [ $bus_rc -eq 0 ] && ! grep -q 'Sanitizer' "$DIR/bus.log"; then
+    pass "serve: stops cleanly on SIGTERM"
+else
+    fail "serve: stops cleanly on SIGTERM" "exit $bus_rc" "$(tail -20 "$DIR/bus.log")"
+fi
+run verify --data "$DATA"
+expect "verify after the bus stopped: exit 0" 0 "$DATA: ok: "* "$out"
+run log --data "$DATA" --kind send
+expect "log after the bus stopped: every message still there" 0 *"id=m1"*"id=m2"*"id=m6"* "$out"
+run send "${CONN[@]}" --key "$DIR/sender.key" --timeout 1000 --to recipient --intent message
+expect "send with no bus running: exit 1, TIMEOUT" 1 *"TIMEOUT"* "$err"
+
+#   serve refuses a bad policy and says where.
+run serve --policy "$DIR/bad-edge.cfg" --data "$DIR/data2" --endpoint "ipc://$DIR/bus2.sock"
+expect "serve with an invalid policy: exit 1, FILE:LINE:" 1 *"$DIR/bad-edge.cfg:11: "* "$err"
+finish
