@@ -214,17 +214,26 @@ s_is_case (const Bulkhead__V1__Frame *frame, const void *arg)
     return frame->body_case == want || frame->body_case == BULKHEAD__V1__FRAME__BODY_ERROR;
 }
 
-int
-bus_client_post (bus_client_t *self, const Bulkhead__V1__Send *send, bus_error_t *err)
+//  A copy of send with a message id: the caller's, or 32 random hex digits
+//  written into id.
+static Bulkhead__V1__Send
+s_with_id (const Bulkhead__V1__Send *send, char id [33])
 {
     Bulkhead__V1__Send copy = *send;
-    char id [33];
     if (!copy.message_id || !copy.message_id [0]) {
         uint8_t raw [16];
         randombytes_buf (raw, sizeof raw);
-        sodium_bin2hex (id, sizeof id, raw, sizeof raw);
+        sodium_bin2hex (id, 33, raw, sizeof raw);
         copy.message_id = id;
     }
+    return copy;
+}
+
+int
+bus_client_post (bus_client_t *self, const Bulkhead__V1__Send *send, bus_error_t *err)
+{
+    char id [33];
+    Bulkhead__V1__Send copy = s_with_id (send, id);
     Bulkhead__V1__Frame frame = BULKHEAD__V1__FRAME__INIT;
     frame.body_case = BULKHEAD__V1__FRAME__BODY_SEND;
     frame.send = &copy;
@@ -235,14 +244,8 @@ int
 bus_client_send (bus_client_t *self, const Bulkhead__V1__Send *send,
                  Bulkhead__V1__Frame **reply, int timeout_ms, bus_error_t *err)
 {
-    Bulkhead__V1__Send copy = *send;
     char id [33];
-    if (!copy.message_id || !copy.message_id [0]) {
-        uint8_t raw [16];
-        randombytes_buf (raw, sizeof raw);
-        sodium_bin2hex (id, sizeof id, raw, sizeof raw);
-        copy.message_id = id;
-    }
+    Bulkhead__V1__Send copy = s_with_id (send, id);
     if (bus_client_post (self, &copy, err) != 0) {
         return -1;
     }

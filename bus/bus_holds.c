@@ -2,6 +2,7 @@
 #include "bus_holds.h"
 #include "record.pb-c.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,15 @@ struct bus_holds {
     bus_hold_t **holds;                 //  pending only
     uint32_t size;
     uint32_t alloc;
+    bus_grant_t grants [BUS_GRANTS_MAX];    //  live only
+    uint32_t grant_count;
 };
+
+static bool
+s_is_grant (const char *id, size_t len)
+{
+    return len >= 2 && memcmp (id, "g-", 2) == 0;
+}
 
 static void
 s_hold_free (bus_hold_t **hold_p)
@@ -126,6 +135,87 @@ s_from_msg (const Bulkhead__V1__Hold *msg)
     return hold;
 }
 
+static int
+s_grant_persist (bus_holds_t *self, const bus_grant_t *grant, bus_error_t *err)
+{
+    Bulkhead__V1__Grant msg = BULKHEAD__V1__GRANT__INIT;
+    msg.id = (char *) grant->id;
+    msg.approver = (char *) grant->approver;
+    msg.sender = (char *) grant->sender;
+    msg.recipient = (char *) grant->recipient;
+    msg.intent_class = (char *) grant->intent_class;
+    msg.action = grant->action [0]? (char *) grant->action: NULL;
+    msg.has_remaining = grant->counted;
+    msg.remaining = grant->remaining;
+    msg.expires_us = grant->expires_us;
+    msg.created_us = grant->created_us;
+    size_t size = bulkhead__v1__grant__get_packed_size (&msg);
+    uint8_t *data = malloc (size);
+    if (!data) {
+        return bus_fail (err, BUS_ENOMEM, "out of memory for a grant");
+    }
+    bulkhead__v1__grant__pack (&msg, data);
+    int rc = bus_store_put (self->store, BUS_DB_PENDING, grant->id, strlen (grant->id), data, size, err);
+    free (data);
+    return rc;
+}
+
+//  Loads one entry of the pending database: a pending hold or a live grant
+//  goes to memory; history stays where it is. An entry that does not decode
+//  is skipped (it cannot be acted on), as are keys that are none of ours.
+static int
+s_load (bus_holds_t *self, const char *key, size_t key_len, bus_error_t *err)
+{
+    if (key_len == 0 || key_len > BUS_HOLD_ID_MAX) {
+        return 0;
+    }
+    char id [BUS_HOLD_ID_MAX + 1];
+    memcpy (id, key, key_len);
+    id [key_len] = 0;
+    if (s_is_grant (id, key_len)) {
+        void *value = NULL;
+        size_t size = 0;
+        if (bus_store_get (self->store, BUS_DB_PENDING, id, key_len, &value, &size, err) != 0) {
+            return 0;
+        }
+        Bulkhead__V1__Grant *msg = bulkhead__v1__grant__unpack (NULL, size, value);
+        free (value);
+        if (!msg) {
+            return 0;
+        }
+        if (self->grant_count < BUS_GRANTS_MAX) {
+            bus_grant_t *grant = &self->grants [self->grant_count++];
+            memset (grant, 0, sizeof *grant);
+            snprintf (grant->id, sizeof grant->id, "%s", msg->id);
+            snprintf (grant->approver, sizeof grant->approver, "%s", msg->approver);
+            snprintf (grant->sender, sizeof grant->sender, "%s", msg->sender);
+            snprintf (grant->recipient, sizeof grant->recipient, "%s", msg->recipient);
+            snprintf (grant->intent_class, sizeof grant->intent_class, "%s", msg->intent_class);
+            snprintf (grant->action, sizeof grant->action, "%s", msg->action? msg->action: "");
+            grant->counted = msg->has_remaining;
+            grant->remaining = msg->remaining;
+            grant->expires_us = msg->expires_us;
+            grant->created_us = msg->created_us;
+        }
+        bulkhead__v1__grant__free_unpacked (msg, NULL);
+        return 0;
+    }
+    Bulkhead__V1__Hold *msg = s_read (self, id, err);
+    if (!msg) {
+        return 0;
+    }
+    int rc = 0;
+    if (msg->state == BULKHEAD__V1__HOLD_STATE__HOLD_PENDING) {
+        bus_hold_t *hold = s_from_msg (msg);
+        if (!hold || s_append (self, hold, err) != 0) {
+            s_hold_free (&hold);
+            rc = bus_fail (err, BUS_ENOMEM, "out of memory loading holds");
+        }
+    }
+    bulkhead__v1__hold__free_unpacked (msg, NULL);
+    return rc;
+}
+
 int
 bus_holds_open (bus_holds_t **out, bus_store_t *store, bus_error_t *err)
 {
@@ -135,36 +225,28 @@ bus_holds_open (bus_holds_t **out, bus_store_t *store, bus_error_t *err)
     }
     self->store = store;
     //  The pending database is small (bounded by the caps plus history);
-    //  walk it by key and keep what is still pending.
-    char id [BUS_HOLD_ID_MAX + 2] = "";
+    //  walk it by key and keep what is live. The walk goes on from the
+    //  whole key just read, whatever its length.
+    void *after = NULL;
+    size_t after_len = 0;
     while (true) {
         void *key = NULL;
         size_t key_len = 0;
-        int rc = bus_store_next_key (store, BUS_DB_PENDING, id, strlen (id), &key, &key_len, err);
+        int rc = bus_store_next_key (store, BUS_DB_PENDING, after, after_len, &key, &key_len, err);
+        free (after);
+        after = key;
+        after_len = key_len;
+        if (rc == 0) {
+            rc = s_load (self, key, key_len, err);
+        }
         if (rc == 1) {
             break;
         }
         if (rc != 0) {
+            free (after);
             bus_holds_destroy (&self);
             return -1;
         }
-        snprintf (id, sizeof id, "%.*s", (int) (key_len < BUS_HOLD_ID_MAX? key_len: BUS_HOLD_ID_MAX),
-                  (char *) key);
-        free (key);
-        Bulkhead__V1__Hold *msg = s_read (self, id, err);
-        if (!msg) {
-            continue;
-        }
-        if (msg->state == BULKHEAD__V1__HOLD_STATE__HOLD_PENDING) {
-            bus_hold_t *hold = s_from_msg (msg);
-            if (!hold || s_append (self, hold, err) != 0) {
-                s_hold_free (&hold);
-                bulkhead__v1__hold__free_unpacked (msg, NULL);
-                bus_holds_destroy (&self);
-                return -1;
-            }
-        }
-        bulkhead__v1__hold__free_unpacked (msg, NULL);
     }
     *out = self;
     return 0;
@@ -233,7 +315,8 @@ bus_holds_find (bus_holds_t *self, const char *id)
 int
 bus_holds_state (bus_holds_t *self, const char *id, int *state, char reason [256], bus_error_t *err)
 {
-    if (strlen (id) > BUS_HOLD_ID_MAX) {
+    //  A grant's id names no hold: never decode a grant as one.
+    if (strlen (id) > BUS_HOLD_ID_MAX || s_is_grant (id, strlen (id))) {
         return 1;
     }
     Bulkhead__V1__Hold *msg = s_read (self, id, err);
@@ -271,4 +354,72 @@ bus_hold_t *
 bus_holds_at (bus_holds_t *self, uint32_t index)
 {
     return index < self->size? self->holds [index]: NULL;
+}
+
+int
+bus_holds_grant_add (bus_holds_t *self, const bus_grant_t *grant, bus_error_t *err)
+{
+    if (self->grant_count >= BUS_GRANTS_MAX) {
+        return bus_fail (err, BUS_EINVAL, "%d grants are live, the most the bus keeps; "
+                         "revoke one or let one end first", BUS_GRANTS_MAX);
+    }
+    if (s_grant_persist (self, grant, err) != 0) {
+        return -1;
+    }
+    self->grants [self->grant_count++] = *grant;
+    return 0;
+}
+
+int
+bus_holds_grant_save (bus_holds_t *self, bus_grant_t *grant, bool ended, bus_error_t *err)
+{
+    if (!ended) {
+        return s_grant_persist (self, grant, err);
+    }
+    if (bus_store_del (self->store, BUS_DB_PENDING, grant->id, strlen (grant->id), err) != 0) {
+        return -1;
+    }
+    uint32_t index = (uint32_t) (grant - self->grants);
+    assert (index < self->grant_count);
+    self->grants [index] = self->grants [--self->grant_count];
+    return 0;
+}
+
+bus_grant_t *
+bus_holds_grant_find (bus_holds_t *self, const char *id)
+{
+    for (uint32_t i = 0; i < self->grant_count; i++) {
+        if (strcmp (self->grants [i].id, id) == 0) {
+            return &self->grants [i];
+        }
+    }
+    return NULL;
+}
+
+bus_grant_t *
+bus_holds_grant_match (bus_holds_t *self, const char *sender, const char *recipient,
+                       const char *intent_class, const char *action)
+{
+    for (uint32_t i = 0; i < self->grant_count; i++) {
+        bus_grant_t *grant = &self->grants [i];
+        if (strcmp (grant->sender, sender) == 0
+        &&  strcmp (grant->recipient, recipient) == 0
+        &&  strcmp (grant->intent_class, intent_class) == 0
+        &&  strcmp (grant->action, action? action: "") == 0) {
+            return grant;
+        }
+    }
+    return NULL;
+}
+
+uint32_t
+bus_holds_grant_count (bus_holds_t *self)
+{
+    return self->grant_count;
+}
+
+bus_grant_t *
+bus_holds_grant_at (bus_holds_t *self, uint32_t index)
+{
+    return index < self->grant_count? &self->grants [index]: NULL;
 }

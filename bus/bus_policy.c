@@ -287,10 +287,10 @@ static const s_option_t s_sections [] = {
 static const s_option_t s_bus_options [] = {
     S_NUMBER_OPTION ("max_frame", bus_policy_t, max_frame, 256, 16u << 20),
     S_NUMBER_OPTION ("max_backlog", bus_policy_t, max_backlog, 1, UINT32_MAX),
-    S_NUMBER_OPTION ("hold_cap_total", bus_policy_t, hold_cap_total,
-                     1, UINT32_MAX),
-    S_NUMBER_OPTION ("hold_cap_sender", bus_policy_t, hold_cap_sender,
-                     1, UINT32_MAX),
+    //  At most 1024 held messages: what one LIST_PENDING reply shows whole
+    //  (and what a person can still read).
+    S_NUMBER_OPTION ("hold_cap_total", bus_policy_t, hold_cap_total, 1, 1024),
+    S_NUMBER_OPTION ("hold_cap_sender", bus_policy_t, hold_cap_sender, 1, 1024),
     { .name = NULL }
 };
 

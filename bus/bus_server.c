@@ -930,6 +930,10 @@ s_hold (server_t *self, const record_t *rec, uint32_t quorum, uint32_t ttl_s)
     size_t size = bulkhead__v1__record__get_packed_size (rec);
     uint8_t *packed = malloc (size);
     if (!packed) {
+        //  The record already says held: without its hold the batch must
+        //  not commit.
+        self->failed = true;
+        bus_fail (&self->failure, BUS_ENOMEM, "out of memory for a hold");
         return -1;
     }
     bulkhead__v1__record__pack (rec, packed);
@@ -1050,6 +1054,283 @@ s_close_hold (server_t *self, bus_hold_t *hold, int state, const char *actor,
     }
 }
 
+//  ---------------------------------------------------------------------
+//  Standing grants: one approver lets the next N messages, or those of the
+//  next T minutes, of exactly one (sender, recipient, class, action)
+//  through without a hold. Never wider than named, never wider than the
+//  policy, never for a quorum above one, never for restricted messages.
+
+#define BUS_GRANT_COUNT_MAX     1000
+#define BUS_GRANT_MINUTES_MAX   1440    //  also the life of a grant by count only
+#define BUS_GRANT_SECONDS_MAX   (BUS_GRANT_MINUTES_MAX * 60)
+
+//  Whether approver may let sender -> recipient messages of class_name
+//  through. Checked when a grant is made and again at every use, against
+//  the live policy, so a reload can only narrow what stands.
+static bus_code_t
+s_grant_allowed (server_t *self, const bus_agent_t *approver, const char *sender,
+                 const char *recipient, const char *class_name, char *reason, size_t size)
+{
+    const bus_policy_t *policy = self->policy;
+    if (!(approver->roles & BUS_ROLE_APPROVER)) {
+        snprintf (reason, size, "%s is not an approver (policy: role = approver)", approver->name);
+        return BUS_EPERM;
+    }
+    int index = bus_policy_class (policy, class_name);
+    if (index < 0) {
+        snprintf (reason, size, "no class '%.64s' in the policy", class_name);
+        return BUS_ENOTFOUND;
+    }
+    const bus_class_t *cls = &policy->classes [index];
+    if (!s_may_approve (approver, cls)) {
+        snprintf (reason, size, "%s may not approve %s messages", approver->name, cls->name);
+        return BUS_EPERM;
+    }
+    if (strcmp (approver->name, sender) == 0) {
+        snprintf (reason, size, "%s may not grant its own messages", approver->name);
+        return BUS_EPERM;
+    }
+    if (!cls->hold) {
+        snprintf (reason, size, "%s messages are not held; there is nothing to grant", cls->name);
+        return BUS_EINVAL;
+    }
+    if (cls->quorum > 1) {
+        snprintf (reason, size, "%s needs %u approvals per message; a grant is one approver's "
+                  "and cannot stand in for a quorum", cls->name, cls->quorum);
+        return BUS_EPERM;
+    }
+    const bus_agent_t *from = bus_policy_agent (policy, sender);
+    const bus_agent_t *to = bus_policy_agent (policy, recipient);
+    if (!from || !to) {
+        snprintf (reason, size, "no agent '%.64s' in the policy", from? recipient: sender);
+        return BUS_ENOTFOUND;
+    }
+    if (from->untrusted) {
+        snprintf (reason, size, "%s is untrusted: its messages are restricted, and restricted "
+                  "messages always go to a person", sender);
+        return BUS_EPERM;
+    }
+    const bus_edge_t *edge = bus_policy_edge (policy, from, to);
+    if (!edge || !(edge->classes & (UINT64_C (1) << index))) {
+        snprintf (reason, size, "the policy has no edge %s -> %s carrying %s; a grant is never "
+                  "wider than the policy", sender, recipient, cls->name);
+        return BUS_EDENIED;
+    }
+    return BUS_OK;
+}
+
+//  Records a grant's transition in the log. Returns 0 or -1 (failed closed).
+static int
+s_grant_record (server_t *self, const bus_grant_t *grant, const char *actor, bus_code_t code,
+                const char *event, uint64_t ref_seq)
+{
+    record_t rec;
+    s_record_init (self, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_HOLD);
+    rec.sender = (char *) actor;
+    rec.recipient = (char *) grant->recipient;
+    rec.intent_class = (char *) grant->intent_class;
+    rec.action = grant->action [0]? (char *) grant->action: NULL;
+    rec.approval_id = (char *) grant->id;
+    rec.has_ref_seq = ref_seq > 0;
+    rec.ref_seq = ref_seq;
+    rec.code = (char *) bus_errword (code);
+    rec.event = (char *) event;
+    return s_append (self, &rec);
+}
+
+//  Ends a grant (used up, expired, revoked, no longer allowed): logged
+//  once, then gone from memory and the pending database.
+static void
+s_grant_end (server_t *self, bus_grant_t *grant, const char *actor, bus_code_t code,
+             const char *event)
+{
+    s_grant_record (self, grant, actor, code, event, 0);
+    s_say (self, "BUS-GRANT", "id=%s state=ended by=%s event=\"%s\"", grant->id,
+           actor? actor: "-", event);
+    bus_error_t err;
+    if (bus_holds_grant_save (self->holds, grant, true, &err) != 0) {
+        self->failed = true;
+        self->failure = err;
+    }
+}
+
+static void
+s_expire_grants (server_t *self, uint64_t now)
+{
+    //  Backwards: ending a grant moves the last one into its place.
+    for (uint32_t i = bus_holds_grant_count (self->holds); i-- > 0 && !self->failed; ) {
+        bus_grant_t *grant = bus_holds_grant_at (self->holds, i);
+        if (grant->expires_us <= now) {
+            char event [80];
+            snprintf (event, sizeof event, "grant %s expired", grant->id);
+            s_grant_end (self, grant, NULL, BUS_EEXPIRED, event);
+        }
+    }
+}
+
+//  The live grant that lets this held message through, or NULL. Expiry is
+//  also checked here, so a grant never outlives its time between sweeps;
+//  a grant the live policy no longer allows ends here.
+static bus_grant_t *
+s_grant_for (server_t *self, const bus_envelope_t *env)
+{
+    if (bus_holds_grant_count (self->holds) == 0 || env->restricted) {
+        return NULL;
+    }
+    s_expire_grants (self, env->now_us);
+    const char *class_name = self->policy->classes [env->class_index].name;
+    bus_grant_t *grant;
+    while (!self->failed
+       &&  (grant = bus_holds_grant_match (self->holds, env->sender->name, env->recipient->name,
+                                           class_name, env->send->action))) {
+        const bus_agent_t *approver = bus_policy_agent (self->policy, grant->approver);
+        char why [300];
+        if (!approver) {
+            snprintf (why, sizeof why, "no agent '%s' in the policy", grant->approver);
+        }
+        else
+        if (s_grant_allowed (self, approver, grant->sender, grant->recipient, grant->intent_class,
+                             why, sizeof why) == BUS_OK) {
+            return grant;
+        }
+        char event [400];
+        snprintf (event, sizeof event, "grant %s ended: the policy no longer allows it (%s)",
+                  grant->id, why);
+        s_grant_end (self, grant, NULL, BUS_EPERM, event);
+    }
+    return NULL;
+}
+
+//  A message went through under grant (logged at seq): count it, in the
+//  same batch, and end the grant when that was its last message.
+static void
+s_grant_use (server_t *self, bus_grant_t *grant, uint64_t seq)
+{
+    char event [120];
+    if (grant->counted) {
+        grant->remaining--;
+        snprintf (event, sizeof event, "grant %s used (%u left)", grant->id, grant->remaining);
+    }
+    else {
+        snprintf (event, sizeof event, "grant %s used (until its time ends)", grant->id);
+    }
+    if (s_grant_record (self, grant, grant->approver, BUS_OK, event, seq) != 0) {
+        return;
+    }
+    s_say (self, "BUS-GRANT", "id=%s seq=%llu event=\"%s\"", grant->id, (unsigned long long) seq, event);
+    if (grant->counted && grant->remaining == 0) {
+        snprintf (event, sizeof event, "grant %s used up", grant->id);
+        s_grant_end (self, grant, NULL, BUS_OK, event);
+        return;
+    }
+    bus_error_t err;
+    if (bus_holds_grant_save (self->holds, grant, false, &err) != 0) {
+        self->failed = true;
+        self->failure = err;
+    }
+}
+
+//  CONTROL_GRANT: make a grant, or revoke one (id and no count, minutes or
+//  seconds). The reply's one line is the grant id.
+static bus_code_t
+s_on_grant_control (server_t *self, peer_t *peer, const Bulkhead__V1__Control *control,
+                    Bulkhead__V1__ControlReply *reply, char *reason, size_t size)
+{
+    //  The reply is packed before the next control frame is handled.
+    static char line [BUS_HOLD_ID_MAX + 1];
+    static char *lines [1] = { line };
+    const bus_agent_t *me = peer->agent;
+    uint32_t count = control->has_count? control->count: 0;
+    uint32_t minutes = control->has_minutes? control->minutes: 0;
+    uint32_t seconds = control->has_seconds? control->seconds: 0;
+    if (control->id && !count && !minutes && !seconds) {
+        bus_grant_t *grant = bus_holds_grant_find (self->holds, control->id);
+        if (!grant) {
+            snprintf (reason, size, "no live grant '%.32s' (ended grants are in the log: "
+                      "bulkhead log --kind hold)", control->id);
+            return BUS_ENOTFOUND;
+        }
+        if (strcmp (grant->approver, me->name) != 0 && !(me->roles & BUS_ROLE_OPERATOR)) {
+            snprintf (reason, size, "%s may not revoke %s: only its approver %s or an operator may",
+                      me->name, grant->id, grant->approver);
+            return BUS_EPERM;
+        }
+        snprintf (line, sizeof line, "%s", grant->id);
+        snprintf (reason, size, "grant %s revoked by %s", grant->id, me->name);
+        s_grant_end (self, grant, me->name, BUS_OK, reason);
+        reply->n_lines = 1;
+        reply->lines = lines;
+        return BUS_OK;
+    }
+    if (control->id) {
+        snprintf (reason, size, "a new grant takes no id; to revoke a grant give its id alone");
+        return BUS_EINVAL;
+    }
+    if ((!count && !minutes && !seconds) || count > BUS_GRANT_COUNT_MAX
+    ||  minutes > BUS_GRANT_MINUTES_MAX || seconds > BUS_GRANT_SECONDS_MAX) {
+        snprintf (reason, size, "a grant needs count 1..%d and/or minutes 1..%d (or seconds 1..%d)",
+                  BUS_GRANT_COUNT_MAX, BUS_GRANT_MINUTES_MAX, BUS_GRANT_SECONDS_MAX);
+        return BUS_EINVAL;
+    }
+    const char *sender = control->agent? control->agent: "";
+    const char *recipient = control->recipient? control->recipient: "";
+    const char *class_name = control->intent_class? control->intent_class: "";
+    if (!bus_name_valid (sender, strlen (sender)) || !bus_name_valid (recipient, strlen (recipient))
+    ||  !bus_name_valid (class_name, strlen (class_name))) {
+        snprintf (reason, size, "a grant names its sender (agent), recipient and intent class "
+                  "(a-z 0-9 . _ -)");
+        return BUS_EINVAL;
+    }
+    if (control->action && !bus_text_valid (control->action, BUS_FIELD_MAX)) {
+        snprintf (reason, size, "action must be UTF-8 text of at most %d bytes", BUS_FIELD_MAX);
+        return BUS_EINVAL;
+    }
+    bus_code_t code = s_grant_allowed (self, me, sender, recipient, class_name, reason, size);
+    if (code != BUS_OK) {
+        return code;
+    }
+    bus_grant_t grant;
+    memset (&grant, 0, sizeof grant);
+    uint8_t raw [6];
+    randombytes_buf (raw, sizeof raw);
+    char hex [13];
+    sodium_bin2hex (hex, sizeof hex, raw, sizeof raw);
+    snprintf (grant.id, sizeof grant.id, "g-%s", hex);
+    snprintf (grant.approver, sizeof grant.approver, "%s", me->name);
+    snprintf (grant.sender, sizeof grant.sender, "%s", sender);
+    snprintf (grant.recipient, sizeof grant.recipient, "%s", recipient);
+    snprintf (grant.intent_class, sizeof grant.intent_class, "%s", class_name);
+    snprintf (grant.action, sizeof grant.action, "%s", control->action? control->action: "");
+    grant.counted = count > 0;
+    grant.remaining = count;
+    //  Nothing standing is forever: a grant by count ends after a day too.
+    uint64_t life_s = minutes? minutes * UINT64_C (60): seconds? seconds: BUS_GRANT_SECONDS_MAX;
+    grant.created_us = s_now_us ();
+    grant.expires_us = grant.created_us + life_s * 1000000u;
+    bus_error_t err;
+    if (bus_holds_grant_add (self->holds, &grant, &err) != 0) {
+        if (err.code != BUS_EINVAL) {
+            self->failed = true;
+            self->failure = err;
+        }
+        snprintf (reason, size, "%s", err.text);
+        return err.code;
+    }
+    char limit [48] = "";
+    if (count) {
+        snprintf (limit, sizeof limit, "next %u message%s, ", count, count == 1? "": "s");
+    }
+    snprintf (reason, size, "grant %s by %s: %s -> %s %s action=%.64s, %sfor %llu s", grant.id,
+              me->name, sender, recipient, class_name, grant.action [0]? grant.action: "(none)",
+              limit, (unsigned long long) life_s);
+    s_grant_record (self, &grant, me->name, BUS_OK, reason, 0);
+    s_say (self, "BUS-GRANT", "id=%s state=made event=\"%s\"", grant.id, reason);
+    snprintf (line, sizeof line, "%s", grant.id);
+    reply->n_lines = 1;
+    reply->lines = lines;
+    return BUS_OK;
+}
+
 static void
 s_expire_holds (server_t *self)
 {
@@ -1066,6 +1347,7 @@ s_expire_holds (server_t *self)
                           "expired: no decision within the hold's time to live");
         }
     }
+    s_expire_grants (self, now);
 }
 
 //  The checks an approver's APPROVE or DENY must pass, in the order a
@@ -1093,7 +1375,7 @@ s_hold_for (server_t *self, const bus_agent_t *approver, const char *id,
         }
         else {
             *code = state == BULKHEAD__V1__HOLD_STATE__HOLD_EXPIRED? BUS_EEXPIRED: BUS_EPERM;
-            snprintf (reason, size, "%s is %s%s%.200s", id, states [state < 5? state: 0],
+            snprintf (reason, size, "%s is %s%s%.200s", id, states [(unsigned) state < 5? state: 0],
                       why [0]? ": ": "", why);
         }
         return NULL;
@@ -1299,6 +1581,8 @@ s_on_send (server_t *self, peer_t *peer, const Bulkhead__V1__Send *send)
     char reason [512] = "accepted";
     const char *stage = "core";
     session_t *recipient = NULL;
+    bus_grant_t *grant = NULL;
+    char granted_by [BUS_NAME_MAX + 1] = "";
 
     if (send->sender && strcmp (send->sender, peer->agent->name) != 0) {
         //  Identity comes from the key, never from the message.
@@ -1310,6 +1594,13 @@ s_on_send (server_t *self, peer_t *peer, const Bulkhead__V1__Send *send)
     else {
         err.code = BUS_OK;
         med_verdict_t decided = med_chain_run (self->chain, &env, &stage, &err);
+        //  A standing grant stands in for the one approval this message
+        //  would wait for; restricted messages always go to a person.
+        if (decided == MED_HOLD && (grant = s_grant_for (self, &env))) {
+            decided = MED_PASS;
+            stage = "grant";
+            snprintf (granted_by, sizeof granted_by, "%s", grant->approver);
+        }
         if (decided == MED_PASS) {
             recipient = s_session (self, env.recipient->name);
             if (!recipient) {
@@ -1327,7 +1618,8 @@ s_on_send (server_t *self, peer_t *peer, const Bulkhead__V1__Send *send)
         if (decided == MED_PASS) {
             verdict = recipient->online? BULKHEAD__V1__VERDICT__VERDICT_DELIVERED
                                        : BULKHEAD__V1__VERDICT__VERDICT_QUEUED;
-            snprintf (reason, sizeof reason, "%s", recipient->online? "delivered": "queued for offline recipient");
+            snprintf (reason, sizeof reason, "%s%s%s%s", recipient->online? "delivered": "queued for offline recipient",
+                      grant? " under grant ": "", grant? grant->id: "", grant? ", approved in advance": "");
         }
         else
         if (decided == MED_HOLD) {
@@ -1388,6 +1680,13 @@ s_on_send (server_t *self, peer_t *peer, const Bulkhead__V1__Send *send)
     rec.restricted = env.restricted;
     rec.restricted_why = env.restricted_why [0]? env.restricted_why: NULL;
     rec.event = (char *) stage;
+    //  Under a grant the recipient sees who approved it, as for a release.
+    char *approvers [1] = { granted_by };
+    if (grant && (verdict == BULKHEAD__V1__VERDICT__VERDICT_DELIVERED
+              ||  verdict == BULKHEAD__V1__VERDICT__VERDICT_QUEUED)) {
+        rec.n_approvers = 1;
+        rec.approvers = approvers;
+    }
     char approval_id [BUS_HOLD_ID_MAX + 1];
     if (verdict == BULKHEAD__V1__VERDICT__VERDICT_HELD) {
         //  Random, so ids cannot be guessed or enumerated.
@@ -1406,11 +1705,16 @@ s_on_send (server_t *self, peer_t *peer, const Bulkhead__V1__Send *send)
     if (verdict == BULKHEAD__V1__VERDICT__VERDICT_HELD
     &&  s_hold (self, &rec, env.policy->classes [env.class_index].quorum,
                 env.policy->classes [env.class_index].ttl_s) != 0) {
+        s_reply_error (self, peer->rid, peer->rid_len, self->failure.code, self->failure.text,
+                       send->message_id);
         return;
     }
     if (verdict == BULKHEAD__V1__VERDICT__VERDICT_DELIVERED
     ||  verdict == BULKHEAD__V1__VERDICT__VERDICT_QUEUED) {
         s_accept (self, recipient, &rec, peer->agent->name);
+        if (rec.n_approvers) {
+            s_grant_use (self, grant, rec.seq);
+        }
     }
     else {
         s_say (self, verdict == BULKHEAD__V1__VERDICT__VERDICT_HELD? "BUS-HOLD": "BUS-DENY",
@@ -1553,6 +1857,10 @@ s_on_control (server_t *self, peer_t *peer, const Bulkhead__V1__Control *control
     ||  control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE
     ||  control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_DENY) {
         code = s_on_approval_control (self, peer, control, &reply, reason, sizeof reason);
+    }
+    else
+    if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_GRANT) {
+        code = s_on_grant_control (self, peer, control, &reply, reason, sizeof reason);
     }
     else
     if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_CLEAR_TAINT

@@ -73,5 +73,6 @@ int cmd_taint (int argc, char **argv);
 int cmd_pending (int argc, char **argv);
 int cmd_approve (int argc, char **argv);
 int cmd_deny (int argc, char **argv);
+int cmd_grant (int argc, char **argv);
 
 #endif

@@ -1,5 +1,5 @@
-/*  cmd_approve.c: pending, approve, deny: the approval queue, run with the
-    approver's own key against the running bus. */
+/*  cmd_approve.c: pending, approve, deny, grant: the approval queue, run
+    with the approver's own key against the running bus. */
 #include "cmd.h"
 
 #include <getopt.h>
@@ -200,4 +200,112 @@ int
 cmd_deny (int argc, char **argv)
 {
     return s_queue_command (argc, argv, BULKHEAD__V1__CONTROL_OP__CONTROL_DENY, s_deny_help);
+}
+
+static const char *s_grant_help =
+    "usage: bulkhead grant --sender A --to R --class C [--action X] [--count N] [--minutes T] [options]\n"
+    "       bulkhead grant --revoke ID [options]\n\n"
+    "A standing grant, against approval fatigue: lets the next N messages, or those of\n"
+    "the next T minutes (both: whichever ends first), of exactly one sender, recipient,\n"
+    "class and action through without a hold, as approved by you. Prints the grant id.\n"
+    "The bus refuses a grant wider than the policy's edge, for a class you may not\n"
+    "approve, for your own messages, or for a class that needs more than one approval.\n"
+    "Restricted messages are held anyway. A grant by count alone ends after a day.\n"
+    "Every grant, use, end and revocation is in the log (bulkhead log --kind hold).\n\n"
+    "  --sender A         the sending agent\n"
+    "  --to R             the recipient\n"
+    "  --class C          the intent class the bus decides for those messages\n"
+    "  --action X         exactly this action; without it, only messages with no action\n"
+    "  --count N          this many messages, 1..1000\n"
+    "  --minutes T        for this long, 1..1440\n"
+    "  --revoke ID        end grant ID now (its approver or an operator)\n"
+    CMD_CONN_HELP;
+
+int
+cmd_grant (int argc, char **argv)
+{
+    enum { SENDER = CMD_OPT_FIRST_FREE, TO, CLASS, ACTION, COUNT, MINUTES, REVOKE, HELP };
+    static const struct option options [] = {
+        CMD_CONN_OPTIONS,
+        { "sender", required_argument, NULL, SENDER },
+        { "to", required_argument, NULL, TO },
+        { "class", required_argument, NULL, CLASS },
+        { "action", required_argument, NULL, ACTION },
+        { "count", required_argument, NULL, COUNT },
+        { "minutes", required_argument, NULL, MINUTES },
+        { "revoke", required_argument, NULL, REVOKE },
+        { "help", no_argument, NULL, HELP },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *prog = argv [0];
+    cmd_conn_t conn;
+    cmd_conn_defaults (&conn);
+    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_GRANT;
+    unsigned long long n;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+        if (cmd_conn_option (&conn, opt, optarg)) {
+            continue;
+        }
+        switch (opt) {
+            case SENDER: control.agent = optarg; break;
+            case TO: control.recipient = optarg; break;
+            case CLASS: control.intent_class = optarg; break;
+            case ACTION: control.action = optarg; break;
+            case REVOKE: control.id = optarg; break;
+            case COUNT:
+                if (!cmd_number (optarg, 1, 1000, &n)) {
+                    fprintf (stderr, "bulkhead %s: --count takes a number of messages, 1..1000\n", prog);
+                    return 2;
+                }
+                control.has_count = true;
+                control.count = (uint32_t) n;
+                break;
+            case MINUTES:
+                if (!cmd_number (optarg, 1, 1440, &n)) {
+                    fprintf (stderr, "bulkhead %s: --minutes takes 1..1440\n", prog);
+                    return 2;
+                }
+                control.has_minutes = true;
+                control.minutes = (uint32_t) n;
+                break;
+            case HELP: return s_help (s_grant_help, true);
+            default: return s_help (s_grant_help, false);
+        }
+    }
+    bool revoke = control.id != NULL;
+    bool scoped = control.agent || control.recipient || control.intent_class || control.action
+               || control.has_count || control.has_minutes;
+    if (optind != argc || (revoke && scoped)
+    ||  (!revoke && !(control.agent && control.recipient && control.intent_class
+                      && (control.has_count || control.has_minutes)))) {
+        return s_help (s_grant_help, false);
+    }
+    bus_client_t *client = cmd_connect (&conn, prog);
+    if (!client) {
+        return 1;
+    }
+    int exit_code = 1;
+    Bulkhead__V1__Frame *reply = s_call (client, &control, &conn, prog);
+    if (reply) {
+        const Bulkhead__V1__ControlReply *r = reply->control_reply;
+        exit_code = strcmp (r->code, "OK") == 0? 0: 1;
+        if (exit_code) {
+            fprintf (stderr, "bulkhead %s: %s: %s\n", prog, r->code, r->reason);
+        }
+        else
+        if (revoke) {
+            printf ("%s: %s\n", r->code, r->reason);
+        }
+        else {
+            //  The id alone on stdout, for scripts; what was granted on stderr.
+            printf ("%s\n", r->n_lines? r->lines [0]: "");
+            fflush (stdout);
+            fprintf (stderr, "%s\n", r->reason);
+        }
+        bus_client_free (&reply);
+    }
+    bus_client_destroy (&client);
+    return exit_code;
 }

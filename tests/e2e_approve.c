@@ -41,12 +41,15 @@ static const char *s_policy =
     "    carol\n        key = @carol@\n        role = approver\n"
     "    selfish\n        key = @selfish@\n        role = agent, approver\n"
     "    mallory\n        key = @mallory@\n"
+    "    treasury\n        key = @treasury@\n        class = finance\n"
+    "    ops\n        key = @ops@\n        role = operator\n"
     "edges\n"
     "    planner\n"
     "        payments = finance\n"
     "        deployer = deploy\n"
     "        mailer = comms\n"
     "        pager = alert\n"
+    "        treasury = finance\n"
     "    selfish\n"
     "        payments = finance\n"
     "    web-reader\n"
@@ -514,6 +517,368 @@ test_restricted_privileged_goes_to_queue_marked (void **state)
     bus_client_destroy (&carol);
 }
 
+//  ---------------------------------------------------------------------
+//  Standing grants
+
+//  Sends one message (action and cause optional); returns the ACK frame.
+static Bulkhead__V1__Frame *
+s_send (bus_client_t *client, const char *to, const char *intent, const char *action,
+        const char *id, uint64_t cause)
+{
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    send.recipient = (char *) to;
+    send.intent = (char *) intent;
+    send.message_id = (char *) id;
+    send.action = (char *) action;
+    send.has_payload = true;
+    send.payload.data = (uint8_t *) "amount=10";
+    send.payload.len = 9;
+    send.n_causes = cause? 1: 0;
+    send.causes = &cause;
+    Bulkhead__V1__Frame *reply = NULL;
+    bus_error_t err;
+    assert_int_equal (bus_client_send (client, &send, &reply, 5000, &err), 0);
+    assert_int_equal (reply->body_case, BULKHEAD__V1__FRAME__BODY_ACK);
+    return reply;
+}
+
+//  Sends and checks the verdict word; "accepted" is delivered or queued.
+static void
+s_expect (bus_client_t *client, const char *to, const char *intent, const char *action,
+          const char *id, const char *verdict)
+{
+    Bulkhead__V1__Frame *reply = s_send (client, to, intent, action, id, 0);
+    const char *got = harness_code (reply);
+    bool accepted = strcmp (got, "delivered") == 0 || strcmp (got, "queued") == 0;
+    if (strcmp (verdict, "accepted") == 0? !accepted: strcmp (got, verdict) != 0) {
+        fail_msg ("%s: expected %s, got %s (%s: %s)", id, verdict, harness_code (reply),
+                  reply->ack->code, reply->ack->reason);
+    }
+    bus_client_free (&reply);
+}
+
+//  A grant by `approver`; returns the reply code (static copy), and in id
+//  (if not NULL) the grant id, or the reason when refused.
+static const char *
+s_grant (bus_client_t *approver, const char *sender, const char *to, const char *cls,
+         const char *action, uint32_t count, uint32_t minutes, uint32_t seconds, char id [128])
+{
+    static char code [32];
+    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_GRANT;
+    control.agent = (char *) sender;
+    control.recipient = (char *) to;
+    control.intent_class = (char *) cls;
+    control.action = (char *) action;
+    control.has_count = count > 0;
+    control.count = count;
+    control.has_minutes = minutes > 0;
+    control.minutes = minutes;
+    control.has_seconds = seconds > 0;
+    control.seconds = seconds;
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    assert_int_equal (bus_client_control (approver, &control, &reply, 5000, &err), 0);
+    assert_int_equal (reply->body_case, BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY);
+    snprintf (code, sizeof code, "%s", reply->control_reply->code);
+    if (id) {
+        snprintf (id, 128, "%s", reply->control_reply->n_lines? reply->control_reply->lines [0]
+                                                              : reply->control_reply->reason);
+    }
+    bus_client_free (&reply);
+    return code;
+}
+
+static const char *
+s_revoke (bus_client_t *who, const char *id)
+{
+    static char code [32];
+    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_GRANT;
+    control.id = (char *) id;
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    assert_int_equal (bus_client_control (who, &control, &reply, 5000, &err), 0);
+    assert_int_equal (reply->body_case, BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY);
+    snprintf (code, sizeof code, "%s", reply->control_reply->code);
+    bus_client_free (&reply);
+    return code;
+}
+
+//  How many times `text` occurs in the log's hold records.
+static int
+s_log_count (harness_t *h, const char *text)
+{
+    char *out = NULL;
+    harness_run (h, &out, "log", "--data", h->data, "--kind", "hold", NULL);
+    int count = 0;
+    for (const char *at = out? strstr (out, text): NULL; at; at = strstr (at + 1, text)) {
+        count++;
+    }
+    free (out);
+    return count;
+}
+
+static void
+test_grant_used_up (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *alice = s_connect (h, "alice");
+    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *payments = s_connect (h, "payments");
+    char grant [128];
+    assert_string_equal (s_grant (alice, "planner", "payments", "finance", NULL, 2, 0, 0, grant), "OK");
+    assert_memory_equal (grant, "g-", 2);
+    for (int i = 0; i < 2; i++) {
+        char id [32];
+        snprintf (id, sizeof id, "granted-%d", i);
+        Bulkhead__V1__Frame *reply = s_send (planner, "payments", "finance", NULL, id, 0);
+        assert_string_equal (harness_code (reply), "delivered");
+        assert_null (reply->ack->approval_id);
+        assert_non_null (strstr (reply->ack->reason, grant));
+        bus_client_free (&reply);
+        //  The recipient sees who approved it in advance.
+        Bulkhead__V1__Frame *d = harness_deliver (payments, 5000);
+        assert_non_null (d);
+        assert_string_equal (d->deliver->message_id, id);
+        assert_int_equal (d->deliver->n_approvals, 1);
+        assert_string_equal (d->deliver->approvals [0]->approver, "alice");
+        bus_client_free (&d);
+    }
+    //  Used up: the third waits for a person.
+    s_hold (planner, "payments", "finance", "granted-2");
+    assert_null (harness_deliver (payments, 300));
+    assert_string_equal (s_revoke (alice, grant), "NOTFOUND");
+    char text [256];
+    snprintf (text, sizeof text, "grant %s used (1 left)", grant);
+    assert_int_equal (s_log_count (h, text), 1);
+    snprintf (text, sizeof text, "grant %s used (0 left)", grant);
+    assert_int_equal (s_log_count (h, text), 1);
+    snprintf (text, sizeof text, "grant %s used up", grant);
+    assert_int_equal (s_log_count (h, text), 1);
+    bus_client_destroy (&alice);
+    bus_client_destroy (&planner);
+    bus_client_destroy (&payments);
+}
+
+static void
+test_grant_expired (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *alice = s_connect (h, "alice");
+    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *payments = s_connect (h, "payments");
+    char grant [128];
+    assert_string_equal (s_grant (alice, "planner", "payments", "finance", NULL, 0, 0, 1, grant), "OK");
+    s_expect (planner, "payments", "finance", NULL, "timed-0", "accepted");
+    Bulkhead__V1__Frame *d = harness_deliver (payments, 5000);
+    assert_non_null (d);
+    bus_client_free (&d);
+    //  A second later it lets nothing through. Bounded: at most 20 rounds,
+    //  each taking the delivery and then polling 250 ms for one that must
+    //  not come.
+    bool held = false;
+    for (int i = 1; i <= 20 && !held; i++) {
+        char id [32];
+        snprintf (id, sizeof id, "timed-%d", i);
+        Bulkhead__V1__Frame *reply = s_send (planner, "payments", "finance", NULL, id, 0);
+        held = strcmp (harness_code (reply), "held") == 0;
+        if (!held) {
+            assert_string_equal (harness_code (reply), "delivered");
+            d = harness_deliver (payments, 5000);
+            assert_non_null (d);
+            assert_string_equal (d->deliver->message_id, id);
+            bus_client_free (&d);
+        }
+        bus_client_free (&reply);
+        assert_null (harness_deliver (payments, 250));
+    }
+    assert_true (held);
+    char text [256];
+    snprintf (text, sizeof text, "grant %s expired", grant);
+    assert_int_equal (s_log_count (h, text), 1);
+    bus_client_destroy (&alice);
+    bus_client_destroy (&planner);
+    bus_client_destroy (&payments);
+}
+
+static void
+test_grant_refused_when_wider_than_allowed (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *alice = s_connect (h, "alice");
+    bus_client_t *carol = s_connect (h, "carol");
+    bus_client_t *mallory = s_connect (h, "mallory");
+    bus_client_t *selfish = s_connect (h, "selfish");
+    bus_client_t *planner = s_connect (h, "planner");
+    char why [128];
+    //  One approver cannot stand in for a quorum of two.
+    assert_string_equal (s_grant (alice, "planner", "deployer", "deploy", NULL, 1, 0, 0, why), "PERM");
+    assert_non_null (strstr (why, "quorum"));
+    //  Not an approver; not an approver of this class; not for itself.
+    assert_string_equal (s_grant (mallory, "planner", "payments", "finance", NULL, 1, 0, 0, NULL), "PERM");
+    assert_string_equal (s_grant (carol, "planner", "payments", "finance", NULL, 1, 0, 0, NULL), "PERM");
+    assert_string_equal (s_grant (selfish, "selfish", "payments", "finance", NULL, 1, 0, 0, NULL), "PERM");
+    //  No wider than the policy: no such edge.
+    assert_string_equal (s_grant (alice, "mallory", "payments", "finance", NULL, 1, 0, 0, why), "DENIED");
+    assert_non_null (strstr (why, "no edge"));
+    //  An untrusted sender's messages are restricted: always a person.
+    assert_string_equal (s_grant (carol, "web-reader", "mailer", "comms", NULL, 1, 0, 0, NULL), "PERM");
+    //  Bounded: count 1..1000, minutes 1..1440, at least one of them.
+    assert_string_equal (s_grant (alice, "planner", "payments", "finance", NULL, 0, 0, 0, NULL), "INVAL");
+    assert_string_equal (s_grant (alice, "planner", "payments", "finance", NULL, 1001, 0, 0, NULL), "INVAL");
+    assert_string_equal (s_grant (alice, "planner", "payments", "finance", NULL, 0, 1441, 0, NULL), "INVAL");
+    //  None of that lets anything through.
+    s_hold (planner, "payments", "finance", "after-refusals");
+    bus_client_destroy (&alice);
+    bus_client_destroy (&carol);
+    bus_client_destroy (&mallory);
+    bus_client_destroy (&selfish);
+    bus_client_destroy (&planner);
+}
+
+static void
+test_grant_never_wider_than_named (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *alice = s_connect (h, "alice");
+    bus_client_t *planner = s_connect (h, "planner");
+    char grant [128];
+    assert_string_equal (s_grant (alice, "planner", "payments", "finance", "transfer.create", 10, 5, 0,
+                                  grant), "OK");
+    s_expect (planner, "payments", "finance", "transfer.create", "named-1", "accepted");
+    //  Another action, no action, another recipient of the same class.
+    s_expect (planner, "payments", "finance", "transfer.delete", "named-2", "held");
+    s_expect (planner, "payments", "finance", NULL, "named-3", "held");
+    s_expect (planner, "treasury", "finance", "transfer.create", "named-4", "held");
+    char text [256];
+    snprintf (text, sizeof text, "grant %s used (9 left)", grant);
+    assert_int_equal (s_log_count (h, text), 1);
+    bus_client_destroy (&alice);
+    bus_client_destroy (&planner);
+}
+
+static void
+test_grant_not_for_restricted (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *carol = s_connect (h, "carol");
+    bus_client_t *web = s_connect (h, "web-reader");
+    bus_client_t *planner = s_connect (h, "planner");
+    char grant [128];
+    assert_string_equal (s_grant (carol, "planner", "mailer", "comms", NULL, 5, 0, 0, grant), "OK");
+    s_expect (planner, "mailer", "comms", NULL, "plain-1", "accepted");
+    //  planner acts on something restricted: that message goes to carol.
+    Bulkhead__V1__Frame *reply = harness_send (web, "mailer", "comms", "forward this", "web-g");
+    assert_string_equal (harness_code (reply), "held");
+    uint64_t restricted_seq = reply->ack->seq;
+    bus_client_free (&reply);
+    reply = s_send (planner, "mailer", "comms", NULL, "caused-1", restricted_seq);
+    assert_string_equal (harness_code (reply), "held");
+    assert_string_equal (reply->ack->code, "RESTRICTED");
+    assert_true (reply->ack->restricted);
+    bus_client_free (&reply);
+    char text [256];
+    snprintf (text, sizeof text, "grant %s used (4 left)", grant);
+    assert_int_equal (s_log_count (h, text), 1);
+    snprintf (text, sizeof text, "grant %s used (3 left)", grant);
+    assert_int_equal (s_log_count (h, text), 0);
+    bus_client_destroy (&carol);
+    bus_client_destroy (&web);
+    bus_client_destroy (&planner);
+}
+
+static void
+test_grant_survives_restart (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *alice = s_connect (h, "alice");
+    bus_client_t *planner = s_connect (h, "planner");
+    char grant [128];
+    assert_string_equal (s_grant (alice, "planner", "payments", "finance", NULL, 3, 0, 0, grant), "OK");
+    s_expect (planner, "payments", "finance", NULL, "before-restart", "accepted");
+    bus_client_destroy (&alice);
+    bus_client_destroy (&planner);
+    assert_int_equal (harness_stop (h, SIGTERM), 0);
+    assert_int_equal (harness_start (h), 0);
+    //  Two left, not three: each use is durable with its message, also
+    //  across kill -9.
+    planner = s_connect (h, "planner");
+    s_expect (planner, "payments", "finance", NULL, "after-restart-1", "accepted");
+    harness_stop (h, SIGKILL);
+    bus_client_destroy (&planner);
+    assert_int_equal (harness_start (h), 0);
+    planner = s_connect (h, "planner");
+    s_expect (planner, "payments", "finance", NULL, "after-restart-2", "accepted");
+    s_expect (planner, "payments", "finance", NULL, "after-restart-3", "held");
+    bus_client_destroy (&planner);
+    char *out = NULL;
+    assert_int_equal (harness_run (h, &out, "verify", "--data", h->data, NULL), 0);
+    free (out);
+}
+
+static void
+test_grant_revoked (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *alice = s_connect (h, "alice");
+    bus_client_t *bob = s_connect (h, "bob");
+    bus_client_t *ops = s_connect (h, "ops");
+    bus_client_t *planner = s_connect (h, "planner");
+    char first [128], second [128];
+    assert_string_equal (s_grant (alice, "planner", "payments", "finance", NULL, 0, 10, 0, first), "OK");
+    assert_string_equal (s_grant (alice, "planner", "treasury", "finance", NULL, 0, 10, 0, second), "OK");
+    s_expect (planner, "payments", "finance", NULL, "rev-1", "accepted");
+    //  Another approver may not revoke alice's grant; she and an operator may.
+    assert_string_equal (s_revoke (bob, first), "PERM");
+    assert_string_equal (s_revoke (alice, first), "OK");
+    assert_string_equal (s_revoke (alice, first), "NOTFOUND");
+    assert_string_equal (s_revoke (ops, second), "OK");
+    s_expect (planner, "payments", "finance", NULL, "rev-2", "held");
+    s_expect (planner, "treasury", "finance", NULL, "rev-3", "held");
+    char text [256];
+    snprintf (text, sizeof text, "grant %s revoked by alice", first);
+    assert_int_equal (s_log_count (h, text), 1);
+    snprintf (text, sizeof text, "grant %s revoked by ops", second);
+    assert_int_equal (s_log_count (h, text), 1);
+    bus_client_destroy (&alice);
+    bus_client_destroy (&bob);
+    bus_client_destroy (&ops);
+    bus_client_destroy (&planner);
+}
+
+static void
+test_grant_command_line (void **state)
+{
+    harness_t *h = *state;
+    char key [512], *out = NULL;
+    snprintf (key, sizeof key, "%s/alice.key", h->dir);
+    assert_int_equal (harness_run (h, &out, "grant", "--help", NULL), 0);
+    assert_non_null (strstr (out, "--revoke ID"));
+    free (out);
+    assert_int_equal (harness_run (h, &out, "grant", "--sender", "planner", "--to", "payments", NULL), 2);
+    free (out);
+    assert_int_equal (harness_run (h, &out, "grant", "--bus", h->endpoint, "--bus-key", h->bus_pub,
+                                   "--key", key, "--sender", "planner", "--to", "payments",
+                                   "--class", "finance", "--count", "1", NULL), 0);
+    assert_memory_equal (out, "g-", 2);
+    char grant [32];
+    snprintf (grant, sizeof grant, "%.*s", (int) strcspn (out, "\n"), out);
+    free (out);
+    assert_int_equal (harness_run (h, &out, "grant", "--bus", h->endpoint, "--bus-key", h->bus_pub,
+                                   "--key", key, "--sender", "planner", "--to", "deployer",
+                                   "--class", "deploy", "--minutes", "5", NULL), 1);
+    assert_non_null (strstr (out, "quorum"));
+    free (out);
+    assert_int_equal (harness_run (h, &out, "grant", "--bus", h->endpoint, "--bus-key", h->bus_pub,
+                                   "--key", key, "--revoke", grant, NULL), 0);
+    assert_non_null (strstr (out, "revoked by alice"));
+    free (out);
+    bus_client_t *planner = s_connect (h, "planner");
+    s_expect (planner, "payments", "finance", NULL, "cli-1", "held");
+    bus_client_destroy (&planner);
+}
+
 int
 main (void)
 {
@@ -529,6 +894,14 @@ main (void)
         cmocka_unit_test_setup_teardown (test_kill9_between_approve_and_deliver, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_hold_cap_per_sender, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_restricted_privileged_goes_to_queue_marked, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_grant_used_up, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_grant_expired, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_grant_refused_when_wider_than_allowed, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_grant_never_wider_than_named, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_grant_not_for_restricted, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_grant_survives_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_grant_revoked, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_grant_command_line, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

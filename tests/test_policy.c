@@ -352,6 +352,7 @@ test_section_errors (void **state)
         { "bus\n    hold_cap_total = 99999999999\n", 2, "whole number" },
         { "bus\n    hold_cap_total = 4294967296\n", 2, "whole number" },
         { "bus\n    hold_cap_sender =\n", 2, "needs a value" },
+        { "bus\n    hold_cap_total = 1025\n", 2, "hold_cap_total" },
         { "bus\n    hold_cap_sender = \"\"\n", 2, "needs a value" },
         { "bus\n    max_frame = 512\n    max_frame = 1024\n", 3, "twice" },
     };
@@ -359,10 +360,10 @@ test_section_errors (void **state)
 
     bus_policy_t *policy = s_parse_ok ("bus\n"
                                        "    max_frame = 16777216\n"
-                                       "    hold_cap_total = 4294967295\n"
+                                       "    hold_cap_total = 1024\n"
                                        "    hold_cap_sender = 007\n");
     assert_int_equal (policy->max_frame, 16777216);
-    assert_int_equal (policy->hold_cap_total, 4294967295u);
+    assert_int_equal (policy->hold_cap_total, 1024);
     assert_int_equal (policy->hold_cap_sender, 7);
     bus_policy_destroy (&policy);
 }
