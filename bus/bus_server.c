@@ -383,6 +383,20 @@ s_deliver_pack (const record_t *rec, size_t *size)
     return bus_wire_pack (&frame, size);
 }
 
+//  ROUTER_MANDATORY told us the connection is gone (EHOSTUNREACH): what
+//  was not acknowledged stays in the mailbox for its next HELLO. Logged
+//  as a session event; the record commits with the next batch.
+static void
+s_offline (server_t *self, session_t *session)
+{
+    session->online = false;
+    session->backlog = true;
+    s_say (self, "BUS-OFFLINE", "agent=%s acked=%llu", session->agent,
+           (unsigned long long) session->acked);
+    s_log_event (self, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, session->agent, NULL, BUS_OK,
+                 "disconnected (found at delivery); unacknowledged messages stay queued");
+}
+
 //  Pushes mailbox entries past session->sent while its window has room.
 static void
 s_pump (server_t *self, session_t *session)
@@ -412,8 +426,7 @@ s_pump (server_t *self, session_t *session)
         int sent = s_send_raw (self, session->rid, session->rid_len, data, size);
         free (data);
         if (sent == EHOSTUNREACH) {
-            session->online = false;
-            s_say (self, "BUS-OFFLINE", "agent=%s", session->agent);
+            s_offline (self, session);
             break;
         }
         if (sent != 0) {
@@ -446,11 +459,12 @@ s_flush (server_t *self)
                     session->sent = out->deliver_seq;
                     session->inflight++;
                 }
+                else
+                if (rc == EHOSTUNREACH) {
+                    s_offline (self, session);
+                }
                 else {
                     session->backlog = true;
-                    if (rc == EHOSTUNREACH) {
-                        session->online = false;
-                    }
                 }
             }
         }

@@ -58,35 +58,7 @@ static const char *s_policy =
 static int
 s_setup (void **state)
 {
-    harness_t *h = calloc (1, sizeof *h);
-    harness_init (h);
-    if (harness_policy (h, s_policy) != 0 || harness_start (h) != 0) {
-        harness_cleanup (h);
-        free (h);
-        return -1;
-    }
-    *state = h;
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    harness_t *h = *state;
-    int rc = harness_cleanup (h);
-    free (h);
-    return rc;
-}
-
-static bus_client_t *
-s_connect (harness_t *h, const char *agent)
-{
-    bus_error_t err;
-    bus_client_t *client = harness_connect (h, agent, &err);
-    if (!client) {
-        fail_msg ("connect %s: %s", agent, err.text);
-    }
-    return client;
+    return harness_fixture (state, s_policy);
 }
 
 //  Sends a message that must be held; returns its approval id (static).
@@ -197,9 +169,9 @@ static void
 test_held_then_approved_then_delivered (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *alice = s_connect (h, "alice");
-    bus_client_t *payments = s_connect (h, "payments");
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *alice = harness_agent (h, "alice");
+    bus_client_t *payments = harness_agent (h, "payments");
+    bus_client_t *planner = harness_agent (h, "planner");
     char id [32];
     snprintf (id, sizeof id, "%s", s_hold (planner, "payments", "finance", "pay-1"));
 
@@ -246,8 +218,8 @@ static void
 test_denied_with_reason_reaches_sender (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *bob = s_connect (h, "bob");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *bob = harness_agent (h, "bob");
     char id [32];
     snprintf (id, sizeof id, "%s", s_hold (planner, "payments", "finance", "pay-2"));
     assert_string_equal (s_decide (bob, BULKHEAD__V1__CONTROL_OP__CONTROL_DENY, id, NULL,
@@ -261,7 +233,7 @@ test_denied_with_reason_reaches_sender (void **state)
     //  Approving what was denied is refused.
     uint8_t zero [32] = { 0 };
     assert_string_equal (s_decide (bob, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, zero, NULL), "PERM");
-    bus_client_t *payments = s_connect (h, "payments");
+    bus_client_t *payments = harness_agent (h, "payments");
     assert_null (harness_deliver (payments, 300));
     bus_client_destroy (&payments);
     bus_client_destroy (&planner);
@@ -272,8 +244,8 @@ static void
 test_expired_hold_never_delivers (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *alice = s_connect (h, "alice");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *alice = harness_agent (h, "alice");
     char id [32];
     snprintf (id, sizeof id, "%s", s_hold (planner, "pager", "alert", "page-1"));
     uint8_t digest [32];
@@ -286,7 +258,7 @@ test_expired_hold_never_delivers (void **state)
     bus_client_free (&ack);
     assert_string_equal (s_decide (alice, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, digest, NULL),
                          "EXPIRED");
-    bus_client_t *pager = s_connect (h, "pager");
+    bus_client_t *pager = harness_agent (h, "pager");
     assert_null (harness_deliver (pager, 300));
     bus_client_destroy (&pager);
     bus_client_destroy (&planner);
@@ -297,10 +269,10 @@ static void
 test_quorum_two_of_three_counts_each_approver_once (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *alice = s_connect (h, "alice");
-    bus_client_t *bob = s_connect (h, "bob");
-    bus_client_t *deployer = s_connect (h, "deployer");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *alice = harness_agent (h, "alice");
+    bus_client_t *bob = harness_agent (h, "bob");
+    bus_client_t *deployer = harness_agent (h, "deployer");
     char id [32];
     snprintf (id, sizeof id, "%s", s_hold (planner, "deployer", "deploy", "deploy-1"));
     assert_string_equal (s_approve (alice, id), "OK");
@@ -325,10 +297,10 @@ static void
 test_self_and_non_approvers_refused (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *selfish = s_connect (h, "selfish");
-    bus_client_t *mallory = s_connect (h, "mallory");
-    bus_client_t *carol = s_connect (h, "carol");
-    bus_client_t *alice = s_connect (h, "alice");
+    bus_client_t *selfish = harness_agent (h, "selfish");
+    bus_client_t *mallory = harness_agent (h, "mallory");
+    bus_client_t *carol = harness_agent (h, "carol");
+    bus_client_t *alice = harness_agent (h, "alice");
     char id [32];
     snprintf (id, sizeof id, "%s", s_hold (selfish, "payments", "finance", "self-1"));
     uint8_t digest [32];
@@ -358,8 +330,8 @@ static void
 test_approval_of_a_different_message_refused (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *alice = s_connect (h, "alice");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *alice = harness_agent (h, "alice");
     char first [32], second [32];
     snprintf (first, sizeof first, "%s", s_hold (planner, "payments", "finance", "pay-a"));
     snprintf (second, sizeof second, "%s", s_hold (planner, "payments", "finance", "pay-b"));
@@ -384,8 +356,8 @@ static void
 test_replayed_approval_refused_also_after_restart (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *alice = s_connect (h, "alice");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *alice = harness_agent (h, "alice");
     char id [32];
     snprintf (id, sizeof id, "%s", s_hold (planner, "payments", "finance", "pay-r"));
     uint8_t digest [32];
@@ -396,11 +368,11 @@ test_replayed_approval_refused_also_after_restart (void **state)
     bus_client_destroy (&alice);
     assert_int_equal (harness_stop (h, SIGTERM), 0);
     assert_int_equal (harness_start (h), 0);
-    bus_client_t *bob = s_connect (h, "bob");
+    bus_client_t *bob = harness_agent (h, "bob");
     assert_string_equal (s_decide (bob, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, digest, NULL), "PERM");
     bus_client_destroy (&bob);
     //  Delivered exactly once.
-    bus_client_t *payments = s_connect (h, "payments");
+    bus_client_t *payments = harness_agent (h, "payments");
     Bulkhead__V1__Frame *d = harness_deliver (payments, 5000);
     assert_non_null (d);
     bus_client_free (&d);
@@ -412,14 +384,14 @@ static void
 test_restart_with_pending_holds_then_approve (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *planner = harness_agent (h, "planner");
     char id [32];
     snprintf (id, sizeof id, "%s", s_hold (planner, "payments", "finance", "pay-p"));
     bus_client_destroy (&planner);
     assert_int_equal (harness_stop (h, SIGTERM), 0);
     assert_int_equal (harness_start (h), 0);
-    bus_client_t *payments = s_connect (h, "payments");
-    bus_client_t *bob = s_connect (h, "bob");
+    bus_client_t *payments = harness_agent (h, "payments");
+    bus_client_t *bob = harness_agent (h, "bob");
     const Bulkhead__V1__Pending *entry;
     Bulkhead__V1__Frame *reply = s_pending (bob, id, &entry);
     assert_non_null (entry);
@@ -440,8 +412,8 @@ static void
 test_kill9_between_approve_and_deliver (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *alice = s_connect (h, "alice");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *alice = harness_agent (h, "alice");
     char id [32];
     snprintf (id, sizeof id, "%s", s_hold (planner, "payments", "finance", "pay-k"));
     assert_string_equal (s_approve (alice, id), "OK");
@@ -449,7 +421,7 @@ test_kill9_between_approve_and_deliver (void **state)
     bus_client_destroy (&planner);
     bus_client_destroy (&alice);
     assert_int_equal (harness_start (h), 0);
-    bus_client_t *payments = s_connect (h, "payments");
+    bus_client_t *payments = harness_agent (h, "payments");
     Bulkhead__V1__Frame *d = harness_deliver (payments, 5000);
     assert_non_null (d);
     assert_string_equal (d->deliver->message_id, "pay-k");
@@ -467,7 +439,7 @@ static void
 test_hold_cap_per_sender (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *planner = harness_agent (h, "planner");
     for (int i = 0; i < 3; i++) {
         char id [16];
         snprintf (id, sizeof id, "cap-%d", i);
@@ -490,8 +462,8 @@ static void
 test_restricted_privileged_goes_to_queue_marked (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *web = s_connect (h, "web-reader");
-    bus_client_t *carol = s_connect (h, "carol");
+    bus_client_t *web = harness_agent (h, "web-reader");
+    bus_client_t *carol = harness_agent (h, "carol");
     Bulkhead__V1__Frame *reply = harness_send (web, "mailer", "comms", "forward this", "web-1");
     assert_non_null (reply);
     assert_string_equal (harness_code (reply), "held");
@@ -623,9 +595,9 @@ static void
 test_grant_used_up (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *alice = s_connect (h, "alice");
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *payments = s_connect (h, "payments");
+    bus_client_t *alice = harness_agent (h, "alice");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *payments = harness_agent (h, "payments");
     char grant [128];
     assert_string_equal (s_grant (alice, "planner", "payments", "finance", NULL, 2, 0, 0, grant), "OK");
     assert_memory_equal (grant, "g-", 2);
@@ -665,9 +637,9 @@ static void
 test_grant_expired (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *alice = s_connect (h, "alice");
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *payments = s_connect (h, "payments");
+    bus_client_t *alice = harness_agent (h, "alice");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *payments = harness_agent (h, "payments");
     char grant [128];
     assert_string_equal (s_grant (alice, "planner", "payments", "finance", NULL, 0, 0, 1, grant), "OK");
     s_expect (planner, "payments", "finance", NULL, "timed-0", "accepted");
@@ -706,11 +678,11 @@ static void
 test_grant_refused_when_wider_than_allowed (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *alice = s_connect (h, "alice");
-    bus_client_t *carol = s_connect (h, "carol");
-    bus_client_t *mallory = s_connect (h, "mallory");
-    bus_client_t *selfish = s_connect (h, "selfish");
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *alice = harness_agent (h, "alice");
+    bus_client_t *carol = harness_agent (h, "carol");
+    bus_client_t *mallory = harness_agent (h, "mallory");
+    bus_client_t *selfish = harness_agent (h, "selfish");
+    bus_client_t *planner = harness_agent (h, "planner");
     char why [128];
     //  One approver cannot stand in for a quorum of two.
     assert_string_equal (s_grant (alice, "planner", "deployer", "deploy", NULL, 1, 0, 0, why), "PERM");
@@ -741,8 +713,8 @@ static void
 test_grant_never_wider_than_named (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *alice = s_connect (h, "alice");
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *alice = harness_agent (h, "alice");
+    bus_client_t *planner = harness_agent (h, "planner");
     char grant [128];
     assert_string_equal (s_grant (alice, "planner", "payments", "finance", "transfer.create", 10, 5, 0,
                                   grant), "OK");
@@ -762,9 +734,9 @@ static void
 test_grant_not_for_restricted (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *carol = s_connect (h, "carol");
-    bus_client_t *web = s_connect (h, "web-reader");
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *carol = harness_agent (h, "carol");
+    bus_client_t *web = harness_agent (h, "web-reader");
+    bus_client_t *planner = harness_agent (h, "planner");
     char grant [128];
     assert_string_equal (s_grant (carol, "planner", "mailer", "comms", NULL, 5, 0, 0, grant), "OK");
     s_expect (planner, "mailer", "comms", NULL, "plain-1", "accepted");
@@ -792,8 +764,8 @@ static void
 test_grant_survives_restart (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *alice = s_connect (h, "alice");
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *alice = harness_agent (h, "alice");
+    bus_client_t *planner = harness_agent (h, "planner");
     char grant [128];
     assert_string_equal (s_grant (alice, "planner", "payments", "finance", NULL, 3, 0, 0, grant), "OK");
     s_expect (planner, "payments", "finance", NULL, "before-restart", "accepted");
@@ -803,12 +775,12 @@ test_grant_survives_restart (void **state)
     assert_int_equal (harness_start (h), 0);
     //  Two left, not three: each use is durable with its message, also
     //  across kill -9.
-    planner = s_connect (h, "planner");
+    planner = harness_agent (h, "planner");
     s_expect (planner, "payments", "finance", NULL, "after-restart-1", "accepted");
     harness_stop (h, SIGKILL);
     bus_client_destroy (&planner);
     assert_int_equal (harness_start (h), 0);
-    planner = s_connect (h, "planner");
+    planner = harness_agent (h, "planner");
     s_expect (planner, "payments", "finance", NULL, "after-restart-2", "accepted");
     s_expect (planner, "payments", "finance", NULL, "after-restart-3", "held");
     bus_client_destroy (&planner);
@@ -821,10 +793,10 @@ static void
 test_grant_revoked (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *alice = s_connect (h, "alice");
-    bus_client_t *bob = s_connect (h, "bob");
-    bus_client_t *ops = s_connect (h, "ops");
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *alice = harness_agent (h, "alice");
+    bus_client_t *bob = harness_agent (h, "bob");
+    bus_client_t *ops = harness_agent (h, "ops");
+    bus_client_t *planner = harness_agent (h, "planner");
     char first [128], second [128];
     assert_string_equal (s_grant (alice, "planner", "payments", "finance", NULL, 0, 10, 0, first), "OK");
     assert_string_equal (s_grant (alice, "planner", "treasury", "finance", NULL, 0, 10, 0, second), "OK");
@@ -874,7 +846,7 @@ test_grant_command_line (void **state)
                                    "--key", key, "--revoke", grant, NULL), 0);
     assert_non_null (strstr (out, "revoked by alice"));
     free (out);
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *planner = harness_agent (h, "planner");
     s_expect (planner, "payments", "finance", NULL, "cli-1", "held");
     bus_client_destroy (&planner);
 }
@@ -883,25 +855,25 @@ int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_held_then_approved_then_delivered, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_denied_with_reason_reaches_sender, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_expired_hold_never_delivers, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_quorum_two_of_three_counts_each_approver_once, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_self_and_non_approvers_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_approval_of_a_different_message_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_replayed_approval_refused_also_after_restart, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_restart_with_pending_holds_then_approve, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_kill9_between_approve_and_deliver, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_hold_cap_per_sender, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_restricted_privileged_goes_to_queue_marked, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_grant_used_up, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_grant_expired, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_grant_refused_when_wider_than_allowed, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_grant_never_wider_than_named, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_grant_not_for_restricted, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_grant_survives_restart, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_grant_revoked, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_grant_command_line, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_held_then_approved_then_delivered, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_denied_with_reason_reaches_sender, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_expired_hold_never_delivers, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_quorum_two_of_three_counts_each_approver_once, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_self_and_non_approvers_refused, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_approval_of_a_different_message_refused, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_replayed_approval_refused_also_after_restart, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_restart_with_pending_holds_then_approve, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_kill9_between_approve_and_deliver, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_hold_cap_per_sender, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_restricted_privileged_goes_to_queue_marked, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_grant_used_up, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_grant_expired, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_grant_refused_when_wider_than_allowed, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_grant_never_wider_than_named, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_grant_not_for_restricted, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_grant_survives_restart, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_grant_revoked, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_grant_command_line, s_setup, harness_fixture_end),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -41,35 +41,7 @@ static const char *s_policy =
 static int
 s_setup (void **state)
 {
-    harness_t *h = calloc (1, sizeof *h);
-    harness_init (h);
-    if (harness_policy (h, s_policy) != 0 || harness_start (h) != 0) {
-        harness_cleanup (h);
-        free (h);
-        return -1;
-    }
-    *state = h;
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    harness_t *h = *state;
-    int rc = harness_cleanup (h);
-    free (h);
-    return rc;
-}
-
-static bus_client_t *
-s_connect (harness_t *h, const char *agent)
-{
-    bus_error_t err;
-    bus_client_t *client = harness_connect (h, agent, &err);
-    if (!client) {
-        fail_msg ("connect %s: %s: %s", agent, bus_errname (err.code), err.text);
-    }
-    return client;
+    return harness_fixture (state, s_policy);
 }
 
 //  Sends and checks the reply's verdict word (or ERROR code) and ACK code.
@@ -94,8 +66,8 @@ static void
 test_delivered_along_allowed_edge (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *writer = s_connect (h, "writer");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *writer = harness_agent (h, "writer");
     assert_string_equal (bus_client_agent (planner), "planner");
     //  WELCOME lists what planner may reach.
     const Bulkhead__V1__Welcome *welcome = bus_client_welcome (planner);
@@ -128,8 +100,8 @@ static void
 test_denied_edges_and_intents (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *writer = s_connect (h, "writer");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *writer = harness_agent (h, "writer");
     //  No edge writer -> payments.
     s_expect (writer, "payments", "finance", "pay", "d1", "denied", "DENIED");
     //  The edge planner -> writer does not allow finance.
@@ -139,7 +111,7 @@ test_denied_edges_and_intents (void **state)
     //  Unknown intent name.
     s_expect (planner, "writer", "gossip", "x", "d4", "denied", "INTENT");
     //  Denied messages are never delivered.
-    bus_client_t *payments = s_connect (h, "payments");
+    bus_client_t *payments = harness_agent (h, "payments");
     assert_null (harness_deliver (payments, 300));
     assert_null (harness_deliver (writer, 300));
     bus_client_destroy (&payments);
@@ -177,7 +149,7 @@ test_unknown_key_refused_at_handshake (void **state)
     harness_run (h, &out, "log", "--data", h->data, "--kind", "session", NULL);
     assert_non_null (strstr (out, "handshake refused"));
     free (out);
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *planner = harness_agent (h, "planner");
     s_expect (planner, "writer", "message", "still here", NULL, "queued", "OK");
     bus_client_destroy (&planner);
 }
@@ -186,7 +158,7 @@ static void
 test_spoofed_sender_denied (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *planner = harness_agent (h, "planner");
     Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
     send.recipient = "writer";
     send.intent = "message";
@@ -215,8 +187,8 @@ static void
 test_key_revoked_by_reload_stops_live_connection (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *ops = s_connect (h, "ops");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *ops = harness_agent (h, "ops");
     s_expect (planner, "writer", "message", "before", "r1", "queued", "OK");
 
     //  The same policy without planner (and its edges).
@@ -243,7 +215,7 @@ test_key_revoked_by_reload_stops_live_connection (void **state)
     assert_string_equal (harness_code (reply), "UNKNOWN");
     bus_client_free (&reply);
     //  A non-operator cannot reload.
-    bus_client_t *writer = s_connect (h, "writer");
+    bus_client_t *writer = harness_agent (h, "writer");
     assert_int_equal (bus_client_control (writer, &control, &reply, 5000, &err), 0);
     assert_string_equal (reply->control_reply->code, "PERM");
     bus_client_free (&reply);
@@ -256,8 +228,8 @@ static void
 test_invalid_reload_keeps_old_policy (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *ops = s_connect (h, "ops");
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *ops = harness_agent (h, "ops");
+    bus_client_t *planner = harness_agent (h, "planner");
     //  Keep the keys, break line 5 (an edge to an agent that is not there).
     assert_int_equal (harness_policy (h,
         "agents\n    planner\n        key = @planner@\n"
@@ -284,14 +256,14 @@ static void
 test_offline_recipient_gets_mailbox_in_order (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *planner = harness_agent (h, "planner");
     uint64_t seqs [5];
     for (int i = 0; i < 5; i++) {
         char payload [32];
         snprintf (payload, sizeof payload, "queued %d", i);
         seqs [i] = s_expect (planner, "writer", "message", payload, NULL, "queued", "OK");
     }
-    bus_client_t *writer = s_connect (h, "writer");
+    bus_client_t *writer = harness_agent (h, "writer");
     for (int i = 0; i < 5; i++) {
         Bulkhead__V1__Frame *frame = harness_deliver (writer, 5000);
         assert_non_null (frame);
@@ -312,7 +284,7 @@ test_offline_recipient_gets_mailbox_in_order (void **state)
     bus_client_destroy (&writer);
 
     //  Reconnecting, it gets the two it did not acknowledge, in order.
-    writer = s_connect (h, "writer");
+    writer = harness_agent (h, "writer");
     for (int i = 3; i < 5; i++) {
         Bulkhead__V1__Frame *frame = harness_deliver (writer, 5000);
         assert_non_null (frame);
@@ -324,12 +296,43 @@ test_offline_recipient_gets_mailbox_in_order (void **state)
     bus_client_destroy (&planner);
 }
 
+//  A recipient that said HELLO and went away: the bus finds out at the next
+//  push, logs the disconnect, and keeps the message for its next HELLO.
+static void
+test_disconnect_logged_and_nothing_lost (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *writer = harness_agent (h, "writer");
+    bus_client_destroy (&writer);
+    //  The bus may not know yet: delivered (to a dead connection) or queued.
+    Bulkhead__V1__Frame *reply = harness_send (planner, "writer", "message", "while away", "away-1");
+    assert_non_null (reply);
+    assert_true (strcmp (harness_code (reply), "delivered") == 0
+              || strcmp (harness_code (reply), "queued") == 0);
+    uint64_t seq = reply->ack->seq;
+    bus_client_free (&reply);
+    //  One more round trip commits the disconnect record.
+    s_expect (planner, "writer", "message", "second", "away-2", "queued", "OK");
+    char *out = NULL;
+    harness_run (h, &out, "log", "--data", h->data, "--kind", "session", NULL);
+    assert_non_null (strstr (out, "writer disconnected"));
+    free (out);
+    writer = harness_agent (h, "writer");
+    Bulkhead__V1__Frame *frame = harness_deliver (writer, 5000);
+    assert_non_null (frame);
+    assert_int_equal (frame->deliver->seq, seq);
+    bus_client_free (&frame);
+    bus_client_destroy (&writer);
+    bus_client_destroy (&planner);
+}
+
 static void
 test_duplicate_message_id_delivered_once (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *writer = s_connect (h, "writer");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *writer = harness_agent (h, "writer");
     uint64_t first = s_expect (planner, "writer", "message", "once", "dup-1", "delivered", "OK");
     Bulkhead__V1__Frame *reply = harness_send (planner, "writer", "message", "once", "dup-1");
     assert_non_null (reply);
@@ -373,8 +376,8 @@ static void
 test_malformed_multipart_oversize_answered (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *writer = s_connect (h, "writer");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *writer = harness_agent (h, "writer");
 
     s_expect_error (planner, "\xff\xff\xff garbage", 11, false, "MALFORMED");
 
@@ -455,7 +458,7 @@ static void
 test_kill9_loses_nothing_acknowledged (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *planner = harness_agent (h, "planner");
     enum { TOTAL = 3000, KILL_AFTER = 400 };
     bus_error_t err;
     for (int i = 0; i < TOTAL; i++) {
@@ -494,7 +497,7 @@ test_kill9_loses_nothing_acknowledged (void **state)
     free (out);
 
     //  The recipient gets every acknowledged message, in sequence order.
-    bus_client_t *writer = s_connect (h, "writer");
+    bus_client_t *writer = harness_agent (h, "writer");
     static bool got [TOTAL];
     memset (got, 0, sizeof got);
     uint64_t last = 0;
@@ -526,8 +529,8 @@ test_tcp_loopback (void **state)
     assert_int_equal (harness_policy (&h, s_policy), 0);
     assert_int_equal (harness_start (&h), 0);
     assert_non_null (strstr (h.endpoint, "tcp://127.0.0.1:"));
-    bus_client_t *planner = s_connect (&h, "planner");
-    bus_client_t *writer = s_connect (&h, "writer");
+    bus_client_t *planner = harness_agent (&h, "planner");
+    bus_client_t *writer = harness_agent (&h, "writer");
     s_expect (planner, "writer", "query", "over tcp", NULL, "delivered", "OK");
     Bulkhead__V1__Frame *frame = harness_deliver (writer, 5000);
     assert_non_null (frame);
@@ -586,7 +589,7 @@ test_log_full_fails_closed (void **state)
         "agents\n    planner\n        key = @planner@\n    writer\n        key = @writer@\n"
         "edges\n    planner\n        writer = message\n"), 0);
     assert_int_equal (harness_start (&h), 0);
-    bus_client_t *planner = s_connect (&h, "planner");
+    bus_client_t *planner = harness_agent (&h, "planner");
     char *payload = malloc (60001);
     memset (payload, 'p', 60000);
     payload [60000] = 0;
@@ -621,7 +624,7 @@ test_log_full_fails_closed (void **state)
     //  With room again, everything acknowledged is there and reaches writer.
     h.extra [1] = "67108864";
     assert_int_equal (harness_start (&h), 0);
-    writer = s_connect (&h, "writer");
+    writer = harness_agent (&h, "writer");
     int received = 0;
     Bulkhead__V1__Frame *frame;
     while ((frame = harness_deliver (writer, 1500))) {
@@ -642,16 +645,17 @@ int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_delivered_along_allowed_edge, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_denied_edges_and_intents, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_unknown_key_refused_at_handshake, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_spoofed_sender_denied, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_key_revoked_by_reload_stops_live_connection, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_invalid_reload_keeps_old_policy, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_offline_recipient_gets_mailbox_in_order, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_duplicate_message_id_delivered_once, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_malformed_multipart_oversize_answered, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_kill9_loses_nothing_acknowledged, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_delivered_along_allowed_edge, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_denied_edges_and_intents, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_unknown_key_refused_at_handshake, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_spoofed_sender_denied, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_key_revoked_by_reload_stops_live_connection, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_invalid_reload_keeps_old_policy, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_offline_recipient_gets_mailbox_in_order, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_disconnect_logged_and_nothing_lost, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_duplicate_message_id_delivered_once, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_malformed_multipart_oversize_answered, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_kill9_loses_nothing_acknowledged, s_setup, harness_fixture_end),
         cmocka_unit_test (test_tcp_loopback),
         cmocka_unit_test (test_curve_closed_without_zap_handler),
         cmocka_unit_test (test_log_full_fails_closed),

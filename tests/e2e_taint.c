@@ -50,35 +50,7 @@ static const char *s_policy =
 static int
 s_setup (void **state)
 {
-    harness_t *h = calloc (1, sizeof *h);
-    harness_init (h);
-    if (harness_policy (h, s_policy) != 0 || harness_start (h) != 0) {
-        harness_cleanup (h);
-        free (h);
-        return -1;
-    }
-    *state = h;
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    harness_t *h = *state;
-    int rc = harness_cleanup (h);
-    free (h);
-    return rc;
-}
-
-static bus_client_t *
-s_connect (harness_t *h, const char *agent)
-{
-    bus_error_t err;
-    bus_client_t *client = harness_connect (h, agent, &err);
-    if (!client) {
-        fail_msg ("connect %s: %s", agent, err.text);
-    }
-    return client;
+    return harness_fixture (state, s_policy);
 }
 
 typedef struct {
@@ -131,8 +103,8 @@ static void
 test_untrusted_sender_is_restricted (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *web = s_connect (h, "web-reader");
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *web = harness_agent (h, "web-reader");
+    bus_client_t *planner = harness_agent (h, "planner");
     Bulkhead__V1__Frame *ack = s_send (web, "planner", "message", NULL, "delivered", "OK");
     uint64_t seq = ack->ack->seq;
     assert_true (s_restricted (ack));
@@ -153,7 +125,7 @@ static void
 test_untrusted_provenance_is_restricted (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *planner = harness_agent (h, "planner");
     extra_t inbox = { .untrusted = "inbound email" };
     assert_true (s_restricted (s_send (planner, "helper", "message", &inbox, "queued", "OK")));
     //  mailer does not take restricted content.
@@ -168,8 +140,8 @@ static void
 test_restricted_cause_restricts (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *web = s_connect (h, "web-reader");
-    bus_client_t *helper = s_connect (h, "helper");       //  causal mode
+    bus_client_t *web = harness_agent (h, "web-reader");
+    bus_client_t *helper = harness_agent (h, "helper");       //  causal mode
     Bulkhead__V1__Frame *ack = s_send (web, "helper", "message", NULL, "delivered", "OK");
     uint64_t tainted_seq = ack->ack->seq;
     bus_client_free (&ack);
@@ -190,9 +162,9 @@ static void
 test_relay_chain_does_not_launder (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *web = s_connect (h, "web-reader");
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *relay = s_connect (h, "relay");
+    bus_client_t *web = harness_agent (h, "web-reader");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *relay = harness_agent (h, "relay");
     s_restricted (s_send (web, "planner", "message", NULL, "delivered", "OK"));
     //  planner is trusted, but tainted now: its payment is restricted.
     s_restricted (s_send (planner, "payments", "finance", NULL, "denied", "RESTRICTED"));
@@ -219,8 +191,8 @@ static void
 test_sender_label_cannot_lower_the_class (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *ops = s_connect (h, "ops");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *ops = harness_agent (h, "ops");
     //  payments is declared finance: a "message" to it is finance.
     Bulkhead__V1__Frame *ack = s_send (planner, "payments", "message", NULL, "queued", "OK");
     assert_string_equal (ack->ack->intent_class, "finance");
@@ -252,10 +224,10 @@ static void
 test_operator_clears_taint_agent_cannot (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *web = s_connect (h, "web-reader");
-    bus_client_t *planner = s_connect (h, "planner");
-    bus_client_t *ops = s_connect (h, "ops");
-    bus_client_t *ops2 = s_connect (h, "ops2");
+    bus_client_t *web = harness_agent (h, "web-reader");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *ops = harness_agent (h, "ops");
+    bus_client_t *ops2 = harness_agent (h, "ops2");
     s_restricted (s_send (web, "planner", "message", NULL, "delivered", "OK"));
     s_restricted (s_send (web, "planner", "message", NULL, "delivered", "OK"));
 
@@ -302,12 +274,12 @@ static void
 test_taint_survives_restart (void **state)
 {
     harness_t *h = *state;
-    bus_client_t *web = s_connect (h, "web-reader");
+    bus_client_t *web = harness_agent (h, "web-reader");
     s_restricted (s_send (web, "planner", "message", NULL, "queued", "OK"));
     bus_client_destroy (&web);
     assert_int_equal (harness_stop (h, SIGTERM), 0);
     assert_int_equal (harness_start (h), 0);
-    bus_client_t *planner = s_connect (h, "planner");
+    bus_client_t *planner = harness_agent (h, "planner");
     s_restricted (s_send (planner, "payments", "finance", NULL, "denied", "RESTRICTED"));
     bus_client_destroy (&planner);
 }
@@ -316,13 +288,13 @@ int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_untrusted_sender_is_restricted, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_untrusted_provenance_is_restricted, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_restricted_cause_restricts, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_relay_chain_does_not_launder, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_sender_label_cannot_lower_the_class, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_operator_clears_taint_agent_cannot, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_taint_survives_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_untrusted_sender_is_restricted, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_untrusted_provenance_is_restricted, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_restricted_cause_restricts, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_relay_chain_does_not_launder, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_sender_label_cannot_lower_the_class, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_operator_clears_taint_agent_cannot, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_taint_survives_restart, s_setup, harness_fixture_end),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

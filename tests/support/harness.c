@@ -1,4 +1,10 @@
 /*  harness.c: see harness.h. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include "harness.h"
 #include "bus_keys.h"
 
@@ -324,4 +330,41 @@ harness_code (const Bulkhead__V1__Frame *frame)
         return frame->error->code;
     }
     return "other";
+}
+
+int
+harness_fixture (void **state, const char *policy)
+{
+    harness_t *h = calloc (1, sizeof *h);
+    if (!h) {
+        return -1;
+    }
+    harness_init (h);
+    if (harness_policy (h, policy) != 0 || harness_start (h) != 0) {
+        harness_cleanup (h);
+        free (h);
+        return -1;
+    }
+    *state = h;
+    return 0;
+}
+
+int
+harness_fixture_end (void **state)
+{
+    harness_t *h = *state;
+    int rc = harness_cleanup (h);
+    free (h);
+    return rc;
+}
+
+bus_client_t *
+harness_agent (harness_t *h, const char *agent)
+{
+    bus_error_t err;
+    bus_client_t *client = harness_connect (h, agent, &err);
+    if (!client) {
+        fail_msg ("connect %s: %s: %s", agent, bus_errname (err.code), err.text);
+    }
+    return client;
 }

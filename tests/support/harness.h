@@ -69,6 +69,18 @@ int
 int
     harness_cleanup (harness_t *h);
 
+//  cmocka fixtures: a fresh directory and a running bus with `policy` for
+//  one test (state is the harness_t); the end fails if the bus reported a
+//  sanitizer error.
+int
+    harness_fixture (void **state, const char *policy);
+int
+    harness_fixture_end (void **state);
+
+//  Connects as agent or fails the running test, naming why.
+bus_client_t *
+    harness_agent (harness_t *h, const char *agent);
+
 //  The verdict word of an ACK frame or the code of an ERROR frame.
 const char *
     harness_code (const Bulkhead__V1__Frame *frame);
