@@ -1412,6 +1412,19 @@ s_hold_for (server_t *self, const bus_agent_t *approver, const char *id,
                       "expired: no decision within the hold's time to live");
         return NULL;
     }
+    //  The policy may have changed since the message was held: an approval
+    //  never releases what the live policy would not carry.
+    const bus_agent_t *sender = bus_policy_agent (self->policy, hold->sender);
+    const bus_agent_t *recipient = bus_policy_agent (self->policy, hold->recipient);
+    const bus_edge_t *edge = sender && recipient? bus_policy_edge (self->policy, sender, recipient): NULL;
+    if (!edge || !(edge->classes & (UINT64_C (1) << index))) {
+        *code = BUS_EDENIED;
+        snprintf (reason, size, "%s: the policy no longer carries %s -> %s %s; denied", id,
+                  hold->sender, hold->recipient, hold->intent_class);
+        s_close_hold (self, hold, BULKHEAD__V1__HOLD_STATE__HOLD_DENIED, NULL, BUS_EDENIED,
+                      "denied: the policy no longer allows this edge and class");
+        return NULL;
+    }
     return hold;
 }
 

@@ -436,6 +436,43 @@ test_kill9_between_approve_and_deliver (void **state)
 }
 
 static void
+test_policy_change_before_approval_denies (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *alice = harness_agent (h, "alice");
+    bus_client_t *ops = harness_agent (h, "ops");
+    char id [32];
+    snprintf (id, sizeof id, "%s", s_hold (planner, "payments", "finance", "pay-gone"));
+    uint8_t digest [32];
+    s_digest (alice, id, digest);
+    //  The operator removes the edge planner -> payments.
+    char *policy = strdup (s_policy);
+    char *edge = strstr (policy, "        payments = finance\n");
+    assert_non_null (edge);
+    memmove (edge, edge + strlen ("        payments = finance\n"),
+             strlen (edge + strlen ("        payments = finance\n")) + 1);
+    assert_int_equal (harness_policy (h, policy), 0);
+    free (policy);
+    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_RELOAD;
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    assert_int_equal (bus_client_control (ops, &control, &reply, 5000, &err), 0);
+    assert_string_equal (reply->control_reply->code, "OK");
+    bus_client_free (&reply);
+    //  The approval no longer releases it.
+    assert_string_equal (s_decide (alice, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, id, digest, NULL),
+                         "DENIED");
+    bus_client_t *payments = harness_agent (h, "payments");
+    assert_null (harness_deliver (payments, 300));
+    bus_client_destroy (&payments);
+    bus_client_destroy (&planner);
+    bus_client_destroy (&alice);
+    bus_client_destroy (&ops);
+}
+
+static void
 test_hold_cap_per_sender (void **state)
 {
     harness_t *h = *state;
@@ -864,6 +901,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_replayed_approval_refused_also_after_restart, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_restart_with_pending_holds_then_approve, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_kill9_between_approve_and_deliver, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_policy_change_before_approval_denies, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_hold_cap_per_sender, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_restricted_privileged_goes_to_queue_marked, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_grant_used_up, s_setup, harness_fixture_end),
