@@ -58,9 +58,8 @@ int
 bus_client_send_raw (bus_client_t *self, const void *data, size_t size, int more, bus_error_t *err)
 {
     //  A DEALER blocks only at its high-water mark; a second's wait there
-    //  means the bus is not reading, which the caller must hear about.
-    int timeout = 1000;
-    zmq_setsockopt (self->dealer, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
+    //  (ZMQ_SNDTIMEO, set at connect) means the bus is not reading, which
+    //  the caller must hear about.
     if (zmq_send (self->dealer, data, size, more? ZMQ_SNDMORE: 0) < 0) {
         return bus_fail (err, zmq_errno () == EAGAIN? BUS_ETIMEOUT: BUS_ECONNECT,
                          "cannot send to the bus: %s", zmq_strerror (zmq_errno ()));
@@ -79,20 +78,22 @@ s_read (bus_client_t *self, Bulkhead__V1__Frame **frame, int timeout_ms, bus_err
         if (timeout_ms >= 0 && wait < 0) {
             wait = 0;
         }
-        int rc = zmq_poll (&item, 1, wait);
-        if (rc < 0 && zmq_errno () != EINTR) {
-            return bus_fail (err, BUS_ECONNECT, "poll: %s", zmq_strerror (zmq_errno ()));
-        }
-        if (rc <= 0) {
-            if (timeout_ms >= 0 && s_now_ms () >= deadline) {
-                return bus_fail (err, BUS_ETIMEOUT, "no answer from the bus within %d ms", timeout_ms);
-            }
-            continue;
-        }
+        //  Try the socket first: under load a frame is usually waiting, and
+        //  a zmq_poll per frame costs a poll(2) system call.
         zmq_msg_t msg;
         zmq_msg_init (&msg);
         if (zmq_msg_recv (&msg, self->dealer, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close (&msg);
+            if (wait == 0 && timeout_ms >= 0) {
+                return bus_fail (err, BUS_ETIMEOUT, "no answer from the bus within %d ms", timeout_ms);
+            }
+            int rc = zmq_poll (&item, 1, wait);
+            if (rc < 0 && zmq_errno () != EINTR) {
+                return bus_fail (err, BUS_ECONNECT, "poll: %s", zmq_strerror (zmq_errno ()));
+            }
+            if (rc <= 0 && timeout_ms >= 0 && s_now_ms () >= deadline) {
+                return bus_fail (err, BUS_ETIMEOUT, "no answer from the bus within %d ms", timeout_ms);
+            }
             continue;
         }
         Bulkhead__V1__Frame *decoded = bulkhead__v1__frame__unpack (NULL, zmq_msg_size (&msg),
@@ -393,6 +394,7 @@ bus_client_connect (bus_client_t **out, const bus_client_options_t *options, bus
     int heartbeat_timeout = 6000;
     int linger = 2000;
     int handshake = 5000;
+    int send_timeout = 1000;
     //  No receive high-water mark. libzmq 4.3.4 marks a connection failed
     //  without unplugging it when input is stopped at the HWM; the next
     //  heartbeat then trips an assertion (stream_engine_base.cpp:331) and
@@ -401,6 +403,7 @@ bus_client_connect (bus_client_t **out, const bus_client_options_t *options, bus
     //  1000 per recipient, and notices for capped holds.
     int rcvhwm = 0;
     if (!self->dealer
+    ||  zmq_setsockopt (self->dealer, ZMQ_SNDTIMEO, &send_timeout, sizeof send_timeout)
     ||  zmq_setsockopt (self->dealer, ZMQ_CURVE_SERVERKEY, bus_key, BUS_KEY_Z85_LEN)
     ||  zmq_setsockopt (self->dealer, ZMQ_CURVE_PUBLICKEY, me.public_z85, BUS_KEY_Z85_LEN)
     ||  zmq_setsockopt (self->dealer, ZMQ_CURVE_SECRETKEY, me.secret_z85, BUS_KEY_Z85_LEN)

@@ -8,6 +8,7 @@
     both). Every error goes through s_fail so it reads "FILE:LINE: ...".
 */
 #include "bus_policy.h"
+#include "bus_keys.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -657,6 +658,8 @@ s_agent_other (s_ctx_t *ctx, void *base, s_item_t *item)
                            "may contain '#'", agent->name, BUS_KEY_Z85_LEN);
         }
         strcpy (agent->key_z85, value);
+        //  Once here, not per logged message.
+        bus_keys_fingerprint (agent->key_fp, agent->key_z85);
     }
     else
     if (strcmp (item->name, "provider") == 0) {

@@ -86,6 +86,7 @@ typedef struct {
     char name [BUS_NAME_MAX + 1];
     char key_z85 [BUS_KEY_Z85_LEN + 1];
     uint8_t key [32];
+    char key_fp [17];                   //  how logs name the key (bus_keys_fingerprint)
     char provider [BUS_NAME_MAX + 1];   //  "" when not given
     int class_index;                    //  declared class, -1 if none
     bool untrusted;                     //  trust = untrusted

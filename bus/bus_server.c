@@ -1677,12 +1677,10 @@ s_on_send (server_t *self, peer_t *peer, const Bulkhead__V1__Send *send)
 
     record_t rec;
     s_record_init (self, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_SEND);
-    char fp [17];
-    bus_keys_fingerprint (fp, peer->key);
     uint8_t digest [32];
     bus_hash (digest, send->payload.data, send->payload.len);
     rec.sender = (char *) peer->agent->name;
-    rec.key_fp = fp;
+    rec.key_fp = (char *) peer->agent->key_fp;
     rec.recipient = send->recipient;
     rec.intent = send->intent;
     rec.intent_class = (char *) intent_class;
