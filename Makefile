@@ -53,7 +53,7 @@ EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps check demo bench memcheck fuzz install clean tests protocheck
+.PHONY: all deps check demo bench memcheck install clean tests
 #   Generated code and test objects are not intermediate: keep them, or
 #   every build would regenerate and recompile everything.
 .SECONDARY:

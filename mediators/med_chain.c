@@ -7,6 +7,7 @@
 extern const med_stage_t med_reach_stage;
 extern const med_stage_t med_classify_stage;
 extern const med_stage_t med_taint_stage;
+extern const med_stage_t med_limits_stage;
 extern const med_stage_t med_hold_stage;
 
 //  The pipeline. Adding a stage is adding its file and one line here.
@@ -14,6 +15,7 @@ static const med_stage_t *const s_stages [] = {
     &med_reach_stage,
     &med_classify_stage,
     &med_taint_stage,
+    &med_limits_stage,
     &med_hold_stage,
     NULL
 };

@@ -31,7 +31,12 @@ static const char *s_policy =
     "    ops\n"
     "        key = @ops@\n"
     "        role = operator\n"
+    "    chatty\n"
+    "        key = @chatty@\n"
+    "        rate = 2\n"
     "edges\n"
+    "    chatty\n"
+    "        writer = message\n"
     "    planner\n"
     "        writer = message, query\n"
     "        payments = finance\n"
@@ -325,6 +330,23 @@ test_disconnect_logged_and_nothing_lost (void **state)
     bus_client_free (&frame);
     bus_client_destroy (&writer);
     bus_client_destroy (&planner);
+}
+
+//  rate = 2: a burst of two, then the limit. The third of three messages
+//  sent back to back (well under half a second) is denied, and logged.
+static void
+test_rate_limit (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *chatty = harness_agent (h, "chatty");
+    s_expect (chatty, "writer", "message", "one", NULL, "queued", "OK");
+    s_expect (chatty, "writer", "message", "two", NULL, "queued", "OK");
+    s_expect (chatty, "writer", "message", "three", NULL, "denied", "RATE");
+    char *out = NULL;
+    harness_run (h, &out, "log", "--data", h->data, "--agent", "chatty", NULL);
+    assert_non_null (strstr (out, "over its limit of 2 messages per second"));
+    free (out);
+    bus_client_destroy (&chatty);
 }
 
 static void
@@ -653,6 +675,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_invalid_reload_keeps_old_policy, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_offline_recipient_gets_mailbox_in_order, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_disconnect_logged_and_nothing_lost, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_rate_limit, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_duplicate_message_id_delivered_once, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_malformed_multipart_oversize_answered, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_kill9_loses_nothing_acknowledged, s_setup, harness_fixture_end),
