@@ -16,30 +16,9 @@ BIN=${BULKHEAD_BIN:-$ROOT/build/asan/bulkhead}
 T=10                                        # seconds any one command may take
 unset BULKHEAD_BUS BULKHEAD_BUS_KEY BULKHEAD_KEY
 
-passed=0
-failed=0
-pass () { passed=$((passed + 1)); echo "ok   $1"; }
-fail () { failed=$((failed + 1)); echo "FAIL $1"; shift; for line in "$@"; do echo "     $line"; done; }
-finish () {
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit
-}
+. "$ROOT/tests/lib.sh"
 
-DIR=$(mktemp -d /tmp/bulkhead-cli-XXXXXX)
-BUS_PID=""
-AGENT_PID=""
-cleanup () {
-    if [ -n "$BUS_PID" ]; then
-        kill -KILL "$BUS_PID" 2>/dev/null
-        wait "$BUS_PID" 2>/dev/null
-    fi
-    if [ -n "$AGENT_PID" ]; then
-        kill "$AGENT_PID" 2>/dev/null
-    fi
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
+test_dir cli
 
 #   run ARGS...: bulkhead ARGS with stdout in $out, stderr in $err, exit in $rc.
 run () {

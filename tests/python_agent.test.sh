@@ -16,15 +16,7 @@ export BULKHEAD_BUILD=${BULKHEAD_BUILD:-$(dirname "$BIN")}
 AGENT=$ROOT/examples/py_agent.py
 T=10                                        # seconds any one command may take
 
-passed=0
-failed=0
-pass () { passed=$((passed + 1)); echo "ok   $1"; }
-fail () { failed=$((failed + 1)); echo "FAIL $1"; shift; for line in "$@"; do echo "     $line"; done; }
-finish () {
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit
-}
+. "$ROOT/tests/lib.sh"
 
 #   The interpreter that sees Debian's python3-zmq and python3-protobuf: a
 #   python3 first on PATH may not (see PITFALLS.md, "This machine").
@@ -44,20 +36,7 @@ if [ ! -f "$BULKHEAD_BUILD/py/bulkhead_pb2.py" ]; then
     finish
 fi
 
-DIR=$(mktemp -d /tmp/bulkhead-py-XXXXXX)
-BUS_PID=""
-AGENT_PID=""
-cleanup () {
-    if [ -n "$BUS_PID" ]; then
-        kill -KILL "$BUS_PID" 2>/dev/null
-        wait "$BUS_PID" 2>/dev/null
-    fi
-    if [ -n "$AGENT_PID" ]; then
-        kill "$AGENT_PID" 2>/dev/null
-    fi
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
+test_dir py
 
 #   Keys: four agents in the policy, one stranger that is not.
 for name in pyagent crecv csend lonely stranger; do
