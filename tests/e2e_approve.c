@@ -430,9 +430,7 @@ test_kill9_between_approve_and_deliver (void **state)
     bus_client_free (&d);
     assert_null (harness_deliver (payments, 500));
     bus_client_destroy (&payments);
-    char *out = NULL;
-    assert_int_equal (harness_run (h, &out, "verify", "--data", h->data, NULL), 0);
-    free (out);
+    harness_verify (h);
 }
 
 static void
@@ -454,11 +452,7 @@ test_policy_change_before_approval_denies (void **state)
              strlen (edge + strlen ("        payments = finance\n")) + 1);
     assert_int_equal (harness_policy (h, policy), 0);
     free (policy);
-    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
-    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_RELOAD;
-    Bulkhead__V1__Frame *reply;
-    bus_error_t err;
-    assert_int_equal (bus_client_control (ops, &control, &reply, 5000, &err), 0);
+    Bulkhead__V1__Frame *reply = harness_reload (ops);
     assert_string_equal (reply->control_reply->code, "OK");
     bus_client_free (&reply);
     //  The approval no longer releases it.
@@ -821,9 +815,7 @@ test_grant_survives_restart (void **state)
     s_expect (planner, "payments", "finance", NULL, "after-restart-2", "accepted");
     s_expect (planner, "payments", "finance", NULL, "after-restart-3", "held");
     bus_client_destroy (&planner);
-    char *out = NULL;
-    assert_int_equal (harness_run (h, &out, "verify", "--data", h->data, NULL), 0);
-    free (out);
+    harness_verify (h);
 }
 
 static void

@@ -205,12 +205,7 @@ test_key_revoked_by_reload_stops_live_connection (void **state)
         "edges\n"
         "    writer\n        payments = message\n";
     assert_int_equal (harness_policy (h, revoked), 0);
-    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
-    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_RELOAD;
-    Bulkhead__V1__Frame *reply;
-    bus_error_t err;
-    assert_int_equal (bus_client_control (ops, &control, &reply, 5000, &err), 0);
-    assert_int_equal (reply->body_case, BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY);
+    Bulkhead__V1__Frame *reply = harness_reload (ops);
     assert_string_equal (reply->control_reply->code, "OK");
     bus_client_free (&reply);
 
@@ -221,7 +216,7 @@ test_key_revoked_by_reload_stops_live_connection (void **state)
     bus_client_free (&reply);
     //  A non-operator cannot reload.
     bus_client_t *writer = harness_agent (h, "writer");
-    assert_int_equal (bus_client_control (writer, &control, &reply, 5000, &err), 0);
+    reply = harness_reload (writer);
     assert_string_equal (reply->control_reply->code, "PERM");
     bus_client_free (&reply);
     bus_client_destroy (&writer);
@@ -239,11 +234,7 @@ test_invalid_reload_keeps_old_policy (void **state)
     assert_int_equal (harness_policy (h,
         "agents\n    planner\n        key = @planner@\n"
         "edges\n    planner\n        ghost = message\n"), 0);
-    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
-    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_RELOAD;
-    Bulkhead__V1__Frame *reply;
-    bus_error_t err;
-    assert_int_equal (bus_client_control (ops, &control, &reply, 5000, &err), 0);
+    Bulkhead__V1__Frame *reply = harness_reload (ops);
     assert_string_equal (reply->control_reply->code, "POLICY");
     assert_non_null (strstr (reply->control_reply->reason, "policy.cfg:6:"));
     assert_non_null (strstr (reply->control_reply->reason, "ghost"));
@@ -514,9 +505,7 @@ test_kill9_loses_nothing_acknowledged (void **state)
     bus_client_destroy (&planner);
 
     assert_int_equal (harness_start (h), 0);
-    char *out = NULL;
-    assert_int_equal (harness_run (h, &out, "verify", "--data", h->data, NULL), 0);
-    free (out);
+    harness_verify (h);
 
     //  The recipient gets every acknowledged message, in sequence order.
     bus_client_t *writer = harness_agent (h, "writer");
@@ -654,9 +643,7 @@ test_log_full_fails_closed (void **state)
         bus_client_free (&frame);
     }
     assert_int_equal (received, accepted);
-    char *out = NULL;
-    assert_int_equal (harness_run (&h, &out, "verify", "--data", h.data, NULL), 0);
-    free (out);
+    harness_verify (&h);
     free (payload);
     bus_client_destroy (&writer);
     bus_client_destroy (&planner);

@@ -368,3 +368,26 @@ harness_agent (harness_t *h, const char *agent)
     }
     return client;
 }
+
+Bulkhead__V1__Frame *
+harness_reload (bus_client_t *operator_client)
+{
+    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_RELOAD;
+    Bulkhead__V1__Frame *reply = NULL;
+    bus_error_t err;
+    assert_int_equal (bus_client_control (operator_client, &control, &reply, 5000, &err), 0);
+    assert_int_equal (reply->body_case, BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY);
+    return reply;
+}
+
+void
+harness_verify (harness_t *h)
+{
+    char *out = NULL;
+    int rc = harness_run (h, &out, "verify", "--data", h->data, NULL);
+    if (rc != 0) {
+        fail_msg ("bulkhead verify: exit %d: %s", rc, out? out: "");
+    }
+    free (out);
+}

@@ -81,6 +81,15 @@ int
 bus_client_t *
     harness_agent (harness_t *h, const char *agent);
 
+//  Asks the bus to reload its policy as `operator`; returns the reply (a
+//  CONTROL_REPLY, else the test fails). Caller frees.
+Bulkhead__V1__Frame *
+    harness_reload (bus_client_t *operator_client);
+
+//  `bulkhead verify` on the bus's log must pass, else the test fails.
+void
+    harness_verify (harness_t *h);
+
 //  The verdict word of an ACK frame or the code of an ERROR frame.
 const char *
     harness_code (const Bulkhead__V1__Frame *frame);
