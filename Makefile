@@ -5,16 +5,58 @@
 #   make demo       the whole flow with the example policy and agents
 #   make bench      bus vs. raw ZeroMQ vs. NATS (not part of check)
 #   make memcheck   unit tests under valgrind (plain build)
+#   make install    bin, lib, headers and bulkhead.pc under $(DESTDIR)$(PREFIX)
 #   make deps       install missing Debian packages (idempotent)
+#   make fresh-check  the README's commands in fresh Debian 12 roots (root; minutes)
+#
+#   Two passes. What a person types runs in the outer pass: it installs the
+#   missing packages (scripts/install-deps), then runs the same goals again in
+#   an inner make (BULKHEAD_INNER=1), which is the first to read pkg-config.
+#   Flags read before the packages exist would be empty, and the first build
+#   on a fresh machine would fail to link.
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build/release
 SAN     ?= 0
 
+.DEFAULT_GOAL := all
+
+deps:
+	@scripts/install-deps
+
+#   What `make bench` needs on top (NATS, its C client, gnuplot).
+deps-bench:
+	@scripts/install-deps bench
+
+clean:
+	rm -rf build
+
+#   Needs root; see scripts/fresh-machine for its options.
+fresh-check:
+	@scripts/fresh-machine $(FRESH_ARGS)
+
+.PHONY: deps deps-bench clean fresh-check
+
+ifndef BULKHEAD_INNER
+
+OUTER_GOALS := $(filter-out deps deps-bench clean fresh-check,$(or $(MAKECMDGOALS),all))
+
+.PHONY: outer $(OUTER_GOALS)
+$(OUTER_GOALS): outer ;
+outer: deps $(if $(filter bench,$(OUTER_GOALS)),deps-bench)
+	@$(MAKE) --no-print-directory BULKHEAD_INNER=1 $(OUTER_GOALS)
+
+else   #   the inner pass: the packages are there
+
 PKGS    := libzmq libczmq libprotobuf-c lmdb libsodium
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_STATUS := $(.SHELLSTATUS)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+ifneq ($(PKG_STATUS)$(.SHELLSTATUS),00)
+$(error pkg-config cannot give the flags for $(PKGS) (its message is above); \
+    `make deps` or scripts/install-deps installs the Debian packages)
+endif
 
 CC      ?= cc
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -g -MMD -MP \
@@ -53,18 +95,16 @@ EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps check demo bench memcheck install clean tests
+.PHONY: all check demo bench memcheck install tests
 #   Generated code and test objects are not intermediate: keep them, or
-#   every build would regenerate and recompile everything.
+#   every build would regenerate and recompile everything. Only ever this
+#   one bare .SECONDARY: one with prerequisites anywhere in this file would
+#   limit it to those, and make would delete the rest after each build.
 .SECONDARY:
-.DEFAULT_GOAL := all
 
 all: $(BIN) $(LIB) $(EXAMPLES) $(GEN_PY)
 
 tests: all $(TESTS)
-
-deps:
-	@scripts/install-deps
 
 #   Generated code goes to $(BUILD)/gen, never into the tree.
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: schemas/%.proto
@@ -100,28 +140,25 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-#   The drivers share bench/bench_util.h; keep their objects between runs.
+#   The drivers share bench/bench_util.h.
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(if $(findstring nats,$*),-lnats)
 
-.SECONDARY: $(BENCH_SRC:bench/%.c=$(BUILD)/obj/bench/%.o)
-
-check: deps
+check:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests
 	@BUILD=build/asan scripts/run-tests
 
-memcheck: deps
+memcheck:
 	@$(MAKE) --no-print-directory BUILD=build/release tests
 	@BUILD=build/release VALGRIND=1 scripts/run-tests
 
-demo: deps all
+demo: all
 	@BUILD=$(BUILD) examples/demo.sh
 
 #   Not part of check: minutes long, and its figures are ratios for people.
 #   BENCH_FULL=1 for 1M messages / 60 s per run (see bench/run.sh).
-bench: deps
-	@scripts/install-deps bench
+bench:
 	@$(MAKE) --no-print-directory BUILD=build/release all \
 	    $(BENCH_SRC:bench/%.c=build/release/bench/%)
 	@BUILD=build/release bench/run.sh
@@ -132,7 +169,6 @@ install: all
 	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libbulkhead.a
 	install -m 0644 bus/bus_client.h bus/bus_error.h $(GEN_H) $(DESTDIR)$(PREFIX)/include/bulkhead/
 
-clean:
-	rm -rf build
-
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+endif
