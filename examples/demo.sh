@@ -1,6 +1,6 @@
 #!/bin/bash
 #   The whole flow on one machine, loopback only: keys, policy, the bus, and
-#   agents (the C command line and the Python agent) showing a message
+#   agents (the C command line, the C example agent and the Python agent) showing a message
 #   delivered, one denied, one restricted (and the relay it would trigger
 #   stopped), one held and then approved, and the log that saw it all.
 #   Run by `make demo`; everything lives in build/demo and is stopped on exit.
@@ -8,6 +8,7 @@ set -euo pipefail
 shopt -u patsub_replacement 2>/dev/null || true   # Z85 keys may contain '&'
 BUILD=${BUILD:-build/release}
 BIN="$PWD/$BUILD/bulkhead"
+AGENT="$PWD/$BUILD/examples/agent"
 DIR="$PWD/build/demo"
 PY=/usr/bin/python3
 export BULKHEAD_BUILD="$PWD/$BUILD"
@@ -15,7 +16,11 @@ export BULKHEAD_BUILD="$PWD/$BUILD"
 rm -rf "$DIR"
 mkdir -p "$DIR/keys"
 bus_pid=""
+agent_pid=""
 cleanup () {
+    if [ -n "$agent_pid" ]; then
+        kill "$agent_pid" 2>/dev/null || true
+    fi
     if [ -n "$bus_pid" ]; then
         kill "$bus_pid" 2>/dev/null || true
         wait "$bus_pid" 2>/dev/null || true
@@ -24,7 +29,7 @@ cleanup () {
 trap cleanup EXIT
 
 say () { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run () { printf '$ %s\n' "$*" | sed "s|$BIN|bulkhead|g; s|$DIR/||g"; "$@"; }
+run () { printf '$ %s\n' "$*" | sed "s|$AGENT|agent|g; s|$BIN|bulkhead|g; s|$DIR/||g"; "$@"; }
 
 say "1. one CURVE key per agent, and the policy that names them"
 policy=$(cat examples/policy.cfg)
@@ -65,16 +70,33 @@ as ops run "$BIN" taint
 echo "... an operator reviews and clears planner (audited; no agent can clear itself):"
 as ops run "$BIN" clear planner
 
-say "6. held, then approved: a payment waits for a person"
-out=$(as planner "$BIN" send --to payments --intent message --action transfer.create \
+say "6. held, then approved: a payment waits for a person (the C agent, examples/agent.c)"
+echo "... planner's agent sends and stays connected for the approvers' verdict:"
+printf '$ agent send --to payments --intent message --action transfer.create ... --wait-held 20000 &\n'
+coproc HELD { as planner "$AGENT" send --to payments --intent message --action transfer.create \
     --resource invoice:42 --payload "amount=120 to=supplier" \
-    --justification "pay invoice 42 from ACME, due today, the user asked for it")
-echo "$out"
-id=$(sed -n 's/.* approval=\(h-[0-9a-f]*\).*/\1/p' <<<"$out")
+    --justification "pay invoice 42 from ACME, due today, the user asked for it" \
+    --wait-held 20000 2>&1; }
+agent_pid=$HELD_PID
+exec {from_agent}<&"${HELD[0]}"
+agent_line () {
+    line=""
+    read -r -t 10 line <&"$from_agent" || { echo "the agent said nothing more (last: '$line')"; exit 1; }
+    echo "$line"
+}
+agent_line      #   connected as planner
+agent_line      #   held ... approval=h-...
+id=$(sed -n 's/.* approval=\(h-[0-9a-f]*\).*/\1/p' <<<"$line")
 echo "(labelled 'message', but everything sent to payments is finance)"
 as alice run "$BIN" pending
 as alice run "$BIN" approve "$id"
-as payments run "$BIN" recv --wait 500
+echo "... and planner's agent hears the release:"
+agent_line      #   then delivered|queued ... released: approved by 1 of 1
+exec {from_agent}<&-
+wait "$agent_pid"
+agent_pid=""
+echo "... payments' agent receives it, with its approver, and acknowledges it:"
+as payments run "$AGENT" work --count 1 --wait 2000
 
 say "7. the log saw everything, in order, hash-chained"
 run "$BIN" log --data "$DIR/data" --kind send
