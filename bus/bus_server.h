@@ -15,6 +15,7 @@
 #define BUS_SERVER_H
 
 #include "bus_error.h"
+#include "bus_router.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,17 +33,34 @@ typedef struct {
     int quiet;                  //  no per-event lines on stderr
 } bus_server_options_t;
 
-//  Runs until SIGINT or SIGTERM. 0 after a clean stop; -1 with err when it
-//  could not start (bad policy, data dir, key, endpoint).
+typedef struct bus_server bus_server_t;
+
+//  Starts a bus: opens the log, loads the policy, binds. 0, or -1 with err
+//  when it could not start (bad policy, data dir, key, endpoint).
+int
+    bus_server_open (bus_server_t **out, const bus_server_options_t *options,
+                     bus_error_t *err);
+
+//  Runs the loop until SIGINT or SIGTERM or bus_server_stop. 0 after a
+//  clean stop.
+int
+    bus_server_loop (bus_server_t *self);
+
+//  Asks the loop to stop; safe from another thread (a test runs the bus
+//  in-process on a thread of its own).
+void
+    bus_server_stop (bus_server_t *self);
+
+//  The endpoint it listens on (with the port a tcp://...:* bind chose).
+const char *
+    bus_server_endpoint (bus_server_t *self);
+
+//  Logs "bus stopped", commits, closes everything. Idempotent.
+void
+    bus_server_destroy (bus_server_t **self_p);
+
+//  open, loop, destroy: `bulkhead serve`.
 int
     bus_server_run (const bus_server_options_t *options, bus_error_t *err);
-
-//  Puts the bus's security on a ROUTER socket before bind: CURVE server with
-//  this secret key, ZAP domain set and enforced (so no key passes while no
-//  ZAP handler answers), ROUTER_MANDATORY, no handover, frame size cap,
-//  heartbeats, handshake timeout, bounded queues.
-int
-    bus_router_secure (void *socket, const char *secret_z85, int heartbeat_ms,
-                       bus_error_t *err);
 
 #endif

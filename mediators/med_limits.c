@@ -48,7 +48,9 @@ s_decide (void *state, bus_envelope_t *env, bus_error_t *err)
 {
     limits_t *self = state;
     uint32_t rate = env->sender->rate;
-    if (rate == 0) {
+    //  A held message paid for its send when it was held: deciding it
+    //  again after an approval must not charge its sender twice.
+    if (rate == 0 || env->resume) {
         return MED_PASS;
     }
     bucket_t *bucket = &self->buckets [bus_policy_agent_index (self->policy, env->sender)];

@@ -9,11 +9,16 @@
     chain counts. The core looked the causes and the taint up in the log
     before the chain ran; this stage only decides.
 
-    Effects: a restricted message of a privileged class is denied
-    (ERESTRICTED), or held for approvers marked restricted when the class
-    says `restricted = hold`; a restricted message to an agent with
-    accepts_restricted = false is denied (EREFUSED). Only the bus sets the
-    mark; nothing an agent sends can clear it.
+    A held message decided again keeps the mark it was held with: a taint
+    cleared in the meantime does not launder it.
+
+    Effects, in this order: a restricted message to an agent with
+    accepts_restricted = false is denied (EREFUSED), whatever its class; a
+    restricted message of a privileged class is denied (ERESTRICTED), or,
+    when the class says `restricted = hold`, sent on to the hold stage with
+    hold_required set, so a person sees it marked restricted (and no
+    standing grant stands in). Only the bus sets the mark; nothing an agent
+    sends can clear it.
 */
 #include "med_stage.h"
 
@@ -29,6 +34,12 @@ s_decide (void *state, bus_envelope_t *env, bus_error_t *err)
     char *why = env->restricted_why;
     size_t size = sizeof env->restricted_why;
 
+    if (env->resume && env->resume->restricted) {
+        env->restricted = true;
+        snprintf (why, size, "restricted when held at seq %llu",
+                  (unsigned long long) env->resume->seq);
+    }
+    else
     if (sender->untrusted) {
         env->restricted = true;
         snprintf (why, size, "sender %s is untrusted", sender->name);
@@ -58,20 +69,21 @@ s_decide (void *state, bus_envelope_t *env, bus_error_t *err)
     if (!env->restricted) {
         return MED_PASS;
     }
-    const bus_class_t *cls = &env->policy->classes [env->class_index];
-    if (cls->privileged) {
-        if (cls->restricted_hold) {
-            bus_fail (err, BUS_ERESTRICTED, "restricted %s message held for approval (%s)",
-                      cls->name, why);
-            return MED_HOLD;
-        }
-        bus_fail (err, BUS_ERESTRICTED, "restricted content may not trigger %s (%s)", cls->name, why);
-        return MED_REJECT;
-    }
     if (!env->recipient->accepts_restricted) {
         bus_fail (err, BUS_EREFUSED, "%s does not accept restricted content (%s)",
                   env->recipient->name, why);
         return MED_REJECT;
+    }
+    const bus_class_t *cls = &env->policy->classes [env->class_index];
+    if (cls->privileged) {
+        if (!cls->restricted_hold) {
+            bus_fail (err, BUS_ERESTRICTED, "restricted content may not trigger %s (%s)",
+                      cls->name, why);
+            return MED_REJECT;
+        }
+        env->hold_required = true;
+        snprintf (env->hold_why, sizeof env->hold_why, "restricted %.64s message (%.160s)",
+                  cls->name, why);
     }
     return MED_PASS;
 }

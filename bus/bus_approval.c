@@ -1,0 +1,379 @@
+/*  bus_approval.c: votes, digests, expiry, see bus_approval.h. */
+#include "bus_approval.h"
+#include "bus_decide.h"
+#include "bus_intake.h"
+#include "bus_record.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  The class of hold under the live policy, or NULL if it is gone.
+static const bus_class_t *
+s_class (bus_core_t *core, const bus_hold_t *hold)
+{
+    int index = bus_policy_class (core->policy, hold->intent_class);
+    return index < 0? NULL: &core->policy->classes [index];
+}
+
+static uint32_t
+s_counted (bus_core_t *core, const bus_hold_t *hold, uint32_t *quorum)
+{
+    const bus_class_t *cls = s_class (core, hold);
+    const char *votes [BUS_HOLD_VOTES_MAX];
+    *quorum = cls? med_hold_quorum (cls): hold->quorum;
+    return cls? med_hold_votes (core->policy, cls, hold, votes): 0;
+}
+
+static void
+s_pending_fill (bus_core_t *core, Bulkhead__V1__Pending *pending, const bus_hold_t *hold,
+                char **votes)
+{
+    bulkhead__v1__pending__init (pending);
+    pending->approval_id = (char *) hold->id;
+    pending->sender = (char *) hold->sender;
+    pending->recipient = (char *) hold->recipient;
+    pending->intent_class = (char *) hold->intent_class;
+    pending->action = hold->action [0]? (char *) hold->action: NULL;
+    pending->resource = hold->resource [0]? (char *) hold->resource: NULL;
+    pending->justification = hold->justification;
+    pending->has_restricted = true;
+    pending->restricted = hold->restricted;
+    pending->digest.data = (uint8_t *) hold->digest;
+    pending->digest.len = sizeof hold->digest;
+    pending->has_expires_us = true;
+    pending->expires_us = hold->expires_us;
+    pending->has_seq = true;
+    pending->seq = hold->seq;
+    //  The live quorum: a reload may have raised or lowered it.
+    uint32_t quorum;
+    s_counted (core, hold, &quorum);
+    pending->has_quorum = true;
+    pending->quorum = quorum;
+    for (uint32_t i = 0; i < hold->n_votes; i++) {
+        votes [i] = (char *) hold->votes [i];
+    }
+    pending->n_votes = hold->n_votes;
+    pending->votes = votes;
+}
+
+//  Tells every connected approver of the hold's class that it waits.
+static void
+s_notify (bus_core_t *core, const bus_hold_t *hold)
+{
+    const bus_class_t *cls = s_class (core, hold);
+    if (!cls) {
+        return;
+    }
+    Bulkhead__V1__Pending pending;
+    char *votes [BUS_HOLD_VOTES_MAX];
+    s_pending_fill (core, &pending, hold, votes);
+    frame_t frame = BULKHEAD__V1__FRAME__INIT;
+    frame.body_case = BULKHEAD__V1__FRAME__BODY_PENDING;
+    frame.pending = &pending;
+    for (size_t i = 0; i < core->policy->agent_count; i++) {
+        const bus_agent_t *agent = &core->policy->agents [i];
+        bus_session_t *session = bus_session_find (core, agent->name);
+        if (session && session->online && strcmp (agent->name, hold->sender) != 0
+        &&  med_hold_may_approve (agent, cls)) {
+            bus_outbox_frame (core->outbox, session->rid, session->rid_len, &frame, NULL);
+        }
+    }
+}
+
+int
+bus_approval_record (bus_core_t *core, const bus_hold_t *hold, const char *actor,
+                     bus_code_t code, const char *event)
+{
+    record_t rec;
+    bus_record_init (core, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_HOLD);
+    rec.sender = (char *) hold->sender;
+    rec.recipient = (char *) hold->recipient;
+    rec.actor = (char *) actor;
+    rec.intent_class = (char *) hold->intent_class;
+    rec.message_id = (char *) hold->message_id;
+    rec.approval_id = (char *) hold->id;
+    rec.has_ref_seq = true;
+    rec.ref_seq = hold->seq;
+    uint32_t quorum;
+    rec.votes = s_counted (core, hold, &quorum);
+    rec.has_votes = true;
+    rec.quorum = quorum;
+    rec.has_quorum = true;
+    rec.hold_state = hold->state;
+    rec.has_hold_state = true;
+    rec.code = (char *) bus_errword (code);
+    rec.event = (char *) event;
+    return bus_core_append (core, &rec);
+}
+
+int
+bus_approval_enqueue (bus_core_t *core, const record_t *rec, const bus_envelope_t *env)
+{
+    const bus_class_t *cls = &env->policy->classes [env->class_index];
+    bus_hold_t hold;
+    memset (&hold, 0, sizeof hold);
+    snprintf (hold.id, sizeof hold.id, "%s", rec->approval_id);
+    hold.seq = rec->seq;
+    //  What approvers approve is exactly this record: its stored bytes.
+    size_t size = bulkhead__v1__record__get_packed_size (rec);
+    uint8_t *packed = malloc (size);
+    if (!packed) {
+        //  The record already says held: without its hold the batch must
+        //  not commit.
+        bus_error_t err;
+        bus_fail (&err, BUS_ENOMEM, "out of memory for a hold");
+        bus_core_fail (core, &err);
+        return -1;
+    }
+    bulkhead__v1__record__pack (rec, packed);
+    bus_hash (hold.digest, packed, size);
+    free (packed);
+    snprintf (hold.message_id, sizeof hold.message_id, "%s", rec->message_id);
+    snprintf (hold.sender, sizeof hold.sender, "%s", rec->sender);
+    snprintf (hold.recipient, sizeof hold.recipient, "%s", rec->recipient);
+    snprintf (hold.intent_class, sizeof hold.intent_class, "%s", rec->intent_class);
+    snprintf (hold.action, sizeof hold.action, "%s", rec->action? rec->action: "");
+    snprintf (hold.resource, sizeof hold.resource, "%s", rec->resource? rec->resource: "");
+    hold.justification = rec->justification;
+    hold.restricted = rec->has_restricted && rec->restricted;
+    hold.created_us = rec->time_us;
+    hold.expires_us = rec->time_us + (uint64_t) cls->ttl_s * 1000000u;
+    hold.quorum = med_hold_quorum (cls);
+    hold.state = BULKHEAD__V1__HOLD_STATE__HOLD_PENDING;
+    bus_error_t err;
+    if (bus_holds_add (core->holds, &hold, &err) != 0) {
+        bus_core_fail (core, &err);
+        return -1;
+    }
+    s_notify (core, &hold);
+    return 0;
+}
+
+//  Tells the sender how its held message ended, if it is connected. The
+//  log has it in any case.
+static void
+s_tell_sender (bus_core_t *core, const bus_hold_t *hold, Bulkhead__V1__Verdict verdict,
+               bus_code_t code, const char *reason, uint64_t seq)
+{
+    bus_session_t *session = bus_session_find (core, hold->sender);
+    if (!session || !session->online) {
+        return;
+    }
+    bus_intake_ack (core, session->rid, session->rid_len, hold->message_id, verdict, code, reason,
+                    seq, hold->intent_class, hold->restricted, hold->id);
+}
+
+static void
+s_save (bus_core_t *core, bus_hold_t *hold)
+{
+    bus_error_t err;
+    if (bus_holds_save (core->holds, hold, &err) != 0) {
+        bus_core_fail (core, &err);
+    }
+}
+
+void
+bus_approval_released (bus_core_t *core, bus_hold_t *hold, const record_t *rec)
+{
+    hold->state = BULKHEAD__V1__HOLD_STATE__HOLD_RELEASED;
+    hold->release_seq = rec->seq;
+    s_tell_sender (core, hold, rec->verdict, BUS_OK, rec->reason, rec->seq);
+    s_save (core, hold);
+}
+
+void
+bus_approval_close (bus_core_t *core, bus_hold_t *hold, int state, const char *actor,
+                    bus_code_t code, const char *reason)
+{
+    hold->state = state;
+    snprintf (hold->reason, sizeof hold->reason, "%s", reason);
+    bus_approval_record (core, hold, actor, code, reason);
+    s_tell_sender (core, hold, BULKHEAD__V1__VERDICT__VERDICT_DENIED, code, reason, hold->seq);
+    bus_core_say (core, "BUS-HOLD", "id=%s state=%s by=%s reason=\"%s\"", hold->id,
+                  state == BULKHEAD__V1__HOLD_STATE__HOLD_EXPIRED? "expired": "denied",
+                  actor? actor: "-", reason);
+    //  Observers see the hold close, once, as a denial.
+    record_t rec;
+    bus_record_init (core, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_HOLD);
+    rec.seq = bus_store_last_seq (core->store);
+    rec.sender = hold->sender;
+    rec.recipient = hold->recipient;
+    rec.intent_class = hold->intent_class;
+    rec.action = hold->action;
+    rec.code = (char *) bus_errword (code);
+    rec.has_restricted = true;
+    rec.restricted = hold->restricted;
+    bus_core_observe (core, &rec, MED_REJECT, true, "hold");
+    s_save (core, hold);
+}
+
+void
+bus_approval_expire (bus_core_t *core, uint64_t now_us)
+{
+    //  Backwards: closing a hold moves the last one into its place.
+    for (uint32_t i = bus_holds_size (core->holds); i-- > 0 && !core->failed; ) {
+        bus_hold_t *hold = bus_holds_at (core->holds, i);
+        if (hold && hold->expires_us <= now_us) {
+            bus_approval_close (core, hold, BULKHEAD__V1__HOLD_STATE__HOLD_EXPIRED, NULL,
+                                BUS_EEXPIRED, "expired: no decision within the hold's time to live");
+        }
+    }
+}
+
+void
+bus_approval_resume_all (bus_core_t *core)
+{
+    //  Backwards: a hold that closes leaves the list.
+    for (uint32_t i = bus_holds_size (core->holds); i-- > 0 && !core->failed; ) {
+        bus_hold_t *hold = bus_holds_at (core->holds, i);
+        bus_error_t result;
+        if (hold && bus_decide_resume (core, hold, &result) == MED_HOLD) {
+            s_save (core, hold);
+        }
+    }
+}
+
+//  The checks an approver's APPROVE or DENY must pass, in the order a
+//  person would want them explained. Returns the pending hold, or NULL
+//  with code and reason set.
+static bus_hold_t *
+s_hold_for (bus_core_t *core, const bus_agent_t *approver, const char *id,
+            bus_code_t *code, char *reason, size_t size)
+{
+    bus_error_t err;
+    int state;
+    char why [256];
+    bus_hold_t *hold = bus_holds_find (core->holds, id);
+    if (!hold) {
+        static const char *states [] = { "?", "pending", "already approved and released",
+                                         "already denied", "already expired" };
+        if (bus_holds_state (core->holds, id, &state, why, &err) != 0) {
+            *code = BUS_ENOTFOUND;
+            snprintf (reason, size, "no held message '%.32s' (see: bulkhead pending)", id);
+        }
+        else {
+            *code = state == BULKHEAD__V1__HOLD_STATE__HOLD_EXPIRED? BUS_EEXPIRED: BUS_EPERM;
+            snprintf (reason, size, "%s is %s%s%.200s", id, states [(unsigned) state < 5? state: 0],
+                      why [0]? ": ": "", why);
+        }
+        return NULL;
+    }
+    const bus_class_t *cls = s_class (core, hold);
+    if (!cls || !med_hold_may_approve (approver, cls)) {
+        *code = BUS_EPERM;
+        snprintf (reason, size, "%s may not approve %s messages", approver->name, hold->intent_class);
+        return NULL;
+    }
+    if (strcmp (approver->name, hold->sender) == 0) {
+        *code = BUS_EPERM;
+        snprintf (reason, size, "%s may not decide on its own message", approver->name);
+        return NULL;
+    }
+    if (hold->expires_us <= bus_now_us ()) {
+        *code = BUS_EEXPIRED;
+        snprintf (reason, size, "%s expired before this decision", id);
+        bus_approval_close (core, hold, BULKHEAD__V1__HOLD_STATE__HOLD_EXPIRED, NULL, BUS_EEXPIRED,
+                            "expired: no decision within the hold's time to live");
+        return NULL;
+    }
+    return hold;
+}
+
+static bus_code_t
+s_list (bus_core_t *core, const bus_agent_t *me, Bulkhead__V1__ControlReply *reply,
+        char *reason, size_t size)
+{
+    //  What waits for this approver: static storage, the reply is packed
+    //  before the next control frame is handled.
+    static Bulkhead__V1__Pending items [1024];
+    static Bulkhead__V1__Pending *item_ptrs [1024];
+    static char *votes [1024][BUS_HOLD_VOTES_MAX];
+    size_t n = 0;
+    for (uint32_t i = 0; i < bus_holds_size (core->holds) && n < 1024; i++) {
+        bus_hold_t *hold = bus_holds_at (core->holds, i);
+        const bus_class_t *cls = s_class (core, hold);
+        if (cls && med_hold_may_approve (me, cls) && strcmp (hold->sender, me->name) != 0) {
+            s_pending_fill (core, &items [n], hold, votes [n]);
+            item_ptrs [n] = &items [n];
+            n++;
+        }
+    }
+    reply->n_pending = n;
+    reply->pending = item_ptrs;
+    snprintf (reason, size, "%zu message%s wait%s for %s", n, n == 1? "": "s",
+              n == 1? "s": "", me->name);
+    return BUS_OK;
+}
+
+static bus_code_t
+s_approve (bus_core_t *core, const bus_agent_t *me, bus_hold_t *hold,
+           const Bulkhead__V1__Control *control, char *reason, size_t size)
+{
+    //  APPROVE names the exact message: an approval cannot release
+    //  anything but what the approver read.
+    if (!control->has_digest || control->digest.len != sizeof hold->digest
+    ||  sodium_memcmp (control->digest.data, hold->digest, sizeof hold->digest) != 0) {
+        snprintf (reason, size, "approval names a different message than %s; read it again "
+                  "(bulkhead pending) and approve what you read", hold->id);
+        bus_approval_record (core, hold, me->name, BUS_EINVAL, "approval refused: digest does not match");
+        return BUS_EINVAL;
+    }
+    for (uint32_t i = 0; i < hold->n_votes; i++) {
+        if (strcmp (hold->votes [i], me->name) == 0) {
+            snprintf (reason, size, "%s already approved %s; one approver counts once", me->name,
+                      hold->id);
+            bus_approval_record (core, hold, me->name, BUS_EDUPLICATE,
+                                 "second vote by the same approver ignored");
+            return BUS_EDUPLICATE;
+        }
+    }
+    if (hold->n_votes >= BUS_HOLD_VOTES_MAX) {
+        snprintf (reason, size, "%s has the most votes a hold can take", hold->id);
+        return BUS_EINVAL;
+    }
+    snprintf (hold->votes [hold->n_votes++], sizeof hold->votes [0], "%s", me->name);
+    uint32_t quorum;
+    uint32_t counted = s_counted (core, hold, &quorum);
+    char event [160];
+    //  Counted as the hold stage counts: votes the live policy accepts.
+    snprintf (event, sizeof event, "approval %u of %u by %s", counted, quorum, me->name);
+    bus_approval_record (core, hold, me->name, BUS_OK, event);
+    //  The vote may complete the hold: the whole chain decides again.
+    char id [BUS_HOLD_ID_MAX + 1];
+    snprintf (id, sizeof id, "%s", hold->id);
+    bus_error_t result;
+    med_verdict_t verdict = bus_decide_resume (core, hold, &result);
+    if (verdict == MED_HOLD) {
+        s_save (core, hold);            //  still pending: keep the vote
+    }
+    snprintf (reason, size, "%s: %s; %s", id, event, result.text);
+    return result.code;
+}
+
+bus_code_t
+bus_approval_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *control,
+                      Bulkhead__V1__ControlReply *reply, char *reason, size_t size)
+{
+    const bus_agent_t *me = peer->agent;
+    if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING) {
+        return s_list (core, me, reply, reason, size);
+    }
+    bus_code_t code = BUS_OK;
+    const char *id = control->id? control->id: "";
+    bus_hold_t *hold = s_hold_for (core, me, id, &code, reason, size);
+    if (!hold) {
+        return code;
+    }
+    if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_DENY) {
+        char why [256];
+        snprintf (why, sizeof why, "denied by %s: %.120s", me->name,
+                  control->reason && control->reason [0]? control->reason: "no reason given");
+        snprintf (reason, size, "%s %s", id, why);
+        bus_approval_close (core, hold, BULKHEAD__V1__HOLD_STATE__HOLD_DENIED, me->name, BUS_EDENIED,
+                            why);
+        return BUS_OK;
+    }
+    return s_approve (core, me, hold, control, reason, size);
+}

@@ -1,0 +1,169 @@
+/*  bus_control.c: the control table, see bus_control.h. */
+#include "bus_approval.h"
+#include "bus_control.h"
+#include "bus_grants.h"
+#include "bus_record.h"
+#include "bus_taint.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+typedef bus_code_t (handler_fn) (bus_core_t *core, bus_peer_t *peer,
+                                 const Bulkhead__V1__Control *control,
+                                 Bulkhead__V1__ControlReply *reply, char *reason, size_t size);
+
+//  Operators list taint: every agent of the policy, so sessions not yet
+//  made are read too.
+static bus_code_t
+s_list_taint (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *control,
+              Bulkhead__V1__ControlReply *reply, char *reason, size_t size)
+{
+    (void) peer;
+    (void) control;
+    static char lines [256][160];
+    static char *line_ptrs [256];
+    size_t n = 0;
+    for (size_t i = 0; i < core->policy->agent_count && n < 256; i++) {
+        bus_session_t *session = bus_session_get (core, core->policy->agents [i].name);
+        if (session && session->taint_seq) {
+            time_t secs = (time_t) (session->taint_us / 1000000);
+            struct tm tm;
+            char when [32];
+            strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&secs, &tm));
+            snprintf (lines [n], sizeof lines [n], "%s tainted since %s through seq %llu%s",
+                      session->agent, when, (unsigned long long) session->taint_seq,
+                      core->policy->agents [i].causal? " (causal mode: not applied)": "");
+            line_ptrs [n] = lines [n];
+            n++;
+        }
+    }
+    reply->n_lines = n;
+    reply->lines = line_ptrs;
+    snprintf (reason, size, "%zu tainted agent%s", n, n == 1? "": "s");
+    return BUS_OK;
+}
+
+//  Clearing is audited, and nobody clears their own: an agent steered by
+//  injected content must not be able to launder itself, whatever its roles.
+static bus_code_t
+s_clear_taint (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *control,
+               Bulkhead__V1__ControlReply *reply, char *reason, size_t size)
+{
+    (void) reply;
+    const char *agent = control->agent? control->agent: "";
+    if (!bus_policy_agent (core->policy, agent)) {
+        snprintf (reason, size, "no agent '%.64s' in the policy", agent);
+        return BUS_ENOTFOUND;
+    }
+    if (strcmp (agent, peer->agent->name) == 0) {
+        snprintf (reason, size, "%s may not clear its own taint; another operator must", agent);
+        return BUS_EPERM;
+    }
+    bus_session_t *session = bus_session_get (core, agent);
+    if (!session || session->taint_seq == 0) {
+        snprintf (reason, size, "%s is not tainted", agent);
+        return BUS_ENOTFOUND;
+    }
+    uint64_t since = session->taint_seq;
+    bus_error_t err;
+    if (bus_taint_clear (core, session, &err) != 0) {
+        snprintf (reason, size, "%s", err.text);
+        return err.code;
+    }
+    snprintf (reason, size, "taint of %s (since seq %llu) cleared by %s", agent,
+              (unsigned long long) since, peer->agent->name);
+    bus_core_say (core, "BUS-CLEAR", "agent=%s by=%s", agent, peer->agent->name);
+    return BUS_OK;
+}
+
+typedef struct {
+    Bulkhead__V1__ControlOp op;
+    unsigned roles;                     //  any of these
+    const char *role_name;
+    handler_fn *handler;                //  NULL: the core's reload
+} row_t;
+
+static const row_t s_table [] = {
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_RELOAD, BUS_ROLE_OPERATOR, "an operator", NULL },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING, BUS_ROLE_APPROVER, "an approver",
+      bus_approval_control },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, BUS_ROLE_APPROVER, "an approver",
+      bus_approval_control },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_DENY, BUS_ROLE_APPROVER, "an approver",
+      bus_approval_control },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_GRANT, BUS_ROLE_APPROVER | BUS_ROLE_OPERATOR,
+      "an approver or an operator", bus_grants_control },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_TAINT, BUS_ROLE_OPERATOR, "an operator",
+      s_list_taint },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_CLEAR_TAINT, BUS_ROLE_OPERATOR, "an operator",
+      s_clear_taint },
+};
+
+static const char *
+s_role_word (unsigned roles)
+{
+    return roles & BUS_ROLE_OPERATOR? (roles & BUS_ROLE_APPROVER? "approver or operator": "operator")
+                                    : "approver";
+}
+
+void
+bus_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *control,
+             bus_reload_fn *reload)
+{
+    Bulkhead__V1__ControlReply reply = BULKHEAD__V1__CONTROL_REPLY__INIT;
+    reply.op = control->op;
+    bus_code_t code = BUS_EINVAL;
+    char reason [600];
+    snprintf (reason, sizeof reason, "control operation %d is not supported by this bus",
+              (int) control->op);
+    //  A reload frees the policy peer->agent points into: keep a copy.
+    char who [BUS_NAME_MAX + 1];
+    snprintf (who, sizeof who, "%s", peer->agent->name);
+    for (size_t i = 0; i < sizeof s_table / sizeof s_table [0]; i++) {
+        const row_t *row = &s_table [i];
+        if (row->op != control->op) {
+            continue;
+        }
+        if (!(peer->agent->roles & row->roles)) {
+            code = BUS_EPERM;
+            snprintf (reason, sizeof reason, "%s is not %s (policy: role = %s)", who,
+                      row->role_name, s_role_word (row->roles));
+        }
+        else
+        if (row->handler) {
+            code = row->handler (core, peer, control, &reply, reason, sizeof reason);
+        }
+        else {
+            bus_error_t err;
+            if (reload (core, who, &err) != 0) {
+                code = err.code;
+                snprintf (reason, sizeof reason, "reload refused, old policy kept: %.500s", err.text);
+            }
+            else {
+                code = BUS_OK;
+                snprintf (reason, sizeof reason, "policy %.16s loaded", core->policy->hash);
+            }
+        }
+        break;
+    }
+    record_t rec;
+    bus_record_init (core, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_CONTROL);
+    rec.sender = who;
+    rec.actor = who;
+    rec.recipient = control->agent;
+    rec.approval_id = control->id;
+    rec.code = (char *) bus_errword (code);
+    rec.reason = reason;
+    char event [32];
+    snprintf (event, sizeof event, "control op %d", (int) control->op);
+    rec.event = event;
+    bus_core_append (core, &rec);
+
+    reply.code = (char *) bus_errword (code);
+    reply.reason = reason;
+    frame_t frame = BULKHEAD__V1__FRAME__INIT;
+    frame.body_case = BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY;
+    frame.control_reply = &reply;
+    bus_outbox_frame (core->outbox, peer->rid, peer->rid_len, &frame, NULL);
+}

@@ -1,0 +1,29 @@
+/*  bus_control.h: operator and approver commands, as a table.
+
+    One row per operation: the role it needs and its handler. The table
+    checks the role before the handler runs; every command, done or
+    refused, is one CONTROL record and one CONTROL_REPLY.
+
+        op              role                  handler
+        RELOAD          operator              the core's reload
+        LIST_PENDING    approver              bus_approval
+        APPROVE         approver              bus_approval
+        DENY            approver              bus_approval
+        GRANT           approver or operator  bus_grants (operators revoke)
+        LIST_TAINT      operator              here
+        CLEAR_TAINT     operator              here
+*/
+#ifndef BUS_CONTROL_H
+#define BUS_CONTROL_H
+
+#include "bus_core.h"
+
+//  The core's reload, called for RELOAD: 0, or -1 with err (old policy kept).
+typedef int (bus_reload_fn) (bus_core_t *core, const char *who, bus_error_t *err);
+
+//  Handles one CONTROL frame from peer.
+void
+    bus_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *control,
+                 bus_reload_fn *reload);
+
+#endif

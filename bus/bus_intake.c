@@ -1,0 +1,133 @@
+/*  bus_intake.c: checks and look-ups before the chain, see bus_intake.h. */
+#include "bus_intake.h"
+#include "bus_record.h"
+#include "bus_wire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define BUS_FIELD_MAX           256
+#define BUS_JUSTIFICATION_MAX   4096
+#define BUS_CAUSES_MAX          64
+
+const char *
+bus_intake_invalid (const Bulkhead__V1__Send *send)
+{
+    if (!bus_id_valid (send->message_id, BUS_MESSAGE_ID_MAX)) {
+        return "message_id must be 1-128 printable ASCII characters";
+    }
+    if (!bus_name_valid (send->recipient, strlen (send->recipient))) {
+        return "recipient is not a valid agent name (a-z 0-9 . _ -)";
+    }
+    if (!bus_name_valid (send->intent, strlen (send->intent))) {
+        return "intent is not a valid class name (a-z 0-9 . _ -)";
+    }
+    const char *fields [] = { send->action, send->resource, send->content_type,
+                              send->source, send->tool, send->sender };
+    for (size_t i = 0; i < sizeof fields / sizeof fields [0]; i++) {
+        if (fields [i] && !bus_text_valid (fields [i], BUS_FIELD_MAX)) {
+            return "action, resource, content_type, source, tool and sender must be "
+                   "UTF-8 text of at most 256 bytes";
+        }
+    }
+    if (send->justification && !bus_text_valid (send->justification, BUS_JUSTIFICATION_MAX)) {
+        return "justification must be UTF-8 text of at most 4096 bytes";
+    }
+    if (send->n_causes > BUS_CAUSES_MAX) {
+        return "at most 64 causes";
+    }
+    return NULL;
+}
+
+void
+bus_intake_ack (bus_core_t *core, const uint8_t *rid, size_t rid_len, const char *message_id,
+                Bulkhead__V1__Verdict verdict, bus_code_t code, const char *reason,
+                uint64_t seq, const char *intent_class, bool restricted, const char *approval_id)
+{
+    Bulkhead__V1__Ack ack = BULKHEAD__V1__ACK__INIT;
+    ack.message_id = (char *) message_id;
+    ack.verdict = verdict;
+    ack.code = (char *) bus_errword (code);
+    ack.reason = (char *) reason;
+    ack.has_seq = seq > 0;
+    ack.seq = seq;
+    ack.intent_class = (char *) intent_class;
+    ack.has_restricted = true;
+    ack.restricted = restricted;
+    ack.approval_id = (char *) approval_id;
+    frame_t frame = BULKHEAD__V1__FRAME__INIT;
+    frame.body_case = BULKHEAD__V1__FRAME__BODY_ACK;
+    frame.ack = &ack;
+    bus_outbox_frame (core->outbox, rid, rid_len, &frame, message_id);
+}
+
+bool
+bus_intake_duplicate (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Send *send)
+{
+    uint64_t first_seq;
+    bus_error_t err;
+    record_t *first = NULL;
+    if (bus_store_find_msgid (core->store, peer->agent->name, send->message_id, &first_seq, &err) != 0
+    ||  bus_store_record (core->store, first_seq, &first, &err) != 0) {
+        return false;
+    }
+    record_t rec;
+    bus_record_init (core, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_ERROR);
+    rec.sender = (char *) peer->agent->name;
+    rec.message_id = send->message_id;
+    rec.code = (char *) bus_errword (BUS_EDUPLICATE);
+    rec.event = "resent message id answered with its first verdict";
+    rec.has_ref_seq = true;
+    rec.ref_seq = first_seq;
+    bus_core_append (core, &rec);
+    char reason [200];
+    snprintf (reason, sizeof reason, "message id already used: first verdict %s at seq %llu; "
+              "not delivered again", first->code? first->code: "?", (unsigned long long) first_seq);
+    bus_intake_ack (core, peer->rid, peer->rid_len, send->message_id, first->verdict,
+                    BUS_EDUPLICATE, reason, first_seq, first->intent_class,
+                    first->has_restricted && first->restricted, first->approval_id);
+    bulkhead__v1__record__free_unpacked (first, NULL);
+    return true;
+}
+
+void
+bus_intake_envelope (bus_core_t *core, bus_envelope_t *env, const char *sender,
+                     const Bulkhead__V1__Send *send, const bus_hold_t *resume)
+{
+    memset (env, 0, sizeof *env);
+    const bus_policy_t *policy = core->policy;
+    env->policy = policy;
+    env->sender = bus_policy_agent (policy, sender);
+    env->sender_name = sender;
+    env->recipient = bus_policy_agent (policy, send->recipient);
+    env->send = send;
+    env->resume = resume;
+    env->now_us = bus_now_us ();
+    env->class_index = bus_policy_class (policy, send->intent);
+    if (env->sender) {
+        bus_session_t *session = bus_session_get (core, sender);
+        env->sender_tainted = session && session->taint_seq > 0;
+        env->taint_seq = session? session->taint_seq: 0;
+    }
+    if (env->recipient) {
+        bus_session_t *session = bus_session_get (core, env->recipient->name);
+        //  No session (out of memory): count the mailbox as full.
+        env->recipient_pending = session? session->pending: UINT32_MAX;
+    }
+    //  Restricted follows causes: one restricted cause is enough.
+    bus_error_t err;
+    for (size_t i = 0; i < send->n_causes && !env->cause_restricted; i++) {
+        record_t *cause = NULL;
+        if (bus_store_record (core->store, send->causes [i], &cause, &err) == 0) {
+            if (cause->has_restricted && cause->restricted) {
+                env->cause_restricted = true;
+                env->cause_seq = send->causes [i];
+            }
+            bulkhead__v1__record__free_unpacked (cause, NULL);
+        }
+    }
+    env->holds_total = bus_holds_size (core->holds);
+    env->holds_sender = env->holds_total? bus_holds_count (core->holds, sender): 0;
+    env->n_grants = bus_holds_grant_count (core->holds);
+    env->grants = env->n_grants? bus_holds_grant_at (core->holds, 0): NULL;
+}

@@ -1,0 +1,160 @@
+/*  bus_router.c: the ROUTER socket and our ZAP handler, see bus_router.h. */
+#include "bus_router.h"
+
+#include <string.h>
+
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#   define ZMQ_ZAP_ENFORCE_DOMAIN 93   //  draft in 4.3.4's header, honoured by the library
+#endif
+
+int
+bus_router_secure (void *socket, const char *secret_z85, int heartbeat_ms, bus_error_t *err)
+{
+    int one = 1;
+    int zero = 0;
+    int64_t max = BUS_HARD_FRAME_MAX;
+    int handshake = 5000;
+    int timeout = heartbeat_ms * 3;
+    int hwm = 10000;
+    int linger = 500;
+    if (zmq_setsockopt (socket, ZMQ_CURVE_SERVER, &one, sizeof one)
+    ||  zmq_setsockopt (socket, ZMQ_CURVE_SECRETKEY, secret_z85, BUS_KEY_Z85_LEN)
+    ||  zmq_setsockopt (socket, ZMQ_ZAP_DOMAIN, BUS_ZAP_DOMAIN, strlen (BUS_ZAP_DOMAIN))
+    ||  zmq_setsockopt (socket, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof one)
+    ||  zmq_setsockopt (socket, ZMQ_ROUTER_MANDATORY, &one, sizeof one)
+    ||  zmq_setsockopt (socket, ZMQ_ROUTER_HANDOVER, &zero, sizeof zero)
+    ||  zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &max, sizeof max)
+    ||  zmq_setsockopt (socket, ZMQ_HANDSHAKE_IVL, &handshake, sizeof handshake)
+    ||  zmq_setsockopt (socket, ZMQ_HEARTBEAT_IVL, &heartbeat_ms, sizeof heartbeat_ms)
+    ||  zmq_setsockopt (socket, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof timeout)
+    ||  zmq_setsockopt (socket, ZMQ_HEARTBEAT_TTL, &timeout, sizeof timeout)
+    ||  zmq_setsockopt (socket, ZMQ_SNDHWM, &hwm, sizeof hwm)
+    ||  zmq_setsockopt (socket, ZMQ_RCVHWM, &hwm, sizeof hwm)
+    ||  zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger)) {
+        return bus_fail (err, BUS_EINVAL, "cannot secure the bus socket: %s",
+                         zmq_strerror (zmq_errno ()));
+    }
+    return 0;
+}
+
+void
+bus_router_zap (void *zap, const bus_policy_t *policy, bus_zap_t *out)
+{
+    memset (out, 0, sizeof *out);
+    zmq_msg_t parts [8];
+    int count = 0;
+    int more = 1;
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, zap, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&part);
+            break;
+        }
+        more = zmq_msg_more (&part);
+        if (count < 8) {
+            parts [count++] = part;
+        }
+        else {
+            zmq_msg_close (&part);
+        }
+    }
+    if (count < 6) {
+        for (int i = 0; i < count; i++) {
+            zmq_msg_close (&parts [i]);
+        }
+        return;
+    }
+    out->handled = true;
+    //  version, request id, domain, address, routing id, mechanism, credentials
+    const char *status = "400";
+    out->why = "unknown key";
+    size_t addr_len = zmq_msg_size (&parts [3]);
+    if (addr_len >= sizeof out->address) {
+        addr_len = sizeof out->address - 1;
+    }
+    memcpy (out->address, zmq_msg_data (&parts [3]), addr_len);
+    out->address [addr_len] = 0;
+    bool curve = zmq_msg_size (&parts [5]) == 5
+              && memcmp (zmq_msg_data (&parts [5]), "CURVE", 5) == 0;
+    bool domain = zmq_msg_size (&parts [2]) == strlen (BUS_ZAP_DOMAIN)
+               && memcmp (zmq_msg_data (&parts [2]), BUS_ZAP_DOMAIN, strlen (BUS_ZAP_DOMAIN)) == 0;
+    if (!curve || !domain || count < 7 || zmq_msg_size (&parts [6]) != 32) {
+        out->why = "CURVE required";
+    }
+    else {
+        zmq_z85_encode (out->key, zmq_msg_data (&parts [6]), 32);
+        out->agent = bus_policy_agent_by_key (policy, out->key);
+        if (out->agent) {
+            status = "200";
+            out->why = "OK";
+        }
+    }
+    //  Reply: version, request id, status code, status text, user id, metadata
+    zmq_send (zap, "1.0", 3, ZMQ_SNDMORE);
+    zmq_send (zap, zmq_msg_data (&parts [1]), zmq_msg_size (&parts [1]), ZMQ_SNDMORE);
+    zmq_send (zap, status, 3, ZMQ_SNDMORE);
+    zmq_send (zap, out->why, strlen (out->why), ZMQ_SNDMORE);
+    zmq_send (zap, out->agent? out->key: "", out->agent? BUS_KEY_Z85_LEN: 0, ZMQ_SNDMORE);
+    zmq_send (zap, "", 0, 0);
+    for (int i = 0; i < count; i++) {
+        zmq_msg_close (&parts [i]);
+    }
+}
+
+int
+bus_router_recv (void *router, bus_inframe_t *in)
+{
+    zmq_msg_t rid;
+    zmq_msg_init (&rid);
+    if (zmq_msg_recv (&rid, router, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&rid);
+        return -1;
+    }
+    in->rid_len = zmq_msg_size (&rid) < BUS_RID_MAX? zmq_msg_size (&rid): BUS_RID_MAX;
+    memcpy (in->rid, zmq_msg_data (&rid), in->rid_len);
+    zmq_msg_close (&rid);
+    zmq_msg_init (&in->body);
+    in->key [0] = 0;
+    in->multipart = false;
+    if (zmq_msg_recv (&in->body, router, ZMQ_DONTWAIT) < 0) {
+        //  ROUTER hands over whole messages: a routing id alone is empty.
+        return 0;
+    }
+    //  The authenticated key is metadata of the body frame; copy it before
+    //  the frame is closed (see PITFALLS: metadata is lost on some paths).
+    const char *user_id = zmq_msg_gets (&in->body, "User-Id");
+    if (user_id && strlen (user_id) == BUS_KEY_Z85_LEN) {
+        memcpy (in->key, user_id, sizeof in->key);
+    }
+    if (zmq_msg_more (&in->body)) {
+        //  Drain the rest: libzmq delivers a message whole, so it is here.
+        in->multipart = true;
+        zmq_msg_t rest;
+        zmq_msg_init (&rest);
+        while (zmq_msg_recv (&rest, router, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&rest)) {
+        }
+        zmq_msg_close (&rest);
+    }
+    return 0;
+}
+
+void
+bus_router_done (bus_inframe_t *in)
+{
+    zmq_msg_close (&in->body);
+}
+
+int
+bus_router_send (void *router, const uint8_t *rid, size_t rid_len, const void *data, size_t size)
+{
+    if (zmq_send (router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        return zmq_errno ();
+    }
+    //  The body cannot fail after the routing frame was accepted: ROUTER
+    //  checks the peer on the first part.
+    if (zmq_send (router, data, size, ZMQ_DONTWAIT) < 0) {
+        return zmq_errno ();
+    }
+    return 0;
+}

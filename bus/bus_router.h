@@ -1,0 +1,69 @@
+/*  bus_router.h: the bus's one socket, a ZeroMQ ROUTER with CURVE.
+
+    Security is set before bind (bus_router_secure): CURVE server, a ZAP
+    domain set and enforced (so no key passes while no ZAP handler answers),
+    ROUTER_MANDATORY (a send to a gone peer says so instead of vanishing),
+    no handover, a frame size cap, heartbeats and a handshake timeout.
+
+    The ZAP handler is ours: it answers from the live policy, so a key the
+    policy does not name never completes a handshake. The authenticated key
+    then rides on every frame (User-Id), and the core looks it up in the live
+    policy again on every frame: a reload that removes a key refuses its
+    next frame. A routing id is only where a key last spoke from; it is
+    never trusted, logged as identity, or shown to agents.
+*/
+#ifndef BUS_ROUTER_H
+#define BUS_ROUTER_H
+
+#include "bus_error.h"
+#include "bus_policy.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#define BUS_ZAP_DOMAIN          "bulkhead"
+#define BUS_ZAP_ENDPOINT        "inproc://zeromq.zap.01"
+#define BUS_HARD_FRAME_MAX      (16 * 1024 * 1024 + 4096)
+#define BUS_RID_MAX             256
+
+int
+    bus_router_secure (void *socket, const char *secret_z85, int heartbeat_ms,
+                       bus_error_t *err);
+
+//  One answered ZAP request.
+typedef struct {
+    bool handled;                       //  false: nothing (complete) was waiting
+    const bus_agent_t *agent;           //  NULL: refused
+    char key [BUS_KEY_Z85_LEN + 1];     //  "" if the client gave no CURVE key
+    char address [64];                  //  the peer's address as libzmq gives it
+    const char *why;                    //  why refused
+} bus_zap_t;
+
+//  Answers one request waiting on the ZAP socket from policy.
+void
+    bus_router_zap (void *zap, const bus_policy_t *policy, bus_zap_t *out);
+
+//  One message read from the ROUTER. body is open until bus_router_done.
+typedef struct {
+    uint8_t rid [BUS_RID_MAX];
+    size_t rid_len;
+    zmq_msg_t body;
+    char key [BUS_KEY_Z85_LEN + 1];     //  the authenticated key, "" if none
+    bool multipart;                     //  more than one body frame (drained)
+} bus_inframe_t;
+
+//  Reads one message without waiting: 0, or -1 if none was waiting.
+int
+    bus_router_recv (void *router, bus_inframe_t *in);
+void
+    bus_router_done (bus_inframe_t *in);
+
+//  Sends one frame to a routing id, never blocking. 0, or the errno:
+//  EHOSTUNREACH (peer gone) or EAGAIN (peer at its high-water mark).
+int
+    bus_router_send (void *router, const uint8_t *rid, size_t rid_len,
+                     const void *data, size_t size);
+
+#endif

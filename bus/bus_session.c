@@ -1,0 +1,337 @@
+/*  bus_session.c: sessions, HELLO, cursors and the pump, see bus_session.h. */
+#include "bus_core.h"
+#include "bus_record.h"
+#include "bus_session.h"
+#include "bus_taint.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUS_PROTOCOL_VERSION    1
+
+struct bus_sessions {
+    zhashx_t *table;                    //  agent name -> bus_session_t
+};
+
+static void
+s_session_destroy (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+bus_sessions_t *
+bus_sessions_new (void)
+{
+    bus_sessions_t *self = calloc (1, sizeof *self);
+    if (self && !(self->table = zhashx_new ())) {
+        free (self);
+        return NULL;
+    }
+    if (self) {
+        zhashx_set_destructor (self->table, s_session_destroy);
+    }
+    return self;
+}
+
+void
+bus_sessions_destroy (bus_sessions_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    zhashx_destroy (&(*self_p)->table);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+bus_session_t *
+bus_session_find (bus_core_t *core, const char *agent)
+{
+    return zhashx_lookup (core->sessions->table, agent);
+}
+
+bus_session_t *
+bus_session_first (bus_core_t *core)
+{
+    return zhashx_first (core->sessions->table);
+}
+
+bus_session_t *
+bus_session_next (bus_core_t *core)
+{
+    return zhashx_next (core->sessions->table);
+}
+
+bus_session_t *
+bus_session_get (bus_core_t *core, const char *agent)
+{
+    bus_session_t *session = bus_session_find (core, agent);
+    if (session) {
+        return session;
+    }
+    session = calloc (1, sizeof *session);
+    if (!session) {
+        return NULL;
+    }
+    snprintf (session->agent, sizeof session->agent, "%s", agent);
+    bus_error_t err;
+    if (bus_store_cursor_get (core->store, agent, &session->acked, &err) != 0) {
+        session->acked = 0;
+    }
+    session->sent = session->acked;
+    //  Count what waits in its mailbox once; from then on it is kept current.
+    uint64_t seq = session->acked;
+    while (bus_store_mailbox_next (core->store, agent, seq, &seq, &err) == 0) {
+        session->pending++;
+        session->backlog = true;
+    }
+    bus_taint_load (core, session);
+    zhashx_insert (core->sessions->table, agent, session);
+    return session;
+}
+
+void
+bus_session_seen (bus_session_t *session, const uint8_t *rid, size_t rid_len)
+{
+    if (session->rid_len == rid_len && memcmp (session->rid, rid, rid_len) == 0) {
+        return;
+    }
+    memcpy (session->rid, rid, rid_len);
+    session->rid_len = rid_len;
+    session->sent = session->acked;
+    session->inflight = 0;
+    session->backlog = true;
+    session->online = session->hello;
+}
+
+void
+bus_session_offline (bus_session_t *session)
+{
+    session->online = false;
+}
+
+//  ROUTER_MANDATORY told us the connection is gone (EHOSTUNREACH): what
+//  was not acknowledged stays in the mailbox for its next HELLO. Logged
+//  as a session event; the record commits with the next batch.
+static void
+s_gone (bus_core_t *core, bus_session_t *session)
+{
+    session->online = false;
+    session->backlog = true;
+    bus_core_say (core, "BUS-OFFLINE", "agent=%s acked=%llu", session->agent,
+                  (unsigned long long) session->acked);
+    bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, session->agent, NULL, BUS_OK,
+                    "disconnected (found at delivery); unacknowledged messages stay queued");
+}
+
+//  Entries in agent's mailbox with after < seq <= up_to.
+static uint32_t
+s_mailbox_count (bus_core_t *core, const char *agent, uint64_t after, uint64_t up_to)
+{
+    uint32_t count = 0;
+    uint64_t seq = after;
+    bus_error_t err;
+    while (bus_store_mailbox_next (core->store, agent, seq, &seq, &err) == 0 && seq <= up_to) {
+        count++;
+    }
+    return count;
+}
+
+//  Moves an agent's delivery cursor to up_to (it processed everything
+//  before), durably and on the log.
+static void
+s_advance (bus_core_t *core, bus_session_t *session, uint64_t up_to, const char *event)
+{
+    if (up_to <= session->acked) {
+        return;
+    }
+    uint32_t count = s_mailbox_count (core, session->agent, session->acked, up_to);
+    bus_error_t err;
+    if (bus_store_cursor_set (core->store, session->agent, up_to, &err) != 0) {
+        bus_core_fail (core, &err);
+        return;
+    }
+    record_t rec;
+    bus_record_init (core, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_DELIVERY_ACK);
+    rec.sender = session->agent;
+    rec.has_ref_seq = true;
+    rec.ref_seq = up_to;
+    rec.event = (char *) event;
+    bus_core_append (core, &rec);
+    session->acked = up_to;
+    session->inflight = session->inflight > count? session->inflight - count: 0;
+    session->pending = session->pending > count? session->pending - count: 0;
+}
+
+void
+bus_session_ack (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__DeliveryAck *ack)
+{
+    bus_session_t *session = peer->session;
+    //  An agent cannot acknowledge what it was not sent: that would skip
+    //  messages in its own mailbox. Room freed in its window is used by the
+    //  pump after the commit.
+    uint64_t up_to = ack->up_to < session->sent? ack->up_to: session->sent;
+    s_advance (core, session, up_to, "processed up to ref_seq");
+}
+
+//  WELCOME lists what it may reach, so an agent can plan within policy.
+static void
+s_welcome (bus_core_t *core, bus_peer_t *peer, uint64_t resume)
+{
+    const bus_policy_t *policy = core->policy;
+    uint32_t me = bus_policy_agent_index (policy, peer->agent);
+    Bulkhead__V1__Reach *reach = calloc (policy->edge_count + 1, sizeof *reach);
+    Bulkhead__V1__Reach **reach_ptrs = calloc (policy->edge_count + 1, sizeof *reach_ptrs);
+    char **intents = calloc (policy->edge_count * policy->class_count + 1, sizeof *intents);
+    size_t n_reach = 0;
+    size_t n_intents = 0;
+    if (reach && reach_ptrs && intents) {
+        for (size_t i = 0; i < policy->edge_count; i++) {
+            const bus_edge_t *edge = &policy->edges [i];
+            if (edge->from != me) {
+                continue;
+            }
+            bulkhead__v1__reach__init (&reach [n_reach]);
+            reach [n_reach].recipient = (char *) policy->agents [edge->to].name;
+            reach [n_reach].intents = intents + n_intents;
+            for (size_t c = 0; c < policy->class_count; c++) {
+                if (edge->classes & (UINT64_C (1) << c)) {
+                    intents [n_intents++] = (char *) policy->classes [c].name;
+                    reach [n_reach].n_intents++;
+                }
+            }
+            reach_ptrs [n_reach] = &reach [n_reach];
+            n_reach++;
+        }
+    }
+    Bulkhead__V1__Welcome welcome = BULKHEAD__V1__WELCOME__INIT;
+    welcome.agent = (char *) peer->agent->name;
+    welcome.version = BUS_PROTOCOL_VERSION;
+    welcome.policy_hash = (char *) policy->hash;
+    welcome.n_reach = n_reach;
+    welcome.reach = reach_ptrs;
+    welcome.has_resume_from = true;
+    welcome.resume_from = resume;
+    frame_t frame = BULKHEAD__V1__FRAME__INIT;
+    frame.body_case = BULKHEAD__V1__FRAME__BODY_WELCOME;
+    frame.welcome = &welcome;
+    bus_outbox_frame (core->outbox, peer->rid, peer->rid_len, &frame, NULL);
+    free (reach);
+    free (reach_ptrs);
+    free (intents);
+}
+
+void
+bus_session_hello (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Hello *hello)
+{
+    if (hello->version != BUS_PROTOCOL_VERSION) {
+        char reason [128];
+        snprintf (reason, sizeof reason, "protocol version %u is not supported (this bus speaks %d)",
+                  hello->version, BUS_PROTOCOL_VERSION);
+        bus_core_refuse (core, peer, BUS_EVERSION, reason, NULL);
+        return;
+    }
+    bus_session_t *session = peer->session;
+    session->hello = true;
+    session->online = true;
+    //  Resume after what it says it has processed, never before what it
+    //  acknowledged: an agent that lost its state gets no replay of acked
+    //  messages, one that kept it gets nothing twice.
+    if (hello->has_last_seq && hello->last_seq <= bus_store_last_seq (core->store)) {
+        s_advance (core, session, hello->last_seq, "hello: processed up to ref_seq");
+    }
+    uint64_t resume = session->acked;
+    session->sent = resume;
+    session->inflight = 0;
+    session->backlog = true;
+    s_welcome (core, peer, resume);
+
+    char event [160];
+    snprintf (event, sizeof event, "hello, resume after %llu", (unsigned long long) resume);
+    bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, peer->agent->name, peer->key,
+                    BUS_OK, event);
+    bus_core_say (core, "BUS-HELLO", "agent=%s resume=%llu", peer->agent->name,
+                  (unsigned long long) resume);
+}
+
+void
+bus_session_accept (bus_core_t *core, bus_session_t *session, const record_t *rec)
+{
+    session->pending++;
+    bus_taint_accept (core, session, rec);
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (!session->online || !(data = bus_record_deliver (rec, &size))
+    ||  bus_outbox_deliver (core->outbox, session, rec->seq, data, size) != 0) {
+        session->backlog = true;
+    }
+}
+
+void
+bus_session_deliver (bus_core_t *core, bus_session_t *session, uint64_t seq,
+                     const void *data, size_t size)
+{
+    //  Direct delivery only while the session is in step with its mailbox;
+    //  otherwise the pump sends it, in order, from the log.
+    if (!session->online || session->backlog || seq <= session->sent
+    ||  session->inflight >= core->options.window) {
+        if (seq > session->sent) {
+            session->backlog = true;
+        }
+        return;
+    }
+    int rc = bus_router_send (core->router, session->rid, session->rid_len, data, size);
+    if (rc == 0) {
+        session->sent = seq;
+        session->inflight++;
+    }
+    else
+    if (rc == EHOSTUNREACH) {
+        s_gone (core, session);
+    }
+    else {
+        session->backlog = true;
+    }
+}
+
+void
+bus_session_pump (bus_core_t *core, bus_session_t *session)
+{
+    uint32_t window = core->options.window;
+    bus_error_t err;
+    while (session->online && session->backlog && session->inflight < window && !core->failed) {
+        uint64_t seq;
+        int rc = bus_store_mailbox_next (core->store, session->agent, session->sent, &seq, &err);
+        if (rc == 1) {
+            session->backlog = false;
+            break;
+        }
+        record_t *rec = NULL;
+        if (rc != 0 || bus_store_record (core->store, seq, &rec, &err) != 0) {
+            bus_core_say (core, "BUS-MAILBOX", "agent=%s code=%s reason=\"%s\"",
+                          session->agent, bus_errname (err.code), err.text);
+            break;
+        }
+        size_t size;
+        uint8_t *data = bus_record_deliver (rec, &size);
+        bulkhead__v1__record__free_unpacked (rec, NULL);
+        if (!data) {
+            break;
+        }
+        int sent = bus_router_send (core->router, session->rid, session->rid_len, data, size);
+        free (data);
+        if (sent == EHOSTUNREACH) {
+            s_gone (core, session);
+            break;
+        }
+        if (sent != 0) {
+            break;                  //  EAGAIN: its queue is full; try later
+        }
+        session->sent = seq;
+        session->inflight++;
+    }
+}

@@ -1,0 +1,97 @@
+/*  bus_session.h: what the bus knows of one agent's connection.
+
+    One session per agent name, made on first use and kept while the bus
+    runs (the outbox may point at it). States:
+
+        offline   nothing is pushed; its mailbox keeps what arrives
+        connected its key spoke from a routing id, no HELLO yet: only HELLO
+                  and PING are answered
+        welcomed  said HELLO: the pump pushes its mailbox, in log order,
+                  from its cursor, at most `window` unacknowledged at once
+
+    The cursor (what it acknowledged) is durable in the store; `sent` and
+    `inflight` are this connection's and start again from the cursor when
+    its key speaks from another routing id or says HELLO.
+*/
+#ifndef BUS_SESSION_H
+#define BUS_SESSION_H
+
+#include "bulkhead.pb-c.h"
+#include "bus_policy.h"
+#include "bus_router.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct bus_core bus_core_t;
+typedef struct bus_peer bus_peer_t;
+typedef struct bus_sessions bus_sessions_t;
+
+typedef struct bus_session {
+    char agent [BUS_NAME_MAX + 1];
+    uint8_t rid [BUS_RID_MAX];      //  where its key last spoke from
+    size_t rid_len;
+    bool hello;                     //  said HELLO at least once
+    bool online;                    //  we believe its connection is up
+    bool backlog;                   //  mailbox has entries past `sent` to push
+    uint64_t acked;                 //  its delivery cursor
+    uint64_t sent;                  //  highest seq pushed on this connection
+    uint32_t inflight;              //  pushed, not yet acknowledged
+    uint32_t pending;               //  in the mailbox, not yet acknowledged
+    uint64_t taint_seq;             //  restricted delivery that tainted it, 0 if clean
+    uint64_t taint_us;              //  when
+} bus_session_t;
+
+bus_sessions_t *
+    bus_sessions_new (void);
+void
+    bus_sessions_destroy (bus_sessions_t **self_p);
+
+//  The session of agent, made (cursor, mailbox count and taint read from
+//  the store) on first use. NULL when memory is out.
+bus_session_t *
+    bus_session_get (bus_core_t *core, const char *agent);
+
+//  The session of agent if one was made, else NULL.
+bus_session_t *
+    bus_session_find (bus_core_t *core, const char *agent);
+
+//  Iteration over every session made.
+bus_session_t *
+    bus_session_first (bus_core_t *core);
+bus_session_t *
+    bus_session_next (bus_core_t *core);
+
+//  Its key spoke from rid: if that is a new routing id, route there and
+//  resend what the old connection may have lost (the client drops repeats).
+void
+    bus_session_seen (bus_session_t *session, const uint8_t *rid, size_t rid_len);
+
+//  HELLO: resume from the cursor and queue the WELCOME.
+void
+    bus_session_hello (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Hello *hello);
+
+//  DELIVERY-ACK: move the cursor up to what it was sent.
+void
+    bus_session_ack (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__DeliveryAck *ack);
+
+//  A message accepted for session (just logged delivered or queued): count
+//  it in the mailbox, and queue its DELIVER if the session is in step.
+void
+    bus_session_accept (bus_core_t *core, bus_session_t *session, const Bulkhead__V1__Record *rec);
+
+//  After the commit: sends one queued DELIVER if the session is still in
+//  step with its mailbox, else leaves it to the pump.
+void
+    bus_session_deliver (bus_core_t *core, bus_session_t *session, uint64_t seq,
+                         const void *data, size_t size);
+
+//  Pushes mailbox entries past `sent` while its window has room.
+void
+    bus_session_pump (bus_core_t *core, bus_session_t *session);
+
+//  The agent left the policy (or its key changed): nothing more is pushed.
+void
+    bus_session_offline (bus_session_t *session);
+
+#endif
