@@ -17,6 +17,7 @@
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
+VERSION ?= 0.1.0
 BUILD   ?= build/release
 SAN     ?= 0
 
@@ -163,11 +164,18 @@ bench:
 	    $(BENCH_SRC:bench/%.c=build/release/bench/%)
 	@BUILD=build/release bench/run.sh
 
+#   Headers: bus_client.h includes bus_error.h and the generated
+#   bulkhead.pb-c.h by quoted name, so they go side by side; bulkhead.pc
+#   names the directory (see bulkhead.pc.in).
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/bulkhead
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/include/bulkhead
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/bulkhead
 	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libbulkhead.a
 	install -m 0644 bus/bus_client.h bus/bus_error.h $(GEN_H) $(DESTDIR)$(PREFIX)/include/bulkhead/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' bulkhead.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/bulkhead.pc
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/bulkhead.pc
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 

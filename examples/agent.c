@@ -24,6 +24,7 @@
     Build it by hand against an installed bulkhead:
         cc -o agent agent.c $(pkg-config --cflags --libs bulkhead)
 */
+#define _POSIX_C_SOURCE 200809L     //  clock_gettime under -std=c11
 #include "bus_client.h"
 
 #include <errno.h>
