@@ -16,7 +16,7 @@
 #define BUS_KEYS_H
 
 #include "bus_error.h"
-#include "bus_policy.h"
+#include "bus_names.h"
 
 typedef struct {
     char name [BUS_NAME_MAX + 1];

@@ -51,13 +51,12 @@
 #define BUS_POLICY_H
 
 #include "bus_error.h"
+#include "bus_names.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define BUS_NAME_MAX        64
-#define BUS_KEY_Z85_LEN     40
 #define BUS_CLASS_MAX       64      //  classes fit a uint64_t bitmask
 #define BUS_HASH_HEX_LEN    64
 
@@ -147,11 +146,6 @@ int
 //  Index of an agent in self->agents (for bus_edge_t.from / .to).
 uint32_t
     bus_policy_agent_index (const bus_policy_t *self, const bus_agent_t *agent);
-
-//  True if name is 1..BUS_NAME_MAX bytes of [a-z0-9._-] starting with
-//  [a-z0-9]. Checks raw bytes: embedded NULs fail.
-bool
-    bus_name_valid (const char *name, size_t len);
 
 //  Glob match with '*' (any run of bytes) only.
 bool

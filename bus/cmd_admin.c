@@ -187,13 +187,9 @@ typedef struct {
 } log_filter_t;
 
 static void
-s_json_string (const char *key, const char *value, bool *first)
+s_json_value (const char *value)
 {
-    if (!value) {
-        return;
-    }
-    printf ("%s\"%s\":\"", *first? "": ",", key);
-    *first = false;
+    putchar ('"');
     for (const unsigned char *p = (const unsigned char *) value; *p; p++) {
         if (*p == '"' || *p == '\\') {
             printf ("\\%c", *p);
@@ -209,6 +205,17 @@ s_json_string (const char *key, const char *value, bool *first)
     putchar ('"');
 }
 
+static void
+s_json_string (const char *key, const char *value, bool *first)
+{
+    if (!value) {
+        return;
+    }
+    printf ("%s\"%s\":", *first? "": ",", key);
+    *first = false;
+    s_json_value (value);
+}
+
 static int
 s_print_record (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, size_t raw_len)
 {
@@ -219,7 +226,8 @@ s_print_record (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, 
                      ? s_kind_names [rec->kind]: "?";
     if (filter->agent
     &&  !(rec->sender && strcmp (rec->sender, filter->agent) == 0)
-    &&  !(rec->recipient && strcmp (rec->recipient, filter->agent) == 0)) {
+    &&  !(rec->recipient && strcmp (rec->recipient, filter->agent) == 0)
+    &&  !(rec->actor && strcmp (rec->actor, filter->agent) == 0)) {
         return 0;
     }
     if (filter->kind && strcmp (filter->kind, kind) != 0) {
@@ -263,6 +271,27 @@ s_print_record (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, 
         s_json_string ("justification", rec->justification, &first);
         s_json_string ("restricted_why", rec->restricted_why, &first);
         s_json_string ("policy_hash", rec->policy_hash, &first);
+        s_json_string ("actor", rec->actor, &first);
+        if (rec->has_votes) {
+            printf (",\"votes\":%u", rec->votes);
+        }
+        if (rec->has_quorum) {
+            printf (",\"quorum\":%u", rec->quorum);
+        }
+        if (rec->has_hold_state) {
+            printf (",\"hold_state\":%d", (int) rec->hold_state);
+        }
+        if (rec->has_remaining) {
+            printf (",\"remaining\":%u", rec->remaining);
+        }
+        if (rec->n_approvers) {
+            printf (",\"approvers\":[");
+            for (size_t i = 0; i < rec->n_approvers; i++) {
+                printf ("%s", i? ",": "");
+                s_json_value (rec->approvers [i]);
+            }
+            printf ("]");
+        }
         if (rec->has_restricted) {
             printf (",\"restricted\":%s", rec->restricted? "true": "false");
         }
@@ -317,6 +346,15 @@ s_print_record (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, 
     else {
         if (rec->sender) {
             printf (" %s", rec->sender);
+        }
+        if (rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_HOLD && rec->recipient) {
+            printf (" -> %s", rec->recipient);
+        }
+        if (rec->actor && (!rec->sender || strcmp (rec->actor, rec->sender) != 0)) {
+            printf (" by=%s", rec->actor);
+        }
+        if (rec->has_votes && rec->has_quorum) {
+            printf (" votes=%u/%u", rec->votes, rec->quorum);
         }
         if (rec->code && strcmp (rec->code, "OK") != 0) {
             printf (" %s", rec->code);
