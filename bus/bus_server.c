@@ -134,7 +134,9 @@ s_policy_load (bus_server_t *self, bus_error_t *err)
         return -1;
     }
     med_chain_t *chain;
-    if (med_chain_open (&chain, policy, err) != 0) {
+    const med_stage_t *const *stages = core->options.stages? core->options.stages
+                                                           : med_chain_stages ();
+    if (med_chain_open_with (&chain, stages, policy, err) != 0) {
         bus_policy_destroy (&policy);
         return -1;
     }

@@ -55,7 +55,7 @@ typedef struct {
     size_t n_causes;
 } med_event_t;
 
-typedef struct {
+typedef struct med_stage_s {
     const char *name;       //  policy key and log field
     size_t state_size;
     int  (*init)    (void *state, const bus_policy_t *policy, bus_error_t *err);
