@@ -1,0 +1,236 @@
+/*  test_backlog.c: the backlog stage (mediators/med_backlog.c).
+
+    A recipient holds at most max_backlog unacknowledged messages (per agent,
+    default bus.max_backlog). recipient_pending >= the cap is EBACKLOG; below
+    it passes. It runs before the hold stage, so no approver is asked about
+    a message that could not be delivered, and again on a resume, so a
+    release meets the cap as a message sent now would.
+*/
+#include "check.h"
+
+#include <stdlib.h>
+
+#include "bus_policy.h"
+#include "med_chain.h"
+
+#define KEY_PLANNER     "0sP+*eJu9)s.8C%G]?!3VaOc9?rsFf2]1Ehh9:/n"
+#define KEY_WRITER      "cnvRMqE9%SEU<qYS<PT=/5t#&0U2$>e&=r}t4IV1"
+#define KEY_TINY        "oibFqCy>*wQPReC=!vHI}VWSLcO^?Qq^KfWE#oI:"
+#define KEY_PAYMENTS    "Ac)t4OtSWa:Kx2g]-2mkas/uooJLXuC.q3AQ{4wG"
+#define KEY_HUGE        "M7Ug^.oyJ<)F3+[86*<@mnNi2AErL8OV5)e:</kk"
+
+static const char *s_policy_text =
+    "bus\n"
+    "    max_backlog = 3\n"
+    "agents\n"
+    "    planner\n"
+    "        key = \"" KEY_PLANNER "\"\n"
+    "    writer\n"
+    "        key = \"" KEY_WRITER "\"\n"
+    "    tiny\n"
+    "        key = \"" KEY_TINY "\"\n"
+    "        max_backlog = 1\n"
+    "    payments\n"
+    "        key = \"" KEY_PAYMENTS "\"\n"
+    "        class = finance\n"
+    "    huge\n"
+    "        key = \"" KEY_HUGE "\"\n"
+    "        max_backlog = 4294967295\n"
+    "edges\n"
+    "    planner\n"
+    "        writer = message\n"
+    "        tiny = message\n"
+    "        payments = finance\n"
+    "        huge = message\n";
+
+typedef struct {
+    bus_policy_t *policy;
+    const med_stage_t *stage;
+    void *state;
+    Bulkhead__V1__Send send;
+    bus_envelope_t env;
+    bus_hold_t hold;
+    bus_error_t err;
+} fixture_t;
+
+static const med_stage_t *
+s_find (const char *name)
+{
+    for (const med_stage_t *const *stage = med_chain_stages (); *stage; stage++) {
+        if (strcmp ((*stage)->name, name) == 0) {
+            return *stage;
+        }
+    }
+    return NULL;
+}
+
+static int
+s_setup (void **state)
+{
+    fixture_t *f = calloc (1, sizeof *f);
+    if (!f) {
+        return -1;
+    }
+    bus_error_t err;
+    if (bus_policy_parse (&f->policy, s_policy_text, strlen (s_policy_text), "t.cfg", &err)) {
+        fprintf (stderr, "policy: %s: %s\n", bus_errname (err.code), err.text);
+        free (f);
+        return -1;
+    }
+    f->stage = s_find ("backlog");
+    f->state = f->stage? calloc (1, f->stage->state_size? f->stage->state_size: 1): NULL;
+    if (!f->state || (f->stage->init && f->stage->init (f->state, f->policy, &err))) {
+        free (f->state);
+        bus_policy_destroy (&f->policy);
+        free (f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    fixture_t *f = *state;
+    if (f->stage->fini) {
+        f->stage->fini (f->state);
+    }
+    free (f->state);
+    bus_policy_destroy (&f->policy);
+    free (f);
+    return 0;
+}
+
+static bus_envelope_t *
+s_envelope (fixture_t *f, const char *to, const char *intent, uint32_t pending)
+{
+    Bulkhead__V1__Send *send = &f->send;
+    bulkhead__v1__send__init (send);
+    send->message_id = "m1";
+    send->recipient = (char *) to;
+    send->intent = (char *) intent;
+    bus_envelope_t *env = &f->env;
+    memset (env, 0, sizeof *env);
+    env->policy = f->policy;
+    env->sender = bus_policy_agent (f->policy, "planner");
+    env->sender_name = "planner";
+    env->recipient = bus_policy_agent (f->policy, to);
+    assert_non_null (env->recipient);
+    env->send = send;
+    env->now_us = 1700000000000000ULL;
+    env->class_index = bus_policy_class (f->policy, intent);
+    env->recipient_pending = pending;
+    memset (&f->err, 0, sizeof f->err);
+    return env;
+}
+
+static med_verdict_t
+s_decide (fixture_t *f, const char *to, uint32_t pending)
+{
+    s_envelope (f, to, "message", pending);
+    return f->stage->decide (f->state, &f->env, &f->err);
+}
+
+static void
+test_stage_shape (void **state)
+{
+    fixture_t *f = *state;
+    assert_string_equal (f->stage->name, "backlog");
+    assert_non_null (f->stage->decide);
+    assert_null (f->stage->observe);
+    //  Before hold: nobody is asked about a message that cannot be delivered.
+    size_t backlog = SIZE_MAX, hold = SIZE_MAX;
+    const med_stage_t *const *stages = med_chain_stages ();
+    for (size_t i = 0; stages [i]; i++) {
+        if (stages [i] == f->stage) {
+            backlog = i;
+        }
+        if (strcmp (stages [i]->name, "hold") == 0) {
+            hold = i;
+        }
+    }
+    assert_true (backlog < hold);
+    assert_true (hold != SIZE_MAX);
+}
+
+static void
+test_default_cap (void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal (bus_policy_agent (f->policy, "writer")->max_backlog, 3);
+    for (uint32_t pending = 0; pending < 3; pending++) {
+        CHECK_VERDICT (s_decide (f, "writer", pending), MED_PASS);
+    }
+    CHECK_DECIDE (s_decide (f, "writer", 3), f->err, MED_REJECT, BUS_EBACKLOG);
+    assert_string_equal (f->err.text, "writer has 3 unacknowledged messages (limit 3)");
+    CHECK_DECIDE (s_decide (f, "writer", 4), f->err, MED_REJECT, BUS_EBACKLOG);
+}
+
+static void
+test_per_agent_cap (void **state)
+{
+    fixture_t *f = *state;
+    CHECK_VERDICT (s_decide (f, "tiny", 0), MED_PASS);
+    CHECK_DECIDE (s_decide (f, "tiny", 1), f->err, MED_REJECT, BUS_EBACKLOG);
+    CHECK_CONTAINS (f->err.text, "(limit 1)");
+    //  The largest cap: only a full count reaches it.
+    CHECK_VERDICT (s_decide (f, "huge", UINT32_MAX - 1), MED_PASS);
+    CHECK_DECIDE (s_decide (f, "huge", UINT32_MAX), f->err, MED_REJECT, BUS_EBACKLOG);
+}
+
+//  The core counts a recipient it has no session for as full (UINT32_MAX).
+static void
+test_unknown_count_is_full (void **state)
+{
+    fixture_t *f = *state;
+    CHECK_DECIDE (s_decide (f, "writer", UINT32_MAX), f->err, MED_REJECT, BUS_EBACKLOG);
+    CHECK_CONTAINS (f->err.text, "4294967295");
+}
+
+//  A resume meets the cap as a message sent now would.
+static void
+test_resume_meets_cap (void **state)
+{
+    fixture_t *f = *state;
+    s_envelope (f, "writer", "message", 3);
+    f->env.resume = &f->hold;
+    CHECK_DECIDE (f->stage->decide (f->state, &f->env, &f->err), f->err, MED_REJECT, BUS_EBACKLOG);
+    s_envelope (f, "writer", "message", 2);
+    f->env.resume = &f->hold;
+    CHECK_VERDICT (f->stage->decide (f->state, &f->env, &f->err), MED_PASS);
+}
+
+//  In the shipped chain: a full mailbox is refused before the hold stage
+//  would hold a finance message for it.
+static void
+test_in_chain_before_hold (void **state)
+{
+    fixture_t *f = *state;
+    med_chain_t *chain = NULL;
+    bus_error_t err;
+    CHECK_PASS (med_chain_open (&chain, f->policy, &err), err);
+    const char *stage = NULL;
+    s_envelope (f, "payments", "finance", 3);
+    CHECK_DECIDE (med_chain_run (chain, &f->env, &stage, &f->err), f->err,
+                  MED_REJECT, BUS_EBACKLOG);
+    assert_string_equal (stage, "backlog");
+    s_envelope (f, "payments", "finance", 2);
+    CHECK_DECIDE (med_chain_run (chain, &f->env, &stage, &f->err), f->err, MED_HOLD, BUS_OK);
+    assert_string_equal (stage, "hold");
+    med_chain_destroy (&chain);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_stage_shape, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_default_cap, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_per_agent_cap, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_unknown_count_is_full, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_resume_meets_cap, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_in_chain_before_hold, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
