@@ -26,9 +26,29 @@ s_counted (bus_core_t *core, const bus_hold_t *hold, uint32_t *quorum)
     return cls? med_hold_votes (core->policy, cls, hold, votes): 0;
 }
 
+//  What Pending notices and LIST-PENDING carry of the held record: its
+//  first bytes; GET_HOLD gives them all.
+#define BUS_PENDING_RECORD_MAX  4096
+
+//  The held record's stored bytes (malloc'd, caller frees), or NULL.
+static uint8_t *
+s_held_bytes (bus_core_t *core, const bus_hold_t *hold, size_t *size)
+{
+    void *data = NULL;
+    bus_error_t err;
+    if (bus_store_record_raw (core->store, hold->seq, &data, size, &err) != 0) {
+        bus_core_say (core, "BUS-HOLD", "id=%s reason=\"cannot read held record: %s\"", hold->id,
+                      err.text);
+        return NULL;
+    }
+    return data;
+}
+
+//  Fills pending for hold; *bytes gets the record's bytes it borrows
+//  (caller frees after packing).
 static void
 s_pending_fill (bus_core_t *core, Bulkhead__V1__Pending *pending, const bus_hold_t *hold,
-                char **votes)
+                char **votes, uint8_t **bytes)
 {
     bulkhead__v1__pending__init (pending);
     pending->approval_id = (char *) hold->id;
@@ -56,6 +76,15 @@ s_pending_fill (bus_core_t *core, Bulkhead__V1__Pending *pending, const bus_hold
     }
     pending->n_votes = hold->n_votes;
     pending->votes = votes;
+    size_t size = 0;
+    *bytes = s_held_bytes (core, hold, &size);
+    if (*bytes) {
+        pending->has_record = true;
+        pending->record.data = *bytes;
+        pending->record.len = size < BUS_PENDING_RECORD_MAX? size: BUS_PENDING_RECORD_MAX;
+        pending->has_record_size = true;
+        pending->record_size = size;
+    }
 }
 
 //  Tells every connected approver of the hold's class that it waits.
@@ -68,7 +97,8 @@ s_notify (bus_core_t *core, const bus_hold_t *hold)
     }
     Bulkhead__V1__Pending pending;
     char *votes [BUS_HOLD_VOTES_MAX];
-    s_pending_fill (core, &pending, hold, votes);
+    uint8_t *bytes;
+    s_pending_fill (core, &pending, hold, votes, &bytes);
     frame_t frame = BULKHEAD__V1__FRAME__INIT;
     frame.body_case = BULKHEAD__V1__FRAME__BODY_PENDING;
     frame.pending = &pending;
@@ -80,6 +110,7 @@ s_notify (bus_core_t *core, const bus_hold_t *hold)
             bus_outbox_frame (core->outbox, session->rid, session->rid_len, &frame, NULL);
         }
     }
+    free (bytes);
 }
 
 int
@@ -290,12 +321,20 @@ s_list (bus_core_t *core, const bus_agent_t *me, Bulkhead__V1__ControlReply *rep
     static Bulkhead__V1__Pending items [1024];
     static Bulkhead__V1__Pending *item_ptrs [1024];
     static char *votes [1024][BUS_HOLD_VOTES_MAX];
+    static uint8_t *bytes [1024];
+    static size_t n_bytes;
+    for (size_t i = 0; i < n_bytes; i++) {
+        free (bytes [i]);
+        bytes [i] = NULL;
+    }
+    n_bytes = 0;
     size_t n = 0;
     for (uint32_t i = 0; i < bus_holds_size (core->holds) && n < 1024; i++) {
         bus_hold_t *hold = bus_holds_at (core->holds, i);
         const bus_class_t *cls = s_class (core, hold);
         if (cls && med_hold_may_approve (me, cls) && strcmp (hold->sender, me->name) != 0) {
-            s_pending_fill (core, &items [n], hold, votes [n]);
+            s_pending_fill (core, &items [n], hold, votes [n], &bytes [n]);
+            n_bytes = n + 1;
             item_ptrs [n] = &items [n];
             n++;
         }
@@ -307,10 +346,62 @@ s_list (bus_core_t *core, const bus_agent_t *me, Bulkhead__V1__ControlReply *rep
     return BUS_OK;
 }
 
+//  How far back an approver's own part in a held message is looked for.
+#define BUS_CAUSE_DEPTH     16
+#define BUS_CAUSE_VISITS    256
+
+//  The seq of a message sent by agent among the causes of record seq,
+//  transitively (BUS_CAUSE_DEPTH generations, at most BUS_CAUSE_VISITS
+//  records read), or 0. An approver that caused what it approves would be
+//  approving its own request: a steered approver could launder through it.
+static uint64_t
+s_caused_by (bus_core_t *core, uint64_t seq, const char *agent)
+{
+    uint64_t queue [BUS_CAUSE_VISITS];
+    uint32_t depth [BUS_CAUSE_VISITS];
+    size_t head = 0, tail = 0;
+    queue [tail] = seq;
+    depth [tail++] = 0;
+    while (head < tail) {
+        uint64_t at = queue [head];
+        uint32_t level = depth [head++];
+        record_t *rec = NULL;
+        bus_error_t err;
+        if (bus_store_record (core->store, at, &rec, &err) != 0) {
+            continue;
+        }
+        uint64_t found = 0;
+        if (level > 0 && rec->sender && strcmp (rec->sender, agent) == 0) {
+            found = at;
+        }
+        for (size_t i = 0; !found && level < BUS_CAUSE_DEPTH && i < rec->n_causes
+                           && tail < BUS_CAUSE_VISITS; i++) {
+            if (rec->causes [i] < at) {     //  causes come before: no cycles
+                queue [tail] = rec->causes [i];
+                depth [tail++] = level + 1;
+            }
+        }
+        bulkhead__v1__record__free_unpacked (rec, NULL);
+        if (found) {
+            return found;
+        }
+    }
+    return 0;
+}
+
 static bus_code_t
 s_approve (bus_core_t *core, const bus_agent_t *me, bus_hold_t *hold,
            const Bulkhead__V1__Control *control, char *reason, size_t size)
 {
+    uint64_t own = s_caused_by (core, hold->seq, me->name);
+    if (own) {
+        snprintf (reason, size, "%s may not approve %s: its own message (seq %llu) is among "
+                  "the causes of what it would release; another approver must decide",
+                  me->name, hold->id, (unsigned long long) own);
+        bus_approval_record (core, hold, me->name, BUS_EPERM,
+                             "approval refused: the approver's own message is a cause");
+        return BUS_EPERM;
+    }
     //  APPROVE names the exact message: an approval cannot release
     //  anything but what the approver read.
     if (!control->has_digest || control->digest.len != sizeof hold->digest
@@ -365,6 +456,24 @@ bus_approval_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Co
     bus_hold_t *hold = s_hold_for (core, me, id, &code, reason, size);
     if (!hold) {
         return code;
+    }
+    if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_GET_HOLD) {
+        //  The whole stored record; the reply is packed before the next
+        //  control frame is handled.
+        static uint8_t *record;
+        free (record);
+        size_t record_size = 0;
+        record = s_held_bytes (core, hold, &record_size);
+        if (!record) {
+            snprintf (reason, size, "%s: its record cannot be read; see the bus's log", id);
+            return BUS_EIO;
+        }
+        reply->has_record = true;
+        reply->record.data = record;
+        reply->record.len = record_size;
+        snprintf (reason, size, "%s: %zu bytes of record seq %llu", id, record_size,
+                  (unsigned long long) hold->seq);
+        return BUS_OK;
     }
     if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_DENY) {
         char why [256];

@@ -9,6 +9,7 @@
         LIST_PENDING    approver              bus_approval
         APPROVE         approver              bus_approval
         DENY            approver              bus_approval
+        GET_HOLD        approver              bus_approval (one hold's whole record)
         GRANT           approver or operator  bus_grants (operators revoke)
         LIST_TAINT      operator              here
         CLEAR_TAINT     operator              here

@@ -75,6 +75,11 @@ int
     bus_fail (bus_error_t *err, bus_code_t code, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
+//  Makes text valid UTF-8 in place: a sequence cut at the end (by a printf
+//  width) is dropped, any other invalid byte becomes '?'.
+void
+    bus_utf8_repair (char *text);
+
 //  Maps a wire word back to its code; BUS_EINVAL if unknown.
 bus_code_t
     bus_code_from_word (const char *word);

@@ -746,6 +746,14 @@ s_section_agents (s_ctx_t *ctx, int first)
                            "key = \"<its 40-character Z85 public key>\"",
                            agent->name);
         }
+        //  An agent that reads outside content can be steered by it: it may
+        //  not be the person who approves, nor the one who clears taint.
+        if (agent->untrusted && (agent->roles & (BUS_ROLE_APPROVER | BUS_ROLE_OPERATOR))) {
+            return s_fail (ctx, item->line, "agent '%s' is trust = untrusted and has the %s "
+                           "role; untrusted agents may not approve or operate: drop the role "
+                           "or give it to a trusted agent", agent->name,
+                           agent->roles & BUS_ROLE_APPROVER? "approver": "operator");
+        }
     }
     //  Sorted for bsearch; neighbours then show duplicates.
     qsort (self->agents, count, sizeof *self->agents, s_by_name);

@@ -116,6 +116,7 @@ bus_router_recv (void *router, bus_inframe_t *in)
     zmq_msg_close (&rid);
     zmq_msg_init (&in->body);
     in->key [0] = 0;
+    in->fd = -1;
     in->multipart = false;
     if (zmq_msg_recv (&in->body, router, ZMQ_DONTWAIT) < 0) {
         //  ROUTER hands over whole messages: a routing id alone is empty.
@@ -123,6 +124,7 @@ bus_router_recv (void *router, bus_inframe_t *in)
     }
     //  The authenticated key is metadata of the body frame; copy it before
     //  the frame is closed (see PITFALLS: metadata is lost on some paths).
+    in->fd = zmq_msg_get (&in->body, ZMQ_SRCFD);
     const char *user_id = zmq_msg_gets (&in->body, "User-Id");
     if (user_id && strlen (user_id) == BUS_KEY_Z85_LEN) {
         memcpy (in->key, user_id, sizeof in->key);
@@ -137,6 +139,58 @@ bus_router_recv (void *router, bus_inframe_t *in)
         zmq_msg_close (&rest);
     }
     return 0;
+}
+
+void *
+bus_router_monitor (void *ctx, void *router, bus_error_t *err)
+{
+    //  One monitor per process: the bus has one ROUTER.
+    const char *endpoint = "inproc://bulkhead.router.monitor";
+    if (zmq_socket_monitor (router, endpoint, ZMQ_EVENT_DISCONNECTED) != 0) {
+        bus_fail (err, BUS_EIO, "cannot monitor the bus socket: %s", zmq_strerror (zmq_errno ()));
+        return NULL;
+    }
+    void *monitor = zmq_socket (ctx, ZMQ_PAIR);
+    if (!monitor || zmq_connect (monitor, endpoint) != 0) {
+        bus_fail (err, BUS_EIO, "cannot read the bus socket's monitor: %s",
+                  zmq_strerror (zmq_errno ()));
+        if (monitor) {
+            zmq_close (monitor);
+        }
+        return NULL;
+    }
+    return monitor;
+}
+
+void
+bus_router_events (void *monitor, void (*gone) (void *arg, int fd), void *arg)
+{
+    //  Each event is two frames: 6 bytes (u16 event, u32 value), then the
+    //  endpoint.
+    while (true) {
+        zmq_msg_t head, address;
+        zmq_msg_init (&head);
+        if (zmq_msg_recv (&head, monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&head);
+            return;
+        }
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (zmq_msg_size (&head) >= 6) {
+            memcpy (&event, zmq_msg_data (&head), 2);
+            memcpy (&value, (uint8_t *) zmq_msg_data (&head) + 2, 4);
+        }
+        bool more = zmq_msg_more (&head);
+        zmq_msg_close (&head);
+        if (more) {
+            zmq_msg_init (&address);
+            zmq_msg_recv (&address, monitor, ZMQ_DONTWAIT);
+            zmq_msg_close (&address);
+        }
+        if (event == ZMQ_EVENT_DISCONNECTED) {
+            gone (arg, (int) value);
+        }
+    }
 }
 
 void

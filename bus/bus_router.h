@@ -51,6 +51,7 @@ typedef struct {
     size_t rid_len;
     zmq_msg_t body;
     char key [BUS_KEY_Z85_LEN + 1];     //  the authenticated key, "" if none
+    int fd;                             //  the connection it came on (ZMQ_SRCFD), -1 if unknown
     bool multipart;                     //  more than one body frame (drained)
 } bus_inframe_t;
 
@@ -59,6 +60,21 @@ int
     bus_router_recv (void *router, bus_inframe_t *in);
 void
     bus_router_done (bus_inframe_t *in);
+
+//  Connections as the bus sees them come and go. A ROUTER does not tell
+//  its application when a peer leaves (ZMQ_ROUTER_NOTIFY is a draft option
+//  that Debian's libzmq 4.3.4 refuses), so the bus watches the socket's
+//  monitor: DISCONNECTED names the connection's file descriptor, and every
+//  frame names its own (ZMQ_SRCFD). A connection is then (fd, routing id,
+//  key): seen authenticated on a frame, gone at its DISCONNECTED. Returns
+//  the monitor socket (a PAIR the caller polls and closes), or NULL.
+void *
+    bus_router_monitor (void *ctx, void *router, bus_error_t *err);
+
+//  Reads every event waiting on the monitor and calls gone (arg, fd) for
+//  each connection that closed.
+void
+    bus_router_events (void *monitor, void (*gone) (void *arg, int fd), void *arg);
 
 //  Sends one frame to a routing id, never blocking. 0, or the errno:
 //  EHOSTUNREACH (peer gone) or EAGAIN (peer at its high-water mark).

@@ -22,6 +22,7 @@
 #include "bus_grants.h"
 #include "bus_intake.h"
 #include "bus_keys.h"
+#include "bus_record.h"
 #include "bus_wire.h"
 
 #include <czmq.h>
@@ -39,6 +40,7 @@ struct bus_server {
     char endpoint [256];
     void *ctx;
     void *zap;
+    void *monitor;                      //  the ROUTER's connection events
     int sigfd;
     int stopfd;                         //  bus_server_stop writes here
     bool stop;
@@ -104,6 +106,12 @@ s_flush_failed (bus_server_t *self)
 }
 
 static void
+s_on_gone (void *arg, int fd)
+{
+    bus_session_gone (arg, fd);
+}
+
+static void
 s_commit (bus_server_t *self)
 {
     bus_core_t *core = &self->core;
@@ -117,6 +125,9 @@ s_commit (bus_server_t *self)
         s_flush_failed (self);
     }
     else {
+        //  Connections that closed before this moment lose their routing
+        //  ids now, before anything is sent to one of them.
+        bus_router_events (self->monitor, s_on_gone, core);
         s_flush (self);
         bus_core_observe_flush (core);
     }
@@ -147,14 +158,9 @@ s_policy_load (bus_server_t *self, bus_error_t *err)
     bus_policy_destroy (&core->policy);
     core->policy = policy;
     core->chain = chain;
-    //  Agents no longer in the policy get nothing more pushed; their keys
-    //  are refused on their next frame.
-    for (bus_session_t *session = core->sessions? bus_session_first (core): NULL; session;
-         session = bus_session_next (core)) {
-        if (!bus_policy_agent (policy, session->agent)) {
-            bus_session_offline (session);
-        }
-    }
+    //  A key changed or removed gets nothing more pushed, from now; its
+    //  frames are refused from its next one.
+    bus_sessions_rekey (core);
     return 0;
 }
 
@@ -275,6 +281,26 @@ s_dispatch_frame (bus_server_t *self, bus_peer_t *peer, const void *data, size_t
     bus_core_refuse (core, peer, BUS_EMALFORMED, reason, NULL);
 }
 
+static void
+s_ignore (bus_server_t *self, const bus_peer_t *peer)
+{
+    bus_core_t *core = &self->core;
+    record_t rec;
+    bus_record_init (core, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_ERROR);
+    char fp [17] = "";
+    if (peer->key) {
+        bus_keys_fingerprint (fp, peer->key);
+        rec.key_fp = fp;
+    }
+    rec.code = (char *) bus_errword (BUS_EUNKNOWN);
+    rec.reason = peer->key? "this key is not in the live policy (changed or removed); "
+                            "its frames are not accepted and not answered"
+                          : "connection is not authenticated";
+    bus_core_append (core, &rec);
+    bus_core_say (core, "BUS-IGNORED", "key_fp=%s reason=\"key not in the live policy\"",
+                  fp [0]? fp: "-");
+}
+
 //  Reads one message from the ROUTER and handles it. 0 if one was read,
 //  -1 if none was waiting.
 static int
@@ -289,17 +315,17 @@ s_on_router (bus_server_t *self)
     memset (&peer, 0, sizeof peer);
     memcpy (peer.rid, in.rid, in.rid_len);
     peer.rid_len = in.rid_len;
+    peer.fd = in.fd;
     if (in.key [0]) {
         peer.key = in.key;
         peer.agent = bus_policy_agent_by_key (core->policy, in.key);
     }
     size_t size = zmq_msg_size (&in.body);
     if (!peer.agent) {
-        //  A key the policy no longer names (revoked by a reload) or no key
-        //  at all: refuse every frame on this connection.
-        bus_core_refuse (core, &peer, BUS_EUNKNOWN, in.key [0]
-                         ? "this key is not in the policy (revoked?); nothing from it is accepted"
-                         : "connection is not authenticated", NULL);
+        //  A key the policy no longer names (changed or removed by a
+        //  reload): nothing from it is accepted, and nothing of any kind
+        //  goes back to it. Logged, not answered.
+        s_ignore (self, &peer);
     }
     else
     if (!(peer.session = bus_session_get (core, peer.agent->name))) {
@@ -307,7 +333,7 @@ s_on_router (bus_server_t *self)
                       peer.agent->name);
     }
     else {
-        bus_session_seen (peer.session, peer.rid, peer.rid_len);
+        bus_session_seen (core, peer.session, &peer);
         if (in.multipart) {
             bus_core_refuse (core, &peer, BUS_EMULTIPART,
                              "multipart message refused: one frame per message", NULL);
@@ -464,6 +490,9 @@ s_start (bus_server_t *self, bus_error_t *err)
     if (zmq_bind (core->router, o->endpoint) != 0) {
         return bus_fail (err, BUS_EIO, "cannot bind %s: %s", o->endpoint, zmq_strerror (zmq_errno ()));
     }
+    if (!(self->monitor = bus_router_monitor (self->ctx, core->router, err))) {
+        return -1;
+    }
     size_t len = sizeof self->endpoint;
     zmq_getsockopt (core->router, ZMQ_LAST_ENDPOINT, self->endpoint, &len);
 
@@ -560,8 +589,9 @@ bus_server_loop (bus_server_t *self)
             { self->zap, 0, ZMQ_POLLIN, 0 },
             { NULL, self->sigfd, ZMQ_POLLIN, 0 },
             { NULL, self->stopfd, ZMQ_POLLIN, 0 },
+            { self->monitor, 0, ZMQ_POLLIN, 0 },
         };
-        if (zmq_poll (items, 4, 1000) < 0) {
+        if (zmq_poll (items, 5, 1000) < 0) {
             if (zmq_errno () == EINTR) {
                 continue;
             }
@@ -575,6 +605,9 @@ bus_server_loop (bus_server_t *self)
         }
         if (items [1].revents & ZMQ_POLLIN) {
             s_on_zap (self);
+        }
+        if (items [4].revents & ZMQ_POLLIN) {
+            bus_router_events (self->monitor, s_on_gone, core);
         }
         if (core->failed) {
             s_drain_failed (self);
@@ -612,6 +645,9 @@ bus_server_destroy (bus_server_t **self_p)
     }
     if (self->zap) {
         zmq_close (self->zap);
+    }
+    if (self->monitor) {
+        zmq_close (self->monitor);
     }
     if (self->ctx) {
         zmq_ctx_term (self->ctx);

@@ -14,6 +14,8 @@
 
 struct bus_sessions {
     zhashx_t *table;                    //  agent name -> bus_session_t
+    bus_session_t **by_fd;              //  delivering connection's fd -> session
+    size_t by_fd_size;
 };
 
 static void
@@ -44,6 +46,7 @@ bus_sessions_destroy (bus_sessions_t **self_p)
         return;
     }
     zhashx_destroy (&(*self_p)->table);
+    free ((*self_p)->by_fd);
     free (*self_p);
     *self_p = NULL;
 }
@@ -78,11 +81,13 @@ bus_session_get (bus_core_t *core, const char *agent)
         return NULL;
     }
     snprintf (session->agent, sizeof session->agent, "%s", agent);
+    session->fd = -1;
     bus_error_t err;
     if (bus_store_cursor_get (core->store, agent, &session->acked, &err) != 0) {
         session->acked = 0;
     }
     session->sent = session->acked;
+    session->pushed = session->acked;
     //  Count what waits in its mailbox once; from then on it is kept current.
     uint64_t seq = session->acked;
     while (bus_store_mailbox_next (core->store, agent, seq, &seq, &err) == 0) {
@@ -94,24 +99,100 @@ bus_session_get (bus_core_t *core, const char *agent)
     return session;
 }
 
-void
-bus_session_seen (bus_session_t *session, const uint8_t *rid, size_t rid_len)
+//  No connection to deliver to: what is not acknowledged stays queued.
+static void
+s_unbind (bus_core_t *core, bus_session_t *session)
 {
-    if (session->rid_len == rid_len && memcmp (session->rid, rid, rid_len) == 0) {
-        return;
+    bus_sessions_t *self = core->sessions;
+    if (session->fd >= 0 && (size_t) session->fd < self->by_fd_size
+    &&  self->by_fd [session->fd] == session) {
+        self->by_fd [session->fd] = NULL;
     }
-    memcpy (session->rid, rid, rid_len);
-    session->rid_len = rid_len;
+    session->fd = -1;
+    session->rid_len = 0;
+    session->online = false;
+    session->backlog = true;
+}
+
+//  Makes peer's connection the one session delivers to.
+static void
+s_bind (bus_core_t *core, bus_session_t *session, const bus_peer_t *peer)
+{
+    bus_sessions_t *self = core->sessions;
+    if (session->fd >= 0 && (size_t) session->fd < self->by_fd_size
+    &&  self->by_fd [session->fd] == session) {
+        self->by_fd [session->fd] = NULL;
+    }
+    if (peer->fd >= 0 && (size_t) peer->fd >= self->by_fd_size) {
+        size_t size = self->by_fd_size? self->by_fd_size: 1024;
+        while (size <= (size_t) peer->fd) {
+            size *= 2;
+        }
+        bus_session_t **by_fd = realloc (self->by_fd, size * sizeof *by_fd);
+        if (by_fd) {
+            memset (by_fd + self->by_fd_size, 0, (size - self->by_fd_size) * sizeof *by_fd);
+            self->by_fd = by_fd;
+            self->by_fd_size = size;
+        }
+    }
+    if (peer->fd >= 0 && (size_t) peer->fd < self->by_fd_size) {
+        bus_session_t *other = self->by_fd [peer->fd];
+        if (other && other != session) {
+            s_unbind (core, other);     //  its close was not reported yet
+        }
+        self->by_fd [peer->fd] = session;
+    }
+    session->fd = peer->fd;
+    memcpy (session->rid, peer->rid, peer->rid_len);
+    session->rid_len = peer->rid_len;
+    snprintf (session->key, sizeof session->key, "%s", peer->key? peer->key: "");
     session->sent = session->acked;
     session->inflight = 0;
     session->backlog = true;
-    session->online = session->hello;
+    session->online = true;
 }
 
 void
-bus_session_offline (bus_session_t *session)
+bus_session_seen (bus_core_t *core, bus_session_t *session, const bus_peer_t *peer)
 {
-    session->online = false;
+    if (session->fd < 0 && session->hello) {
+        s_bind (core, session, peer);
+    }
+}
+
+void
+bus_session_gone (bus_core_t *core, int fd)
+{
+    bus_sessions_t *self = core->sessions;
+    bus_session_t *session = fd >= 0 && (size_t) fd < self->by_fd_size? self->by_fd [fd]: NULL;
+    if (!session || session->fd != fd) {
+        return;
+    }
+    s_unbind (core, session);
+    bus_core_say (core, "BUS-OFFLINE", "agent=%s acked=%llu", session->agent,
+                  (unsigned long long) session->acked);
+    bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, session->agent, session->key,
+                    BUS_OK, "disconnected; unacknowledged messages stay queued");
+}
+
+void
+bus_sessions_rekey (bus_core_t *core)
+{
+    for (bus_session_t *session = bus_session_first (core); session;
+         session = bus_session_next (core)) {
+        const bus_agent_t *agent = bus_policy_agent (core->policy, session->agent);
+        if (session->rid_len == 0 || (agent && strcmp (agent->key_z85, session->key) == 0)) {
+            continue;
+        }
+        s_unbind (core, session);
+        session->hello = false;
+        bus_core_say (core, "BUS-REKEY", "agent=%s reason=\"%s\"", session->agent,
+                      agent? "key changed": "agent removed");
+        bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, session->agent,
+                        session->key, BUS_EUNKNOWN, agent
+                        ? "key changed by reload: its connection gets nothing more"
+                        : "agent removed by reload: its connection gets nothing more");
+    }
 }
 
 //  ROUTER_MANDATORY told us the connection is gone (EHOSTUNREACH): what
@@ -120,8 +201,7 @@ bus_session_offline (bus_session_t *session)
 static void
 s_gone (bus_core_t *core, bus_session_t *session)
 {
-    session->online = false;
-    session->backlog = true;
+    s_unbind (core, session);
     bus_core_say (core, "BUS-OFFLINE", "agent=%s acked=%llu", session->agent,
                   (unsigned long long) session->acked);
     bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, session->agent, NULL, BUS_OK,
@@ -163,6 +243,7 @@ s_advance (bus_core_t *core, bus_session_t *session, uint64_t up_to, const char 
     rec.event = (char *) event;
     bus_core_append (core, &rec);
     session->acked = up_to;
+    session->pushed = up_to > session->pushed? up_to: session->pushed;
     session->inflight = session->inflight > count? session->inflight - count: 0;
     session->pending = session->pending > count? session->pending - count: 0;
 }
@@ -172,9 +253,10 @@ bus_session_ack (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Deliver
 {
     bus_session_t *session = peer->session;
     //  An agent cannot acknowledge what it was not sent: that would skip
-    //  messages in its own mailbox. Room freed in its window is used by the
+    //  messages in its own mailbox. Any of its connections may acknowledge
+    //  what any of them was sent. Room freed in its window is used by the
     //  pump after the commit.
-    uint64_t up_to = ack->up_to < session->sent? ack->up_to: session->sent;
+    uint64_t up_to = ack->up_to < session->pushed? ack->up_to: session->pushed;
     s_advance (core, session, up_to, "processed up to ref_seq");
 }
 
@@ -237,7 +319,8 @@ bus_session_hello (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Hello
     }
     bus_session_t *session = peer->session;
     session->hello = true;
-    session->online = true;
+    //  The connection that said HELLO last is the one deliveries go to.
+    s_bind (core, session, peer);
     //  Resume after what it says it has processed, never before what it
     //  acknowledged: an agent that lost its state gets no replay of acked
     //  messages, one that kept it gets nothing twice.
@@ -246,8 +329,6 @@ bus_session_hello (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Hello
     }
     uint64_t resume = session->acked;
     session->sent = resume;
-    session->inflight = 0;
-    session->backlog = true;
     s_welcome (core, peer, resume);
 
     char event [160];
@@ -287,6 +368,7 @@ bus_session_deliver (bus_core_t *core, bus_session_t *session, uint64_t seq,
     int rc = bus_router_send (core->router, session->rid, session->rid_len, data, size);
     if (rc == 0) {
         session->sent = seq;
+        session->pushed = seq > session->pushed? seq: session->pushed;
         session->inflight++;
     }
     else
@@ -332,6 +414,7 @@ bus_session_pump (bus_core_t *core, bus_session_t *session)
             break;                  //  EAGAIN: its queue is full; try later
         }
         session->sent = seq;
+        session->pushed = seq > session->pushed? seq: session->pushed;
         session->inflight++;
     }
 }

@@ -10,8 +10,22 @@
                   from its cursor, at most `window` unacknowledged at once
 
     The cursor (what it acknowledged) is durable in the store; `sent` and
-    `inflight` are this connection's and start again from the cursor when
-    its key speaks from another routing id or says HELLO.
+    `inflight` are the delivering connection's and start again from the
+    cursor when another connection takes over.
+
+    Connections. A key may have several live connections (an approver runs
+    the console beside the CLI; an agent restarts while its old connection
+    lingers). Deliveries and Pending notices go to one of them, the
+    delivering connection: the one that said HELLO last, or, once that one
+    is gone, the next one of the same key that speaks. Replies go to the
+    connection that asked; acknowledgements are taken from any of them, up
+    to what was pushed to any of them. A connection is bound by the file
+    descriptor it came on (bus_router_monitor): when libzmq reports that
+    descriptor closed, the binding goes, so a routing id is never reused
+    for the agent until a frame authenticated with its key arrives on it
+    again: a peer squatting an agent's routing id receives nothing. A reload
+    that changes or removes an agent's key takes its connection offline at
+    once: nothing more is pushed to the old key.
 */
 #ifndef BUS_SESSION_H
 #define BUS_SESSION_H
@@ -29,13 +43,16 @@ typedef struct bus_sessions bus_sessions_t;
 
 typedef struct bus_session {
     char agent [BUS_NAME_MAX + 1];
-    uint8_t rid [BUS_RID_MAX];      //  where its key last spoke from
+    int fd;                         //  the delivering connection, -1 if none
+    uint8_t rid [BUS_RID_MAX];      //  its routing id
     size_t rid_len;
+    char key [BUS_KEY_Z85_LEN + 1]; //  the key it authenticated with
     bool hello;                     //  said HELLO at least once
     bool online;                    //  we believe its connection is up
     bool backlog;                   //  mailbox has entries past `sent` to push
     uint64_t acked;                 //  its delivery cursor
     uint64_t sent;                  //  highest seq pushed on this connection
+    uint64_t pushed;                //  highest seq pushed on any connection
     uint32_t inflight;              //  pushed, not yet acknowledged
     uint32_t pending;               //  in the mailbox, not yet acknowledged
     uint64_t taint_seq;             //  restricted delivery that tainted it, 0 if clean
@@ -62,10 +79,20 @@ bus_session_t *
 bus_session_t *
     bus_session_next (bus_core_t *core);
 
-//  Its key spoke from rid: if that is a new routing id, route there and
-//  resend what the old connection may have lost (the client drops repeats).
+//  A frame of the session's key arrived from peer's connection (fd, rid):
+//  a welcomed session with no delivering connection takes it, and resends
+//  what the old one may have lost (the client drops repeats by seq).
 void
-    bus_session_seen (bus_session_t *session, const uint8_t *rid, size_t rid_len);
+    bus_session_seen (bus_core_t *core, bus_session_t *session, const bus_peer_t *peer);
+
+//  The connection on fd closed: the session it delivered to goes offline.
+void
+    bus_session_gone (bus_core_t *core, int fd);
+
+//  After a reload: every session whose connection's key is no longer its
+//  agent's key (changed or removed) goes offline, and must say HELLO again.
+void
+    bus_sessions_rekey (bus_core_t *core);
 
 //  HELLO: resume from the cursor and queue the WELCOME.
 void
@@ -89,9 +116,5 @@ void
 //  Pushes mailbox entries past `sent` while its window has room.
 void
     bus_session_pump (bus_core_t *core, bus_session_t *session);
-
-//  The agent left the policy (or its key changed): nothing more is pushed.
-void
-    bus_session_offline (bus_session_t *session);
 
 #endif

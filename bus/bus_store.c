@@ -821,6 +821,16 @@ bus_store_find_msgid (bus_store_t *self, const char *sender,
 }
 
 int
+bus_store_record_raw (bus_store_t *self, uint64_t seq, void **data, size_t *size,
+                      bus_error_t *err)
+{
+    assert (self);
+    uint8_t key [8];
+    s_put_be64 (key, seq);
+    return s_lookup (self, BUS_DB_LOG, key, sizeof key, data, size, err);
+}
+
+int
 bus_store_record (bus_store_t *self, uint64_t seq,
                   Bulkhead__V1__Record **rec, bus_error_t *err)
 {

@@ -131,6 +131,12 @@ int
     bus_store_record (bus_store_t *self, uint64_t seq,
                       Bulkhead__V1__Record **rec, bus_error_t *err);
 
+//  One record's stored bytes: 0 and *data (malloc'd, caller frees), 1 if no
+//  such seq, -1 on error. These are the bytes a hold's digest names.
+int
+    bus_store_record_raw (bus_store_t *self, uint64_t seq, void **data, size_t *size,
+                          bus_error_t *err);
+
 //  The first seq in agent's mailbox greater than after: 0 and *seq, 1 if none.
 int
     bus_store_mailbox_next (bus_store_t *self, const char *agent,

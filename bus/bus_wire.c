@@ -120,12 +120,22 @@ bus_wire_decode (bus_wire_t *self, const void *data, size_t size,
         return bus_fail (err, BUS_EMALFORMED, "%s frame has fields this protocol does not know",
                          bus_wire_body_name (decoded));
     }
+    //  Canonical means the same bytes, not the same length: packed causes
+    //  re-encode shorter and could pay for a NUL in a string or a field
+    //  given twice. The encoding a frame must have is the one protoc-c and
+    //  Python's protobuf emit (fields in number order, proto2 repeated
+    //  scalars unpacked); see schemas/bulkhead.proto.
     size_t canonical = bulkhead__v1__frame__get_packed_size (decoded);
-    if (canonical != size) {
+    const uint8_t *again = NULL;
+    size_t again_size = 0;
+    bus_error_t ignored;
+    if (canonical != size
+    ||  bus_wire_encode (self, decoded, &again, &again_size, &ignored) != 0
+    ||  again_size != size || memcmp (again, data, size) != 0) {
         return bus_fail (err, BUS_EMALFORMED,
-                         "%s frame is not canonical (%zu bytes re-encode to %zu): "
-                         "a string with a NUL byte, a repeated field, or padding",
-                         bus_wire_body_name (decoded), size, canonical);
+                         "%s frame is not canonical (%zu bytes re-encode to %zu other bytes): "
+                         "a string with a NUL byte, a field given twice, packed repeated "
+                         "fields, or padding", bus_wire_body_name (decoded), size, canonical);
     }
     *frame = decoded;
     return 0;
