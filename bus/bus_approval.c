@@ -254,13 +254,16 @@ bus_approval_expire (bus_core_t *core, uint64_t now_us)
 }
 
 void
-bus_approval_resume_all (bus_core_t *core)
+bus_approval_resume_all (bus_core_t *core, bool retries_only)
 {
     //  Backwards: a hold that closes leaves the list.
     for (uint32_t i = bus_holds_size (core->holds); i-- > 0 && !core->failed; ) {
         bus_hold_t *hold = bus_holds_at (core->holds, i);
+        if (!hold || (retries_only && !hold->retry)) {
+            continue;
+        }
         bus_error_t result;
-        if (hold && bus_decide_resume (core, hold, &result) == MED_HOLD) {
+        if (bus_decide_resume (core, hold, &result) == MED_HOLD && !retries_only) {
             s_save (core, hold);
         }
     }
@@ -438,6 +441,11 @@ s_approve (bus_core_t *core, const bus_agent_t *me, bus_hold_t *hold,
     med_verdict_t verdict = bus_decide_resume (core, hold, &result);
     if (verdict == MED_HOLD) {
         s_save (core, hold);            //  still pending: keep the vote
+        if (result.code != BUS_OK) {
+            //  Approved, but the chain refused it for now (a full mailbox):
+            //  the log says why it waits.
+            bus_approval_record (core, hold, me->name, result.code, result.text);
+        }
     }
     snprintf (reason, size, "%s: %s; %s", id, event, result.text);
     return result.code;

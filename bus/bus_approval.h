@@ -38,9 +38,10 @@ void
 void
     bus_approval_expire (bus_core_t *core, uint64_t now_us);
 
-//  Decides every pending hold again (after a reload).
+//  Decides every pending hold again (at start and after a reload), or only
+//  those approved but refused for room (on the timer).
 void
-    bus_approval_resume_all (bus_core_t *core);
+    bus_approval_resume_all (bus_core_t *core, bool retries_only);
 
 //  The control handlers: LIST_PENDING, APPROVE, DENY.
 bus_code_t

@@ -160,7 +160,15 @@ s_release (bus_core_t *core, bus_hold_t *hold, const bus_envelope_t *env,
                         : BULKHEAD__V1__VERDICT__VERDICT_QUEUED;
     uint32_t quorum = med_hold_quorum (&core->policy->classes [env->class_index]);
     char text [300];
-    snprintf (text, sizeof text, "released: approved by %u of %u", env->n_approvers, quorum);
+    const bus_class_t *cls = &core->policy->classes [env->class_index];
+    if (!cls->hold && !env->hold_required) {
+        snprintf (text, sizeof text, "released: the live policy no longer holds %s messages "
+                  "(%u approval%s given)", cls->name, env->n_approvers,
+                  env->n_approvers == 1? "": "s");
+    }
+    else {
+        snprintf (text, sizeof text, "released: approved by %u of %u", env->n_approvers, quorum);
+    }
     rec.code = (char *) bus_errword (BUS_OK);
     rec.reason = text;
     rec.event = "release";
@@ -200,12 +208,23 @@ bus_decide_resume (bus_core_t *core, bus_hold_t *hold, bus_error_t *result)
     const char *stage = "";
     err.code = BUS_OK;
     med_verdict_t decided = med_chain_run (core->chain, &env, &stage, &err);
+    hold->retry = false;
     if (decided == MED_PASS) {
         decided = s_release (core, hold, &env, &send, result);
     }
     else
     if (decided == MED_HOLD) {
         bus_fail (result, BUS_OK, "still %s", err.text);
+    }
+    else
+    if (err.code == BUS_EBACKLOG) {
+        //  A full mailbox is a matter of time, not of rules: the hold keeps
+        //  its votes and is decided again on the bus's timer until there is
+        //  room, or its time ends.
+        hold->retry = true;
+        bus_fail (result, BUS_EBACKLOG, "not released yet: %.400s; decided again when there "
+                  "is room", err.text);
+        decided = MED_HOLD;
     }
     else {
         char why [400];

@@ -50,6 +50,9 @@ typedef struct {
     int state;                          //  Bulkhead__V1__HoldState
     char reason [256];
     uint64_t release_seq;
+    bool retry;                         //  approved but refused for room: decide again
+                                        //  on the timer (memory only; a start decides
+                                        //  every hold again anyway)
 } bus_hold_t;
 
 //  A standing grant: approver lets exactly (sender, recipient, class,

@@ -187,7 +187,7 @@ s_policy_reload (bus_core_t *core, const char *who, bus_error_t *err)
     bus_core_say (core, "BUS-POLICY", "reload=ok by=%s hash=%.16s agents=%zu edges=%zu", who,
                   core->policy->hash, core->policy->agent_count, core->policy->edge_count);
     bus_grants_sweep (core);
-    bus_approval_resume_all (core);
+    bus_approval_resume_all (core, false);
     return 0;
 }
 
@@ -403,6 +403,7 @@ s_timers (bus_server_t *self)
     self->next_timer_us = now + 200000;
     bus_approval_expire (core, now);
     bus_grants_expire (core, now);
+    bus_approval_resume_all (core, true);
 }
 
 //  ---------------------------------------------------------------------
@@ -502,6 +503,11 @@ s_start (bus_server_t *self, bus_error_t *err)
                     BUS_OK, event);
     snprintf (event, sizeof event, "policy loaded from %s", o->policy_path);
     bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_POLICY, NULL, NULL, BUS_OK, event);
+    //  The policy may have changed while the bus was down: what waits for
+    //  approval is decided again under the one loaded now, and grants it
+    //  no longer allows end.
+    bus_grants_sweep (core);
+    bus_approval_resume_all (core, false);
     if (bus_store_commit (core->store, err) != 0) {
         return -1;
     }

@@ -2,10 +2,12 @@
 
     A recipient holds at most max_backlog unacknowledged messages (policy,
     per agent; default bus.max_backlog). One more is denied (EBACKLOG) and
-    stays with its sender, who may retry it later. It runs before the hold
-    stage, so no approver is asked about a message that could not be
-    delivered, and again when a hold is decided after an approval, so a
-    release meets the cap as a message sent now would.
+    stays with its sender, who may retry it later (the message id is not
+    used up). It runs before the hold stage, so no approver is asked about a
+    message that could not be delivered, and again when a hold is decided
+    after an approval, so a release meets the cap as a message sent now
+    would: an approved hold refused for room keeps its votes and is decided
+    again on the bus's timer until there is room or its time ends.
 */
 #include "med_stage.h"
 

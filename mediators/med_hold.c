@@ -53,7 +53,15 @@ med_hold_votes (const bus_policy_t *policy, const bus_class_t *cls,
     uint32_t n = 0;
     for (uint32_t i = 0; i < hold->n_votes && i < BUS_HOLD_VOTES_MAX; i++) {
         const bus_agent_t *voter = bus_policy_agent (policy, hold->votes [i]);
-        if (voter && strcmp (voter->name, hold->sender) != 0 && med_hold_may_approve (voter, cls)) {
+        if (!voter || strcmp (voter->name, hold->sender) == 0 || !med_hold_may_approve (voter, cls)) {
+            continue;
+        }
+        //  A quorum is of distinct approvers, whatever the stored hold says.
+        bool again = false;
+        for (uint32_t j = 0; j < n && !again; j++) {
+            again = strcmp (out [j], voter->name) == 0;
+        }
+        if (!again) {
             out [n++] = hold->votes [i];
         }
     }

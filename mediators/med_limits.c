@@ -53,6 +53,12 @@ s_decide (void *state, bus_envelope_t *env, bus_error_t *err)
     if (rate == 0 || env->resume) {
         return MED_PASS;
     }
+    //  The buckets are indexed by the policy the chain was built with; a
+    //  reload always rebuilds the chain, so the two are the same.
+    if (env->policy != self->policy) {
+        bus_fail (err, BUS_EINVAL, "limits: envelope of another policy than the chain's");
+        return MED_REJECT;
+    }
     bucket_t *bucket = &self->buckets [bus_policy_agent_index (self->policy, env->sender)];
     if (bucket->last_us && env->now_us > bucket->last_us) {
         bucket->tokens += (double) (env->now_us - bucket->last_us) * rate / 1e6;
