@@ -43,9 +43,11 @@ ifndef BULKHEAD_INNER
 
 OUTER_GOALS := $(filter-out deps deps-bench clean fresh-check,$(or $(MAKECMDGOALS),all))
 
+#   One after the other, even under -j: apt takes one lock.
 .PHONY: outer $(OUTER_GOALS)
 $(OUTER_GOALS): outer ;
-outer: deps $(if $(filter bench,$(OUTER_GOALS)),deps-bench)
+outer: deps
+	$(if $(filter bench,$(OUTER_GOALS)),@scripts/install-deps bench)
 	@$(MAKE) --no-print-directory BULKHEAD_INNER=1 $(OUTER_GOALS)
 
 else   #   the inner pass: the packages are there
