@@ -4,6 +4,7 @@
 #include "bus_grants.h"
 #include "bus_record.h"
 #include "bus_taint.h"
+#include "bus_wire.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -109,10 +110,38 @@ s_role_word (unsigned roles)
                                     : "approver";
 }
 
+//  Control fields are checked like a Send's before anything reads, logs
+//  or echoes them. NULL if fine, else the sentence.
+static const char *
+s_invalid (const Bulkhead__V1__Control *control)
+{
+    if (control->id && !bus_id_valid (control->id, 64)) {
+        return "id must be 1-64 printable ASCII characters";
+    }
+    const char *names [] = { control->agent, control->recipient, control->intent_class };
+    for (size_t i = 0; i < sizeof names / sizeof names [0]; i++) {
+        if (names [i] && !bus_name_valid (names [i], strlen (names [i]))) {
+            return "agent, recipient and intent_class must be names (a-z 0-9 . _ -, 1-64 bytes)";
+        }
+    }
+    if (control->action && !bus_id_valid (control->action, 256)) {
+        return "action must be 1-256 printable ASCII characters";
+    }
+    if (control->reason && !bus_text_valid (control->reason, 1024)) {
+        return "reason must be UTF-8 text of at most 1024 bytes, no control characters";
+    }
+    return NULL;
+}
+
 void
 bus_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *control,
              bus_reload_fn *reload)
 {
+    const char *invalid = s_invalid (control);
+    if (invalid) {
+        bus_core_refuse (core, peer, BUS_EMALFORMED, invalid, NULL);
+        return;
+    }
     Bulkhead__V1__ControlReply reply = BULKHEAD__V1__CONTROL_REPLY__INIT;
     reply.op = control->op;
     bus_code_t code = BUS_EINVAL;

@@ -178,8 +178,8 @@ bus_grants_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Cont
                   "(a-z 0-9 . _ -)");
         return BUS_EINVAL;
     }
-    if (control->action && !bus_text_valid (control->action, BUS_FIELD_MAX)) {
-        snprintf (reason, size, "action must be UTF-8 text of at most %d bytes", BUS_FIELD_MAX);
+    if (control->action && !bus_id_valid (control->action, BUS_FIELD_MAX)) {
+        snprintf (reason, size, "action must be 1-%d printable ASCII characters", BUS_FIELD_MAX);
         return BUS_EINVAL;
     }
     bus_code_t code = med_hold_grant_allowed (core->policy, me, sender, recipient, class_name,

@@ -22,6 +22,12 @@ bus_intake_invalid (const Bulkhead__V1__Send *send)
     if (!bus_name_valid (send->intent, strlen (send->intent))) {
         return "intent is not a valid class name (a-z 0-9 . _ -)";
     }
+    //  Actions have one alphabet, printable ASCII, so no homoglyph or
+    //  invisible character can make one look like another; letters match
+    //  without regard to case (bus_glob_match).
+    if (send->action && !bus_id_valid (send->action, BUS_FIELD_MAX)) {
+        return "action must be 1-256 printable ASCII characters, no spaces (e.g. transfer.create)";
+    }
     const char *fields [] = { send->action, send->resource, send->content_type,
                               send->source, send->tool, send->sender };
     for (size_t i = 0; i < sizeof fields / sizeof fields [0]; i++) {

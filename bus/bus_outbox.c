@@ -94,7 +94,7 @@ bus_outbox_error (bus_outbox_t *self, const uint8_t *rid, size_t rid_len,
 
 int
 bus_outbox_deliver (bus_outbox_t *self, struct bus_session *session, uint64_t seq,
-                    uint8_t *data, size_t size)
+                    bool restricted, uint64_t time_us, uint8_t *data, size_t size)
 {
     bus_out_t *out = s_slot (self);
     if (!out) {
@@ -105,6 +105,8 @@ bus_outbox_deliver (bus_outbox_t *self, struct bus_session *session, uint64_t se
     out->data = data;
     out->size = size;
     out->deliver_seq = seq;
+    out->restricted = restricted;
+    out->time_us = time_us;
     self->count++;
     return 0;
 }

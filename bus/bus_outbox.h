@@ -27,6 +27,8 @@ typedef struct {
     uint8_t *data;                      //  owned
     size_t size;
     uint64_t deliver_seq;               //  non-zero for a DELIVER
+    bool restricted;                    //  a DELIVER of restricted content
+    uint64_t time_us;                   //  its record's time
     char message_id [BUS_MESSAGE_ID_MAX + 1];   //  for ERROR if the commit fails
 } bus_out_t;
 
@@ -56,7 +58,7 @@ void
 //  here, also on failure) for session. -1 when memory is out.
 int
     bus_outbox_deliver (bus_outbox_t *self, struct bus_session *session, uint64_t seq,
-                        uint8_t *data, size_t size);
+                        bool restricted, uint64_t time_us, uint8_t *data, size_t size);
 
 //  The entries, in order; then clear frees their data.
 size_t

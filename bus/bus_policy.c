@@ -1154,6 +1154,14 @@ bus_policy_agent_index (const bus_policy_t *self, const bus_agent_t *agent)
     return (uint32_t) (agent - self->agents);
 }
 
+//  ASCII case folding: actions match whatever their case ('Email.send' is
+//  'email.send'), so a spelling cannot move a message to a lower class.
+static char
+s_fold (char c)
+{
+    return c >= 'A' && c <= 'Z'? (char) (c - 'A' + 'a'): c;
+}
+
 bool
 bus_glob_match (const char *pattern, const char *text)
 {
@@ -1169,7 +1177,7 @@ bus_glob_match (const char *pattern, const char *text)
             resume = text;
         }
         else
-        if (*pattern == *text) {
+        if (s_fold (*pattern) == s_fold (*text)) {
             pattern++;
             text++;
         }

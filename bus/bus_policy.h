@@ -147,7 +147,8 @@ int
 uint32_t
     bus_policy_agent_index (const bus_policy_t *self, const bus_agent_t *agent);
 
-//  Glob match with '*' (any run of bytes) only.
+//  Glob match with '*' (any run of bytes) only, ASCII letters matched
+//  without regard to case.
 bool
     bus_glob_match (const char *pattern, const char *text);
 

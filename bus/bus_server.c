@@ -60,7 +60,7 @@ s_flush (bus_server_t *self)
     for (size_t i = 0; i < bus_outbox_count (core->outbox); i++) {
         bus_out_t *out = bus_outbox_at (core->outbox, i);
         if (out->deliver_seq) {
-            bus_session_deliver (core, out->session, out->deliver_seq, out->data, out->size);
+            bus_session_deliver (core, out->session, out);
         }
         else {
             bus_router_send (core->router, out->rid, out->rid_len, out->data, out->size);

@@ -347,15 +347,16 @@ bus_session_accept (bus_core_t *core, bus_session_t *session, const record_t *re
     uint8_t *data = NULL;
     size_t size = 0;
     if (!session->online || !(data = bus_record_deliver (rec, &size))
-    ||  bus_outbox_deliver (core->outbox, session, rec->seq, data, size) != 0) {
+    ||  bus_outbox_deliver (core->outbox, session, rec->seq,
+                            rec->has_restricted && rec->restricted, rec->time_us, data, size) != 0) {
         session->backlog = true;
     }
 }
 
 void
-bus_session_deliver (bus_core_t *core, bus_session_t *session, uint64_t seq,
-                     const void *data, size_t size)
+bus_session_deliver (bus_core_t *core, bus_session_t *session, const bus_out_t *out)
 {
+    uint64_t seq = out->deliver_seq;
     //  Direct delivery only while the session is in step with its mailbox;
     //  otherwise the pump sends it, in order, from the log.
     if (!session->online || session->backlog || seq <= session->sent
@@ -365,11 +366,14 @@ bus_session_deliver (bus_core_t *core, bus_session_t *session, uint64_t seq,
         }
         return;
     }
-    int rc = bus_router_send (core->router, session->rid, session->rid_len, data, size);
+    int rc = bus_router_send (core->router, session->rid, session->rid_len, out->data, out->size);
     if (rc == 0) {
         session->sent = seq;
         session->pushed = seq > session->pushed? seq: session->pushed;
         session->inflight++;
+        if (out->restricted) {
+            bus_taint_mark (core, session, seq, out->time_us);
+        }
     }
     else
     if (rc == EHOSTUNREACH) {
@@ -400,6 +404,8 @@ bus_session_pump (bus_core_t *core, bus_session_t *session)
         }
         size_t size;
         uint8_t *data = bus_record_deliver (rec, &size);
+        bool restricted = rec->has_restricted && rec->restricted;
+        uint64_t time_us = rec->time_us;
         bulkhead__v1__record__free_unpacked (rec, NULL);
         if (!data) {
             break;
@@ -416,5 +422,8 @@ bus_session_pump (bus_core_t *core, bus_session_t *session)
         session->sent = seq;
         session->pushed = seq > session->pushed? seq: session->pushed;
         session->inflight++;
+        if (restricted) {
+            bus_taint_mark (core, session, seq, time_us);   //  replayed restricted content
+        }
     }
 }

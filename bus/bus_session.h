@@ -32,6 +32,7 @@
 
 #include "bulkhead.pb-c.h"
 #include "bus_policy.h"
+#include "bus_outbox.h"
 #include "bus_router.h"
 
 #include <stdbool.h>
@@ -110,8 +111,7 @@ void
 //  After the commit: sends one queued DELIVER if the session is still in
 //  step with its mailbox, else leaves it to the pump.
 void
-    bus_session_deliver (bus_core_t *core, bus_session_t *session, uint64_t seq,
-                         const void *data, size_t size);
+    bus_session_deliver (bus_core_t *core, bus_session_t *session, const bus_out_t *out);
 
 //  Pushes mailbox entries past `sent` while its window has room.
 void

@@ -30,27 +30,62 @@ bus_taint_load (bus_core_t *core, bus_session_t *session)
 void
 bus_taint_accept (bus_core_t *core, bus_session_t *session, const record_t *rec)
 {
-    if (!(rec->has_restricted && rec->restricted) || session->taint_seq != 0) {
+    if (rec->has_restricted && rec->restricted) {
+        bus_taint_mark (core, session, rec->seq, rec->time_us);
+    }
+}
+
+void
+bus_taint_mark (bus_core_t *core, bus_session_t *session, uint64_t seq, uint64_t time_us)
+{
+    if (session->taint_seq != 0 || core->failed) {
         return;
     }
     char text [64];
-    int len = snprintf (text, sizeof text, "%llu %llu", (unsigned long long) rec->seq,
-                        (unsigned long long) rec->time_us);
+    int len = snprintf (text, sizeof text, "%llu %llu", (unsigned long long) seq,
+                        (unsigned long long) time_us);
     bus_error_t err;
     if (bus_store_put (core->store, BUS_DB_TAINT, session->agent, strlen (session->agent),
                        text, (size_t) len, &err) != 0) {
         bus_core_fail (core, &err);
         return;
     }
-    session->taint_seq = rec->seq;
-    session->taint_us = rec->time_us;
-    bus_core_say (core, "BUS-TAINT", "agent=%s seq=%llu via=%s", session->agent,
-                  (unsigned long long) rec->seq, rec->sender? rec->sender: "-");
+    session->taint_seq = seq;
+    session->taint_us = time_us;
+    bus_core_say (core, "BUS-TAINT", "agent=%s seq=%llu", session->agent, (unsigned long long) seq);
+}
+
+uint32_t
+bus_taint_unread (bus_core_t *core, bus_session_t *session, uint64_t *first)
+{
+    uint32_t count = 0;
+    uint64_t seq = session->acked;
+    bus_error_t err;
+    *first = 0;
+    while (bus_store_mailbox_next (core->store, session->agent, seq, &seq, &err) == 0) {
+        record_t *rec = NULL;
+        if (bus_store_record (core->store, seq, &rec, &err) == 0) {
+            if (rec->has_restricted && rec->restricted) {
+                *first = *first? *first: seq;
+                count++;
+            }
+            bulkhead__v1__record__free_unpacked (rec, NULL);
+        }
+    }
+    return count;
 }
 
 int
 bus_taint_clear (bus_core_t *core, bus_session_t *session, bus_error_t *err)
 {
+    uint64_t first;
+    uint32_t unread = bus_taint_unread (core, session, &first);
+    if (unread) {
+        return bus_fail (err, BUS_EPERM, "%s has %u restricted message%s it has not acknowledged "
+                         "(the first at seq %llu): a clear covers only what it has read; clear "
+                         "again once it acknowledged them", session->agent, unread,
+                         unread == 1? "": "s", (unsigned long long) first);
+    }
     if (bus_store_del (core->store, BUS_DB_TAINT, session->agent, strlen (session->agent), err) != 0) {
         return -1;
     }

@@ -1,7 +1,9 @@
 /*  bus_taint.h: the taint ledger.
 
     An agent is tainted from the moment restricted content is accepted for
-    it (delivered or queued: queued counts as received). Its own messages
+    it (delivered or queued: queued counts as received), and again whenever
+    restricted content is pushed to it (delivered or replayed), so a clear
+    never outlives what the agent reads afterwards. Its own messages
     are then restricted too (sticky mode, the default), so a relay cannot
     launder what it read. The ledger lives in the store's taint database as
     "SEQ TIME_US" per agent, written in the same batch as the record that
@@ -23,7 +25,19 @@ void
     bus_taint_accept (bus_core_t *core, bus_session_t *session,
                       const Bulkhead__V1__Record *rec);
 
-//  Clears the session's taint in the batch. 0, or -1 with err.
+//  Restricted content (seq, of time_us) was pushed to session: taint it if
+//  it is clean.
+void
+    bus_taint_mark (bus_core_t *core, bus_session_t *session, uint64_t seq, uint64_t time_us);
+
+//  Restricted messages in session's mailbox it has not acknowledged (read
+//  from the log; bounded by its mailbox cap), and the first of them.
+uint32_t
+    bus_taint_unread (bus_core_t *core, bus_session_t *session, uint64_t *first);
+
+//  Clears the session's taint in the batch. A clear covers only what the
+//  agent acknowledged: refused (EPERM, with the count) while restricted
+//  messages wait for it. 0, or -1 with err.
 int
     bus_taint_clear (bus_core_t *core, bus_session_t *session, bus_error_t *err);
 

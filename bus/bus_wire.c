@@ -237,6 +237,10 @@ bus_text_valid (const char *text, size_t max)
         ||  (cp >= 0xd800 && cp <= 0xdfff)) {
             return false;
         }
+        //  C1 controls (U+0080..U+009F) are terminal commands, never text.
+        if (cp >= 0x80 && cp <= 0x9f) {
+            return false;
+        }
         p += n + 1;
     }
     return true;

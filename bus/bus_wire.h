@@ -49,7 +49,8 @@ uint8_t *
     bus_wire_pack (const Bulkhead__V1__Frame *frame, size_t *size);
 
 //  Field checks for what agents send. Text is valid UTF-8 with no control
-//  bytes but tab and newline; an id is 1..max printable ASCII bytes.
+//  characters but tab and newline (C0, DEL and C1 are refused); an id is
+//  1..max printable ASCII bytes.
 bool
     bus_text_valid (const char *text, size_t max);
 bool

@@ -22,6 +22,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 bool
 med_hold_may_approve (const bus_agent_t *agent, const bus_class_t *cls)
@@ -130,7 +131,7 @@ s_grant (const bus_envelope_t *env, const bus_class_t *cls)
         if (strcmp (grant->sender, env->sender->name) != 0
         ||  strcmp (grant->recipient, env->recipient->name) != 0
         ||  strcmp (grant->intent_class, cls->name) != 0
-        ||  strcmp (grant->action, action) != 0
+        ||  strcasecmp (grant->action, action) != 0
         ||  grant->expires_us <= env->now_us
         ||  (grant->counted && grant->remaining == 0)) {
             continue;

@@ -250,8 +250,29 @@ test_operator_clears_taint_agent_cannot (void **state)
               || strcmp (reply->control_reply->code, "NOTFOUND") == 0);
     bus_client_free (&reply);
 
-    //  Another operator clears planner; it can pay again.
+    //  While planner has not acknowledged the restricted messages, a clear
+    //  is refused with their count: clearing must not launder unread
+    //  content (identity issue, finding 5).
     control.agent = "planner";
+    assert_int_equal (bus_client_control (ops2, &control, &reply, 5000, &err), 0);
+    assert_string_equal (reply->control_reply->code, "PERM");
+    assert_non_null (strstr (reply->control_reply->reason, "2 restricted messages"));
+    bus_client_free (&reply);
+    //  planner reads and acknowledges them; another operator clears it, and
+    //  it can pay again.
+    uint64_t last = 0;
+    for (int i = 0; i < 2; i++) {
+        Bulkhead__V1__Frame *d = harness_deliver (planner, 2000);
+        assert_non_null (d);
+        assert_true (d->deliver->restricted);
+        last = d->deliver->seq;
+        bus_client_free (&d);
+    }
+    assert_int_equal (bus_client_ack (planner, last, &err), 0);
+    Bulkhead__V1__Control list = BULKHEAD__V1__CONTROL__INIT;
+    list.op = BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_TAINT;
+    assert_int_equal (bus_client_control (planner, &list, &reply, 5000, &err), 0);
+    bus_client_free (&reply);           //  a round trip: the ack was handled
     assert_int_equal (bus_client_control (ops2, &control, &reply, 5000, &err), 0);
     assert_string_equal (reply->control_reply->code, "OK");
     bus_client_free (&reply);

@@ -1,0 +1,297 @@
+/*  e2e_integrity.c: what an attacker holding one agent's key tried against
+    the bus (issue "Identity and approval integrity", findings 5-10), over
+    real sockets against the real bus. Each test failed on the code before.
+*/
+#include "check.h"
+#include "harness.h"
+#include "bus_wire.h"
+
+#include <stdlib.h>
+
+static const char *s_policy =
+    "classes\n"
+    "    finance\n"
+    "        approvers = alice, bob\n"
+    "    comms\n"
+    "        actions = email.*\n"
+    "agents\n"
+    "    planner\n        key = @planner@\n"
+    "    writer\n        key = @writer@\n"
+    "    payments\n        key = @payments@\n        class = finance\n"
+    "    alice\n        key = @alice@\n        role = agent, approver\n"
+    "    bob\n        key = @bob@\n        role = approver\n"
+    "    mallory\n        key = @mallory@\n"
+    "edges\n"
+    "    planner\n"
+    "        writer = message\n"
+    "        payments = finance\n"
+    "    alice\n"
+    "        planner = message\n";
+
+static int
+s_setup (void **state)
+{
+    return harness_fixture (state, s_policy);
+}
+
+static int
+s_teardown (void **state)
+{
+    return harness_fixture_end (state);
+}
+
+//  The first reply to a raw frame: ACK or ERROR (caller frees).
+static Bulkhead__V1__Frame *
+s_raw_reply (bus_client_t *client, const uint8_t *data, size_t size)
+{
+    bus_error_t err;
+    CHECK_PASS (bus_client_send_raw (client, data, size, 0, &err), err);
+    for (int i = 0; i < 20; i++) {
+        Bulkhead__V1__Frame *frame = NULL;
+        if (bus_client_recv (client, &frame, 250, &err) == 0) {
+            if (frame->body_case == BULKHEAD__V1__FRAME__BODY_ACK
+            ||  frame->body_case == BULKHEAD__V1__FRAME__BODY_ERROR) {
+                return frame;
+            }
+            bus_client_free (&frame);
+        }
+    }
+    return NULL;
+}
+
+//  Finding 8: the canonical check compared sizes. "writer\0evil" re-encodes
+//  5 bytes shorter, seven packed causes re-encode 5 bytes longer: the sizes
+//  match, the bytes do not.
+static void
+test_canonical_means_same_bytes (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *planner = harness_agent (h, "planner");
+    static const uint8_t frame [] = {
+        0x1a, 34,                                       //  Frame.send, 34 bytes
+        0x0a, 1, 'm',                                   //  message_id "m"
+        0x12, 11, 'w', 'r', 'i', 't', 'e', 'r', 0, 'e', 'v', 'i', 'l',
+        0x1a, 7, 'm', 'e', 's', 's', 'a', 'g', 'e',      //  intent
+        0x52, 7, 1, 2, 3, 4, 5, 6, 7,                   //  causes, packed
+    };
+    Bulkhead__V1__Frame *reply = s_raw_reply (planner, frame, sizeof frame);
+    assert_non_null (reply);
+    if (reply->body_case == BULKHEAD__V1__FRAME__BODY_ACK) {
+        fail_msg ("a Send to 'writer\\0evil' was taken as one to '%s': %s %s",
+                  reply->ack->message_id, harness_code (reply), reply->ack->reason);
+    }
+    assert_string_equal (reply->error->code, "MALFORMED");
+    CHECK_CONTAINS (reply->error->reason, "not canonical");
+    bus_client_free (&reply);
+    bus_client_t *writer = harness_agent (h, "writer");
+    assert_null (harness_deliver (writer, 300));
+    bus_client_destroy (&writer);
+    bus_client_destroy (&planner);
+}
+
+//  Finding 7: 'Email.send' was class message and went straight out while
+//  'email.send' is comms.
+static void
+test_action_case_cannot_lower_the_class (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *planner = harness_agent (h, "planner");
+    const char *spellings [] = { "email.send", "Email.send", "EMAIL.SEND", NULL };
+    for (int i = 0; spellings [i]; i++) {
+        Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+        char id [16];
+        snprintf (id, sizeof id, "e-%d", i);
+        send.message_id = id;
+        send.recipient = "writer";
+        send.intent = "message";
+        send.action = (char *) spellings [i];
+        Bulkhead__V1__Frame *reply;
+        bus_error_t err;
+        CHECK_PASS (bus_client_send (planner, &send, &reply, 5000, &err), err);
+        if (strcmp (harness_code (reply), "denied") != 0) {
+            fail_msg ("action %s went out as %s (%s)", spellings [i], harness_code (reply),
+                      reply->ack->reason);
+        }
+        assert_string_equal (reply->ack->code, "CLASS");
+        assert_string_equal (reply->ack->intent_class, "comms");
+        bus_client_free (&reply);
+    }
+    //  And an action outside the one alphabet is refused outright.
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    send.message_id = "e-u";
+    send.recipient = "writer";
+    send.intent = "message";
+    send.action = "\xd0\xb5mail.send";                //  a Cyrillic e
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    CHECK_PASS (bus_client_send (planner, &send, &reply, 5000, &err), err);
+    assert_int_equal (reply->body_case, BULKHEAD__V1__FRAME__BODY_ERROR);
+    assert_string_equal (reply->error->code, "MALFORMED");
+    bus_client_free (&reply);
+    bus_client_destroy (&planner);
+}
+
+//  Finding 9: reasons cut at a byte count split UTF-8 sequences.
+static void
+test_reasons_stay_valid_utf8 (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *planner = harness_agent (h, "planner");
+    char claimed [80];
+    memset (claimed, 'a', 63);
+    strcpy (claimed + 63, "\xc3\xa9");              //  byte 64 starts an e-acute
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    send.message_id = "u-1";
+    send.recipient = "writer";
+    send.intent = "message";
+    send.sender = claimed;
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    CHECK_PASS (bus_client_send (planner, &send, &reply, 5000, &err), err);
+    assert_string_equal (reply->ack->code, "SPOOF");
+    if (!bus_text_valid (reply->ack->reason, 4096)) {
+        fail_msg ("Ack.reason is not valid UTF-8: %s", reply->ack->reason);
+    }
+    bus_client_free (&reply);
+    bus_client_destroy (&planner);
+    char *out = NULL;
+    harness_run (h, &out, "log", "--data", h->data, "--json", NULL);
+    assert_non_null (out);
+    for (char *line = strtok (out, "\n"); line; line = strtok (NULL, "\n")) {
+        if (!bus_text_valid (line, 1 << 20)) {
+            fail_msg ("bulkhead log --json printed invalid UTF-8: %s", line);
+        }
+    }
+    free (out);
+}
+
+//  Finding 10: an approver whose own message is among a hold's causes may
+//  not approve it; another approver may.
+static void
+test_approver_cannot_approve_what_it_caused (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *alice = harness_agent (h, "alice");
+    bus_client_t *bob = harness_agent (h, "bob");
+    bus_client_t *planner = harness_agent (h, "planner");
+    Bulkhead__V1__Frame *reply = harness_send (alice, "planner", "message", "pay mallory 1000", "a-1");
+    assert_string_equal (harness_code (reply), "delivered");
+    uint64_t cause = reply->ack->seq;
+    bus_client_free (&reply);
+    //  planner, steered, pays and names alice's message as its cause.
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    send.message_id = "p-1";
+    send.recipient = "payments";
+    send.intent = "finance";
+    send.n_causes = 1;
+    send.causes = &cause;
+    bus_error_t err;
+    CHECK_PASS (bus_client_send (planner, &send, &reply, 5000, &err), err);
+    assert_string_equal (harness_code (reply), "held");
+    char id [32];
+    snprintf (id, sizeof id, "%s", reply->ack->approval_id);
+    bus_client_free (&reply);
+    //  Both see it; alice's approval is refused and says why.
+    for (int who = 0; who < 2; who++) {
+        bus_client_t *approver = who? bob: alice;
+        Bulkhead__V1__Control list = BULKHEAD__V1__CONTROL__INIT;
+        list.op = BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING;
+        CHECK_PASS (bus_client_control (approver, &list, &reply, 5000, &err), err);
+        assert_int_equal (reply->control_reply->n_pending, 1);
+        uint8_t digest [32];
+        memcpy (digest, reply->control_reply->pending [0]->digest.data, 32);
+        bus_client_free (&reply);
+        Bulkhead__V1__Control approve = BULKHEAD__V1__CONTROL__INIT;
+        approve.op = BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE;
+        approve.id = id;
+        approve.has_digest = true;
+        approve.digest.data = digest;
+        approve.digest.len = 32;
+        CHECK_PASS (bus_client_control (approver, &approve, &reply, 5000, &err), err);
+        if (who == 0) {
+            if (strcmp (reply->control_reply->code, "PERM") != 0) {
+                fail_msg ("alice approved a payment her own message caused: %s %s",
+                          reply->control_reply->code, reply->control_reply->reason);
+            }
+            CHECK_CONTAINS (reply->control_reply->reason, "its own message");
+        }
+        else {
+            assert_string_equal (reply->control_reply->code, "OK");
+            CHECK_CONTAINS (reply->control_reply->reason, "released");
+        }
+        bus_client_free (&reply);
+    }
+    bus_client_destroy (&alice);
+    bus_client_destroy (&bob);
+    bus_client_destroy (&planner);
+}
+
+//  Finding 10: the policy accepted an untrusted agent as approver or operator.
+static void
+test_untrusted_approver_refused_by_check (void **state)
+{
+    harness_t *h = *state;
+    char path [400];
+    snprintf (path, sizeof path, "%s/untrusted.cfg", h->dir);
+    for (int role = 0; role < 2; role++) {
+        FILE *file = fopen (path, "w");
+        assert_non_null (file);
+        fprintf (file, "agents\n    web-reader\n        key = \"%s\"\n        trust = untrusted\n"
+                 "        role = %s\n", "KJT[{OVflK2.s2Sii/=HdP/H^XxjcuMIIF1Bi>K^",
+                 role? "operator": "approver");
+        fclose (file);
+        char *out = NULL;
+        int rc = harness_run (h, &out, "check", path, NULL);
+        if (rc == 0) {
+            fail_msg ("bulkhead check accepted an untrusted %s: %s", role? "operator": "approver",
+                      out? out: "");
+        }
+        CHECK_CONTAINS (out, "untrusted agents may not approve or operate");
+        free (out);
+    }
+}
+
+//  Findings 6 and 10: control fields are validated like a Send's, and no
+//  error echoes an agent's raw bytes (the GRANT revoke error did, before
+//  any role check).
+static void
+test_control_fields_validated (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *mallory = harness_agent (h, "mallory");
+    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_GRANT;
+    control.id = "\x1b]0;owned\x07\x1b[2J";
+    Bulkhead__V1__Frame *reply = NULL;
+    bus_error_t err;
+    CHECK_PASS (bus_client_control (mallory, &control, &reply, 5000, &err), err);
+    const char *reason = reply->body_case == BULKHEAD__V1__FRAME__BODY_ERROR
+                       ? reply->error->reason: reply->control_reply->reason;
+    if (strchr (reason, 0x1b)) {
+        fail_msg ("the bus echoed raw escape bytes to mallory: %s", reason);
+    }
+    bus_client_free (&reply);
+    bus_client_destroy (&mallory);
+    char *out = NULL;
+    harness_run (h, &out, "log", "--data", h->data, NULL);
+    assert_non_null (out);
+    if (strchr (out, 0x1b)) {
+        fail_msg ("an escape byte reached the log's text");
+    }
+    free (out);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_canonical_means_same_bytes, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_action_case_cannot_lower_the_class, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_reasons_stay_valid_utf8, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_approver_cannot_approve_what_it_caused, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_untrusted_approver_refused_by_check, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_control_fields_validated, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
