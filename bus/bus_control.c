@@ -78,6 +78,43 @@ s_clear_taint (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *
     return BUS_OK;
 }
 
+//  Operators lower the restricted mark of one message, with a reason; never
+//  an agent for itself (the operator may not declassify a message sent to
+//  it or by it).
+static bus_code_t
+s_declassify (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *control,
+              Bulkhead__V1__ControlReply *reply, char *reason, size_t size)
+{
+    (void) reply;
+    if (!control->has_seq || !control->reason || !control->reason [0]) {
+        snprintf (reason, size, "declassify needs the message's seq and a reason");
+        return BUS_EINVAL;
+    }
+    record_t *rec = NULL;
+    bus_error_t err;
+    if (bus_store_record (core->store, control->seq, &rec, &err) == 0) {
+        bool own = (rec->sender && strcmp (rec->sender, peer->agent->name) == 0)
+                || (rec->recipient && strcmp (rec->recipient, peer->agent->name) == 0);
+        bulkhead__v1__record__free_unpacked (rec, NULL);
+        if (own) {
+            snprintf (reason, size, "%s may not declassify a message it sent or received; "
+                      "another operator must", peer->agent->name);
+            return BUS_EPERM;
+        }
+    }
+    if (bus_taint_declassify (core, control->seq, &err) != 0) {
+        snprintf (reason, size, "%s", err.text);
+        return err.code;
+    }
+    snprintf (reason, size, "seq %llu declassified by %s: %.400s; it no longer restricts "
+              "what it causes, its later deliveries are unmarked, and the taint it alone "
+              "caused is cleared", (unsigned long long) control->seq, peer->agent->name,
+              control->reason);
+    bus_core_say (core, "BUS-DECLASSIFY", "seq=%llu by=%s", (unsigned long long) control->seq,
+                  peer->agent->name);
+    return BUS_OK;
+}
+
 typedef struct {
     Bulkhead__V1__ControlOp op;
     unsigned roles;                     //  any of these
@@ -101,6 +138,8 @@ static const row_t s_table [] = {
       s_list_taint },
     { BULKHEAD__V1__CONTROL_OP__CONTROL_CLEAR_TAINT, BUS_ROLE_OPERATOR, "an operator",
       s_clear_taint },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_DECLASSIFY, BUS_ROLE_OPERATOR, "an operator",
+      s_declassify },
 };
 
 static const char *
@@ -184,6 +223,8 @@ bus_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *co
     rec.actor = who;
     rec.recipient = control->agent;
     rec.approval_id = control->id;
+    rec.has_ref_seq = control->has_seq;
+    rec.ref_seq = control->seq;
     rec.code = (char *) bus_errword (code);
     rec.reason = reason;
     char event [32];

@@ -13,6 +13,7 @@
         GRANT           approver or operator  bus_grants (operators revoke)
         LIST_TAINT      operator              here
         CLEAR_TAINT     operator              here
+        DECLASSIFY      operator              here (bus_taint keeps the mark)
 */
 #ifndef BUS_CONTROL_H
 #define BUS_CONTROL_H

@@ -1,6 +1,7 @@
 /*  bus_intake.c: checks and look-ups before the chain, see bus_intake.h. */
 #include "bus_intake.h"
 #include "bus_record.h"
+#include "bus_taint.h"
 #include "bus_wire.h"
 
 #include <stdio.h>
@@ -125,7 +126,8 @@ bus_intake_envelope (bus_core_t *core, bus_envelope_t *env, const char *sender,
     for (size_t i = 0; i < send->n_causes && !env->cause_restricted; i++) {
         record_t *cause = NULL;
         if (bus_store_record (core->store, send->causes [i], &cause, &err) == 0) {
-            if (cause->has_restricted && cause->restricted) {
+            if (cause->has_restricted && cause->restricted
+            &&  !bus_taint_declassified (core, send->causes [i])) {
                 env->cause_restricted = true;
                 env->cause_seq = send->causes [i];
             }

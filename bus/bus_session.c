@@ -402,9 +402,15 @@ bus_session_pump (bus_core_t *core, bus_session_t *session)
                           session->agent, bus_errname (err.code), err.text);
             break;
         }
+        //  A declassified message is replayed unmarked (its record is not
+        //  changed: the DELIVER says what the bus vouches for now).
+        bool restricted = rec->has_restricted && rec->restricted;
+        if (restricted && bus_taint_declassified (core, seq)) {
+            rec->restricted = false;
+            restricted = false;
+        }
         size_t size;
         uint8_t *data = bus_record_deliver (rec, &size);
-        bool restricted = rec->has_restricted && rec->restricted;
         uint64_t time_us = rec->time_us;
         bulkhead__v1__record__free_unpacked (rec, NULL);
         if (!data) {

@@ -35,6 +35,19 @@ void
 uint32_t
     bus_taint_unread (bus_core_t *core, bus_session_t *session, uint64_t *first);
 
+//  Declassification: an operator lowers the restricted mark of one message.
+//  The record stays as it was (the log is never rewritten); from now on
+//  the message no longer restricts what names it as a cause, its later
+//  deliveries (replays) are not marked restricted, and an agent whose taint
+//  it caused, and that has no other restricted message waiting, is clean.
+//  Written in the batch; 0, or -1 with err.
+int
+    bus_taint_declassify (bus_core_t *core, uint64_t seq, bus_error_t *err);
+
+//  True if seq was declassified.
+bool
+    bus_taint_declassified (bus_core_t *core, uint64_t seq);
+
 //  Clears the session's taint in the batch. A clear covers only what the
 //  agent acknowledged: refused (EPERM, with the count) while restricted
 //  messages wait for it. 0, or -1 with err.

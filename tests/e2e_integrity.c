@@ -21,7 +21,11 @@ static const char *s_policy =
     "    alice\n        key = @alice@\n        role = agent, approver\n"
     "    bob\n        key = @bob@\n        role = approver\n"
     "    mallory\n        key = @mallory@\n"
+    "    web-reader\n        key = @web-reader@\n        trust = untrusted\n"
+    "    ops\n        key = @ops@\n        role = operator\n"
     "edges\n"
+    "    web-reader\n"
+    "        planner = message\n"
     "    planner\n"
     "        writer = message\n"
     "        payments = finance\n"
@@ -281,6 +285,68 @@ test_control_fields_validated (void **state)
     free (out);
 }
 
+static const char *
+s_declassify (bus_client_t *client, uint64_t seq, const char *reason)
+{
+    static char code [32];
+    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_DECLASSIFY;
+    control.has_seq = true;
+    control.seq = seq;
+    control.reason = (char *) reason;
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    CHECK_PASS (bus_client_control (client, &control, &reply, 5000, &err), err);
+    snprintf (code, sizeof code, "%s", reply->control_reply->code);
+    bus_client_free (&reply);
+    return code;
+}
+
+//  Declassification is explicit: an operator lowers one message's mark,
+//  with a reason, as a record of its own; what it caused follows.
+static void
+test_declassify_one_message (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *web = harness_agent (h, "web-reader");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *ops = harness_agent (h, "ops");
+    Bulkhead__V1__Frame *reply = harness_send (web, "planner", "message", "a reviewed page", "w-1");
+    assert_string_equal (harness_code (reply), "delivered");
+    assert_true (reply->ack->restricted);
+    uint64_t seq = reply->ack->seq;
+    bus_client_free (&reply);
+    Bulkhead__V1__Frame *d = harness_deliver (planner, 2000);
+    assert_non_null (d);
+    bus_error_t err;
+    CHECK_PASS (bus_client_ack (planner, d->deliver->seq, &err), err);
+    bus_client_free (&d);
+    //  Only an operator, with a reason.
+    assert_string_equal (s_declassify (planner, seq, "mine"), "PERM");
+    assert_string_equal (s_declassify (ops, seq, NULL), "INVAL");
+    assert_string_equal (s_declassify (ops, seq, "reviewed by ops: a price list"), "OK");
+    assert_string_equal (s_declassify (ops, seq, "again"), "DUPLICATE");
+    //  planner's taint came from it alone: planner is clean, and a message
+    //  naming it as a cause is not restricted.
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    send.message_id = "p-after";
+    send.recipient = "writer";
+    send.intent = "message";
+    send.n_causes = 1;
+    send.causes = &seq;
+    CHECK_PASS (bus_client_send (planner, &send, &reply, 5000, &err), err);
+    assert_string_equal (harness_code (reply), "queued");
+    assert_false (reply->ack->restricted);
+    bus_client_free (&reply);
+    char *out = NULL;
+    harness_run (h, &out, "log", "--data", h->data, "--kind", "control", NULL);
+    CHECK_CONTAINS (out, "declassified by ops: reviewed by ops");
+    free (out);
+    bus_client_destroy (&web);
+    bus_client_destroy (&planner);
+    bus_client_destroy (&ops);
+}
+
 int
 main (void)
 {
@@ -292,6 +358,7 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_untrusted_approver_refused_by_check, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_control_fields_validated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_declassify_one_message, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
