@@ -1,11 +1,16 @@
 /*  cmd.h: what the `bulkhead` subcommands share. Each command is
     `int cmd_NAME (int argc, char **argv)` returning the process exit code:
-    0 success, 1 the operation failed or was denied, 2 bad usage. */
+    0 success, 1 the operation failed or was denied, 2 bad usage.
+
+    Whatever a command prints that an agent or the bus wrote (payloads,
+    names, ids, actions, reasons, replies) goes through bus_print
+    (bus_print.h): escaped, never raw. */
 #ifndef CMD_H
 #define CMD_H
 
 #include "bus_client.h"
 #include "bus_error.h"
+#include "bus_print.h"
 
 #include <stdbool.h>
 
@@ -42,9 +47,20 @@ bool
 bus_client_t *
     cmd_connect (const cmd_conn_t *conn, const char *prog);
 
-//  Prints "bulkhead NAME: CODE: sentence" to stderr; returns 1.
+//  Prints "bulkhead NAME: CODE: sentence" to stderr, the sentence
+//  escaped; returns 1.
 int
     cmd_error (const char *prog, const bus_error_t *err);
+
+//  Prints the bus's answer "CODE: reason" (a ControlReply's or an Error
+//  frame's) as one escaped line to out, after "bulkhead PROG: " if prog
+//  is not NULL.
+void
+    cmd_reply (FILE *out, const char *prog, const char *code, const char *reason);
+
+//  The same to stderr with prog; returns 1.
+int
+    cmd_reply_error (const char *prog, const char *code, const char *reason);
 
 //  Parses a decimal number in [min, max]; false if it is not one.
 bool

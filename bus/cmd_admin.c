@@ -146,13 +146,17 @@ cmd_check (int argc, char **argv)
     }
     bus_policy_t *policy;
     bus_error_t err;
+    //  The error quotes the file, which may hold anything.
     if (bus_policy_load (&policy, argv [1], &err) != 0) {
-        fprintf (stderr, "%s\n", err.text);
+        bus_print_line (stderr, err.text);
+        fputc ('\n', stderr);
         return 1;
     }
     med_chain_t *chain;
     if (med_chain_open (&chain, policy, &err) != 0) {
-        fprintf (stderr, "%s: %s\n", argv [1], err.text);
+        fprintf (stderr, "%s: ", argv [1]);
+        bus_print_line (stderr, err.text);
+        fputc ('\n', stderr);
         bus_policy_destroy (&policy);
         return 1;
     }
@@ -186,23 +190,12 @@ typedef struct {
     unsigned long long count;
 } log_filter_t;
 
+//  Every string of a record may hold what an agent wrote: each goes
+//  through bus_print, as a JSON string or escaped on the line.
 static void
 s_json_value (const char *value)
 {
-    putchar ('"');
-    for (const unsigned char *p = (const unsigned char *) value; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            printf ("\\%c", *p);
-        }
-        else
-        if (*p < 0x20) {
-            printf ("\\u%04x", *p);
-        }
-        else {
-            putchar (*p);
-        }
-    }
-    putchar ('"');
+    bus_print_json (stdout, value);
 }
 
 static void
@@ -214,6 +207,23 @@ s_json_string (const char *key, const char *value, bool *first)
     printf ("%s\"%s\":", *first? "": ",", key);
     *first = false;
     s_json_value (value);
+}
+
+//  One field of a text line: prefix, then value escaped to stay on it.
+static void
+s_field (const char *prefix, const char *value)
+{
+    fputs (prefix, stdout);
+    bus_print_line (stdout, value);
+}
+
+//  A sentence between double quotes: a quote inside is escaped too.
+static void
+s_quoted (const char *value)
+{
+    fputs (" \"", stdout);
+    bus_print_text (stdout, value, BUS_PRINT_LINE | BUS_PRINT_QUOTE, "");
+    fputs ("\"", stdout);
 }
 
 static int
@@ -323,50 +333,51 @@ s_print_record (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, 
     }
     printf ("%6llu %s %-8s", (unsigned long long) rec->seq, when, kind);
     if (rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_SEND) {
-        printf (" %s -> %s %s", rec->sender? rec->sender: "?", rec->recipient? rec->recipient: "?",
-                rec->intent? rec->intent: "?");
+        s_field (" ", rec->sender? rec->sender: "?");
+        s_field (" -> ", rec->recipient? rec->recipient: "?");
+        s_field (" ", rec->intent? rec->intent: "?");
         if (rec->intent_class && (!rec->intent || strcmp (rec->intent, rec->intent_class) != 0)) {
-            printf ("/%s", rec->intent_class);
+            s_field ("/", rec->intent_class);
         }
         printf (" %s", verdict? verdict: "?");
         if (rec->code && strcmp (rec->code, "OK") != 0) {
-            printf (" %s", rec->code);
+            s_field (" ", rec->code);
         }
         if (rec->has_restricted && rec->restricted) {
             printf (" RESTRICTED");
         }
-        printf (" id=%s", rec->message_id? rec->message_id: "-");
+        s_field (" id=", rec->message_id? rec->message_id: "-");
         if (rec->action) {
-            printf (" action=%s", rec->action);
+            s_field (" action=", rec->action);
         }
         if (rec->code && strcmp (rec->code, "OK") != 0 && rec->reason) {
-            printf (" \"%s\"", rec->reason);
+            s_quoted (rec->reason);
         }
     }
     else {
         if (rec->sender) {
-            printf (" %s", rec->sender);
+            s_field (" ", rec->sender);
         }
         if (rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_HOLD && rec->recipient) {
-            printf (" -> %s", rec->recipient);
+            s_field (" -> ", rec->recipient);
         }
         if (rec->actor && (!rec->sender || strcmp (rec->actor, rec->sender) != 0)) {
-            printf (" by=%s", rec->actor);
+            s_field (" by=", rec->actor);
         }
         if (rec->has_votes && rec->has_quorum) {
             printf (" votes=%u/%u", rec->votes, rec->quorum);
         }
         if (rec->code && strcmp (rec->code, "OK") != 0) {
-            printf (" %s", rec->code);
+            s_field (" ", rec->code);
         }
         if (rec->event) {
-            printf (" %s", rec->event);
+            s_field (" ", rec->event);
         }
         if (rec->has_ref_seq) {
             printf (" ref=%llu", (unsigned long long) rec->ref_seq);
         }
         if (rec->reason) {
-            printf (" \"%s\"", rec->reason);
+            s_quoted (rec->reason);
         }
     }
     printf ("\n");
@@ -383,7 +394,14 @@ static const char *s_log_help =
     "  --restricted       only restricted messages\n"
     "  --from SEQ         start at this sequence\n"
     "  --json             one JSON object per line\n"
-    "  --payload          with --json, include payloads (base64)\n";
+    "  --payload          with --json, include payloads (base64)\n\n"
+    "Text lines never show payloads. What agents wrote (names, ids, actions,\n"
+    "reasons) is escaped so it stays on its line: control bytes and bytes that are\n"
+    "not UTF-8 as \\xHH, C1, bidi and invisible characters as \\uXXXX, newline and\n"
+    "tab as \\n \\t, a backslash as \\\\, a quote inside a quoted reason as \\\".\n"
+    "With --json every string is valid JSON: controls, C1 and bidi characters as\n"
+    "\\u escapes, and a byte that is not UTF-8 as \\ufffd (the payload, in base64, is\n"
+    "exact).\n";
 
 static bus_store_t *
 s_open_log (const char *dir, const char *prog)
@@ -445,8 +463,10 @@ cmd_log (int argc, char **argv)
             known |= strcmp (filter.kind, s_kind_names [i]) == 0;
         }
         if (!known) {
-            fprintf (stderr, "bulkhead log: unknown kind '%s' (known: send, session, policy, "
-                             "delivery-ack, control, error, bus, hold)\n", filter.kind);
+            fputs ("bulkhead log: unknown kind '", stderr);
+            bus_print_line (stderr, filter.kind);
+            fputs ("' (known: send, session, policy, delivery-ack, control, error, bus, hold)\n",
+                   stderr);
             return 2;
         }
     }

@@ -164,17 +164,26 @@ cmd_send (int argc, char **argv)
     if (reply->body_case == BULKHEAD__V1__FRAME__BODY_ACK) {
         const Bulkhead__V1__Ack *ack = reply->ack;
         unsigned v = ack->verdict < 5? (unsigned) ack->verdict: 0;
-        printf ("%s seq=%llu class=%s%s code=%s: %s", s_verdicts [v], (unsigned long long) ack->seq,
-                ack->intent_class? ack->intent_class: "-", ack->restricted? " RESTRICTED": "",
-                ack->code, ack->reason);
+        //  The reason may quote the message's own fields: escaped.
+        printf ("%s seq=%llu class=", s_verdicts [v], (unsigned long long) ack->seq);
+        bus_print_line (stdout, ack->intent_class);
+        printf ("%s code=", ack->restricted? " RESTRICTED": "");
+        bus_print_line (stdout, ack->code);
+        printf (": ");
+        bus_print_line (stdout, ack->reason);
         if (ack->approval_id) {
-            printf (" approval=%s", ack->approval_id);
+            printf (" approval=");
+            bus_print_line (stdout, ack->approval_id);
         }
         printf ("\n");
         exit_code = ack->verdict == BULKHEAD__V1__VERDICT__VERDICT_DENIED? 1: 0;
     }
     else {
-        printf ("error code=%s: %s\n", reply->error->code, reply->error->reason);
+        printf ("error code=");
+        bus_print_line (stdout, reply->error->code);
+        printf (": ");
+        bus_print_line (stdout, reply->error->reason);
+        printf ("\n");
     }
     bus_client_free (&reply);
     bus_client_destroy (&client);
@@ -185,7 +194,11 @@ static const char *s_recv_help =
     "usage: bulkhead recv [options]\n\n"
     "Receives messages as the agent whose key is given, prints one line each, and\n"
     "acknowledges them (so the bus will not deliver them again).\n"
-    "  seq=N from=SENDER intent=I class=C [RESTRICTED] id=ID payload=TEXT\n\n"
+    "  seq=N from=SENDER intent=I class=C [RESTRICTED] id=ID [action=A] [resource=R]\n"
+    "      [approved-by=X,Y] payload=TEXT\n"
+    "Everything another agent wrote is shown escaped, on that one line: newline and\n"
+    "tab as \\n \\t, control bytes and bytes that are not UTF-8 as \\xHH, C1, bidi and\n"
+    "invisible characters as \\uXXXX, a backslash as \\\\.\n\n"
     "  --count N          stop after N messages (default: until --wait passes with none)\n"
     "  --wait MS          stop after MS with no message (default 2000)\n"
     "  --no-ack           do not acknowledge (they will be delivered again)\n"
@@ -246,13 +259,30 @@ cmd_recv (int argc, char **argv)
         }
         if (frame->body_case == BULKHEAD__V1__FRAME__BODY_DELIVER) {
             const Bulkhead__V1__Deliver *d = frame->deliver;
-            printf ("seq=%llu from=%s intent=%s class=%s%s id=%s", (unsigned long long) d->seq,
-                    d->sender, d->intent, d->intent_class? d->intent_class: "-",
-                    d->restricted? " RESTRICTED": "", d->message_id);
-            for (size_t i = 0; i < d->n_approvals; i++) {
-                printf ("%s%s", i? ",": " approved-by=", d->approvals [i]->approver);
+            printf ("seq=%llu from=", (unsigned long long) d->seq);
+            bus_print_line (stdout, d->sender);
+            printf (" intent=");
+            bus_print_line (stdout, d->intent);
+            printf (" class=");
+            bus_print_line (stdout, d->intent_class);
+            printf ("%s id=", d->restricted? " RESTRICTED": "");
+            bus_print_line (stdout, d->message_id);
+            if (d->action) {
+                printf (" action=");
+                bus_print_line (stdout, d->action);
             }
-            printf (" payload=%.*s\n", (int) d->payload.len, (const char *) d->payload.data);
+            if (d->resource) {
+                printf (" resource=");
+                bus_print_line (stdout, d->resource);
+            }
+            for (size_t i = 0; i < d->n_approvals; i++) {
+                printf ("%s", i? ",": " approved-by=");
+                bus_print_line (stdout, d->approvals [i]->approver);
+            }
+            printf (" payload=");
+            bus_print_how_t how = { BUS_PRINT_LINE, 0, NULL };
+            bus_print (stdout, &how, d->payload.data, d->has_payload? d->payload.len: 0);
+            printf ("\n");
             fflush (stdout);
             got++;
             if (ack) {
@@ -324,14 +354,15 @@ s_control (int argc, char **argv, Bulkhead__V1__ControlOp op, const char *help, 
     if (reply->body_case == BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY) {
         const Bulkhead__V1__ControlReply *r = reply->control_reply;
         for (size_t i = 0; i < r->n_lines; i++) {
-            printf ("%s\n", r->lines [i]);
+            bus_print_line (stdout, r->lines [i]);
+            printf ("\n");
         }
         FILE *out = strcmp (r->code, "OK") == 0? stdout: stderr;
-        fprintf (out, "%s: %s\n", r->code, r->reason);
+        cmd_reply (out, NULL, r->code, r->reason);
         exit_code = out == stdout? 0: 1;
     }
     else {
-        fprintf (stderr, "%s: %s\n", reply->error->code, reply->error->reason);
+        cmd_reply (stderr, NULL, reply->error->code, reply->error->reason);
     }
     bus_client_free (&reply);
     return exit_code;

@@ -83,7 +83,29 @@ cmd_conn_option (cmd_conn_t *conn, int opt, const char *arg)
 int
 cmd_error (const char *prog, const bus_error_t *err)
 {
-    fprintf (stderr, "bulkhead %s: %s: %s\n", prog, bus_errword (err->code), err->text);
+    //  The sentence may quote what the bus or a file said.
+    fprintf (stderr, "bulkhead %s: %s: ", prog, bus_errword (err->code));
+    bus_print_line (stderr, err->text);
+    fputc ('\n', stderr);
+    return 1;
+}
+
+void
+cmd_reply (FILE *out, const char *prog, const char *code, const char *reason)
+{
+    if (prog) {
+        fprintf (out, "bulkhead %s: ", prog);
+    }
+    bus_print_line (out, code);
+    fputs (": ", out);
+    bus_print_line (out, reason);
+    fputc ('\n', out);
+}
+
+int
+cmd_reply_error (const char *prog, const char *code, const char *reason)
+{
+    cmd_reply (stderr, prog, code, reason);
     return 1;
 }
 
@@ -123,7 +145,9 @@ main (int argc, char **argv)
             return s_commands [i].run (argc - 1, argv + 1);
         }
     }
-    fprintf (stderr, "bulkhead: unknown command '%s'\n", argv [1]);
+    fputs ("bulkhead: unknown command '", stderr);
+    bus_print_line (stderr, argv [1]);
+    fputs ("'\n", stderr);
     s_usage (stderr);
     return 2;
 }

@@ -65,6 +65,18 @@ run recv --count 0 --key x --bus-key x
 expect "recv --count 0: exit 2" 2 *"--count takes a positive number"* "$err"
 run serve --policy "$DIR/none.cfg"
 expect "serve without --data: exit 2" 2 *"usage: bulkhead serve"* "$err"
+run approve --key x --bus-key x
+expect "approve without an ID: exit 2" 2 *"usage: bulkhead approve"* "$err"
+run approve h-1 --digest 00ff --key x --bus-key x
+expect "approve --digest that is not 64 hex characters: exit 2" 2 *"--digest takes the 64 hex"* "$err"
+run deny h-1 --key x --bus-key x
+expect "deny without --reason: exit 2" 2 *"usage: bulkhead deny"* "$err"
+run log --data "$DIR" --kind "$(printf 'x\033[2J')"
+if [ "$rc" -eq 2 ] && grep -qF "unknown kind 'x\x1b[2J'" "$DIR/err" && ! grep -q "$(printf '\033')" "$DIR/err"; then
+    pass "log --kind: an unknown kind is quoted escaped"
+else
+    fail "log --kind: an unknown kind is quoted escaped" "exit $rc" "$(cat -v "$DIR/err")"
+fi
 
 #   ---------------------------------------------------------------------
 #   keygen
@@ -216,6 +228,20 @@ else
 fi
 as recipient recv --wait 500
 expect "recv: acknowledged messages are not received again" 0 "" "$out"
+
+#   What another agent wrote reaches the terminal escaped, on one line:
+#   ESC sequences, C1 (CSI), a bidi override, a byte that is not UTF-8.
+printf 'amount=1\n\033]0;pwned\007\033[2J\302\233\342\200\256\377\\' >"$DIR/nasty.bin"
+as sender send --to recipient --intent message --payload-file "$DIR/nasty.bin" --id m-nasty
+as recipient recv --wait 500
+if [ "$rc" -eq 0 ] && [ "$(wc -l <"$DIR/out")" -eq 1 ] \
+&& grep -qF 'id=m-nasty payload=amount=1\n\x1b]0;pwned\x07\x1b[2J\u009b\u202e\xff\\' "$DIR/out" \
+&& ! LC_ALL=C grep -q "$(printf '\033\\|\233\\|\342\200\256\\|\377')" "$DIR/out"; then
+    pass "recv: control bytes, C1, bidi and invalid UTF-8 are printed escaped, one line"
+else
+    fail "recv: control bytes, C1, bidi and invalid UTF-8 are printed escaped, one line" \
+        "exit $rc" "$(cat -v "$DIR/out")"
+fi
 
 as sender send --to other --intent message --payload "nope" --id m3
 expect "send along a missing edge: denied, exit 1, code DENIED" 1 \
