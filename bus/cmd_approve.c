@@ -1,6 +1,14 @@
 /*  cmd_approve.c: pending, approve, deny, grant: the approval queue, run
-    with the approver's own key against the running bus. */
+    with the approver's own key against the running bus.
+
+    An approver approves bytes: the held record's stored bytes, which the
+    hold's digest names and which the recipient will be delivered. So
+    pending and approve fetch those bytes (CONTROL_GET_HOLD, or the notice's
+    first 4 KiB when that is all of them), check them against the digest
+    before showing anything, show every field that reaches the recipient
+    (escaped: bus_print.h), and approve the digest of what they showed. */
 #include "cmd.h"
+#include "bus_store.h"
 
 #include <getopt.h>
 #include <sodium.h>
@@ -8,6 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+//  How much of a payload is shown unless --full.
+#define CMD_PAYLOAD_SHOWN   4096
+
+//  The indent of a payload's lines: none of them can pass for a line of
+//  the view around it.
+#define CMD_BLOCK           "      | "
 
 static int
 s_help (const char *text, bool ok)
@@ -24,20 +39,6 @@ s_now_us (void)
     return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-static void
-s_print_pending (const Bulkhead__V1__Pending *p)
-{
-    char digest [65];
-    sodium_bin2hex (digest, sizeof digest, p->digest.data, p->digest.len < 32? p->digest.len: 32);
-    long left = p->has_expires_us? (long) ((int64_t) (p->expires_us - s_now_us ()) / 1000000): 0;
-    printf ("%s  %s -> %s  %s%s%s%s%s  votes %zu/%u  expires in %lds%s\n", p->approval_id, p->sender,
-            p->recipient, p->intent_class, p->action? "  action=": "", p->action? p->action: "",
-            p->resource? "  resource=": "", p->resource? p->resource: "", p->n_votes, p->quorum,
-            left, p->restricted? "  RESTRICTED (from untrusted content)": "");
-    printf ("    why: %s\n    digest: %s\n", p->justification? p->justification: "(no justification given)",
-            digest);
-}
-
 //  Sends one approval-queue command and returns the reply (or NULL after
 //  printing the error).
 static Bulkhead__V1__Frame *
@@ -51,28 +52,197 @@ s_call (bus_client_t *client, const Bulkhead__V1__Control *control, const cmd_co
         return NULL;
     }
     if (reply->body_case != BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY) {
-        fprintf (stderr, "bulkhead %s: %s: %s\n", prog, reply->error->code, reply->error->reason);
+        cmd_reply_error (prog, reply->error->code, reply->error->reason);
         bus_client_free (&reply);
         return NULL;
     }
     return reply;
 }
 
+//  One line of the view: a label, then the value escaped onto the line.
+static void
+s_row (const char *label, const char *value)
+{
+    printf ("    %-14s", label);
+    bus_print_line (stdout, value);
+    printf ("\n");
+}
+
+//  The held message of pending entry p, fetched and checked: the decoded
+//  record (caller frees) and the digest of its bytes, or NULL after saying
+//  why (nothing of the record is shown then).
+static Bulkhead__V1__Record *
+s_fetch (bus_client_t *client, const cmd_conn_t *conn, const char *prog,
+         const Bulkhead__V1__Pending *p, uint8_t digest [32])
+{
+    Bulkhead__V1__Frame *reply = NULL;
+    const uint8_t *bytes;
+    size_t size;
+    if (p->has_record && p->has_record_size && p->record.len == p->record_size) {
+        bytes = p->record.data;         //  the listing carries all of it
+        size = p->record.len;
+    }
+    else {
+        Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+        control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_GET_HOLD;
+        control.id = p->approval_id;
+        reply = s_call (client, &control, conn, prog);
+        if (!reply) {
+            return NULL;
+        }
+        const Bulkhead__V1__ControlReply *r = reply->control_reply;
+        if (strcmp (r->code, "OK") != 0 || !r->has_record) {
+            cmd_reply_error (prog, r->code, strcmp (r->code, "OK") == 0
+                             ? "the bus sent no record for this hold": r->reason);
+            bus_client_free (&reply);
+            return NULL;
+        }
+        bytes = r->record.data;
+        size = r->record.len;
+    }
+    bus_hash (digest, bytes, size);
+    const char *wrong = NULL;
+    if (p->digest.len != 32 || sodium_memcmp (digest, p->digest.data, 32) != 0) {
+        wrong = "its record does not match the digest the bus names";
+    }
+    else
+    if ((p->has_record_size && p->record_size != size)
+    ||  (p->has_record && (p->record.len > size || memcmp (p->record.data, bytes, p->record.len) != 0))) {
+        wrong = "the listing and the record the bus sent disagree";
+    }
+    Bulkhead__V1__Record *rec = NULL;
+    if (!wrong) {
+        rec = bulkhead__v1__record__unpack (NULL, size, bytes);
+        if (!rec || rec->kind != BULKHEAD__V1__RECORD_KIND__RECORD_SEND
+        ||  (p->has_seq && rec->seq != p->seq)
+        ||  !rec->sender || strcmp (rec->sender, p->sender) != 0
+        ||  !rec->recipient || strcmp (rec->recipient, p->recipient) != 0) {
+            wrong = "its record is not the message the hold names";
+        }
+    }
+    bus_client_free (&reply);
+    if (wrong) {
+        if (rec) {
+            bulkhead__v1__record__free_unpacked (rec, NULL);
+        }
+        fprintf (stderr, "bulkhead %s: ", prog);
+        bus_print_line (stderr, p->approval_id);
+        fprintf (stderr, ": MISMATCH: %s; nothing of it is shown and nothing can be approved. "
+                         "Tell the bus's operator (bulkhead verify --data DIR checks the log)\n",
+                 wrong);
+        return NULL;
+    }
+    return rec;
+}
+
+//  Shows the held message: the hold (id, votes, time left, digest), then
+//  every field the recipient will be delivered, the payload last.
+static void
+s_show (const Bulkhead__V1__Pending *p, const Bulkhead__V1__Record *rec,
+        const uint8_t digest [32], bool full)
+{
+    long left = p->has_expires_us? (long) ((int64_t) (p->expires_us - s_now_us ()) / 1000000): 0;
+    bool restricted = rec->has_restricted && rec->restricted;
+    bus_print_line (stdout, p->approval_id);
+    printf ("  ");
+    bus_print_line (stdout, rec->sender);
+    printf (" -> ");
+    bus_print_line (stdout, rec->recipient);
+    printf ("  ");
+    bus_print_line (stdout, rec->intent_class);
+    printf ("  votes %zu/%u", p->n_votes, p->quorum);
+    for (size_t i = 0; i < p->n_votes; i++) {
+        printf ("%s", i? ",": " (");
+        bus_print_line (stdout, p->votes [i]);
+    }
+    printf ("%s  expires in %lds%s\n", p->n_votes? ")": "", left,
+            restricted? "  RESTRICTED": "");
+    if (restricted) {
+        printf ("    %-14sit comes from or depends on untrusted content: ", "RESTRICTED");
+        bus_print_line (stdout, rec->restricted_why? rec->restricted_why: "no detail given");
+        printf ("\n");
+    }
+    else {
+        s_row ("restricted", "no");
+    }
+    char seq [32];
+    snprintf (seq, sizeof seq, "%llu", (unsigned long long) rec->seq);
+    s_row ("seq", seq);
+    s_row ("sender", rec->sender);
+    s_row ("sender key", rec->key_fp);
+    s_row ("recipient", rec->recipient);
+    s_row ("intent", rec->intent);
+    s_row ("class", rec->intent_class);
+    s_row ("action", rec->action);
+    s_row ("resource", rec->resource);
+    s_row ("tool", rec->tool);
+    s_row ("content type", rec->content_type);
+    s_row ("message id", rec->message_id);
+    printf ("    %-14s", "causes");
+    for (size_t i = 0; i < rec->n_causes; i++) {
+        printf ("%s%llu", i? ", ": "", (unsigned long long) rec->causes [i]);
+    }
+    printf ("%s\n", rec->n_causes? "": "-");
+    s_row ("justification", rec->justification? rec->justification: "(none given)");
+    size_t size = rec->has_payload? rec->payload.len: 0;
+    printf ("    %-14s", "payload");
+    if (!rec->has_payload) {
+        printf ("none\n");
+    }
+    else {
+        char hex [17];
+        uint8_t hash [32];
+        bus_hash (hash, rec->payload.data, size);
+        sodium_bin2hex (hex, sizeof hex, hash, 8);
+        bool cut = !full && size > CMD_PAYLOAD_SHOWN;
+        printf ("%zu bytes, BLAKE2b-256 %s..., ", size, hex);
+        if (cut) {
+            printf ("the first %d shown (--full shows all)\n", CMD_PAYLOAD_SHOWN);
+        }
+        else {
+            printf ("all shown\n");
+        }
+        bus_print_how_t how = { 0, cut? CMD_PAYLOAD_SHOWN: 0, CMD_BLOCK };
+        printf ("%s", CMD_BLOCK);
+        bus_print (stdout, &how, rec->payload.data, size);
+        printf ("\n");
+    }
+    char hex [65];
+    sodium_bin2hex (hex, sizeof hex, digest, 32);
+    s_row ("digest", hex);
+}
+
 static const char *s_pending_help =
-    "usage: bulkhead pending [options]\n\n"
-    "Lists the held messages this approver may decide on: id, sender -> recipient,\n"
-    "class, action, votes, time left, whether it is restricted, the sender's\n"
-    "justification, and the digest that an approval names.\n\n"
+    "usage: bulkhead pending [ID] [--full] [options]\n\n"
+    "Lists the held messages this approver may decide on (or only ID), each as\n"
+    "exactly what the recipient will be delivered: the CLI fetches the held\n"
+    "record's bytes, checks them against the digest an approval names, and only\n"
+    "then shows the hold (id, sender -> recipient, class, votes, time left),\n"
+    "whether it is RESTRICTED (from untrusted content, and why), and every field:\n"
+    "seq, sender and its key, recipient, intent, class, action, resource, tool,\n"
+    "content type, message id, causes, the sender's justification, the payload\n"
+    "(its size, a hash, and its first 4096 bytes; each of its lines after \"| \"),\n"
+    "and the digest. A record that does not match its digest is an error (exit 1)\n"
+    "and nothing of it is shown.\n\n"
+    "What agents wrote is shown escaped: control bytes and bytes that are not\n"
+    "UTF-8 as \\xHH, C1, bidi and invisible characters as \\uXXXX, a backslash as\n"
+    "\\\\, and a payload cut short ends in \\[N more bytes]. Fields other than the\n"
+    "payload stay on their line (newline and tab as \\n \\t).\n\n"
+    "  --full             the whole payload, not only its first 4096 bytes\n"
     CMD_CONN_HELP;
 
 static const char *s_approve_help =
-    "usage: bulkhead approve ID [--digest HEX] [options]\n\n"
-    "Approves held message ID. The approval names the digest of the exact message;\n"
-    "without --digest, the message is shown and its current digest used. An\n"
+    "usage: bulkhead approve ID [--digest HEX] [--full] [options]\n\n"
+    "Approves held message ID. It is shown first as bulkhead pending shows it\n"
+    "(fetched and checked against its digest; --full for the whole payload), and\n"
+    "the approval names the digest of exactly those bytes, so the bus releases\n"
+    "nothing but what was shown. With --digest, the approval is refused unless the\n"
+    "message still has that digest (the one you read with bulkhead pending). An\n"
     "approver counts once, cannot approve its own message, and cannot approve a\n"
     "denied or expired one. With enough approvals (the class's quorum) the message\n"
     "is delivered, once.\n\n"
     "  --digest HEX       the digest shown by bulkhead pending\n"
+    "  --full             show the whole payload, not only its first 4096 bytes\n"
     CMD_CONN_HELP;
 
 static const char *s_deny_help =
@@ -81,125 +251,249 @@ static const char *s_deny_help =
     "  --reason TEXT      why (the sender and the log see it)\n"
     CMD_CONN_HELP;
 
-//  pending, approve and deny share option parsing: ID first (if any),
-//  then --digest / --reason and the connection options.
+//  What pending, approve and deny were asked.
+typedef struct {
+    const char *prog;
+    cmd_conn_t conn;
+    const char *id;
+    const char *digest_hex;
+    const char *reason;
+    bool full;
+} s_ask_t;
+
+//  ID first (if any), then --digest / --reason / --full and the connection
+//  options. Returns -1 to go on, else the exit code.
 static int
-s_queue_command (int argc, char **argv, Bulkhead__V1__ControlOp op, const char *help)
+s_parse (int argc, char **argv, const char *help, s_ask_t *ask)
 {
-    enum { DIGEST = CMD_OPT_FIRST_FREE, REASON, HELP };
+    enum { DIGEST = CMD_OPT_FIRST_FREE, REASON, FULL, HELP };
     static const struct option options [] = {
         CMD_CONN_OPTIONS,
         { "digest", required_argument, NULL, DIGEST },
         { "reason", required_argument, NULL, REASON },
+        { "full", no_argument, NULL, FULL },
         { "help", no_argument, NULL, HELP },
         { NULL, 0, NULL, 0 }
     };
-    const char *prog = argv [0];
-    cmd_conn_t conn;
-    cmd_conn_defaults (&conn);
-    const char *digest_hex = NULL;
-    const char *reason = NULL;
+    memset (ask, 0, sizeof *ask);
+    ask->prog = argv [0];
+    cmd_conn_defaults (&ask->conn);
     int opt;
     while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
-        if (cmd_conn_option (&conn, opt, optarg)) {
+        if (cmd_conn_option (&ask->conn, opt, optarg)) {
             continue;
         }
         switch (opt) {
-            case DIGEST: digest_hex = optarg; break;
-            case REASON: reason = optarg; break;
+            case DIGEST: ask->digest_hex = optarg; break;
+            case REASON: ask->reason = optarg; break;
+            case FULL: ask->full = true; break;
             case HELP: return s_help (help, true);
             default: return s_help (help, false);
         }
     }
-    bool takes_id = op != BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING;
-    if (optind != argc - (takes_id? 1: 0)
-    ||  (op == BULKHEAD__V1__CONTROL_OP__CONTROL_DENY && !reason)) {
-        return s_help (help, false);
+    if (optind < argc) {
+        ask->id = argv [optind++];
     }
-    const char *id = takes_id? argv [optind]: NULL;
-    uint8_t digest [32];
-    if (digest_hex && (sodium_hex2bin (digest, sizeof digest, digest_hex, strlen (digest_hex),
-                                       NULL, NULL, NULL) != 0 || strlen (digest_hex) != 64)) {
-        fprintf (stderr, "bulkhead %s: --digest takes the 64 hex characters bulkhead pending shows\n", prog);
-        return 2;
-    }
-    bus_client_t *client = cmd_connect (&conn, prog);
-    if (!client) {
-        return 1;
-    }
+    return optind == argc? -1: s_help (help, false);
+}
+
+//  LIST-PENDING as this approver (reply owned by the caller), or NULL.
+static Bulkhead__V1__Frame *
+s_list (bus_client_t *client, const s_ask_t *ask)
+{
     Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
-    int exit_code = 1;
-    if (op == BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING
-    ||  (op == BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE && !digest_hex)) {
-        control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING;
-        Bulkhead__V1__Frame *reply = s_call (client, &control, &conn, prog);
-        if (!reply) {
-            bus_client_destroy (&client);
-            return 1;
-        }
-        const Bulkhead__V1__ControlReply *r = reply->control_reply;
-        bool found = false;
-        for (size_t i = 0; i < r->n_pending; i++) {
-            if (!id || strcmp (r->pending [i]->approval_id, id) == 0) {
-                printf ("%s", id? "approving: ": "");
-                s_print_pending (r->pending [i]);
-                if (id && r->pending [i]->digest.len == 32) {
-                    memcpy (digest, r->pending [i]->digest.data, 32);
-                    found = true;
-                }
-            }
-        }
-        if (!id) {
-            printf ("%s\n", r->reason);
-            exit_code = strcmp (r->code, "OK") == 0? 0: 1;
-            if (exit_code) {
-                fprintf (stderr, "bulkhead %s: %s: %s\n", prog, r->code, r->reason);
-            }
-            bus_client_free (&reply);
-            bus_client_destroy (&client);
-            return exit_code;
-        }
+    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING;
+    Bulkhead__V1__Frame *reply = s_call (client, &control, &ask->conn, ask->prog);
+    if (reply && strcmp (reply->control_reply->code, "OK") != 0) {
+        cmd_reply_error (ask->prog, reply->control_reply->code, reply->control_reply->reason);
         bus_client_free (&reply);
-        if (!found) {
-            //  Let the bus say why (denied, expired, unknown, not yours).
-            memset (digest, 0, sizeof digest);
+    }
+    return reply;
+}
+
+//  The entry of id in a listing, or NULL.
+static const Bulkhead__V1__Pending *
+s_entry (const Bulkhead__V1__ControlReply *r, const char *id)
+{
+    for (size_t i = 0; i < r->n_pending; i++) {
+        if (strcmp (r->pending [i]->approval_id, id) == 0) {
+            return r->pending [i];
         }
     }
-    control.op = op;
-    control.id = (char *) id;
-    control.reason = (char *) reason;
-    if (op == BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE) {
-        control.has_digest = true;
-        control.digest.data = digest;
-        control.digest.len = sizeof digest;
-    }
-    Bulkhead__V1__Frame *reply = s_call (client, &control, &conn, prog);
+    return NULL;
+}
+
+//  id is not in this approver's listing: the bus says why (unknown,
+//  denied, expired, not yours), or it is past what a listing shows.
+static int
+s_not_listed (bus_client_t *client, const s_ask_t *ask)
+{
+    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_GET_HOLD;
+    control.id = (char *) ask->id;
+    Bulkhead__V1__Frame *reply = s_call (client, &control, &ask->conn, ask->prog);
     if (reply) {
         const Bulkhead__V1__ControlReply *r = reply->control_reply;
-        exit_code = strcmp (r->code, "OK") == 0? 0: 1;
-        fprintf (exit_code? stderr: stdout, "%s: %s\n", r->code, r->reason);
+        if (strcmp (r->code, "OK") != 0) {
+            cmd_reply_error (ask->prog, r->code, r->reason);
+        }
+        else {
+            fprintf (stderr, "bulkhead %s: ", ask->prog);
+            bus_print_line (stderr, ask->id);
+            fprintf (stderr, " waits, but not among the holds the bus lists (at most 1024); "
+                             "decide on others first\n");
+        }
         bus_client_free (&reply);
     }
-    bus_client_destroy (&client);
-    return exit_code;
+    return 1;
 }
 
 int
 cmd_pending (int argc, char **argv)
 {
-    return s_queue_command (argc, argv, BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING, s_pending_help);
+    s_ask_t ask;
+    int rc = s_parse (argc, argv, s_pending_help, &ask);
+    if (rc >= 0) {
+        return rc;
+    }
+    if (ask.digest_hex || ask.reason) {
+        return s_help (s_pending_help, false);
+    }
+    bus_client_t *client = cmd_connect (&ask.conn, ask.prog);
+    if (!client) {
+        return 1;
+    }
+    Bulkhead__V1__Frame *reply = s_list (client, &ask);
+    if (!reply) {
+        bus_client_destroy (&client);
+        return 1;
+    }
+    const Bulkhead__V1__ControlReply *r = reply->control_reply;
+    int exit_code = 0;
+    if (ask.id && !s_entry (r, ask.id)) {
+        exit_code = s_not_listed (client, &ask);
+    }
+    for (size_t i = 0; i < r->n_pending; i++) {
+        const Bulkhead__V1__Pending *p = r->pending [i];
+        if (ask.id && strcmp (p->approval_id, ask.id) != 0) {
+            continue;
+        }
+        uint8_t digest [32];
+        Bulkhead__V1__Record *rec = s_fetch (client, &ask.conn, ask.prog, p, digest);
+        if (!rec) {
+            exit_code = 1;
+            continue;
+        }
+        s_show (p, rec, digest, ask.full);
+        printf ("\n");
+        bulkhead__v1__record__free_unpacked (rec, NULL);
+    }
+    if (!ask.id) {
+        bus_print_line (stdout, r->reason);
+        printf ("\n");
+    }
+    bus_client_free (&reply);
+    bus_client_destroy (&client);
+    return exit_code;
 }
 
 int
 cmd_approve (int argc, char **argv)
 {
-    return s_queue_command (argc, argv, BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE, s_approve_help);
+    s_ask_t ask;
+    int rc = s_parse (argc, argv, s_approve_help, &ask);
+    if (rc >= 0) {
+        return rc;
+    }
+    if (!ask.id || ask.reason) {
+        return s_help (s_approve_help, false);
+    }
+    uint8_t named [32];
+    if (ask.digest_hex && (strlen (ask.digest_hex) != 64
+                       ||  sodium_hex2bin (named, sizeof named, ask.digest_hex, 64, NULL, NULL, NULL) != 0)) {
+        fprintf (stderr, "bulkhead %s: --digest takes the 64 hex characters bulkhead pending shows\n",
+                 ask.prog);
+        return 2;
+    }
+    bus_client_t *client = cmd_connect (&ask.conn, ask.prog);
+    if (!client) {
+        return 1;
+    }
+    Bulkhead__V1__Frame *list = s_list (client, &ask);
+    const Bulkhead__V1__Pending *p = list? s_entry (list->control_reply, ask.id): NULL;
+    if (!p) {
+        if (list) {
+            s_not_listed (client, &ask);
+        }
+        bus_client_free (&list);
+        bus_client_destroy (&client);
+        return 1;
+    }
+    uint8_t digest [32];
+    Bulkhead__V1__Record *rec = s_fetch (client, &ask.conn, ask.prog, p, digest);
+    int exit_code = 1;
+    if (rec) {
+        printf ("approving:\n");
+        s_show (p, rec, digest, ask.full);
+        bulkhead__v1__record__free_unpacked (rec, NULL);
+    }
+    if (rec && ask.digest_hex && sodium_memcmp (named, digest, 32) != 0) {
+        fprintf (stderr, "bulkhead %s: ", ask.prog);
+        bus_print_line (stderr, ask.id);
+        fprintf (stderr, " is not the message --digest names (that is not its digest); "
+                         "nothing approved. Read it again: bulkhead pending ID\n");
+    }
+    else
+    if (rec) {
+        //  The digest of the bytes just shown: the bus releases only those.
+        Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+        control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE;
+        control.id = (char *) ask.id;
+        control.has_digest = true;
+        control.digest.data = digest;
+        control.digest.len = sizeof digest;
+        Bulkhead__V1__Frame *reply = s_call (client, &control, &ask.conn, ask.prog);
+        if (reply) {
+            const Bulkhead__V1__ControlReply *r = reply->control_reply;
+            exit_code = strcmp (r->code, "OK") == 0? 0: 1;
+            cmd_reply (exit_code? stderr: stdout, NULL, r->code, r->reason);
+            bus_client_free (&reply);
+        }
+    }
+    bus_client_free (&list);
+    bus_client_destroy (&client);
+    return exit_code;
 }
 
 int
 cmd_deny (int argc, char **argv)
 {
-    return s_queue_command (argc, argv, BULKHEAD__V1__CONTROL_OP__CONTROL_DENY, s_deny_help);
+    s_ask_t ask;
+    int rc = s_parse (argc, argv, s_deny_help, &ask);
+    if (rc >= 0) {
+        return rc;
+    }
+    if (!ask.id || !ask.reason || ask.digest_hex || ask.full) {
+        return s_help (s_deny_help, false);
+    }
+    bus_client_t *client = cmd_connect (&ask.conn, ask.prog);
+    if (!client) {
+        return 1;
+    }
+    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_DENY;
+    control.id = (char *) ask.id;
+    control.reason = (char *) ask.reason;
+    int exit_code = 1;
+    Bulkhead__V1__Frame *reply = s_call (client, &control, &ask.conn, ask.prog);
+    if (reply) {
+        const Bulkhead__V1__ControlReply *r = reply->control_reply;
+        exit_code = strcmp (r->code, "OK") == 0? 0: 1;
+        cmd_reply (exit_code? stderr: stdout, NULL, r->code, r->reason);
+        bus_client_free (&reply);
+    }
+    bus_client_destroy (&client);
+    return exit_code;
 }
 
 static const char *s_grant_help =
@@ -292,17 +586,19 @@ cmd_grant (int argc, char **argv)
         const Bulkhead__V1__ControlReply *r = reply->control_reply;
         exit_code = strcmp (r->code, "OK") == 0? 0: 1;
         if (exit_code) {
-            fprintf (stderr, "bulkhead %s: %s: %s\n", prog, r->code, r->reason);
+            cmd_reply_error (prog, r->code, r->reason);
         }
         else
         if (revoke) {
-            printf ("%s: %s\n", r->code, r->reason);
+            cmd_reply (stdout, NULL, r->code, r->reason);
         }
         else {
             //  The id alone on stdout, for scripts; what was granted on stderr.
-            printf ("%s\n", r->n_lines? r->lines [0]: "");
+            bus_print_line (stdout, r->n_lines? r->lines [0]: "");
+            printf ("\n");
             fflush (stdout);
-            fprintf (stderr, "%s\n", r->reason);
+            bus_print_line (stderr, r->reason);
+            fprintf (stderr, "\n");
         }
         bus_client_free (&reply);
     }

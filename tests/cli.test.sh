@@ -65,6 +65,10 @@ run recv --count 0 --key x --bus-key x
 expect "recv --count 0: exit 2" 2 *"--count takes a positive number"* "$err"
 run serve --policy "$DIR/none.cfg"
 expect "serve without --data: exit 2" 2 *"usage: bulkhead serve"* "$err"
+run pending --help
+expect "pending --help: names --full and the escapes" 0 *"--full"*'\xHH'*'\uXXXX'* "$out"
+run approve --help
+expect "approve --help: names --digest and --full" 0 *"--digest HEX"*"--full"* "$out"
 run approve --key x --bus-key x
 expect "approve without an ID: exit 2" 2 *"usage: bulkhead approve"* "$err"
 run approve h-1 --digest 00ff --key x --bus-key x
