@@ -2,6 +2,7 @@
 #include "bus_core.h"
 #include "bus_keys.h"
 #include "bus_record.h"
+#include "bus_refusals.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,22 +94,18 @@ void
 bus_core_refuse (bus_core_t *self, const bus_peer_t *peer, bus_code_t code, const char *reason,
                  const char *message_id)
 {
-    record_t rec;
-    bus_record_init (self, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_ERROR);
-    char fp [17];
+    char fp [17] = "";
     if (peer->key) {
         bus_keys_fingerprint (fp, peer->key);
-        rec.key_fp = fp;
     }
-    rec.sender = peer->agent? (char *) peer->agent->name: NULL;
-    rec.code = (char *) bus_errword (code);
-    rec.reason = (char *) reason;
-    rec.message_id = (char *) message_id;
-    bus_core_append (self, &rec);
+    bool first = bus_refusals_note (self, peer->agent? peer->agent->name: fp, fp, code, reason,
+                                    peer->data, peer->size);
     bus_outbox_error (self->outbox, peer->rid, peer->rid_len, code, reason, message_id);
-    bus_core_say (self, "BUS-ERROR", "agent=%s key_fp=%s code=%s reason=\"%s\"",
-                  peer->agent? peer->agent->name: "-", peer->key? fp: "-", bus_errname (code),
-                  reason);
+    if (first) {
+        bus_core_say (self, "BUS-ERROR", "agent=%s key_fp=%s code=%s reason=\"%s\" (more of "
+                      "this kind are counted, not printed)", peer->agent? peer->agent->name: "-",
+                      peer->key? fp: "-", bus_errname (code), reason);
+    }
 }
 
 void

@@ -46,6 +46,7 @@ typedef struct bus_core {
     bus_holds_t *holds;                 //  the approval queue
     bus_sessions_t *sessions;
     bus_outbox_t *outbox;
+    struct bus_refusals *refusals;      //  refusals counted, not stored one by one
     bool failed;                        //  the log failed: refuse everything
     bus_error_t failure;
     struct bus_seen *seen;              //  committed outcomes for the observers
@@ -62,6 +63,8 @@ typedef struct bus_peer {
     int fd;                             //  the connection (ZMQ_SRCFD), -1 if unknown
     uint8_t rid [BUS_RID_MAX];
     size_t rid_len;
+    const void *data;                   //  the frame (for a refusal's digest and length)
+    size_t size;
 } bus_peer_t;
 
 //  Microseconds since the epoch.
@@ -96,7 +99,8 @@ void
 void
     bus_core_observe_flush (bus_core_t *self);
 
-//  Logs a refused frame (ERROR record) and answers it with ERROR.
+//  Answers a refused frame with ERROR and counts it in the refusal ledger
+//  (bus_refusals: the first of a kind is logged at once, the rest merged).
 void
     bus_core_refuse (bus_core_t *self, const bus_peer_t *peer, bus_code_t code,
                      const char *reason, const char *message_id);

@@ -4,6 +4,7 @@
 #include "bus_grants.h"
 #include "bus_intake.h"
 #include "bus_record.h"
+#include "bus_refusals.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -34,6 +35,8 @@ s_send_record (bus_core_t *core, record_t *rec, const bus_envelope_t *env,
     rec->has_payload_digest = true;
     rec->payload_digest.data = digest;
     rec->payload_digest.len = 32;
+    rec->has_payload_size = true;
+    rec->payload_size = send->payload.len;
     rec->has_payload = send->has_payload;
     rec->payload = send->payload;
     rec->has_verdict = true;
@@ -93,6 +96,22 @@ bus_decide_send (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Send *s
         rec.n_approvers = 0;            //  nobody's approval stands behind it
         snprintf (reason, sizeof reason, "%s", err.text);
     }
+    if (decided == MED_REJECT) {
+        //  A refused message keeps its digest and length, never its payload:
+        //  what the bus did not carry costs the log no more than a line.
+        rec.has_payload = false;
+    }
+    if (decided == MED_REJECT && (bus_store_load_refusal (err.code) || err.code == BUS_EHOLDFULL)) {
+        //  Refused for load: counted, not logged one by one, and the message
+        //  id stays unused so the sender may retry it.
+        bus_refusals_note (core, peer->agent->name, peer->agent->key_fp, err.code, reason,
+                           send->payload.data, send->payload.len);
+        bus_intake_ack (core, peer->rid, peer->rid_len, send->message_id, rec.verdict, err.code,
+                        reason, 0, rec.intent_class, env.restricted, NULL);
+        rec.seq = 0;
+        bus_core_observe (core, &rec, decided, false, stage);
+        return;
+    }
     if (decided == MED_HOLD) {
         //  Random, so ids cannot be guessed or enumerated.
         uint8_t raw [6];
@@ -110,6 +129,10 @@ bus_decide_send (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Send *s
         bus_outbox_error (core->outbox, peer->rid, peer->rid_len, core->failure.code,
                           core->failure.text, send->message_id);
         return;
+    }
+    bus_session_t *sender = peer->session;
+    if (sender) {
+        bus_session_log_spent (sender, bus_store_last_size (core->store));
     }
     if (decided == MED_PASS) {
         s_accept (core, &env, &rec);

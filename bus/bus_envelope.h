@@ -30,6 +30,8 @@ typedef struct {
     const char *sender_name;            //  the authenticated name, also when sender is NULL
     const bus_agent_t *recipient;       //  NULL when the name is not in the policy
     const Bulkhead__V1__Send *send;
+    uint64_t foreign_cause;             //  first cause this sender never sent nor
+                                        //  was delivered (0: none)
     bool cause_restricted;              //  some cause in the log is restricted
     uint64_t cause_seq;                 //  the first such cause
     bool sender_tainted;                //  sticky taint on the sender
@@ -39,6 +41,8 @@ typedef struct {
     uint32_t holds_sender;              //  pending holds of this sender
     const bus_grant_t *grants;          //  the live standing grants
     uint32_t n_grants;
+    bool log_checked;                   //  log_left is set (the core always sets it)
+    double log_left;                    //  bytes of log the sender may still cause
     const bus_hold_t *resume;           //  set when a held message is decided again
     uint64_t now_us;
 

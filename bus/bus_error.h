@@ -41,7 +41,9 @@
     X (ECORRUPT,    "log is corrupt") \
     X (ETIMEOUT,    "timed out") \
     X (ECONNECT,    "could not reach the bus") \
-    X (EKEY,        "bad key file")
+    X (EKEY,        "bad key file") \
+    X (ELOGBUDGET,  "sender is over its share of the log") \
+    X (ECAUSE,      "a cause names a message this sender never saw")
 
 typedef enum {
 #define BUS_ERR_ENUM(name, text) BUS_##name,

@@ -1,6 +1,7 @@
 /*  bus_intake.c: checks and look-ups before the chain, see bus_intake.h. */
 #include "bus_intake.h"
 #include "bus_record.h"
+#include "bus_refusals.h"
 #include "bus_taint.h"
 #include "bus_wire.h"
 
@@ -78,18 +79,12 @@ bus_intake_duplicate (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Se
     ||  bus_store_record (core->store, first_seq, &first, &err) != 0) {
         return false;
     }
-    record_t rec;
-    bus_record_init (core, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_ERROR);
-    rec.sender = (char *) peer->agent->name;
-    rec.message_id = send->message_id;
-    rec.code = (char *) bus_errword (BUS_EDUPLICATE);
-    rec.event = "resent message id answered with its first verdict";
-    rec.has_ref_seq = true;
-    rec.ref_seq = first_seq;
-    bus_core_append (core, &rec);
     char reason [200];
     snprintf (reason, sizeof reason, "message id already used: first verdict %s at seq %llu; "
               "not delivered again", first->code? first->code: "?", (unsigned long long) first_seq);
+    //  Counted, not logged one by one: resending an id costs the log nothing.
+    bus_refusals_note (core, peer->agent->name, peer->agent->key_fp, BUS_EDUPLICATE,
+                       "resent message ids answered with their first verdict", NULL, 0);
     bus_intake_ack (core, peer->rid, peer->rid_len, send->message_id, first->verdict,
                     BUS_EDUPLICATE, reason, first_seq, first->intent_class,
                     first->has_restricted && first->restricted, first->approval_id);
@@ -115,23 +110,34 @@ bus_intake_envelope (bus_core_t *core, bus_envelope_t *env, const char *sender,
         bus_session_t *session = bus_session_get (core, sender);
         env->sender_tainted = session && session->taint_seq > 0;
         env->taint_seq = session? session->taint_seq: 0;
+        env->log_left = session? bus_session_log_left (core, session, env->sender, env->now_us): 0;
+        env->log_checked = true;
     }
     if (env->recipient) {
         bus_session_t *session = bus_session_get (core, env->recipient->name);
         //  No session (out of memory): count the mailbox as full.
         env->recipient_pending = session? session->pending: UINT32_MAX;
     }
-    //  Restricted follows causes: one restricted cause is enough.
+    //  Causes, from the compact index (no record is decoded): a cause
+    //  counts only if this sender sent it or was delivered it, so no agent
+    //  learns anything of a record it never saw; and restricted follows
+    //  causes: one restricted cause is enough.
     bus_error_t err;
-    for (size_t i = 0; i < send->n_causes && !env->cause_restricted; i++) {
-        record_t *cause = NULL;
-        if (bus_store_record (core->store, send->causes [i], &cause, &err) == 0) {
-            if (cause->has_restricted && cause->restricted
-            &&  !bus_taint_declassified (core, send->causes [i])) {
-                env->cause_restricted = true;
-                env->cause_seq = send->causes [i];
-            }
-            bulkhead__v1__record__free_unpacked (cause, NULL);
+    for (size_t i = 0; i < send->n_causes; i++) {
+        bus_cause_t cause;
+        uint64_t seq = send->causes [i];
+        bool seen = bus_store_cause (core->store, seq, &cause, &err) == 0
+                 && (strcmp (cause.sender, sender) == 0
+                     || (strcmp (cause.recipient, sender) == 0
+                         && (cause.flags & BUS_CAUSE_ACCEPTED)));
+        if (!seen) {
+            env->foreign_cause = seq;
+            break;
+        }
+        if ((cause.flags & BUS_CAUSE_RESTRICTED) && !env->cause_restricted
+        &&  !bus_taint_declassified (core, seq)) {
+            env->cause_restricted = true;
+            env->cause_seq = seq;
         }
     }
     env->holds_total = bus_holds_size (core->holds);

@@ -292,6 +292,13 @@ static const s_option_t s_bus_options [] = {
     //  (and what a person can still read).
     S_NUMBER_OPTION ("hold_cap_total", bus_policy_t, hold_cap_total, 1, 1024),
     S_NUMBER_OPTION ("hold_cap_sender", bus_policy_t, hold_cap_sender, 1, 1024),
+    //  What one key may make the bus do, before any decode (defaults for
+    //  every agent; an agent may have its own).
+    S_NUMBER_OPTION ("frames", bus_policy_t, frames, 1, 1000000),
+    S_NUMBER_OPTION ("bytes", bus_policy_t, bytes, 1024, UINT32_MAX),
+    S_NUMBER_OPTION ("connections", bus_policy_t, connections, 1, 1024),
+    S_NUMBER_OPTION ("log_budget", bus_policy_t, log_budget, 0, UINT32_MAX),
+    S_NUMBER_OPTION ("backlog_share", bus_policy_t, backlog_share, 1, 100),
     { .name = NULL }
 };
 
@@ -318,6 +325,9 @@ static const s_option_t s_agent_options [] = {
     S_OTHER_OPTION ("role"),
     S_NUMBER_OPTION ("max_backlog", bus_agent_t, max_backlog, 1, UINT32_MAX),
     S_NUMBER_OPTION ("rate", bus_agent_t, rate, 0, UINT32_MAX),
+    S_NUMBER_OPTION ("frames", bus_agent_t, frames, 1, 1000000),
+    S_NUMBER_OPTION ("bytes", bus_agent_t, bytes, 1024, UINT32_MAX),
+    S_NUMBER_OPTION ("log_budget", bus_agent_t, log_budget, 0, UINT32_MAX),
     { .name = NULL }
 };
 
@@ -732,6 +742,9 @@ s_section_agents (s_ctx_t *ctx, int first)
         agent->accepts_restricted = true;
         agent->roles = BUS_ROLE_AGENT;
         agent->max_backlog = self->max_backlog;
+        agent->frames = self->frames;
+        agent->bytes = self->bytes;
+        agent->log_budget = self->log_budget;
         agent->line = item->line;
 
         int seen [S_OPTIONS_MAX] = { 0 };
@@ -941,6 +954,11 @@ s_policy_new (void)
     self->base.max_backlog = 10000;
     self->base.hold_cap_total = 1000;
     self->base.hold_cap_sender = 100;
+    self->base.frames = 2000;
+    self->base.bytes = 16u << 20;
+    self->base.connections = 8;
+    self->base.log_budget = 0;
+    self->base.backlog_share = 50;
     return self;
 }
 

@@ -14,6 +14,11 @@
         bus
             max_frame = 65536           # bytes, largest frame accepted
             max_backlog = 10000         # default per-recipient mailbox cap
+            backlog_share = 50          # percent of a mailbox one sender may fill
+            connections = 8             # live connections per key
+            frames = 2000               # default budgets per key (see agents)
+            bytes = 16777216
+            log_budget = 0
         classes                         # message, query, finance, deploy, comms
             finance                     #   are built in; list a class to change
                 privileged = true       #   it or to add one of your own
@@ -35,6 +40,10 @@
                 role = agent            # agent, approver, operator (list)
                 max_backlog = 10000
                 rate = 0                # messages per second, 0 = unlimited
+                frames = 2000           # budget of its key: frames/s, any kind,
+                bytes = 16777216        #   and bytes/s, checked before any decode
+                log_budget = 0          # KiB of log records per hour; 0 = 5% of
+                                        #   the log's map limit
         edges
             planner                     # sender
                 payments = finance      # recipient = classes it may receive
@@ -94,6 +103,9 @@ typedef struct {
     unsigned roles;                     //  BUS_ROLE_*; default BUS_ROLE_AGENT
     uint32_t max_backlog;               //  mailbox cap for this recipient
     uint32_t rate;                      //  msgs/s as sender, 0 = unlimited
+    uint32_t frames;                    //  budget: frames/s its key may send (all kinds)
+    uint32_t bytes;                     //  budget: bytes/s its key may send
+    uint32_t log_budget;                //  KiB of log records per hour, 0 = the bus's share
     int line;
 } bus_agent_t;
 
@@ -117,6 +129,13 @@ typedef struct {
     uint32_t max_backlog;               //  default per-agent mailbox cap 10000
     uint32_t hold_cap_total;            //  default 1000
     uint32_t hold_cap_sender;           //  default 100
+    uint32_t frames;                    //  default per-key budget, frames/s: 2000
+    uint32_t bytes;                     //  default per-key budget, bytes/s: 16 MiB
+    uint32_t connections;               //  live connections per key: 8
+    uint32_t log_budget;                //  default KiB of log per agent per hour; 0 = 5%
+                                        //  of the log's map limit
+    uint32_t backlog_share;             //  percent of a recipient's mailbox one sender
+                                        //  may fill: 50
 } bus_policy_t;
 
 //  Reads and validates a policy file. On failure err says

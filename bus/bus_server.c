@@ -23,6 +23,7 @@
 #include "bus_intake.h"
 #include "bus_keys.h"
 #include "bus_record.h"
+#include "bus_refusals.h"
 #include "bus_wire.h"
 
 #include <czmq.h>
@@ -46,6 +47,7 @@ struct bus_server {
     bool stop;
     bus_keypair_t bus_key;
     uint64_t next_timer_us;             //  when to look for expired holds and grants
+    uint64_t next_refusals_us;          //  when to write the refusals counted
     bus_wire_t *wire;                   //  decodes agents' frames
 };
 
@@ -285,20 +287,18 @@ static void
 s_ignore (bus_server_t *self, const bus_peer_t *peer)
 {
     bus_core_t *core = &self->core;
-    record_t rec;
-    bus_record_init (core, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_ERROR);
     char fp [17] = "";
     if (peer->key) {
         bus_keys_fingerprint (fp, peer->key);
-        rec.key_fp = fp;
     }
-    rec.code = (char *) bus_errword (BUS_EUNKNOWN);
-    rec.reason = peer->key? "this key is not in the live policy (changed or removed); "
-                            "its frames are not accepted and not answered"
-                          : "connection is not authenticated";
-    bus_core_append (core, &rec);
-    bus_core_say (core, "BUS-IGNORED", "key_fp=%s reason=\"key not in the live policy\"",
-                  fp [0]? fp: "-");
+    const char *reason = peer->key? "this key is not in the live policy (changed or removed); "
+                                    "its frames are not accepted and not answered"
+                                  : "connection is not authenticated";
+    if (bus_refusals_note (core, fp [0]? fp: "(no key)", fp, BUS_EUNKNOWN, reason, peer->data,
+                           peer->size)) {
+        bus_core_say (core, "BUS-IGNORED", "key_fp=%s reason=\"key not in the live policy\"",
+                      fp [0]? fp: "-");
+    }
 }
 
 //  Reads one message from the ROUTER and handles it. 0 if one was read,
@@ -316,11 +316,13 @@ s_on_router (bus_server_t *self)
     memcpy (peer.rid, in.rid, in.rid_len);
     peer.rid_len = in.rid_len;
     peer.fd = in.fd;
+    size_t size = zmq_msg_size (&in.body);
+    peer.data = zmq_msg_data (&in.body);
+    peer.size = size;
     if (in.key [0]) {
         peer.key = in.key;
         peer.agent = bus_policy_agent_by_key (core->policy, in.key);
     }
-    size_t size = zmq_msg_size (&in.body);
     if (!peer.agent) {
         //  A key the policy no longer names (changed or removed by a
         //  reload): nothing from it is accepted, and nothing of any kind
@@ -331,6 +333,22 @@ s_on_router (bus_server_t *self)
     if (!(peer.session = bus_session_get (core, peer.agent->name))) {
         bus_core_say (core, "BUS-ERROR", "agent=%s reason=\"out of memory for a session\"",
                       peer.agent->name);
+    }
+    else
+    if (!bus_session_connection (core, peer.session, peer.fd)) {
+        char reason [160];
+        snprintf (reason, sizeof reason, "%s has %u connections already, the most one key may "
+                  "have (policy: bus.connections)", peer.agent->name, core->policy->connections);
+        bus_core_refuse (core, &peer, BUS_ERATE, reason, NULL);
+    }
+    else
+    if (!bus_session_budget (peer.session, peer.agent, size, bus_now_us ())) {
+        //  Over budget: answered and counted before any decode or look-up.
+        char reason [200];
+        snprintf (reason, sizeof reason, "%s is over its budget of %u frames and %u bytes per "
+                  "second (policy: frames, bytes)", peer.agent->name, peer.agent->frames,
+                  peer.agent->bytes);
+        bus_core_refuse (core, &peer, BUS_ERATE, reason, NULL);
     }
     else {
         bus_session_seen (core, peer.session, &peer);
@@ -363,18 +381,25 @@ s_on_zap (bus_server_t *self)
     if (!zap.handled) {
         return;
     }
-    char event [160];
-    snprintf (event, sizeof event, "%s from %s", zap.agent? "handshake": "handshake refused: unknown key",
-              zap.address);
-    bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, zap.agent? zap.agent->name: NULL,
-                    zap.key [0]? zap.key: NULL, zap.agent? BUS_OK: BUS_EUNKNOWN, event);
-    if (!zap.agent) {
-        char fp [17] = "none";
-        if (zap.key [0]) {
-            bus_keys_fingerprint (fp, zap.key);
-        }
-        bus_core_say (core, "BUS-REFUSED", "address=%s key_fp=%s reason=\"%s\"", zap.address, fp,
-                      zap.why);
+    if (zap.agent) {
+        char event [160];
+        snprintf (event, sizeof event, "handshake from %s", zap.address);
+        bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, zap.agent->name, zap.key,
+                        BUS_OK, event);
+        return;
+    }
+    //  Refused handshakes are counted per peer address, not logged one by
+    //  one: an unauthenticated peer must not be able to write to the log.
+    char fp [17] = "";
+    if (zap.key [0]) {
+        bus_keys_fingerprint (fp, zap.key);
+    }
+    char reason [160];
+    snprintf (reason, sizeof reason, "handshake refused from %s: %s", zap.address, zap.why);
+    if (bus_refusals_note (core, zap.address [0]? zap.address: "(local)", fp, BUS_EUNKNOWN, reason,
+                           NULL, 0)) {
+        bus_core_say (core, "BUS-REFUSED", "address=%s key_fp=%s reason=\"%s\"", zap.address,
+                      fp [0]? fp: "none", zap.why);
     }
 }
 
@@ -401,6 +426,10 @@ s_timers (bus_server_t *self)
         return;
     }
     self->next_timer_us = now + 200000;
+    if (now >= self->next_refusals_us) {
+        self->next_refusals_us = now + 1000000;
+        bus_refusals_flush (core, now);
+    }
     bus_approval_expire (core, now);
     bus_grants_expire (core, now);
     bus_approval_resume_all (core, true);
@@ -459,8 +488,9 @@ s_start (bus_server_t *self, bus_error_t *err)
     }
     core->sessions = bus_sessions_new ();
     core->outbox = bus_outbox_new ();
+    core->refusals = bus_refusals_new ();
     self->wire = bus_wire_new (4 * (size_t) BUS_HARD_FRAME_MAX / 16 + 65536);
-    if (!core->sessions || !core->outbox || !self->wire) {
+    if (!core->sessions || !core->outbox || !core->refusals || !self->wire) {
         return bus_fail (err, BUS_ENOMEM, "out of memory at start");
     }
     if (s_policy_load (self, err) != 0 || s_bus_key (self, err) != 0) {
@@ -642,6 +672,7 @@ bus_server_destroy (bus_server_t **self_p)
     bus_server_t *self = *self_p;
     bus_core_t *core = &self->core;
     if (core->store && !core->failed && core->policy && core->router) {
+        bus_refusals_flush (core, bus_now_us ());
         bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_BUS, NULL, NULL, BUS_OK, "bus stopped");
         s_commit (self);
     }
@@ -665,6 +696,7 @@ bus_server_destroy (bus_server_t **self_p)
         close (self->stopfd);
     }
     bus_sessions_destroy (&core->sessions);
+    bus_refusals_destroy (&core->refusals);
     bus_wire_destroy (&self->wire);
     bus_holds_destroy (&core->holds);
     med_chain_destroy (&core->chain);

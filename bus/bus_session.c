@@ -14,7 +14,7 @@
 
 struct bus_sessions {
     zhashx_t *table;                    //  agent name -> bus_session_t
-    bus_session_t **by_fd;              //  delivering connection's fd -> session
+    bus_session_t **by_fd;              //  fd of every live connection -> its session
     size_t by_fd_size;
 };
 
@@ -103,11 +103,7 @@ bus_session_get (bus_core_t *core, const char *agent)
 static void
 s_unbind (bus_core_t *core, bus_session_t *session)
 {
-    bus_sessions_t *self = core->sessions;
-    if (session->fd >= 0 && (size_t) session->fd < self->by_fd_size
-    &&  self->by_fd [session->fd] == session) {
-        self->by_fd [session->fd] = NULL;
-    }
+    (void) core;
     session->fd = -1;
     session->rid_len = 0;
     session->online = false;
@@ -118,30 +114,7 @@ s_unbind (bus_core_t *core, bus_session_t *session)
 static void
 s_bind (bus_core_t *core, bus_session_t *session, const bus_peer_t *peer)
 {
-    bus_sessions_t *self = core->sessions;
-    if (session->fd >= 0 && (size_t) session->fd < self->by_fd_size
-    &&  self->by_fd [session->fd] == session) {
-        self->by_fd [session->fd] = NULL;
-    }
-    if (peer->fd >= 0 && (size_t) peer->fd >= self->by_fd_size) {
-        size_t size = self->by_fd_size? self->by_fd_size: 1024;
-        while (size <= (size_t) peer->fd) {
-            size *= 2;
-        }
-        bus_session_t **by_fd = realloc (self->by_fd, size * sizeof *by_fd);
-        if (by_fd) {
-            memset (by_fd + self->by_fd_size, 0, (size - self->by_fd_size) * sizeof *by_fd);
-            self->by_fd = by_fd;
-            self->by_fd_size = size;
-        }
-    }
-    if (peer->fd >= 0 && (size_t) peer->fd < self->by_fd_size) {
-        bus_session_t *other = self->by_fd [peer->fd];
-        if (other && other != session) {
-            s_unbind (core, other);     //  its close was not reported yet
-        }
-        self->by_fd [peer->fd] = session;
-    }
+    (void) core;
     session->fd = peer->fd;
     memcpy (session->rid, peer->rid, peer->rid_len);
     session->rid_len = peer->rid_len;
@@ -150,6 +123,66 @@ s_bind (bus_core_t *core, bus_session_t *session, const bus_peer_t *peer)
     session->inflight = 0;
     session->backlog = true;
     session->online = true;
+}
+
+//  The session owning the live connection on fd, or NULL.
+static bus_session_t *
+s_owner (bus_sessions_t *self, int fd)
+{
+    return fd >= 0 && (size_t) fd < self->by_fd_size? self->by_fd [fd]: NULL;
+}
+
+//  The connection on fd is no longer session's (closed, or its descriptor
+//  was taken by a connection whose close we had not seen yet).
+static void
+s_release (bus_core_t *core, bus_session_t *session, int fd)
+{
+    core->sessions->by_fd [fd] = NULL;
+    if (session->connections) {
+        session->connections--;
+    }
+    if (session->fd == fd) {
+        s_unbind (core, session);
+        bus_core_say (core, "BUS-OFFLINE", "agent=%s acked=%llu", session->agent,
+                      (unsigned long long) session->acked);
+        bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, session->agent,
+                        session->key, BUS_OK, "disconnected; unacknowledged messages stay queued");
+    }
+}
+
+bool
+bus_session_connection (bus_core_t *core, bus_session_t *session, int fd)
+{
+    bus_sessions_t *self = core->sessions;
+    if (fd < 0) {
+        return true;                    //  no descriptor: nothing to count by
+    }
+    bus_session_t *owner = s_owner (self, fd);
+    if (owner == session) {
+        return true;
+    }
+    if (owner) {
+        s_release (core, owner, fd);
+    }
+    if (session->connections >= core->policy->connections) {
+        return false;
+    }
+    if ((size_t) fd >= self->by_fd_size) {
+        size_t size = self->by_fd_size? self->by_fd_size: 1024;
+        while (size <= (size_t) fd) {
+            size *= 2;
+        }
+        bus_session_t **by_fd = realloc (self->by_fd, size * sizeof *by_fd);
+        if (!by_fd) {
+            return false;
+        }
+        memset (by_fd + self->by_fd_size, 0, (size - self->by_fd_size) * sizeof *by_fd);
+        self->by_fd = by_fd;
+        self->by_fd_size = size;
+    }
+    self->by_fd [fd] = session;
+    session->connections++;
+    return true;
 }
 
 void
@@ -163,16 +196,61 @@ bus_session_seen (bus_core_t *core, bus_session_t *session, const bus_peer_t *pe
 void
 bus_session_gone (bus_core_t *core, int fd)
 {
-    bus_sessions_t *self = core->sessions;
-    bus_session_t *session = fd >= 0 && (size_t) fd < self->by_fd_size? self->by_fd [fd]: NULL;
-    if (!session || session->fd != fd) {
-        return;
+    bus_session_t *owner = s_owner (core->sessions, fd);
+    if (owner) {
+        s_release (core, owner, fd);
     }
-    s_unbind (core, session);
-    bus_core_say (core, "BUS-OFFLINE", "agent=%s acked=%llu", session->agent,
-                  (unsigned long long) session->acked);
-    bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, session->agent, session->key,
-                    BUS_OK, "disconnected; unacknowledged messages stay queued");
+}
+
+bool
+bus_session_budget (bus_session_t *session, const bus_agent_t *agent, size_t size, uint64_t now_us)
+{
+    double frames = agent->frames;
+    double bytes = agent->bytes;
+    if (session->budget_us == 0) {
+        session->budget_frames = frames;
+        session->budget_bytes = bytes;
+    }
+    else
+    if (now_us > session->budget_us) {
+        double seconds = (double) (now_us - session->budget_us) / 1e6;
+        session->budget_frames += seconds * frames;
+        session->budget_bytes += seconds * bytes;
+        session->budget_frames = session->budget_frames > frames? frames: session->budget_frames;
+        session->budget_bytes = session->budget_bytes > bytes? bytes: session->budget_bytes;
+    }
+    session->budget_us = now_us;
+    if (session->budget_frames < 1.0 || session->budget_bytes < (double) size) {
+        return false;
+    }
+    session->budget_frames -= 1.0;
+    session->budget_bytes -= (double) size;
+    return true;
+}
+
+double
+bus_session_log_left (bus_core_t *core, bus_session_t *session, const bus_agent_t *agent,
+                      uint64_t now_us)
+{
+    //  The budget per hour: the agent's, or 5% of the log's map limit.
+    size_t map = core->options.map_max? core->options.map_max: (size_t) 64 << 30;
+    double budget = agent->log_budget? (double) agent->log_budget * 1024.0: (double) map * 0.05;
+    if (session->log_us == 0) {
+        session->log_left = budget;
+    }
+    else
+    if (now_us > session->log_us) {
+        session->log_left += (double) (now_us - session->log_us) / 3.6e9 * budget;
+        session->log_left = session->log_left > budget? budget: session->log_left;
+    }
+    session->log_us = now_us;
+    return session->log_left;
+}
+
+void
+bus_session_log_spent (bus_session_t *session, size_t bytes)
+{
+    session->log_left -= (double) bytes;
 }
 
 void

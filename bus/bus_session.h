@@ -58,6 +58,14 @@ typedef struct bus_session {
     uint32_t pending;               //  in the mailbox, not yet acknowledged
     uint64_t taint_seq;             //  restricted delivery that tainted it, 0 if clean
     uint64_t taint_us;              //  when
+    //  What its key may make the bus do (bus_session_budget), before any
+    //  decode: token buckets one second deep.
+    double budget_frames;
+    double budget_bytes;
+    uint64_t budget_us;
+    uint32_t connections;           //  live connections of its key
+    double log_left;                //  bytes of log it may still cause this hour
+    uint64_t log_us;
 } bus_session_t;
 
 bus_sessions_t *
@@ -85,6 +93,26 @@ bus_session_t *
 //  what the old one may have lost (the client drops repeats by seq).
 void
     bus_session_seen (bus_core_t *core, bus_session_t *session, const bus_peer_t *peer);
+
+//  Takes one frame of size bytes from the session's budget (agent's frames
+//  and bytes per second). False when over: the frame is refused (RATE)
+//  before any decode.
+bool
+    bus_session_budget (bus_session_t *session, const bus_agent_t *agent, size_t size,
+                        uint64_t now_us);
+
+//  A frame came on fd for session: a connection not seen before counts
+//  against its key's cap (policy bus.connections). False when over the cap.
+bool
+    bus_session_connection (bus_core_t *core, bus_session_t *session, int fd);
+
+//  Log bytes the session may still cause (its agent's log budget per hour,
+//  refilled continuously), and what a record just cost it.
+double
+    bus_session_log_left (bus_core_t *core, bus_session_t *session, const bus_agent_t *agent,
+                          uint64_t now_us);
+void
+    bus_session_log_spent (bus_session_t *session, size_t bytes);
 
 //  The connection on fd closed: the session it delivered to goes offline.
 void

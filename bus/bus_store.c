@@ -15,6 +15,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <sys/statvfs.h>
 #include <lmdb.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -30,7 +31,7 @@
 #define S_KEY_BUF       512         //  LMDB's key limit is 511 bytes
 
 static const char *s_db_names [BUS_DB_COUNT] = {
-    "log", "msgid", "mbox", "cursor", "taint", "pending", "meta"
+    "log", "msgid", "mbox", "cursor", "taint", "pending", "meta", "cause"
 };
 
 //  One write of the open batch, kept for replay.
@@ -64,6 +65,7 @@ struct bus_store {
     bool unmapped;          //  a remap failed: the env is unusable
     bool failed;
     bus_error_t failure;
+    size_t last_size;           //  bytes of the record appended last
 };
 
 static void
@@ -153,8 +155,13 @@ s_fail (bus_store_t *self, bus_error_t *err, bus_code_t code,
 static int
 s_fail_mdb (bus_store_t *self, bus_error_t *err, const char *what, int rc)
 {
-    //  A full disk is a full log as far as anyone downstream cares.
-    if (rc == ENOSPC) {
+    //  A full disk is a full log as far as anyone downstream cares. LMDB
+    //  reports a short write (what a full disk gives) as EIO: ask the
+    //  file system before calling it an I/O error.
+    struct statvfs fs;
+    bool disk_full = rc == EIO && statvfs (self->dir, &fs) == 0
+                  && (uint64_t) fs.f_bavail * fs.f_frsize < ((uint64_t) 1 << 20);
+    if (rc == ENOSPC || disk_full) {
         return s_fail (self, err, BUS_ELOGFULL,
                        "log %s is full: the disk has no space left (%s); "
                        "free disk space, then restart the bus",
@@ -455,6 +462,12 @@ s_open_dbs (bus_store_t *self, bus_error_t *err)
     for (int db = 0; rc == 0 && db < BUS_DB_COUNT; db++) {
         rc = mdb_dbi_open (txn, s_db_names [db],
                            self->read_only? 0: MDB_CREATE, &self->dbi [db]);
+        if (rc == MDB_NOTFOUND && db == BUS_DB_CAUSE) {
+            //  A log written before the cause index: readers do without.
+            self->dbi [db] = 0;
+            rc = 0;
+            continue;
+        }
         if (rc == MDB_NOTFOUND) {
             mdb_txn_abort (txn);
             return bus_fail (err, BUS_EIO, "no log exists at %s (its '%s' "
@@ -641,8 +654,11 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
     assert (rec);
     bool send = rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_SEND;
     //  Denied Sends are indexed too: a retried id is a duplicate whatever
-    //  its first verdict was.
-    bool by_id = send && s_set (rec->sender) && s_set (rec->message_id);
+    //  its first verdict was; but a refusal for load leaves the id unused,
+    //  so the sender may retry it (bus_store_load_refusal).
+    bool by_id = send && s_set (rec->sender) && s_set (rec->message_id)
+              && !(rec->has_verdict && rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_DENIED
+                   && rec->code && bus_store_load_refusal (bus_code_from_word (rec->code)));
     bool to_mbox = send && s_set (rec->recipient) && rec->has_verdict
         && (rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_DELIVERED
          || rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_QUEUED);
@@ -690,6 +706,25 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
             return -1;
         }
     }
+    if (send && s_set (rec->sender) && s_set (rec->recipient)
+    &&  strlen (rec->sender) <= BUS_NAME_MAX && strlen (rec->recipient) <= BUS_NAME_MAX) {
+        //  The cause index: what a later Send naming this seq as a cause
+        //  needs, without decoding the record.
+        size_t s_len = strlen (rec->sender);
+        size_t r_len = strlen (rec->recipient);
+        op = s_op_new (BUS_DB_CAUSE, MDB_APPEND, 8, 1 + s_len + 1 + r_len + 1);
+        if (op.data) {
+            s_put_be64 (op.data, seq);
+            uint8_t *val = op.data + 8;
+            val [0] = (rec->has_restricted && rec->restricted? BUS_CAUSE_RESTRICTED: 0)
+                    | (to_mbox? BUS_CAUSE_ACCEPTED: 0);
+            memcpy (val + 1, rec->sender, s_len + 1);
+            memcpy (val + 1 + s_len + 1, rec->recipient, r_len + 1);
+        }
+        if (s_write (self, op, err)) {
+            return -1;
+        }
+    }
     if (to_mbox) {
         op = s_op_new (BUS_DB_MBOX, 0, recipient_len + 1 + 8, 0);
         if (op.data) {
@@ -701,8 +736,15 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
         }
     }
     self->last_seq = seq;
+    self->last_size = len;
     memcpy (self->last_hash, hash, S_HASH_LEN);
     return 0;
+}
+
+size_t
+bus_store_last_size (bus_store_t *self)
+{
+    return self->last_size;
 }
 
 int
@@ -818,6 +860,44 @@ bus_store_find_msgid (bus_store_t *self, const char *sender,
     memcpy (key + sender_len + 1, message_id, id_len);
     return s_lookup_seq (self, BUS_DB_MSGID, key, sender_len + 1 + id_len,
                          seq, err);
+}
+
+bool
+bus_store_load_refusal (bus_code_t code)
+{
+    return code == BUS_ERATE || code == BUS_EBACKLOG || code == BUS_ELOGBUDGET;
+}
+
+int
+bus_store_cause (bus_store_t *self, uint64_t seq, bus_cause_t *out, bus_error_t *err)
+{
+    assert (self);
+    if (self->dbi [BUS_DB_CAUSE] == 0) {
+        return 1;
+    }
+    uint8_t key [8];
+    s_put_be64 (key, seq);
+    void *val = NULL;
+    size_t len = 0;
+    int rc = s_lookup (self, BUS_DB_CAUSE, key, sizeof key, &val, &len, err);
+    if (rc != 0) {
+        return rc;
+    }
+    //  flags, sender NUL, recipient NUL; each name at most BUS_NAME_MAX.
+    const uint8_t *p = val;
+    const uint8_t *nul = len > 2? memchr (p + 1, 0, len - 1): NULL;
+    size_t s_len = nul? (size_t) (nul - p) - 1: 0;
+    size_t r_len = nul? len - (size_t) (nul - p) - 2: 0;
+    if (!nul || p [len - 1] != 0 || s_len > BUS_NAME_MAX || r_len > BUS_NAME_MAX
+    ||  strlen ((const char *) nul + 1) != r_len) {
+        free (val);
+        return bus_fail (err, BUS_ECORRUPT, "cause index entry %" PRIu64 " is damaged", seq);
+    }
+    out->flags = p [0];
+    memcpy (out->sender, p + 1, s_len + 1);
+    memcpy (out->recipient, nul + 1, r_len + 1);
+    free (val);
+    return 0;
 }
 
 int

@@ -11,6 +11,9 @@
       taint   agent -> opaque (owned by the taint logic)
       pending approval id -> opaque (owned by the approval queue)
       meta    name -> opaque
+      cause   u64 BE seq -> flags, sender NUL, recipient NUL of every SEND
+              record: what a later Send naming it as a cause needs, without
+              decoding it (written in the same batch as the record)
 
     Writing is by batch (group commit): the first write of a batch opens the
     write transaction; bus_store_commit makes every write since then durable
@@ -31,6 +34,7 @@
 #define BUS_STORE_H
 
 #include "bus_error.h"
+#include "bus_names.h"
 #include "record.pb-c.h"
 
 #include <stdbool.h>
@@ -47,6 +51,7 @@ typedef enum {
     BUS_DB_TAINT,
     BUS_DB_PENDING,
     BUS_DB_META,
+    BUS_DB_CAUSE,
     BUS_DB_COUNT
 } bus_db_t;
 
@@ -84,6 +89,10 @@ const bus_error_t *
 int
     bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
                       bus_error_t *err);
+
+//  Bytes of the record appended last (what it costs the log).
+size_t
+    bus_store_last_size (bus_store_t *self);
 
 //  Generic writes in the current batch, for the state databases.
 int
@@ -130,6 +139,25 @@ int
 int
     bus_store_record (bus_store_t *self, uint64_t seq,
                       Bulkhead__V1__Record **rec, bus_error_t *err);
+
+//  A refusal for load (RATE, BACKLOG, LOGBUDGET) does not use up a message
+//  id: its Send is not indexed, so the sender may retry it.
+bool
+    bus_store_load_refusal (bus_code_t code);
+
+//  The cause index entry of a SEND record.
+#define BUS_CAUSE_RESTRICTED    1       //  the message was restricted
+#define BUS_CAUSE_ACCEPTED      2       //  delivered or queued to its recipient
+typedef struct {
+    uint8_t flags;
+    char sender [BUS_NAME_MAX + 1];
+    char recipient [BUS_NAME_MAX + 1];
+} bus_cause_t;
+
+//  0 and *out, 1 if seq is no SEND record (or the log predates the index),
+//  -1 on error.
+int
+    bus_store_cause (bus_store_t *self, uint64_t seq, bus_cause_t *out, bus_error_t *err);
 
 //  One record's stored bytes: 0 and *data (malloc'd, caller frees), 1 if no
 //  such seq, -1 on error. These are the bytes a hold's digest names.

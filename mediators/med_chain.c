@@ -5,6 +5,7 @@
 #include <string.h>
 
 extern const med_stage_t med_identity_stage;
+extern const med_stage_t med_causes_stage;
 extern const med_stage_t med_reach_stage;
 extern const med_stage_t med_classify_stage;
 extern const med_stage_t med_taint_stage;
@@ -15,6 +16,7 @@ extern const med_stage_t med_hold_stage;
 //  The pipeline. Adding a stage is adding its file and one line here.
 static const med_stage_t *const s_stages [] = {
     &med_identity_stage,
+    &med_causes_stage,
     &med_reach_stage,
     &med_classify_stage,
     &med_taint_stage,

@@ -1,4 +1,5 @@
-/*  med_limits.c: an agent sends at most `rate` messages per second.
+/*  med_limits.c: an agent sends at most `rate` messages per second, and
+    causes at most its log budget of log bytes per hour (ELOGBUDGET).
 
     A token bucket per sender, one second deep: a burst of `rate` at once,
     then `rate` per second. Denied messages are logged like any other
@@ -43,10 +44,23 @@ s_fini (void *state)
     free (self->buckets);
 }
 
+//  What a record costs beyond its payload, to judge a Send before it is
+//  written (the exact cost is charged after the append).
+#define S_RECORD_OVERHEAD   512
+
 static med_verdict_t
 s_decide (void *state, bus_envelope_t *env, bus_error_t *err)
 {
     limits_t *self = state;
+    //  Nobody can fill the log: each agent may cause so many bytes of it
+    //  per hour. A held message already paid when it was held.
+    if (env->log_checked && !env->resume
+    &&  (double) (env->send->payload.len + S_RECORD_OVERHEAD) > env->log_left) {
+        bus_fail (err, BUS_ELOGBUDGET, "%s is over its share of the log (%.0f bytes left this "
+                  "hour; policy: log_budget)", env->sender->name,
+                  env->log_left > 0? env->log_left: 0);
+        return MED_REJECT;
+    }
     uint32_t rate = env->sender->rate;
     //  A held message paid for its send when it was held: deciding it
     //  again after an approval must not charge its sender twice.

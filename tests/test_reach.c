@@ -131,13 +131,15 @@ static void
 test_reach_is_first (void **state)
 {
     (void) state;
-    //  Only the identity check (is the sender who its key says) comes first.
+    //  Only the checks of who sent it (its key, the causes it may name)
+    //  come first.
     const med_stage_t *const *stages = med_chain_stages ();
     assert_non_null (stages [0]);
     assert_string_equal (stages [0]->name, "identity");
-    assert_non_null (stages [1]);
-    assert_string_equal (stages [1]->name, "reach");
-    assert_non_null (stages [1]->decide);
+    assert_string_equal (stages [1]->name, "causes");
+    assert_non_null (stages [2]);
+    assert_string_equal (stages [2]->name, "reach");
+    assert_non_null (stages [2]->decide);
 }
 
 static void
