@@ -1,0 +1,235 @@
+/*  fuzz_policy.c: a policy file, parsed as `bulkhead serve` and `check`
+    parse it (bus_policy_parse), and when it parses, the mediator chain
+    built on it and run once per sample message.
+
+    Checked on every input:
+    - a refusal leaves *out untouched and says why, in one bounded sentence;
+    - a policy that parses keeps the promises of bus_policy.h: valid names,
+      agents sorted and found by name and by key, edges sorted, found, and
+      naming only agents and classes that exist, approvers that are agents
+      with the approver role, at most 64 classes;
+    - bus_glob_match agrees with a plain recursive matcher on the policy's
+      own action patterns;
+    - the chain never lets a message through that the policy does not
+      allow: a PASS has an edge that carries the decided class, the class
+      does not hold, and restricted content reaches no privileged class
+      and no recipient that refuses it.
+*/
+#include "bus_envelope.h"
+#include "bus_policy.h"
+#include "med_chain.h"
+#include "oracle.h"
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+//  '*' is any run of bytes; ASCII letters without regard to case.
+static bool
+s_glob (const char *pattern, const char *text)
+{
+    if (*pattern == 0) {
+        return *text == 0;
+    }
+    if (*pattern == '*') {
+        for (const char *t = text; ; t++) {
+            if (s_glob (pattern + 1, t)) {
+                return true;
+            }
+            if (*t == 0) {
+                return false;
+            }
+        }
+    }
+    char p = *pattern, t = *text;
+    p = p >= 'A' && p <= 'Z'? (char) (p - 'A' + 'a'): p;
+    t = t >= 'A' && t <= 'Z'? (char) (t - 'A' + 'a'): t;
+    return t && p == t && s_glob (pattern + 1, text + 1);
+}
+
+static size_t
+s_stars (const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++) {
+        n += *s == '*';
+    }
+    return n;
+}
+
+static void
+s_check_glob (const char *pattern, const char *text)
+{
+    //  The reference is exponential in stars; keep it to small cases.
+    if (s_stars (pattern) > 6 || strlen (text) > 64) {
+        (void) bus_glob_match (pattern, text);
+        return;
+    }
+    bool got = bus_glob_match (pattern, text);
+    FUZZ_CHECK (got == s_glob (pattern, text), "bus_glob_match (\"%s\", \"%s\") = %d",
+                pattern, text, got);
+}
+
+static void
+s_check_policy (const bus_policy_t *p)
+{
+    FUZZ_CHECK (p->class_count >= 5 && p->class_count <= BUS_CLASS_MAX, "%zu classes", p->class_count);
+    FUZZ_CHECK (strlen (p->hash) == BUS_HASH_HEX_LEN, "hash");
+    for (size_t i = 0; i < p->class_count; i++) {
+        const bus_class_t *c = &p->classes [i];
+        FUZZ_CHECK (ref_name_valid (c->name, strlen (c->name)), "class name '%s'", c->name);
+        FUZZ_CHECK (bus_policy_class (p, c->name) == (int) i, "class '%s' not found at %zu", c->name, i);
+        FUZZ_CHECK (c->quorum >= 1, "class %s: quorum 0", c->name);
+        FUZZ_CHECK (c->action_count == 0 || c->actions, "class %s: actions NULL", c->name);
+        FUZZ_CHECK (c->approver_count == 0 || c->approvers, "class %s: approvers NULL", c->name);
+        for (size_t a = 0; a < c->approver_count; a++) {
+            const bus_agent_t *who = bus_policy_agent (p, c->approvers [a]);
+            FUZZ_CHECK (who, "class %s: approver '%s' is no agent", c->name, c->approvers [a]);
+            FUZZ_CHECK (who->roles & BUS_ROLE_APPROVER, "class %s: '%s' is not an approver",
+                        c->name, c->approvers [a]);
+        }
+        for (size_t a = 0; a < c->action_count; a++) {
+            FUZZ_CHECK (c->actions [a], "class %s: action %zu NULL", c->name, a);
+            s_check_glob (c->actions [a], c->actions [a]);
+            s_check_glob (c->actions [a], "transfer.create");
+            for (size_t b = 0; b < c->action_count && b < 8; b++) {
+                s_check_glob (c->actions [a], c->actions [b]);
+            }
+        }
+    }
+    for (size_t i = 0; i < p->agent_count; i++) {
+        const bus_agent_t *a = &p->agents [i];
+        FUZZ_CHECK (ref_name_valid (a->name, strlen (a->name)), "agent name '%s'", a->name);
+        FUZZ_CHECK (i == 0 || strcmp (p->agents [i - 1].name, a->name) < 0, "agents not sorted at %zu", i);
+        FUZZ_CHECK (bus_policy_agent (p, a->name) == a, "agent '%s' not found by name", a->name);
+        FUZZ_CHECK (strlen (a->key_z85) == BUS_KEY_Z85_LEN, "agent %s: key of %zu chars",
+                    a->name, strlen (a->key_z85));
+        FUZZ_CHECK (bus_policy_agent_by_key (p, a->key_z85) == a,
+                    "agent '%s' not found by its key (a key given twice?)", a->name);
+        FUZZ_CHECK (a->class_index >= -1 && a->class_index < (int) p->class_count,
+                    "agent %s: class %d", a->name, a->class_index);
+        FUZZ_CHECK (a->roles != 0 && (a->roles & ~7u) == 0, "agent %s: roles %x", a->name, a->roles);
+        FUZZ_CHECK (bus_policy_agent_index (p, a) == i, "index of %s", a->name);
+    }
+    FUZZ_CHECK (p->agent_count == 0 || bus_policy_agent (p, "") == NULL, "the empty name is an agent");
+    for (size_t i = 0; i < p->edge_count; i++) {
+        const bus_edge_t *e = &p->edges [i];
+        FUZZ_CHECK (e->from < p->agent_count && e->to < p->agent_count, "edge %zu: %u -> %u",
+                    i, e->from, e->to);
+        FUZZ_CHECK (p->class_count == 64 || (e->classes >> p->class_count) == 0,
+                    "edge %zu carries a class that does not exist", i);
+        if (i > 0) {
+            const bus_edge_t *d = &p->edges [i - 1];
+            FUZZ_CHECK (d->from < e->from || (d->from == e->from && d->to < e->to),
+                        "edges not sorted (or given twice) at %zu", i);
+        }
+        FUZZ_CHECK (bus_policy_edge (p, &p->agents [e->from], &p->agents [e->to]) == e,
+                    "edge %zu not found", i);
+    }
+}
+
+//  One sample message through the chain; the default-deny promises.
+static void
+s_run_one (med_chain_t *chain, const bus_policy_t *p, size_t k)
+{
+    size_t n = p->agent_count;
+    const bus_agent_t *from = &p->agents [k % n];
+    const bus_agent_t *to = &p->agents [(k * 7 + 1) % n];
+    const bus_class_t *cls = &p->classes [(k * 3) % p->class_count];
+    char action [64] = "";
+    if (cls->action_count) {
+        snprintf (action, sizeof action, "%s", cls->actions [k % cls->action_count]);
+        for (char *c = action; *c; c++) {
+            *c = *c == '*'? 'x': *c;
+        }
+    }
+    Bulkhead__V1__Send send;
+    bulkhead__v1__send__init (&send);
+    send.message_id = "m1";
+    send.recipient = (char *) to->name;
+    send.intent = (char *) cls->name;
+    send.action = action [0] && k % 2 == 0? action: NULL;
+    send.has_payload = true;
+    send.payload.data = (uint8_t *) "hi";
+    send.payload.len = 2;
+    bus_envelope_t env;
+    memset (&env, 0, sizeof env);
+    env.policy = p;
+    env.sender = from;
+    env.sender_name = from->name;
+    env.recipient = to;
+    env.send = &send;
+    env.now_us = 1700000000000000ULL + k;
+    env.class_index = bus_policy_class (p, send.intent);
+    env.sender_tainted = k & 1;
+    env.taint_seq = k & 1;
+    env.cause_restricted = k & 2;
+    env.cause_seq = k & 2? 7: 0;
+
+    const char *stage = NULL;
+    bus_error_t err;
+    memset (&err, 0, sizeof err);
+    med_verdict_t v = med_chain_run (chain, &env, &stage, &err);
+    FUZZ_CHECK (v == MED_PASS || v == MED_HOLD || v == MED_REJECT, "verdict %d", (int) v);
+    FUZZ_CHECK (env.class_index >= -1 && env.class_index < (int) p->class_count,
+                "class index %d", env.class_index);
+    if (v != MED_PASS) {
+        FUZZ_CHECK (stage && err.text [0], "a %s without a stage or a reason",
+                    v == MED_HOLD? "hold": "rejection");
+        return;
+    }
+    FUZZ_CHECK (env.class_index >= 0, "passed %s -> %s with no class", from->name, to->name);
+    const bus_class_t *decided = &p->classes [env.class_index];
+    const bus_edge_t *edge = bus_policy_edge (p, from, to);
+    FUZZ_CHECK (edge, "passed %s -> %s: no edge", from->name, to->name);
+    FUZZ_CHECK (edge->classes & (UINT64_C (1) << env.class_index),
+                "passed %s -> %s as %s: the edge does not carry it", from->name, to->name,
+                decided->name);
+    FUZZ_CHECK (!decided->hold, "passed %s -> %s as %s, a class that holds, with no grant",
+                from->name, to->name, decided->name);
+    FUZZ_CHECK (!(from->untrusted && !env.restricted), "untrusted %s sent unrestricted", from->name);
+    if (env.restricted) {
+        FUZZ_CHECK (!decided->privileged, "restricted %s -> %s passed as privileged %s",
+                    from->name, to->name, decided->name);
+        FUZZ_CHECK (to->accepts_restricted, "restricted to %s, which refuses it", to->name);
+    }
+}
+
+static void
+s_run_chain (const bus_policy_t *p)
+{
+    med_chain_t *chain = NULL;
+    bus_error_t err;
+    memset (&err, 0, sizeof err);
+    if (med_chain_open (&chain, p, &err) != 0) {
+        FUZZ_CHECK (err.text [0], "the chain refused the policy without a reason");
+        return;
+    }
+    for (size_t k = 0; p->agent_count && k < 6; k++) {
+        s_run_one (chain, p, k);
+    }
+    med_chain_destroy (&chain);
+    FUZZ_CHECK (chain == NULL, "med_chain_destroy");
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+    static bus_policy_t untouched;
+    bus_policy_t *p = &untouched;
+    bus_error_t err;
+    memset (&err, 0, sizeof err);
+    //  No NUL after the text: the parser must stay inside len.
+    int rc = bus_policy_parse (&p, (const char *) data, size, "fuzz.cfg", &err);
+    if (rc != 0) {
+        FUZZ_CHECK (p == &untouched, "a refused policy changed *out");
+        FUZZ_CHECK (err.code == BUS_EPOLICY || err.code == BUS_ENOMEM, "code %d", (int) err.code);
+        FUZZ_CHECK (memchr (err.text, 0, sizeof err.text) && strncmp (err.text, "fuzz.cfg", 8) == 0,
+                    "error does not name the file: %s", err.text);
+        return 0;
+    }
+    FUZZ_CHECK (p && p != &untouched, "parsed, but no policy");
+    s_check_policy (p);
+    s_run_chain (p);
+    bus_policy_destroy (&p);
+    FUZZ_CHECK (p == NULL, "bus_policy_destroy");
+    return 0;
+}
