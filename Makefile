@@ -4,6 +4,7 @@
 #   make check      ASan+UBSan build in build/asan, every test, "N passed, N failed"
 #   make demo       the whole flow with the example policy and agents
 #   make bench      bus vs. raw ZeroMQ vs. NATS (not part of check)
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (60); check runs them briefly
 #   make memcheck   unit tests under valgrind (plain build)
 #   make install    bin, lib, headers and bulkhead.pc under $(DESTDIR)$(PREFIX)
 #   make deps       install missing Debian packages (idempotent)
@@ -72,6 +73,16 @@ CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitiz
 LDFLAGS += -fsanitize=address,undefined
 else
 CFLAGS  += -O2
+endif
+
+#   SAN=fuzz: the fuzz build (build/fuzz, see `fuzz` below). clang, with
+#   the library instrumented for libFuzzer too, not only the targets.
+FUZZ_CC ?= clang
+ifeq ($(SAN),fuzz)
+CC      := $(FUZZ_CC)
+CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+           -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
 endif
 
 PROTOS   := $(wildcard schemas/*.proto)
@@ -165,6 +176,56 @@ bench:
 	@$(MAKE) --no-print-directory BUILD=build/release all \
 	    $(BENCH_SRC:bench/%.c=build/release/bench/%)
 	@BUILD=build/release bench/run.sh
+
+#   Fuzzing: libFuzzer targets tests/fuzz/fuzz_NAME.c, seed corpora in
+#   tests/fuzz/NAME/ (tests/fuzz/run.sh runs one). Their own build,
+#   build/fuzz (SAN=fuzz: clang, the library instrumented too), after the
+#   packages `scripts/install-deps fuzz` adds. `make fuzz` runs each for
+#   FUZZ_SECONDS, one after the other (new inputs in build/fuzz/corpus);
+#   `make check` runs each for seconds (tests/fuzz.test.sh). Whatever
+#   crashes is saved in tests/fuzz/NAME/, so every later run replays it.
+#   `make fuzz-seeds` writes the generated seeds again (tests/fuzz/seeds.c).
+FUZZ_BUILD   := build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES   := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZERS      := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%) $(BUILD)/fuzz/seeds
+
+.PHONY: deps-fuzz fuzz-build fuzzers fuzz fuzz-seeds
+
+deps-fuzz:
+	@scripts/install-deps fuzz
+
+fuzzers: $(FUZZERS)
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/fuzz/seeds: $(BUILD)/obj/tests/fuzz/seeds.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+fuzz-build: deps-fuzz
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) SAN=fuzz fuzzers
+
+#   Every target runs, even after one found something; then the status.
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_BUILD)/logs; status=0; for t in $(FUZZ_NAMES); do \
+	    log=$(FUZZ_BUILD)/logs/$$t.log; \
+	    echo "fuzz $$t: $(FUZZ_SECONDS) s (log: $$log)"; \
+	    if FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/run.sh $$t $(FUZZ_SECONDS) >$$log 2>&1; then \
+	        grep -aE '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' $$log; \
+	    else \
+	        status=1; tail -40 $$log; \
+	    fi; \
+	done; exit $$status
+
+fuzz-seeds: fuzz-build
+	$(FUZZ_BUILD)/fuzz/seeds tests/fuzz/wire tests/fuzz/record
+
+#   make check runs the targets briefly: they must exist first.
+check: fuzz-build
 
 #   Headers: bus_client.h includes bus_error.h and the generated
 #   bulkhead.pb-c.h by quoted name, so they go side by side; bulkhead.pc
