@@ -1,5 +1,6 @@
-/*  cmd_agent.c: send, recv, reload: commands that speak to the running bus
-    as one agent, with that agent's own key. */
+/*  cmd_agent.c: send, recv, and the operator commands (reload, taint,
+    clear, declassify): commands that speak to the running bus as one
+    agent, with that agent's own key. */
 #include "cmd.h"
 
 #include <getopt.h>
@@ -315,6 +316,52 @@ static const char *s_taint_help =
     "Operators only.\n\n"
     CMD_CONN_HELP;
 
+static const char *s_declassify_help =
+    "usage: bulkhead declassify SEQ --reason TEXT [options]\n\n"
+    "Lowers the restricted mark of one message, the SEND record SEQ (bulkhead log\n"
+    "--restricted lists them). Its record is not rewritten: the declassification is\n"
+    "a record of its own, naming who did it and why. From then on the message no\n"
+    "longer restricts what names it as a cause, its later deliveries (replays) are\n"
+    "not marked, and an agent whose taint it alone caused is clean. Operators only,\n"
+    "never for a message they sent or received.\n\n"
+    "  --reason TEXT      why this content may be trusted (the log keeps it)\n"
+    CMD_CONN_HELP;
+
+//  Sends one control as the agent of conn and prints the reply: the
+//  lines it carries on stdout, then "CODE: reason" (stdout if OK, else
+//  stderr). Returns the exit code.
+static int
+s_control_call (const cmd_conn_t *conn, const Bulkhead__V1__Control *control, const char *prog)
+{
+    bus_client_t *client = cmd_connect (conn, prog);
+    if (!client) {
+        return 1;
+    }
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    int rc = bus_client_control (client, control, &reply, conn->timeout_ms, &err);
+    bus_client_destroy (&client);
+    if (rc != 0) {
+        return cmd_error (prog, &err);
+    }
+    int exit_code = 1;
+    if (reply->body_case == BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY) {
+        const Bulkhead__V1__ControlReply *r = reply->control_reply;
+        for (size_t i = 0; i < r->n_lines; i++) {
+            bus_print_line (stdout, r->lines [i]);
+            printf ("\n");
+        }
+        FILE *out = strcmp (r->code, "OK") == 0? stdout: stderr;
+        cmd_reply (out, NULL, r->code, r->reason);
+        exit_code = out == stdout? 0: 1;
+    }
+    else {
+        cmd_reply (stderr, NULL, reply->error->code, reply->error->reason);
+    }
+    bus_client_free (&reply);
+    return exit_code;
+}
+
 //  One operator command: parse the connection options and at most one
 //  positional argument (the agent), send the control, print the reply.
 static int
@@ -336,36 +383,10 @@ s_control (int argc, char **argv, Bulkhead__V1__ControlOp op, const char *help, 
     if (optind != argc - (takes_agent? 1: 0)) {
         return s_help (help, false);
     }
-    bus_client_t *client = cmd_connect (&conn, argv [0]);
-    if (!client) {
-        return 1;
-    }
     Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
     control.op = op;
     control.agent = takes_agent? argv [optind]: NULL;
-    Bulkhead__V1__Frame *reply;
-    bus_error_t err;
-    int rc = bus_client_control (client, &control, &reply, conn.timeout_ms, &err);
-    bus_client_destroy (&client);
-    if (rc != 0) {
-        return cmd_error (argv [0], &err);
-    }
-    int exit_code = 1;
-    if (reply->body_case == BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY) {
-        const Bulkhead__V1__ControlReply *r = reply->control_reply;
-        for (size_t i = 0; i < r->n_lines; i++) {
-            bus_print_line (stdout, r->lines [i]);
-            printf ("\n");
-        }
-        FILE *out = strcmp (r->code, "OK") == 0? stdout: stderr;
-        cmd_reply (out, NULL, r->code, r->reason);
-        exit_code = out == stdout? 0: 1;
-    }
-    else {
-        cmd_reply (stderr, NULL, reply->error->code, reply->error->reason);
-    }
-    bus_client_free (&reply);
-    return exit_code;
+    return s_control_call (&conn, &control, argv [0]);
 }
 
 int
@@ -384,4 +405,47 @@ int
 cmd_taint (int argc, char **argv)
 {
     return s_control (argc, argv, BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_TAINT, s_taint_help, false);
+}
+
+int
+cmd_declassify (int argc, char **argv)
+{
+    enum { REASON = CMD_OPT_FIRST_FREE, HELP };
+    static const struct option options [] = {
+        CMD_CONN_OPTIONS,
+        { "reason", required_argument, NULL, REASON },
+        { "help", no_argument, NULL, HELP },
+        { NULL, 0, NULL, 0 }
+    };
+    cmd_conn_t conn;
+    cmd_conn_defaults (&conn);
+    const char *reason = NULL;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+        if (cmd_conn_option (&conn, opt, optarg)) {
+            continue;
+        }
+        switch (opt) {
+            case REASON: reason = optarg; break;
+            case HELP: return s_help (s_declassify_help, true);
+            default: return s_help (s_declassify_help, false);
+        }
+    }
+    if (optind != argc - 1 || !reason || !*reason) {
+        return s_help (s_declassify_help, false);
+    }
+    unsigned long long seq;
+    if (!cmd_number (argv [optind], 1, UINT64_MAX, &seq)) {
+        fputs ("bulkhead declassify: SEQ is a log sequence number (see bulkhead log --restricted), "
+               "not '", stderr);
+        bus_print_line (stderr, argv [optind]);
+        fputs ("'\n", stderr);
+        return 2;
+    }
+    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_DECLASSIFY;
+    control.has_seq = true;
+    control.seq = seq;
+    control.reason = (char *) reason;
+    return s_control_call (&conn, &control, argv [0]);
 }

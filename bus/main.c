@@ -22,6 +22,7 @@ static const cmd_t s_commands [] = {
     { "reload", cmd_reload, "make the running bus reload its policy (operators)" },
     { "taint",  cmd_taint,  "list tainted agents (operators)" },
     { "clear",  cmd_clear,  "clear an agent's taint (operators, audited)" },
+    { "declassify", cmd_declassify, "lower one message's restricted mark, with a reason (operators)" },
 };
 
 static void
@@ -31,7 +32,7 @@ s_usage (FILE *out)
                   "bulkhead mediates agent-to-agent messages: authenticated by CURVE key,\n"
                   "allowed by policy, logged durably before delivery.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands [0]; i++) {
-        fprintf (out, "  %-9s %s\n", s_commands [i].name, s_commands [i].summary);
+        fprintf (out, "  %-10s %s\n", s_commands [i].name, s_commands [i].summary);
     }
 }
 
