@@ -1,4 +1,4 @@
-/*  cmd_admin.c: serve, keygen, check, log, verify. */
+/*  cmd_admin.c: serve, keygen, check, log, verify, stats. */
 #include "cmd.h"
 #include "bus_keys.h"
 #include "bus_policy.h"
@@ -6,6 +6,7 @@
 #include "bus_store.h"
 #include "med_chain.h"
 
+#include <czmq.h>
 #include <getopt.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -230,7 +231,6 @@ static int
 s_print_record (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, size_t raw_len)
 {
     (void) raw;
-    (void) raw_len;
     log_filter_t *filter = arg;
     const char *kind = (size_t) rec->kind < sizeof s_kind_names / sizeof s_kind_names [0]
                      ? s_kind_names [rec->kind]: "?";
@@ -261,8 +261,8 @@ s_print_record (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, 
     }
     if (filter->json) {
         bool first = true;
-        printf ("{\"seq\":%llu,\"time_us\":%llu", (unsigned long long) rec->seq,
-                (unsigned long long) rec->time_us);
+        printf ("{\"seq\":%llu,\"time_us\":%llu,\"record_bytes\":%zu",
+                (unsigned long long) rec->seq, (unsigned long long) rec->time_us, raw_len);
         first = false;
         s_json_string ("kind", kind, &first);
         s_json_string ("sender", rec->sender, &first);
@@ -393,7 +393,7 @@ static const char *s_log_help =
     "  --class CLASS      only messages the bus classified as CLASS\n"
     "  --restricted       only restricted messages\n"
     "  --from SEQ         start at this sequence\n"
-    "  --json             one JSON object per line\n"
+    "  --json             one JSON object per line (record_bytes: its stored size)\n"
     "  --payload          with --json, include payloads (base64)\n\n"
     "Text lines never show payloads. What agents wrote (names, ids, actions,\n"
     "reasons) is escaped so it stays on its line: control bytes and bytes that are\n"
@@ -517,4 +517,352 @@ cmd_verify (int argc, char **argv)
     printf ("%s: ok: %llu records, sequence 1..%llu with no gap, hash chain intact\n", dir,
             (unsigned long long) count, (unsigned long long) last);
     return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  stats
+
+//  What one sender caused in the window. The name is the record's sender
+//  field: an agent, a peer address (refused before authentication), or
+//  NULL for the bus's own records.
+typedef struct {
+    char *name;
+    uint64_t records;
+    uint64_t bytes;
+    uint64_t sent;              //  SEND records that are not releases of a hold
+    uint64_t delivered;         //  SEND verdicts, releases included
+    uint64_t queued;
+    uint64_t held;
+    uint64_t denied;
+    uint64_t refusals;          //  ERROR records: their count, else 1 each
+} stats_row_t;
+
+typedef struct {
+    uint64_t since_us;          //  records with time_us >= this count
+    zhashx_t *rows;             //  name -> stats_row_t
+    stats_row_t bus;            //  records with no sender
+    stats_row_t total;
+    uint64_t first_seq;         //  of the window; 0 if none
+    uint64_t last_seq;
+    bool failed;                //  out of memory
+} stats_t;
+
+static void
+s_row_free (void **item)
+{
+    stats_row_t *row = *item;
+    if (row) {
+        free (row->name);
+        free (row);
+        *item = NULL;
+    }
+}
+
+static void
+s_row_add (stats_row_t *row, const Bulkhead__V1__Record *rec, size_t raw_len)
+{
+    row->records++;
+    row->bytes += raw_len;
+    if (rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_SEND) {
+        bool release = rec->event && strcmp (rec->event, "release") == 0;
+        row->sent += !release;
+        switch (rec->has_verdict? rec->verdict: 0) {
+            case BULKHEAD__V1__VERDICT__VERDICT_DELIVERED: row->delivered++; break;
+            case BULKHEAD__V1__VERDICT__VERDICT_QUEUED: row->queued++; break;
+            case BULKHEAD__V1__VERDICT__VERDICT_HELD: row->held++; break;
+            case BULKHEAD__V1__VERDICT__VERDICT_DENIED: row->denied++; break;
+            default: break;
+        }
+    }
+    else
+    if (rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_ERROR) {
+        row->refusals += rec->has_count? rec->count: 1;
+    }
+}
+
+static int
+s_stats_record (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, size_t raw_len)
+{
+    (void) raw;
+    stats_t *stats = arg;
+    if (rec->time_us < stats->since_us) {
+        return 0;
+    }
+    if (!stats->first_seq) {
+        stats->first_seq = rec->seq;
+    }
+    stats->last_seq = rec->seq;
+    stats_row_t *row = &stats->bus;
+    if (rec->sender) {
+        row = zhashx_lookup (stats->rows, rec->sender);
+        if (!row) {
+            row = calloc (1, sizeof *row);
+            if (!row || !(row->name = strdup (rec->sender))) {
+                free (row);
+                stats->failed = true;
+                return 1;
+            }
+            zhashx_insert (stats->rows, row->name, row);
+        }
+    }
+    s_row_add (row, rec, raw_len);
+    s_row_add (&stats->total, rec, raw_len);
+    return 0;
+}
+
+//  Largest first; the same bytes by more records, then by name.
+static int
+s_row_compare (const void *a, const void *b)
+{
+    const stats_row_t *x = *(const stats_row_t *const *) a;
+    const stats_row_t *y = *(const stats_row_t *const *) b;
+    if (x->bytes != y->bytes) {
+        return x->bytes > y->bytes? -1: 1;
+    }
+    if (x->records != y->records) {
+        return x->records > y->records? -1: 1;
+    }
+    if (!x->name || !y->name) {
+        return x->name? -1: (y->name? 1: 0);
+    }
+    return strcmp (x->name, y->name);
+}
+
+//  A duration (90s, 30m, 1h, 7d; a number alone is seconds) or a UTC
+//  time as the log prints it (2026-12-01T21:33:57Z, a fraction allowed):
+//  the window's start in microseconds since the epoch, or 0 if neither.
+static uint64_t
+s_since (const char *text, uint64_t now_us)
+{
+    unsigned long long n;
+    size_t digits = strspn (text, "0123456789");
+    if (digits > 0 && digits <= 9 && strlen (text) <= digits + 1) {
+        char number [16];
+        memcpy (number, text, digits);
+        number [digits] = 0;
+        const char *unit = text [digits]? strchr ("smhdw", text [digits]): "s";
+        static const uint64_t scale [] = { 1, 60, 3600, 86400, 604800 };
+        if (!unit || !*unit || !cmd_number (number, 1, 999999999, &n)) {
+            return 0;
+        }
+        uint64_t span = (uint64_t) n * scale [unit - "smhdw"] * 1000000u;
+        return span < now_us? now_us - span: 1;
+    }
+    struct tm tm = { 0 };
+    int used = 0;
+    if (sscanf (text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6 || used != 19) {
+        return 0;
+    }
+    const char *rest = text + used;
+    uint64_t micros = 0;
+    if (*rest == '.') {
+        size_t frac = strspn (++rest, "0123456789");
+        if (frac == 0 || frac > 6) {
+            return 0;
+        }
+        for (size_t i = 0; i < 6; i++) {
+            micros = micros * 10 + (i < frac? (uint64_t) (rest [i] - '0'): 0);
+        }
+        rest += frac;
+    }
+    if (strcmp (rest, "Z") != 0 || tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12
+    ||  tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+        return 0;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t secs = timegm (&tm);
+    if (secs < 0) {
+        return 0;
+    }
+    return (uint64_t) secs * 1000000u + micros + (secs == 0 && micros == 0);
+}
+
+static void
+s_stats_json (const stats_row_t *row)
+{
+    printf ("{\"agent\":");
+    bus_print_json (stdout, row->name);
+    printf (",\"records\":%llu,\"bytes\":%llu,\"sent\":%llu,\"delivered\":%llu,\"queued\":%llu,"
+            "\"held\":%llu,\"denied\":%llu,\"refusals\":%llu}\n",
+            (unsigned long long) row->records, (unsigned long long) row->bytes,
+            (unsigned long long) row->sent, (unsigned long long) row->delivered,
+            (unsigned long long) row->queued, (unsigned long long) row->held,
+            (unsigned long long) row->denied, (unsigned long long) row->refusals);
+}
+
+//  Names as they are shown: escaped, at most this many columns wide.
+#define CMD_STATS_NAME_MAX  72
+
+static void
+s_stats_text (const stats_row_t *row, const char *name, int width, uint64_t total_bytes)
+{
+    double share = total_bytes? 100.0 * (double) row->bytes / (double) total_bytes: 0;
+    printf ("%-*s %9llu %12llu %6.1f%% %7llu %9llu %7llu %6llu %7llu %9llu\n", width, name,
+            (unsigned long long) row->records, (unsigned long long) row->bytes, share,
+            (unsigned long long) row->sent, (unsigned long long) row->delivered,
+            (unsigned long long) row->queued, (unsigned long long) row->held,
+            (unsigned long long) row->denied, (unsigned long long) row->refusals);
+}
+
+static const char *s_stats_help =
+    "usage: bulkhead stats --data DIR [--since WHEN] [--json]\n\n"
+    "Who uses how much of the log: per sender, what it caused in the window, the\n"
+    "largest first. Safe while the bus runs (a read-only snapshot); it reads the\n"
+    "whole log.\n\n"
+    "  records, bytes     the log records whose sender is that agent (its messages,\n"
+    "                     sessions, acknowledgements, commands, holds of its\n"
+    "                     messages, refusals counted against it) and their stored\n"
+    "                     size; share: of all the window's bytes\n"
+    "  sent               messages it sent\n"
+    "  delivered, queued, held, denied\n"
+    "                     their verdicts: handed to a live session, put in the\n"
+    "                     mailbox, held for approval, refused; a held message that\n"
+    "                     is released counts again as delivered or queued\n"
+    "  refusals           frames refused for form or load (RATE, DUPLICATE, TOOBIG,\n"
+    "                     ...), each merged record counting as many as it merged;\n"
+    "                     refusals of the last second may not be in the log yet\n\n"
+    "Refusals before authentication are under the peer's address; the bus's own\n"
+    "records (start, stop, policy) under (bus).\n\n"
+    "  --data DIR         the bus's data directory\n"
+    "  --since WHEN       only records since then: a duration back from now (90s,\n"
+    "                     30m, 1h, 7d, 2w; a number alone is seconds) or a UTC time\n"
+    "                     as the log shows it, 2026-12-01T21:33:57Z (a fraction of a\n"
+    "                     second allowed); default the whole log\n"
+    "  --json             one JSON object per sender a line, the same order (agent\n"
+    "                     null for the bus's own records)\n";
+
+int
+cmd_stats (int argc, char **argv)
+{
+    static const struct option options [] = {
+        { "data", required_argument, NULL, 'd' },
+        { "since", required_argument, NULL, 's' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *dir = NULL;
+    const char *since = NULL;
+    bool json = false;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+            case 'd': dir = optarg; break;
+            case 's': since = optarg; break;
+            case 'j': json = true; break;
+            case 'h': return s_help (s_stats_help, true);
+            default: return s_help (s_stats_help, false);
+        }
+    }
+    if (!dir || optind != argc) {
+        return s_help (s_stats_help, false);
+    }
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    uint64_t now_us = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+    stats_t stats = { 0 };
+    if (since && !(stats.since_us = s_since (since, now_us))) {
+        fputs ("bulkhead stats: --since takes a duration such as 90s, 30m, 1h, 7d, or a UTC "
+               "time such as 2026-12-01T21:33:57Z, not '", stderr);
+        bus_print_line (stderr, since);
+        fputs ("'\n", stderr);
+        return 2;
+    }
+    bus_store_t *store = s_open_log (dir, "stats");
+    if (!store) {
+        return 1;
+    }
+    stats.rows = zhashx_new ();
+    if (!stats.rows) {
+        bus_store_destroy (&store);
+        fprintf (stderr, "bulkhead stats: NOMEM: out of memory\n");
+        return 1;
+    }
+    zhashx_set_destructor (stats.rows, s_row_free);
+    bus_error_t err;
+    int rc = bus_store_iterate (store, 1, s_stats_record, &stats, &err);
+    bus_store_destroy (&store);
+    size_t count = zhashx_size (stats.rows) + (stats.bus.records? 1: 0);
+    stats_row_t **rows = stats.failed || rc < 0? NULL: calloc (count + 1, sizeof *rows);
+    if (!rows) {
+        zhashx_destroy (&stats.rows);
+        if (rc < 0 && !stats.failed) {
+            return cmd_error ("stats", &err);
+        }
+        fprintf (stderr, "bulkhead stats: NOMEM: out of memory reading the log\n");
+        return 1;
+    }
+    size_t n = 0;
+    for (stats_row_t *row = zhashx_first (stats.rows); row; row = zhashx_next (stats.rows)) {
+        rows [n++] = row;
+    }
+    if (stats.bus.records) {
+        rows [n++] = &stats.bus;
+    }
+    qsort (rows, n, sizeof *rows, s_row_compare);
+    if (json) {
+        for (size_t i = 0; i < n; i++) {
+            s_stats_json (rows [i]);
+        }
+    }
+    else {
+        //  Each name escaped first, so the columns line up around it.
+        char (*names) [CMD_STATS_NAME_MAX + 1] = calloc (n + 1, sizeof *names);
+        int width = 5;
+        for (size_t i = 0; names && i < n; i++) {
+            bus_print_how_t how = { .flags = BUS_PRINT_LINE };
+            if (!rows [i]->name) {
+                snprintf (names [i], sizeof names [i], "(bus)");
+            }
+            else
+            if (bus_print_buf (names [i], sizeof names [i], &how, rows [i]->name,
+                               strlen (rows [i]->name), NULL) >= sizeof names [i]) {
+                //  Cut: say so at the end, without splitting an escape.
+                bus_print_buf (names [i], sizeof names [i] - 3, &how, rows [i]->name,
+                               strlen (rows [i]->name), NULL);
+                strcat (names [i], "...");
+            }
+            int len = (int) strlen (names [i]);
+            width = len > width? len: width;
+        }
+        char when [40] = "the start";
+        if (since) {
+            time_t secs = (time_t) (stats.since_us / 1000000);
+            struct tm tm;
+            size_t len = strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%S", gmtime_r (&secs, &tm));
+            unsigned micros = (unsigned) (stats.since_us % 1000000);
+            if (micros) {
+                snprintf (when + len, sizeof when - len, ".%06uZ", micros);
+            }
+            else {
+                snprintf (when + len, sizeof when - len, "Z");
+            }
+        }
+        if (stats.first_seq) {
+            printf ("%s: since %s: %llu records (seq %llu..%llu), %llu bytes, from %zu sender%s\n",
+                    dir, when, (unsigned long long) stats.total.records,
+                    (unsigned long long) stats.first_seq, (unsigned long long) stats.last_seq,
+                    (unsigned long long) stats.total.bytes, n, n == 1? "": "s");
+        }
+        else {
+            printf ("%s: since %s: no records\n", dir, when);
+        }
+        if (n) {
+            printf ("%-*s %9s %12s %7s %7s %9s %7s %6s %7s %9s\n", width, "agent", "records",
+                    "bytes", "share", "sent", "delivered", "queued", "held", "denied", "refusals");
+        }
+        for (size_t i = 0; names && i < n; i++) {
+            s_stats_text (rows [i], names [i], width, stats.total.bytes);
+        }
+        if (!names) {
+            fprintf (stderr, "bulkhead stats: NOMEM: out of memory\n");
+            rc = -1;
+        }
+        free (names);
+    }
+    free (rows);
+    zhashx_destroy (&stats.rows);
+    return rc < 0? 1: 0;
 }

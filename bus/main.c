@@ -19,6 +19,7 @@ static const cmd_t s_commands [] = {
     { "grant",  cmd_grant,  "let the next N messages or T minutes of one kind through (approvers)" },
     { "log",    cmd_log,    "read the log (also while the bus runs)" },
     { "verify", cmd_verify, "check the log's sequence and hash chain" },
+    { "stats",  cmd_stats,  "who uses how much of the log, per agent (also while the bus runs)" },
     { "reload", cmd_reload, "make the running bus reload its policy (operators)" },
     { "taint",  cmd_taint,  "list tainted agents (operators)" },
     { "clear",  cmd_clear,  "clear an agent's taint (operators, audited)" },
