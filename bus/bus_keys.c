@@ -151,10 +151,35 @@ bus_keys_load (bus_keypair_t *pair, const char *path, bus_error_t *err)
             return bus_fail (err, BUS_EKEY, "%s: secret-key is not 40 Z85 characters", path);
         }
         if (stat_rc == 0 && (st.st_mode & 077)) {
+            //  The bus's own key comes here too (serve), and an agent's.
             return bus_fail (err, BUS_EKEY, "%s: secret key file is readable by others "
-                             "(mode %03o); run: chmod 600 %s", path,
-                             (unsigned) (st.st_mode & 0777), path);
+                             "(mode 0%03o; only its owner may have access); chmod 600 %s",
+                             path, (unsigned) (st.st_mode & 0777), path);
         }
+    }
+    return 0;
+}
+
+int
+bus_keys_private (const char *path, unsigned fix_mode, bus_error_t *err)
+{
+    struct stat st;
+    if (stat (path, &st) != 0) {
+        if (errno == ENOENT) {
+            return 0;
+        }
+        return bus_fail (err, BUS_EIO, "%s: %s", path, strerror (errno));
+    }
+    unsigned mode = (unsigned) (st.st_mode & 07777);
+    if (st.st_uid != 0 && st.st_uid != geteuid ()) {
+        return bus_fail (err, BUS_EPERM, "%s is owned by uid %u, who may change it, not by the "
+                         "user the bus runs as (uid %u) or root; chown %u %s", path,
+                         (unsigned) st.st_uid, (unsigned) geteuid (), (unsigned) geteuid (), path);
+    }
+    if (mode & 022) {
+        return bus_fail (err, BUS_EPERM, "%s is writable by group or others (mode 0%03o); "
+                         "chmod 0%03o %s", path, mode,
+                         fix_mode? fix_mode: mode & ~022u & 0777, path);
     }
     return 0;
 }

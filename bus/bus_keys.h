@@ -11,6 +11,9 @@
 
     A secret file is written with mode 0600 and refused when anyone but its
     owner can read it. A public file is the same without secret-key.
+
+    What else decides what the bus does (its data directory, its policy) is
+    checked by bus_keys_private before serve starts.
 */
 #ifndef BUS_KEYS_H
 #define BUS_KEYS_H
@@ -36,6 +39,14 @@ int
 //  others is refused (EKEY).
 int
     bus_keys_load (bus_keypair_t *pair, const char *path, bus_error_t *err);
+
+//  Refuses (EPERM) a file or directory that someone other than the bus's
+//  user (or root) may change: writable by group or others, or owned by
+//  another user. The sentence names the path, its mode and the command that
+//  fixes it, fix_mode being the mode to suggest (0: the mode without the
+//  group and other write bits). A path that does not exist passes.
+int
+    bus_keys_private (const char *path, unsigned fix_mode, bus_error_t *err);
 
 //  A public key given as 40 Z85 characters or as a path to a key file.
 int

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 //  Every command answers --help on stdout and bad usage on stderr with 2.
 static int
@@ -27,6 +28,10 @@ static const char *s_serve_help =
     "Runs the bus: a ZeroMQ ROUTER with CURVE, the mediator chain, and the LMDB log\n"
     "in DIR. On first start it makes the bus key DIR/bus.key and DIR/bus.pub (give\n"
     "bus.pub to agents). SIGHUP reloads the policy; SIGINT/SIGTERM stop cleanly.\n\n"
+    "It refuses to start when someone else may change what decides what it does: a\n"
+    "data directory or policy file writable by group or others (or owned by a user\n"
+    "other than the bus's own or root), or a bus key anyone but its owner may read.\n"
+    "The message names the path and the command that fixes it.\n\n"
     "  --policy FILE      the policy (see bulkhead check)\n"
     "  --data DIR         log and state directory (created 0700)\n"
     "  --endpoint EP      where to listen (default tcp://127.0.0.1:7750; ipc://PATH works)\n"
@@ -80,7 +85,27 @@ cmd_serve (int argc, char **argv)
     if (!o.policy_path || !o.data_dir || optind != argc) {
         return s_help (s_serve_help, false);
     }
+    //  Whoever may change the policy or the log decides what the bus does,
+    //  and whoever may read the bus key can be the bus: all three are
+    //  refused before the log is opened or made. The key goes through the
+    //  bus_keys_load an agent's key goes through (the bus reads it again at
+    //  start). A data directory that does not exist yet is made 0700.
     bus_error_t err;
+    if (bus_keys_private (o.data_dir, 0700, &err) != 0
+    ||  bus_keys_private (o.policy_path, 0, &err) != 0) {
+        return cmd_error ("serve", &err);
+    }
+    char default_key [4096];
+    snprintf (default_key, sizeof default_key, "%s/bus.key", o.data_dir);
+    const char *key_path = o.key_path? o.key_path: default_key;
+    if (o.key_path || access (key_path, F_OK) == 0) {
+        bus_keypair_t pair;
+        int rc = bus_keys_load (&pair, key_path, &err);
+        sodium_memzero (&pair, sizeof pair);
+        if (rc != 0) {
+            return cmd_error ("serve", &err);
+        }
+    }
     if (bus_server_run (&o, &err) != 0) {
         return cmd_error ("serve", &err);
     }

@@ -15,6 +15,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BULKHEAD_BIN:-$ROOT/build/asan/bulkhead}
 T=10                                        # seconds any one command may take
 unset BULKHEAD_BUS BULKHEAD_BUS_KEY BULKHEAD_KEY
+umask 022       #   serve refuses a group-writable policy: a umask of 002 would make one
 
 . "$ROOT/tests/lib.sh"
 

@@ -14,6 +14,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BULKHEAD_BIN:-$ROOT/build/asan/bulkhead}
 T=10
 unset BULKHEAD_BUS BULKHEAD_BUS_KEY BULKHEAD_KEY
+umask 022       #   serve refuses group-writable files: a umask of 002 would make them
 
 . "$ROOT/tests/lib.sh"
 
@@ -200,5 +201,92 @@ run stats
 expect "stats without --data: exit 2, usage" 2 "usage: bulkhead stats"* "$err"
 run stats --help
 expect "stats --help: says what each column counts" 0 "usage: bulkhead stats"*"refusals"*"--since"* "$out"
+
+#   ---------------------------------------------------------------------
+#   serve refuses what others may change (or read, for the bus key)
+
+#   refused NAME PATTERN ARGS...: serve ARGS exits 1 with PATTERN on stderr,
+#   no CZMQ or libzmq assertion, and never opens or makes a log.
+refused () {
+    local name=$1 pattern=$2; shift 2
+    run serve --policy "$DIR/policy.cfg" --endpoint "ipc://$DIR/refused.sock" "$@"
+    if [ "$rc" -eq 1 ] && [[ "$err" == $pattern ]] && [[ "$err" != *[Aa]ssert* ]] \
+    && [ ! -e "$DIR/fresh/data.mdb" ]; then
+        pass "$name"
+    else
+        fail "$name" "exit $rc (want 1)" "stderr: $err" "$(ls -l "$DIR/fresh" 2>&1)"
+    fi
+}
+mkdir -m 0700 "$DIR/fresh"
+cp "$DATA/bus.key" "$DATA/bus.pub" "$DIR/fresh/"
+
+chmod 0777 "$DIR/fresh"
+refused "serve: a data dir writable by all (0777): exit 1, names it and the chmod" \
+    "bulkhead serve: PERM: $DIR/fresh is writable by group or others (mode 0777); chmod 0700 $DIR/fresh" \
+    --data "$DIR/fresh"
+chmod 0770 "$DIR/fresh"
+refused "serve: a data dir writable by its group (0770): exit 1" \
+    *"PERM: $DIR/fresh is writable by group or others (mode 0770); chmod 0700 $DIR/fresh" \
+    --data "$DIR/fresh"
+chmod 1777 "$DIR/fresh"
+refused "serve: a sticky data dir writable by all (1777): exit 1" \
+    *"PERM: $DIR/fresh is writable by group or others (mode 01777)"* --data "$DIR/fresh"
+chmod 0700 "$DIR/fresh"
+
+chmod 0666 "$DIR/policy.cfg"
+refused "serve: a policy writable by all (0666): exit 1, names it and the chmod" \
+    *"PERM: $DIR/policy.cfg is writable by group or others (mode 0666); chmod 0644 $DIR/policy.cfg" \
+    --data "$DIR/fresh"
+chmod 0620 "$DIR/policy.cfg"
+refused "serve: a policy writable by its group (0620): exit 1, chmod 0600" \
+    *"PERM: $DIR/policy.cfg is writable by group or others (mode 0620); chmod 0600 $DIR/policy.cfg" \
+    --data "$DIR/fresh"
+chmod 0644 "$DIR/policy.cfg"
+
+for mode in 0644 0640 0604; do
+    chmod "$mode" "$DIR/fresh/bus.key"
+    refused "serve: DATA/bus.key mode $mode: exit 1, KEY, names the chmod, no assertion" \
+        "bulkhead serve: KEY: $DIR/fresh/bus.key: secret key file is readable by others (mode $mode;"*"chmod 600 $DIR/fresh/bus.key" \
+        --data "$DIR/fresh"
+done
+cp "$DIR/fresh/bus.key" "$DIR/elsewhere.key"
+chmod 0644 "$DIR/elsewhere.key"
+chmod 0600 "$DIR/fresh/bus.key"
+refused "serve --key FILE mode 0644: exit 1, the same message" \
+    *"KEY: $DIR/elsewhere.key: secret key file is readable by others (mode 0644;"*"chmod 600 $DIR/elsewhere.key" \
+    --data "$DIR/fresh" --key "$DIR/elsewhere.key"
+if [ "$(id -u)" = 0 ]; then
+    chown nobody "$DIR/policy.cfg"
+    refused "serve: a policy owned by another user: exit 1, names the owner and chown" \
+        *"PERM: $DIR/policy.cfg is owned by uid $(id -u nobody), "*"chown 0 $DIR/policy.cfg" \
+        --data "$DIR/fresh"
+    chown 0 "$DIR/policy.cfg"
+else
+    echo "skip serve: a policy owned by another user (needs root to chown; not counted)"
+fi
+
+#   The command each message names is the fix: with it, serve starts.
+chmod 0777 "$DIR/fresh"
+chmod 0666 "$DIR/policy.cfg"
+chmod 0644 "$DIR/fresh/bus.key"
+fixed=0
+for attempt in data policy key; do
+    run serve --policy "$DIR/policy.cfg" --data "$DIR/fresh" --endpoint "ipc://$DIR/fixed.sock"
+    fix=$(sed -n 's/.*; \(chmod [0-7]* [^ ]*\)$/\1/p' "$DIR/err")
+    if [ "$rc" -ne 1 ] || [ -z "$fix" ]; then
+        break
+    fi
+    fixed=$((fixed + 1))
+    $fix
+done
+DATA=$DIR/fresh
+EP=ipc://$DIR/fixed.sock
+serve_start
+if [ "$fixed" -eq 3 ] && [ -e "$DIR/fresh/data.mdb" ]; then
+    pass "serve: each refusal's chmod is the fix (three of them), then it starts"
+else
+    fail "serve: each refusal's chmod is the fix (three of them), then it starts" "fixes run: $fixed" "$err"
+fi
+serve_stop
 
 finish
