@@ -289,4 +289,65 @@ else
 fi
 serve_stop
 
+#   ---------------------------------------------------------------------
+#   examples/bulkhead.service
+
+UNIT=$ROOT/examples/bulkhead.service
+#   unit_value KEY: every value the unit gives KEY, one a line.
+unit_value () { sed -n "s/^$1=//p" "$UNIT"; }
+missing=""
+for want in "User=bulkhead" "NoNewPrivileges=yes" "ProtectSystem=strict" "ProtectHome=yes" \
+            "PrivateTmp=yes" "Restart=always" 'ExecReload=/bin/kill -HUP $MAINPID'; do
+    grep -qxF "$want" "$UNIT" || missing="$missing [$want]"
+done
+for key in MemoryMax RestartSec LimitNOFILE ReadWritePaths ExecStart; do
+    [ -n "$(unit_value $key)" ] || missing="$missing [$key=]"
+done
+exec_start=$(unit_value ExecStart)
+unit_data=$(sed -n 's/.* --data \([^ ]*\).*/\1/p' <<<"$exec_start")
+unit_policy=$(sed -n 's/.* --policy \([^ ]*\).*/\1/p' <<<"$exec_start")
+if [ -z "$missing" ] && [ -n "$unit_data" ] && [ -n "$unit_policy" ] \
+&& unit_value ReadWritePaths | grep -qxF "$unit_data" \
+&& [ "$(unit_value LimitNOFILE)" -ge 10240 ] 2>/dev/null; then
+    pass "bulkhead.service: its own user, the hardening, MemoryMax, Restart, NOFILE, the data dir writable"
+else
+    fail "bulkhead.service: its own user, the hardening, MemoryMax, Restart, NOFILE, the data dir writable" \
+        "missing:$missing" "data '$unit_data' policy '$unit_policy' ReadWritePaths '$(unit_value ReadWritePaths)'"
+fi
+#   Its command line is one serve accepts: run it on paths of our own.
+read -r -a argv <<<"$exec_start"
+argv=("${argv[@]/#$unit_data/$DIR/unit-data}")
+argv=("${argv[@]/#$unit_policy/$DIR/policy.cfg}")
+argv=("${argv[@]/#tcp:\/\/*/ipc://$DIR/unit.sock}")
+"$BIN" "${argv[@]:1}" --ready-fd 3 3>"$DIR/ready" 2>>"$DIR/bus.log" &
+BUS_PID=$!
+ready=$(timeout $T head -1 "$DIR/ready")
+serve_stop
+if [ "${argv[1]}" = serve ] && [ "$ready" = "ready ipc://$DIR/unit.sock" ] && [ -e "$DIR/unit-data/data.mdb" ]; then
+    pass "bulkhead.service: its ExecStart runs the bus (on paths of the test's own)"
+else
+    fail "bulkhead.service: its ExecStart runs the bus (on paths of the test's own)" "${argv[*]}" "ready '$ready'"
+fi
+if command -v systemd-analyze >/dev/null; then
+    #   verify wants the binary of ExecStart to exist, and only warns (exit 0)
+    #   about an unknown key or a bad value: any output is a failure.
+    sed "s|^ExecStart=[^ ]*|ExecStart=$BIN|" "$UNIT" >"$DIR/bulkhead.service"
+    verify=$(cd "$DIR" && timeout 60 systemd-analyze verify "$DIR/bulkhead.service" 2>&1)
+    verify_rc=$?
+    if [ "$verify_rc" -eq 0 ] && [ -z "$verify" ]; then
+        pass "bulkhead.service: systemd-analyze verify finds nothing"
+    else
+        fail "bulkhead.service: systemd-analyze verify finds nothing" "exit $verify_rc" "$verify"
+    fi
+    printf '[Service]\nExecStart=%s\nMemoryMax=lots\n' "$BIN" >"$DIR/broken.service"
+    verify=$(cd "$DIR" && timeout 60 systemd-analyze verify "$DIR/broken.service" 2>&1)
+    if [[ "$verify" == *"broken.service:3:"* ]]; then
+        pass "systemd-analyze verify: a bad value is reported (so its silence above means something)"
+    else
+        fail "systemd-analyze verify: a bad value is reported (so its silence above means something)" "$verify"
+    fi
+else
+    echo "skip bulkhead.service: systemd-analyze is not installed, the unit is not verified (not counted)"
+fi
+
 finish
