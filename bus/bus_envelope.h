@@ -37,6 +37,7 @@ typedef struct {
     bool sender_tainted;                //  sticky taint on the sender
     uint64_t taint_seq;                 //  the delivery that tainted it
     uint32_t recipient_pending;         //  unacknowledged messages in its mailbox
+    uint32_t recipient_pending_sender;  //  ... of them from this sender
     uint32_t holds_total;               //  pending holds, all senders
     uint32_t holds_sender;              //  pending holds of this sender
     const bus_grant_t *grants;          //  the live standing grants

@@ -117,6 +117,8 @@ bus_intake_envelope (bus_core_t *core, bus_envelope_t *env, const char *sender,
         bus_session_t *session = bus_session_get (core, env->recipient->name);
         //  No session (out of memory): count the mailbox as full.
         env->recipient_pending = session? session->pending: UINT32_MAX;
+        env->recipient_pending_sender = session? bus_session_pending_from (session, sender)
+                                               : UINT32_MAX;
     }
     //  Causes, from the compact index (no record is decoded): a cause
     //  counts only if this sender sent it or was delivered it, so no agent

@@ -37,6 +37,20 @@ bus_router_secure (void *socket, const char *secret_z85, int heartbeat_ms, bus_e
     return 0;
 }
 
+int
+bus_router_limit (void *socket, uint32_t max_frame, bus_error_t *err)
+{
+    int64_t max = 2 * (int64_t) max_frame + 4096;
+    if (max > BUS_HARD_FRAME_MAX) {
+        max = BUS_HARD_FRAME_MAX;
+    }
+    if (zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &max, sizeof max) != 0) {
+        return bus_fail (err, BUS_EINVAL, "cannot bound the bus socket's frames: %s",
+                         zmq_strerror (zmq_errno ()));
+    }
+    return 0;
+}
+
 void
 bus_router_zap (void *zap, const bus_policy_t *policy, bus_zap_t *out)
 {

@@ -32,6 +32,14 @@ int
     bus_router_secure (void *socket, const char *secret_z85, int heartbeat_ms,
                        bus_error_t *err);
 
+//  Makes libzmq drop a connection whose frame is far over max_frame: frames
+//  up to twice max_frame (plus 4 KiB) still reach the bus and are refused
+//  TOOBIG with a reason; bigger ones close the connection inside libzmq
+//  (seen by the bus as a disconnect, logged as one). For connections made
+//  from now on.
+int
+    bus_router_limit (void *socket, uint32_t max_frame, bus_error_t *err);
+
 //  One answered ZAP request.
 typedef struct {
     bool handled;                       //  false: nothing (complete) was waiting

@@ -163,6 +163,9 @@ s_policy_load (bus_server_t *self, bus_error_t *err)
     //  A key changed or removed gets nothing more pushed, from now; its
     //  frames are refused from its next one.
     bus_sessions_rekey (core);
+    if (core->router) {
+        bus_router_limit (core->router, policy->max_frame, err);
+    }
     return 0;
 }
 
@@ -515,7 +518,8 @@ s_start (bus_server_t *self, bus_error_t *err)
     }
     core->router = zmq_socket (self->ctx, ZMQ_ROUTER);
     if (!core->router
-    ||  bus_router_secure (core->router, self->bus_key.secret_z85, o->heartbeat_ms, err) != 0) {
+    ||  bus_router_secure (core->router, self->bus_key.secret_z85, o->heartbeat_ms, err) != 0
+    ||  bus_router_limit (core->router, core->policy->max_frame, err) != 0) {
         return -1;
     }
     if (zmq_bind (core->router, o->endpoint) != 0) {

@@ -21,8 +21,52 @@ struct bus_sessions {
 static void
 s_session_destroy (void **item)
 {
-    free (*item);
+    bus_session_t *session = *item;
+    zhashx_t *by_sender = session->by_sender;
+    zhashx_destroy (&by_sender);
+    free (session);
     *item = NULL;
+}
+
+//  Counts of a recipient's unacknowledged messages by sender, for the fair
+//  share (med_backlog): values are counts stored in the pointer.
+static void
+s_count (bus_session_t *session, const char *sender, int delta)
+{
+    if (!session->by_sender) {
+        session->by_sender = zhashx_new ();
+        if (!session->by_sender) {
+            return;
+        }
+    }
+    uintptr_t count = (uintptr_t) zhashx_lookup (session->by_sender, sender);
+    count = delta < 0? (count > (uintptr_t) -delta? count + (uintptr_t) (intptr_t) delta: 0)
+                     : count + (uintptr_t) delta;
+    if (count) {
+        zhashx_update (session->by_sender, sender, (void *) count);
+    }
+    else {
+        zhashx_delete (session->by_sender, sender);
+    }
+}
+
+//  The sender of the message at seq, from the cause index.
+static bool
+s_sender_of (bus_core_t *core, uint64_t seq, char sender [BUS_NAME_MAX + 1])
+{
+    bus_cause_t cause;
+    bus_error_t err;
+    if (bus_store_cause (core->store, seq, &cause, &err) != 0) {
+        return false;
+    }
+    memcpy (sender, cause.sender, sizeof cause.sender);
+    return true;
+}
+
+uint32_t
+bus_session_pending_from (bus_session_t *session, const char *sender)
+{
+    return session->by_sender? (uint32_t) (uintptr_t) zhashx_lookup (session->by_sender, sender): 0;
 }
 
 bus_sessions_t *
@@ -93,6 +137,10 @@ bus_session_get (bus_core_t *core, const char *agent)
     while (bus_store_mailbox_next (core->store, agent, seq, &seq, &err) == 0) {
         session->pending++;
         session->backlog = true;
+        char sender [BUS_NAME_MAX + 1];
+        if (s_sender_of (core, seq, sender)) {
+            s_count (session, sender, 1);
+        }
     }
     bus_taint_load (core, session);
     zhashx_insert (core->sessions->table, agent, session);
@@ -121,6 +169,7 @@ s_bind (bus_core_t *core, bus_session_t *session, const bus_peer_t *peer)
     snprintf (session->key, sizeof session->key, "%s", peer->key? peer->key: "");
     session->sent = session->acked;
     session->inflight = 0;
+    session->inflight_bytes = 0;
     session->backlog = true;
     session->online = true;
 }
@@ -286,19 +335,6 @@ s_gone (bus_core_t *core, bus_session_t *session)
                     "disconnected (found at delivery); unacknowledged messages stay queued");
 }
 
-//  Entries in agent's mailbox with after < seq <= up_to.
-static uint32_t
-s_mailbox_count (bus_core_t *core, const char *agent, uint64_t after, uint64_t up_to)
-{
-    uint32_t count = 0;
-    uint64_t seq = after;
-    bus_error_t err;
-    while (bus_store_mailbox_next (core->store, agent, seq, &seq, &err) == 0 && seq <= up_to) {
-        count++;
-    }
-    return count;
-}
-
 //  Moves an agent's delivery cursor to up_to (it processed everything
 //  before), durably and on the log.
 static void
@@ -307,8 +343,17 @@ s_advance (bus_core_t *core, bus_session_t *session, uint64_t up_to, const char 
     if (up_to <= session->acked) {
         return;
     }
-    uint32_t count = s_mailbox_count (core, session->agent, session->acked, up_to);
+    uint32_t count = 0;
+    uint64_t seq = session->acked;
     bus_error_t err;
+    while (bus_store_mailbox_next (core->store, session->agent, seq, &seq, &err) == 0
+       &&  seq <= up_to) {
+        count++;
+        char sender [BUS_NAME_MAX + 1];
+        if (s_sender_of (core, seq, sender)) {
+            s_count (session, sender, -1);
+        }
+    }
     if (bus_store_cursor_set (core->store, session->agent, up_to, &err) != 0) {
         bus_core_fail (core, &err);
         return;
@@ -322,7 +367,11 @@ s_advance (bus_core_t *core, bus_session_t *session, uint64_t up_to, const char 
     bus_core_append (core, &rec);
     session->acked = up_to;
     session->pushed = up_to > session->pushed? up_to: session->pushed;
+    uint32_t before = session->inflight;
     session->inflight = session->inflight > count? session->inflight - count: 0;
+    //  Sizes are not kept per message: what is still in flight keeps its
+    //  share of the bytes.
+    session->inflight_bytes = before? session->inflight_bytes * session->inflight / before: 0;
     session->pending = session->pending > count? session->pending - count: 0;
 }
 
@@ -397,8 +446,14 @@ bus_session_hello (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Hello
     }
     bus_session_t *session = peer->session;
     session->hello = true;
-    //  The connection that said HELLO last is the one deliveries go to.
-    s_bind (core, session, peer);
+    //  The connection that said HELLO last is the one deliveries go to. A
+    //  HELLO again on that same connection resends nothing in flight: it
+    //  cannot make the bus queue its window again.
+    bool same = session->online && session->fd == peer->fd && session->rid_len == peer->rid_len
+             && memcmp (session->rid, peer->rid, peer->rid_len) == 0;
+    if (!same) {
+        s_bind (core, session, peer);
+    }
     //  Resume after what it says it has processed, never before what it
     //  acknowledged: an agent that lost its state gets no replay of acked
     //  messages, one that kept it gets nothing twice.
@@ -406,7 +461,9 @@ bus_session_hello (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Hello
         s_advance (core, session, hello->last_seq, "hello: processed up to ref_seq");
     }
     uint64_t resume = session->acked;
-    session->sent = resume;
+    if (!same) {
+        session->sent = resume;
+    }
     s_welcome (core, peer, resume);
 
     char event [160];
@@ -421,6 +478,9 @@ void
 bus_session_accept (bus_core_t *core, bus_session_t *session, const record_t *rec)
 {
     session->pending++;
+    if (rec->sender) {
+        s_count (session, rec->sender, 1);
+    }
     bus_taint_accept (core, session, rec);
     uint8_t *data = NULL;
     size_t size = 0;
@@ -438,7 +498,8 @@ bus_session_deliver (bus_core_t *core, bus_session_t *session, const bus_out_t *
     //  Direct delivery only while the session is in step with its mailbox;
     //  otherwise the pump sends it, in order, from the log.
     if (!session->online || session->backlog || seq <= session->sent
-    ||  session->inflight >= core->options.window) {
+    ||  session->inflight >= core->options.window
+    ||  session->inflight_bytes + out->size > BUS_INFLIGHT_BYTES) {
         if (seq > session->sent) {
             session->backlog = true;
         }
@@ -449,6 +510,7 @@ bus_session_deliver (bus_core_t *core, bus_session_t *session, const bus_out_t *
         session->sent = seq;
         session->pushed = seq > session->pushed? seq: session->pushed;
         session->inflight++;
+        session->inflight_bytes += out->size;
         if (out->restricted) {
             bus_taint_mark (core, session, seq, out->time_us);
         }
@@ -467,7 +529,8 @@ bus_session_pump (bus_core_t *core, bus_session_t *session)
 {
     uint32_t window = core->options.window;
     bus_error_t err;
-    while (session->online && session->backlog && session->inflight < window && !core->failed) {
+    while (session->online && session->backlog && session->inflight < window
+       &&  session->inflight_bytes < BUS_INFLIGHT_BYTES && !core->failed) {
         uint64_t seq;
         int rc = bus_store_mailbox_next (core->store, session->agent, session->sent, &seq, &err);
         if (rc == 1) {
@@ -506,6 +569,7 @@ bus_session_pump (bus_core_t *core, bus_session_t *session)
         session->sent = seq;
         session->pushed = seq > session->pushed? seq: session->pushed;
         session->inflight++;
+        session->inflight_bytes += size;
         if (restricted) {
             bus_taint_mark (core, session, seq, time_us);   //  replayed restricted content
         }

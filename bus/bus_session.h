@@ -11,7 +11,12 @@
 
     The cursor (what it acknowledged) is durable in the store; `sent` and
     `inflight` are the delivering connection's and start again from the
-    cursor when another connection takes over.
+    cursor when another connection takes over (a HELLO again on the same
+    connection resends nothing already in flight).
+
+    Memory is bounded per agent, whatever its connections: at most `window`
+    DELIVERs and BUS_INFLIGHT_BYTES of them wait unacknowledged in libzmq's
+    queues; the rest stays in the log until there is room.
 
     Connections. A key may have several live connections (an approver runs
     the console beside the CLI; an agent restarts while its old connection
@@ -38,6 +43,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define BUS_INFLIGHT_BYTES      ((uint64_t) 4 << 20)
+
 typedef struct bus_core bus_core_t;
 typedef struct bus_peer bus_peer_t;
 typedef struct bus_sessions bus_sessions_t;
@@ -55,7 +62,9 @@ typedef struct bus_session {
     uint64_t sent;                  //  highest seq pushed on this connection
     uint64_t pushed;                //  highest seq pushed on any connection
     uint32_t inflight;              //  pushed, not yet acknowledged
+    uint64_t inflight_bytes;        //  their bytes (approximate once some are acked)
     uint32_t pending;               //  in the mailbox, not yet acknowledged
+    void *by_sender;                //  zhashx: sender -> its messages in `pending`
     uint64_t taint_seq;             //  restricted delivery that tainted it, 0 if clean
     uint64_t taint_us;              //  when
     //  What its key may make the bus do (bus_session_budget), before any
@@ -77,6 +86,10 @@ void
 //  the store) on first use. NULL when memory is out.
 bus_session_t *
     bus_session_get (bus_core_t *core, const char *agent);
+
+//  Unacknowledged messages from sender in session's mailbox.
+uint32_t
+    bus_session_pending_from (bus_session_t *session, const char *sender);
 
 //  The session of agent if one was made, else NULL.
 bus_session_t *

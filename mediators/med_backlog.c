@@ -1,4 +1,4 @@
-/*  med_backlog.c: a recipient's mailbox is bounded.
+/*  med_backlog.c: a recipient's mailbox is bounded, and shared fairly.
 
     A recipient holds at most max_backlog unacknowledged messages (policy,
     per agent; default bus.max_backlog). One more is denied (EBACKLOG) and
@@ -19,6 +19,17 @@ s_decide (void *state, bus_envelope_t *env, bus_error_t *err)
     if (env->recipient_pending >= cap) {
         bus_fail (err, BUS_EBACKLOG, "%s has %u unacknowledged messages (limit %u)",
                   env->recipient->name, env->recipient_pending, cap);
+        return MED_REJECT;
+    }
+    //  Fair: one sender may fill only its share of a mailbox, so the others
+    //  still get through (at least one message each).
+    uint64_t share = (uint64_t) cap * env->policy->backlog_share / 100;
+    share = share? share: 1;
+    if (env->recipient_pending_sender >= share) {
+        bus_fail (err, BUS_EBACKLOG, "%s has %u unacknowledged messages from %s, its share "
+                  "(%u%% of %u; policy: bus.backlog_share)", env->recipient->name,
+                  env->recipient_pending_sender, env->sender->name, env->policy->backlog_share,
+                  cap);
         return MED_REJECT;
     }
     return MED_PASS;

@@ -161,69 +161,21 @@ test_two_connections_of_one_key_lose_no_ack (void **state)
     bus_client_destroy (&planner);
 }
 
-//  A raw DEALER with a fixed routing id and agent's key.
-static void *
-s_raw (harness_t *h, void *ctx, const char *agent, const char *rid)
-{
-    char path [512];
-    snprintf (path, sizeof path, "%s/%s.key", h->dir, agent);
-    bus_keypair_t pair;
-    bus_keypair_t bus;
-    bus_error_t err;
-    CHECK_PASS (bus_keys_load (&pair, path, &err), err);
-    CHECK_PASS (bus_keys_load (&bus, h->bus_pub, &err), err);
-    void *dealer = zmq_socket (ctx, ZMQ_DEALER);
-    int linger = 0;
-    zmq_setsockopt (dealer, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt (dealer, ZMQ_ROUTING_ID, rid, strlen (rid));
-    zmq_setsockopt (dealer, ZMQ_CURVE_SERVERKEY, bus.public_z85, 40);
-    zmq_setsockopt (dealer, ZMQ_CURVE_PUBLICKEY, pair.public_z85, 40);
-    zmq_setsockopt (dealer, ZMQ_CURVE_SECRETKEY, pair.secret_z85, 40);
-    assert_int_equal (zmq_connect (dealer, h->endpoint), 0);
-    return dealer;
-}
-
-//  The next frame on a raw dealer within timeout_ms, decoded (caller frees
-//  with bulkhead__v1__frame__free_unpacked), or NULL.
-static Bulkhead__V1__Frame *
-s_raw_recv (void *dealer, int timeout_ms)
-{
-    zmq_pollitem_t item = { dealer, 0, ZMQ_POLLIN, 0 };
-    if (zmq_poll (&item, 1, timeout_ms) <= 0) {
-        return NULL;
-    }
-    zmq_msg_t msg;
-    zmq_msg_init (&msg);
-    zmq_msg_recv (&msg, dealer, 0);
-    Bulkhead__V1__Frame *frame = bulkhead__v1__frame__unpack (NULL, zmq_msg_size (&msg),
-                                                              zmq_msg_data (&msg));
-    zmq_msg_close (&msg);
-    return frame;
-}
-
 static void
 test_squatted_routing_id_gets_nothing (void **state)
 {
     harness_t *h = *state;
     void *ctx = zmq_ctx_new ();
     //  writer with a fixed routing id says HELLO, then goes.
-    void *writer = s_raw (h, ctx, "writer", "FIXED-ID");
-    Bulkhead__V1__Hello hello = BULKHEAD__V1__HELLO__INIT;
-    hello.version = 1;
-    Bulkhead__V1__Frame frame = BULKHEAD__V1__FRAME__INIT;
-    frame.body_case = BULKHEAD__V1__FRAME__BODY_HELLO;
-    frame.hello = &hello;
-    size_t size;
-    uint8_t *data = bus_wire_pack (&frame, &size);
-    assert_int_equal (zmq_send (writer, data, size, 0), (int) size);
-    free (data);
-    Bulkhead__V1__Frame *welcome = s_raw_recv (writer, 5000);
+    void *writer = harness_raw (h, ctx, "writer", "FIXED-ID");
+    assert_int_equal (harness_raw_hello (writer), 0);
+    Bulkhead__V1__Frame *welcome = harness_raw_recv (writer, 5000);
     assert_non_null (welcome);
     assert_int_equal (welcome->body_case, BULKHEAD__V1__FRAME__BODY_WELCOME);
     bulkhead__v1__frame__free_unpacked (welcome, NULL);
     zmq_close (writer);
     //  mallory takes the same routing id and says nothing.
-    void *squatter = s_raw (h, ctx, "mallory", "FIXED-ID");
+    void *squatter = harness_raw (h, ctx, "mallory", "FIXED-ID");
     //  Give the bus time to see the close and the new connection.
     struct timespec tick = { 0, 300 * 1000 * 1000 };
     nanosleep (&tick, NULL);
@@ -233,7 +185,7 @@ test_squatted_routing_id_gets_nothing (void **state)
     //  writer is gone: its message waits in the mailbox.
     assert_string_equal (harness_code (reply), "queued");
     bus_client_free (&reply);
-    Bulkhead__V1__Frame *stolen = s_raw_recv (squatter, 500);
+    Bulkhead__V1__Frame *stolen = harness_raw_recv (squatter, 500);
     if (stolen) {
         fail_msg ("the squatter received a %s frame meant for writer",
                   bus_wire_body_name (stolen));

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
 static const char *
 s_bin (void)
@@ -330,6 +331,73 @@ harness_code (const Bulkhead__V1__Frame *frame)
         return frame->error->code;
     }
     return "other";
+}
+
+void *
+harness_raw (harness_t *h, void *ctx, const char *agent, const char *rid)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s.key", h->dir, agent);
+    bus_keypair_t pair;
+    bus_keypair_t bus;
+    bus_error_t err;
+    if (bus_keys_load (&pair, path, &err) != 0 || bus_keys_load (&bus, h->bus_pub, &err) != 0) {
+        fail_msg ("raw %s: %s", agent, err.text);
+    }
+    void *dealer = zmq_socket (ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt (dealer, ZMQ_LINGER, &linger, sizeof linger);
+    if (rid) {
+        zmq_setsockopt (dealer, ZMQ_ROUTING_ID, rid, strlen (rid));
+    }
+    zmq_setsockopt (dealer, ZMQ_CURVE_SERVERKEY, bus.public_z85, 40);
+    zmq_setsockopt (dealer, ZMQ_CURVE_PUBLICKEY, pair.public_z85, 40);
+    zmq_setsockopt (dealer, ZMQ_CURVE_SECRETKEY, pair.secret_z85, 40);
+    if (zmq_connect (dealer, h->endpoint) != 0) {
+        fail_msg ("raw %s: connect: %s", agent, zmq_strerror (zmq_errno ()));
+    }
+    return dealer;
+}
+
+int
+harness_raw_send (void *dealer, const Bulkhead__V1__Frame *frame)
+{
+    size_t size = bulkhead__v1__frame__get_packed_size (frame);
+    uint8_t *data = malloc (size? size: 1);
+    if (!data) {
+        return -1;
+    }
+    bulkhead__v1__frame__pack (frame, data);
+    int rc = zmq_send (dealer, data, size, 0) == (int) size? 0: -1;
+    free (data);
+    return rc;
+}
+
+int
+harness_raw_hello (void *dealer)
+{
+    Bulkhead__V1__Hello hello = BULKHEAD__V1__HELLO__INIT;
+    hello.version = 1;
+    Bulkhead__V1__Frame frame = BULKHEAD__V1__FRAME__INIT;
+    frame.body_case = BULKHEAD__V1__FRAME__BODY_HELLO;
+    frame.hello = &hello;
+    return harness_raw_send (dealer, &frame);
+}
+
+Bulkhead__V1__Frame *
+harness_raw_recv (void *dealer, int timeout_ms)
+{
+    zmq_pollitem_t item = { dealer, 0, ZMQ_POLLIN, 0 };
+    if (zmq_poll (&item, 1, timeout_ms) <= 0) {
+        return NULL;
+    }
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    zmq_msg_recv (&msg, dealer, 0);
+    Bulkhead__V1__Frame *frame = bulkhead__v1__frame__unpack (NULL, zmq_msg_size (&msg),
+                                                              zmq_msg_data (&msg));
+    zmq_msg_close (&msg);
+    return frame;
 }
 
 int

@@ -90,6 +90,25 @@ Bulkhead__V1__Frame *
 void
     harness_verify (harness_t *h);
 
+//  A raw DEALER in ctx with agent's key (its key file in the test dir) and,
+//  if rid is not NULL, a fixed routing id; connected to the bus. For
+//  tests that must do what the client library never does.
+void *
+    harness_raw (harness_t *h, void *ctx, const char *agent, const char *rid);
+
+//  Sends one frame on a raw dealer (packed from frame). 0 or -1.
+int
+    harness_raw_send (void *dealer, const Bulkhead__V1__Frame *frame);
+
+//  Sends HELLO (version 1) on a raw dealer.
+int
+    harness_raw_hello (void *dealer);
+
+//  The next frame on a raw dealer within timeout_ms, decoded (free with
+//  bulkhead__v1__frame__free_unpacked (frame, NULL)), or NULL.
+Bulkhead__V1__Frame *
+    harness_raw_recv (void *dealer, int timeout_ms);
+
 //  The verdict word of an ACK frame or the code of an ERROR frame.
 const char *
     harness_code (const Bulkhead__V1__Frame *frame);
