@@ -665,13 +665,17 @@ s_since (const char *text, uint64_t now_us)
         char number [16];
         memcpy (number, text, digits);
         number [digits] = 0;
-        const char *unit = text [digits]? strchr ("smhdw", text [digits]): "s";
+        static const char units [] = "smhdw";
         static const uint64_t scale [] = { 1, 60, 3600, 86400, 604800 };
+        const char *unit = text [digits]? strchr (units, text [digits]): units;
         if (!unit || !*unit || !cmd_number (number, 1, 999999999, &n)) {
             return 0;
         }
-        uint64_t span = (uint64_t) n * scale [unit - "smhdw"] * 1000000u;
-        return span < now_us? now_us - span: 1;
+        uint64_t per = scale [unit - units] * 1000000u;
+        if ((uint64_t) n > now_us / per) {
+            return 1;                   //  before the epoch: all of it
+        }
+        return now_us - (uint64_t) n * per;
     }
     struct tm tm = { 0 };
     int used = 0;
@@ -729,6 +733,67 @@ s_stats_text (const stats_row_t *row, const char *name, int width, uint64_t tota
             (unsigned long long) row->sent, (unsigned long long) row->delivered,
             (unsigned long long) row->queued, (unsigned long long) row->held,
             (unsigned long long) row->denied, (unsigned long long) row->refusals);
+}
+
+//  The text table: a line for the window, a header, a row per sender.
+static int
+s_stats_table (const stats_t *stats, stats_row_t **rows, size_t n, const char *dir,
+               const char *since)
+{
+    //  Each name escaped first, so the columns line up around it.
+    char (*names) [CMD_STATS_NAME_MAX + 1] = calloc (n + 1, sizeof *names);
+    if (!names) {
+        fprintf (stderr, "bulkhead stats: NOMEM: out of memory\n");
+        return -1;
+    }
+    int width = 5;
+    for (size_t i = 0; i < n; i++) {
+        bus_print_how_t how = { .flags = BUS_PRINT_LINE };
+        if (!rows [i]->name) {
+            snprintf (names [i], sizeof names [i], "(bus)");
+        }
+        else
+        if (bus_print_buf (names [i], sizeof names [i], &how, rows [i]->name,
+                           strlen (rows [i]->name), NULL) >= sizeof names [i]) {
+            //  Cut: say so at the end, without splitting an escape.
+            bus_print_buf (names [i], sizeof names [i] - 3, &how, rows [i]->name,
+                           strlen (rows [i]->name), NULL);
+            strcat (names [i], "...");
+        }
+        int len = (int) strlen (names [i]);
+        width = len > width? len: width;
+    }
+    char when [40] = "the start";
+    if (since) {
+        time_t secs = (time_t) (stats->since_us / 1000000);
+        struct tm tm;
+        size_t len = strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%S", gmtime_r (&secs, &tm));
+        unsigned micros = (unsigned) (stats->since_us % 1000000);
+        if (strchr (since, '.')) {
+            snprintf (when + len, sizeof when - len, ".%06uZ", micros);
+        }
+        else {
+            snprintf (when + len, sizeof when - len, "Z");
+        }
+    }
+    if (stats->first_seq) {
+        printf ("%s: since %s: %llu records (seq %llu..%llu), %llu bytes, from %zu sender%s\n",
+                dir, when, (unsigned long long) stats->total.records,
+                (unsigned long long) stats->first_seq, (unsigned long long) stats->last_seq,
+                (unsigned long long) stats->total.bytes, n, n == 1? "": "s");
+    }
+    else {
+        printf ("%s: since %s: no records\n", dir, when);
+    }
+    if (n) {
+        printf ("%-*s %9s %12s %7s %7s %9s %7s %6s %7s %9s\n", width, "agent", "records",
+                "bytes", "share", "sent", "delivered", "queued", "held", "denied", "refusals");
+    }
+    for (size_t i = 0; i < n; i++) {
+        s_stats_text (rows [i], names [i], width, stats->total.bytes);
+    }
+    free (names);
+    return 0;
 }
 
 static const char *s_stats_help =
@@ -832,60 +897,9 @@ cmd_stats (int argc, char **argv)
             s_stats_json (rows [i]);
         }
     }
-    else {
-        //  Each name escaped first, so the columns line up around it.
-        char (*names) [CMD_STATS_NAME_MAX + 1] = calloc (n + 1, sizeof *names);
-        int width = 5;
-        for (size_t i = 0; names && i < n; i++) {
-            bus_print_how_t how = { .flags = BUS_PRINT_LINE };
-            if (!rows [i]->name) {
-                snprintf (names [i], sizeof names [i], "(bus)");
-            }
-            else
-            if (bus_print_buf (names [i], sizeof names [i], &how, rows [i]->name,
-                               strlen (rows [i]->name), NULL) >= sizeof names [i]) {
-                //  Cut: say so at the end, without splitting an escape.
-                bus_print_buf (names [i], sizeof names [i] - 3, &how, rows [i]->name,
-                               strlen (rows [i]->name), NULL);
-                strcat (names [i], "...");
-            }
-            int len = (int) strlen (names [i]);
-            width = len > width? len: width;
-        }
-        char when [40] = "the start";
-        if (since) {
-            time_t secs = (time_t) (stats.since_us / 1000000);
-            struct tm tm;
-            size_t len = strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%S", gmtime_r (&secs, &tm));
-            unsigned micros = (unsigned) (stats.since_us % 1000000);
-            if (micros) {
-                snprintf (when + len, sizeof when - len, ".%06uZ", micros);
-            }
-            else {
-                snprintf (when + len, sizeof when - len, "Z");
-            }
-        }
-        if (stats.first_seq) {
-            printf ("%s: since %s: %llu records (seq %llu..%llu), %llu bytes, from %zu sender%s\n",
-                    dir, when, (unsigned long long) stats.total.records,
-                    (unsigned long long) stats.first_seq, (unsigned long long) stats.last_seq,
-                    (unsigned long long) stats.total.bytes, n, n == 1? "": "s");
-        }
-        else {
-            printf ("%s: since %s: no records\n", dir, when);
-        }
-        if (n) {
-            printf ("%-*s %9s %12s %7s %7s %9s %7s %6s %7s %9s\n", width, "agent", "records",
-                    "bytes", "share", "sent", "delivered", "queued", "held", "denied", "refusals");
-        }
-        for (size_t i = 0; names && i < n; i++) {
-            s_stats_text (rows [i], names [i], width, stats.total.bytes);
-        }
-        if (!names) {
-            fprintf (stderr, "bulkhead stats: NOMEM: out of memory\n");
-            rc = -1;
-        }
-        free (names);
+    else
+    if (s_stats_table (&stats, rows, n, dir, since) != 0) {
+        rc = -1;
     }
     free (rows);
     zhashx_destroy (&stats.rows);

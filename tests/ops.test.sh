@@ -176,6 +176,14 @@ else
 fi
 run stats --data "$DATA" --since 1h
 expect "stats --since 1h: the whole of this log" 0 "$DATA: since "*"from 4 senders"* "$out"
+run stats --data "$DATA" --since 3600 --json
+if [ "$rc" -eq 0 ] && [ "$out" = "$(cat "$DIR/stats.json")" ]; then
+    pass "stats --since 3600 (seconds): the same as the whole log"
+else
+    fail "stats --since 3600 (seconds): the same as the whole log" "$out"
+fi
+run stats --data "$DATA" --since 999999999w --json
+expect "stats --since 999999999w: from the epoch, no overflow" 0 "$(cat "$DIR/stats.json")" "$out"
 
 #   The second run alone: since its first record, to the microsecond.
 start_us=$(/usr/bin/python3 -c '
