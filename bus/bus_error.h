@@ -43,7 +43,8 @@
     X (ECONNECT,    "could not reach the bus") \
     X (EKEY,        "bad key file") \
     X (ELOGBUDGET,  "sender is over its share of the log") \
-    X (ECAUSE,      "a cause names a message this sender never saw")
+    X (ECAUSE,      "a cause names a message this sender never saw") \
+    X (ESCOPE,      "outside the edge's scope")
 
 typedef enum {
 #define BUS_ERR_ENUM(name, text) BUS_##name,

@@ -853,6 +853,79 @@ s_edge_agent (s_ctx_t *ctx, const s_item_t *item, const char *role)
     return agent;
 }
 
+//  The scope lines under an edge: actions, tools, resources (glob lists,
+//  "none" for a message without one), outside (deny or hold).
+static int
+s_edge_scope (s_ctx_t *ctx, bus_edge_t *edge, s_item_t *option, const bus_agent_t *from,
+              const bus_agent_t *to)
+{
+    int seen [4] = { 0 };
+    static const char *names [] = { "actions", "tools", "resources", "outside", NULL };
+    for (int c = option->child; c >= 0; c = ctx->items [c].next) {
+        s_item_t *item = &ctx->items [c];
+        int k = 0;
+        while (names [k] && strcmp (names [k], item->name) != 0) {
+            k++;
+        }
+        if (!names [k]) {
+            return s_fail (ctx, item->line, "unknown key '%.64s' under edge %s -> %s (known: "
+                           "actions, tools, resources, outside)", item->name, from->name,
+                           to->name);
+        }
+        if (seen [k]) {
+            return s_fail (ctx, item->line, "'%s' under edge %s -> %s is given twice (first at "
+                           "line %d); keep one", names [k], from->name, to->name, seen [k]);
+        }
+        seen [k] = item->line;
+        if (s_scalar (ctx, item)) {
+            return -1;
+        }
+        if (k == 3) {
+            if (strcmp (item->value, "deny") != 0 && strcmp (item->value, "hold") != 0) {
+                return s_fail (ctx, item->line, "outside must be deny or hold, not '%.64s'",
+                               item->value);
+            }
+            edge->outside_hold = strcmp (item->value, "hold") == 0;
+            continue;
+        }
+        size_t count;
+        char **list = s_split (ctx, item, &count);
+        if (!list) {
+            return -1;
+        }
+        for (size_t i = 0; i < count; i++) {
+            //  One alphabet: printable ASCII, no spaces (as a Send's action).
+            for (const char *p = list [i]; *p; p++) {
+                if (*p < 0x21 || *p > 0x7e) {
+                    s_fail (ctx, item->line, "pattern '%.64s' in %s of edge %s -> %s may hold "
+                            "only printable ASCII, no spaces", list [i], names [k], from->name,
+                            to->name);
+                    free (list);
+                    return -1;
+                }
+            }
+        }
+        if (k == 0) {
+            edge->actions = list;
+            edge->action_count = count;
+        }
+        else
+        if (k == 1) {
+            edge->tools = list;
+            edge->tool_count = count;
+        }
+        else {
+            edge->resources = list;
+            edge->resource_count = count;
+        }
+    }
+    if (seen [3] && !seen [0] && !seen [1] && !seen [2]) {
+        return s_fail (ctx, seen [3], "outside under edge %s -> %s has no scope to be outside "
+                       "of; add actions, tools or resources", from->name, to->name);
+    }
+    return 0;
+}
+
 static int
 s_section_edges (s_ctx_t *ctx, int first)
 {
@@ -877,9 +950,12 @@ s_section_edges (s_ctx_t *ctx, int first)
         for (int c = item->child; c >= 0; c = ctx->items [c].next) {
             s_item_t *option = &ctx->items [c];
             const bus_agent_t *to;
-            if (!(to = s_edge_agent (ctx, option, "recipient"))
-            ||  s_scalar (ctx, option)) {
+            if (!(to = s_edge_agent (ctx, option, "recipient"))) {
                 return -1;
+            }
+            if (!option->value || !*option->value) {
+                return s_fail (ctx, option->line, "edge %s -> %s needs its classes: %s = "
+                               "message, query", from->name, to->name, option->name);
             }
             bus_edge_t *edge = &self->edges [self->edge_count++];
             edge->from = bus_policy_agent_index (self, from);
@@ -905,6 +981,9 @@ s_section_edges (s_ctx_t *ctx, int first)
                 edge->classes |= UINT64_C (1) << class;
             }
             free (names);
+            if (s_edge_scope (ctx, edge, option, from, to) != 0) {
+                return -1;
+            }
         }
     }
     qsort (self->edges, count, sizeof *self->edges, s_edge_cmp);
@@ -1094,6 +1173,11 @@ bus_policy_destroy (bus_policy_t **self_p)
         }
         free (self->base.classes);
         free (self->base.agents);
+        for (size_t i = 0; self->base.edges && i < self->base.edge_count; i++) {
+            free (self->base.edges [i].actions);
+            free (self->base.edges [i].tools);
+            free (self->base.edges [i].resources);
+        }
         free (self->base.edges);
         free (self->base.path);
         free (self->by_key);
@@ -1180,8 +1264,22 @@ s_fold (char c)
     return c >= 'A' && c <= 'Z'? (char) (c - 'A' + 'a'): c;
 }
 
+static bool s_glob (const char *pattern, const char *text, bool fold);
+
 bool
 bus_glob_match (const char *pattern, const char *text)
+{
+    return s_glob (pattern, text, true);
+}
+
+bool
+bus_glob_match_bytes (const char *pattern, const char *text)
+{
+    return s_glob (pattern, text, false);
+}
+
+static bool
+s_glob (const char *pattern, const char *text, bool fold)
 {
     if (!pattern || !text) {
         return false;
@@ -1195,7 +1293,7 @@ bus_glob_match (const char *pattern, const char *text)
             resume = text;
         }
         else
-        if (s_fold (*pattern) == s_fold (*text)) {
+        if (fold? s_fold (*pattern) == s_fold (*text): *pattern == *text) {
             pattern++;
             text++;
         }

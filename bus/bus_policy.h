@@ -47,6 +47,10 @@
         edges
             planner                     # sender
                 payments = finance      # recipient = classes it may receive
+                    actions = transfer.create, refund.create   # scope (optional)
+                    resources = invoice:*
+                    tools = none, ledger.*
+                    outside = deny      # or hold: approvers decide
                 web-reader = query, message
 
     Names (agents, classes) are 1..64 bytes of [a-z0-9._-], starting with a
@@ -113,6 +117,17 @@ typedef struct {
     uint32_t from;                      //  index into agents
     uint32_t to;                        //  index into agents
     uint64_t classes;                   //  bit i: classes [i] allowed
+    //  Scopes: allowlists of glob patterns; NULL (count 0) = not scoped on
+    //  that dimension. The entry "none" admits a message that has no value
+    //  there. Actions and tools match without regard to ASCII case,
+    //  resources byte for byte ('*' matches any run of bytes, '/' too).
+    char **actions;
+    size_t action_count;
+    char **tools;
+    size_t tool_count;
+    char **resources;
+    size_t resource_count;
+    bool outside_hold;                  //  outside = hold: approvers decide, marked
     int line;
 } bus_edge_t;
 
@@ -170,5 +185,9 @@ uint32_t
 //  without regard to case.
 bool
     bus_glob_match (const char *pattern, const char *text);
+
+//  The same, byte for byte (resources).
+bool
+    bus_glob_match_bytes (const char *pattern, const char *text);
 
 #endif

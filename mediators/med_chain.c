@@ -8,6 +8,7 @@ extern const med_stage_t med_identity_stage;
 extern const med_stage_t med_causes_stage;
 extern const med_stage_t med_reach_stage;
 extern const med_stage_t med_classify_stage;
+extern const med_stage_t med_scope_stage;
 extern const med_stage_t med_taint_stage;
 extern const med_stage_t med_limits_stage;
 extern const med_stage_t med_backlog_stage;
@@ -19,6 +20,7 @@ static const med_stage_t *const s_stages [] = {
     &med_causes_stage,
     &med_reach_stage,
     &med_classify_stage,
+    &med_scope_stage,
     &med_taint_stage,
     &med_limits_stage,
     &med_backlog_stage,

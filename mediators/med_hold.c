@@ -178,7 +178,7 @@ s_decide (void *state, bus_envelope_t *env, bus_error_t *err)
         if (env->n_approvers >= quorum) {
             return MED_PASS;
         }
-        bus_fail (err, env->hold_required? BUS_ERESTRICTED: BUS_OK,
+        bus_fail (err, !env->hold_required? BUS_OK: env->restricted? BUS_ERESTRICTED: BUS_ESCOPE,
                   "held: %u of %u approval%s that count (%s)", env->n_approvers, quorum,
                   quorum == 1? "": "s", approvers);
         return MED_HOLD;
@@ -202,7 +202,8 @@ s_decide (void *state, bus_envelope_t *env, bus_error_t *err)
         return MED_REJECT;
     }
     if (env->hold_required) {
-        bus_fail (err, BUS_ERESTRICTED, "%s held for approval: needs %u approval%s (%s)",
+        bus_fail (err, env->restricted? BUS_ERESTRICTED: BUS_ESCOPE,
+                  "%s held for approval: needs %u approval%s (%s)",
                   env->hold_why, quorum, quorum == 1? "": "s", approvers);
     }
     else {

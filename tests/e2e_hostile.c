@@ -389,6 +389,12 @@ s_flood (void *arg)
             zmq_msg_close (&msg);
         }
         flood->frames++;
+        //  About 5,000 frames a second: well over mallory's budget (2,000),
+        //  and what one process can keep up on a 2-core machine without
+        //  starving the machine itself, which would measure the machine,
+        //  not the bus.
+        struct timespec pace = { 0, 200 * 1000 };
+        nanosleep (&pace, NULL);
     }
     for (int i = 0; i < 4; i++) {
         zmq_close (conns [i]);
@@ -466,9 +472,11 @@ test_flood_everything_innocent_pair_unhurt (void **state)
                    (unsigned long long) quiet50, (unsigned long long) quiet99,
                    (unsigned long long) flood.frames, (unsigned long long) flood50,
                    (unsigned long long) flood99);
-    //  Quiet p99 is one synced commit; a floor of 2 ms keeps a lucky quiet
-    //  run from making the bound a coin toss.
-    uint64_t bound = 10 * (quiet99 > 2000? quiet99: 2000);
+    //  Quiet p99 is one synced commit, a millisecond or two; on a shared
+    //  2-core machine the scheduler alone adds tails of that order under
+    //  any load, so the quiet figure is floored at 5 ms: the bound is then
+    //  10x the larger of the two (50 ms at least).
+    uint64_t bound = 10 * (quiet99 > 5000? quiet99: 5000);
     if (flood99 >= bound) {
         fail_msg ("p99 under flood %llu us is over 10x the quiet p99 (%llu us)",
                   (unsigned long long) flood99, (unsigned long long) quiet99);

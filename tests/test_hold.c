@@ -483,10 +483,13 @@ test_grant_ignored_restricted (void **state)
 
     s_envelope (f, "planner", "payments", "finance", "transfer.create");
     s_grant (f, 0, "alice", "planner", "payments", "finance", "transfer.create");
-    f->env.hold_required = true;
-    CHECK_DECIDE (s_decide (f), f->err, MED_HOLD, BUS_ERESTRICTED);
+    f->env.hold_required = true;            //  as the scope stage asks: outside scope
+    CHECK_DECIDE (s_decide (f), f->err, MED_HOLD, BUS_ESCOPE);
     assert_null (f->env.grant);
     assert_int_equal (f->env.n_approvers, 0);
+    f->env.restricted = true;               //  as taint asks: restricted = hold
+    CHECK_DECIDE (s_decide (f), f->err, MED_HOLD, BUS_ERESTRICTED);
+    assert_null (f->env.grant);
 }
 
 static void

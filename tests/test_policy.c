@@ -478,7 +478,7 @@ test_edge_errors (void **state)
         { AGENTS_AB "edges\n    a\n        b = message\n    b\n"
           "        a = query\n    a\n        b = query\n", 12,
           "edge a -> b is given twice (first at line 8)" },
-        { AGENTS_AB "edges\n    a\n        b\n", 8, "'b' needs a value" },
+        { AGENTS_AB "edges\n    a\n        b\n", 8, "edge a -> b needs its classes" },
         { AGENTS_AB "edges\n    a = b\n", 7, "sender 'a' takes no value" },
         { AGENTS_AB "edges\n    a\n        b = message,\n", 8, "empty entry" },
     };
