@@ -59,6 +59,7 @@ typedef struct bus_core {
 typedef struct bus_peer {
     const bus_agent_t *agent;
     const char *key;                    //  Z85 public key, NULL if none
+    const char *key_fp;                 //  its fingerprint (which of the agent's keys)
     bus_session_t *session;
     int fd;                             //  the connection (ZMQ_SRCFD), -1 if unknown
     uint8_t rid [BUS_RID_MAX];

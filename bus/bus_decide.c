@@ -19,7 +19,8 @@ s_send_record (bus_core_t *core, record_t *rec, const bus_envelope_t *env,
     bus_record_init (core, rec, BULKHEAD__V1__RECORD_KIND__RECORD_SEND);
     bus_hash (digest, send->payload.data, send->payload.len);
     rec->sender = (char *) env->sender_name;
-    rec->key_fp = env->sender? (char *) env->sender->key_fp: NULL;
+    rec->key_fp = env->key_fp? (char *) env->key_fp
+                : env->sender? (char *) env->sender->key_fp: NULL;
     rec->recipient = send->recipient;
     rec->intent = send->intent;
     rec->intent_class = env->class_index >= 0
@@ -72,6 +73,7 @@ bus_decide_send (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Send *s
 {
     bus_envelope_t env;
     bus_intake_envelope (core, &env, peer->agent->name, send, NULL);
+    env.key_fp = peer->key_fp;
     const char *stage = "";
     bus_error_t err = { .code = BUS_OK };
     med_verdict_t decided = med_chain_run (core->chain, &env, &stage, &err);
@@ -228,6 +230,7 @@ bus_decide_resume (bus_core_t *core, bus_hold_t *hold, bus_error_t *result)
     s_send_from (&send, held);
     bus_envelope_t env;
     bus_intake_envelope (core, &env, hold->sender, &send, hold);
+    env.key_fp = held->key_fp;              //  the key it was sent with
     const char *stage = "";
     err.code = BUS_OK;
     med_verdict_t decided = med_chain_run (core->chain, &env, &stage, &err);

@@ -28,6 +28,8 @@ typedef struct {
     const bus_agent_t *sender;          //  authenticated by its CURVE key; NULL on a
                                         //  resume whose sender left the policy
     const char *sender_name;            //  the authenticated name, also when sender is NULL
+    const char *key_fp;                 //  fingerprint of the key it came with (of two,
+                                        //  during a rotation); NULL: the agent's key
     const bus_agent_t *recipient;       //  NULL when the name is not in the policy
     const Bulkhead__V1__Send *send;
     uint64_t foreign_cause;             //  first cause this sender never sent nor

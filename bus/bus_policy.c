@@ -35,9 +35,18 @@ typedef struct {
 } s_item_t;
 
 //  The public struct first, so a bus_policy_t * is an s_policy_t *.
+//  One key of an agent, for look-ups by key: an agent has one, or two
+//  during a rotation (next_key).
+typedef struct {
+    const char *key;                    //  Z85, inside the agent
+    const char *fp;
+    const bus_agent_t *agent;
+} s_keyref_t;
+
 typedef struct {
     bus_policy_t base;
-    const bus_agent_t **by_key;         //  agents sorted by key_z85
+    s_keyref_t *by_key;                 //  every key (key, next_key) sorted
+    size_t key_count;
 } s_policy_t;
 
 typedef struct {
@@ -299,6 +308,7 @@ static const s_option_t s_bus_options [] = {
     S_NUMBER_OPTION ("connections", bus_policy_t, connections, 1, 1024),
     S_NUMBER_OPTION ("log_budget", bus_policy_t, log_budget, 0, UINT32_MAX),
     S_NUMBER_OPTION ("backlog_share", bus_policy_t, backlog_share, 1, 100),
+    S_NUMBER_OPTION ("key_max_age", bus_policy_t, key_max_age, 0, 36500),
     { .name = NULL }
 };
 
@@ -317,6 +327,9 @@ static const s_option_t s_class_options [] = {
 #define S_KEY       0                   //  its place in s_agent_options
 static const s_option_t s_agent_options [] = {
     S_OTHER_OPTION ("key"),
+    S_OTHER_OPTION ("next_key"),
+    S_OTHER_OPTION ("created"),
+    S_OTHER_OPTION ("expires"),
     S_OTHER_OPTION ("provider"),
     S_WORD_OPTION ("trust", bus_agent_t, untrusted, "trusted", "untrusted"),
     S_WORD_OPTION ("taint", bus_agent_t, causal, "sticky", "causal"),
@@ -653,6 +666,46 @@ s_section_classes (s_ctx_t *ctx, int first)
 }
 
 //  key, provider, class, role
+//  "YYYY-MM-DD", optionally "THH:MM" or "THH:MM:SS", optionally "Z": UTC.
+static int
+s_date (const char *text, uint64_t *out)
+{
+    int y, mo, d, h = 0, mi = 0, sec = 0, used = 0;
+    if (sscanf (text, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3 || used != 10) {
+        return -1;
+    }
+    const char *rest = text + used;
+    if (*rest == 'T' || *rest == ' ') {
+        int more = 0;
+        if (sscanf (rest + 1, "%2d:%2d%n", &h, &mi, &more) != 2 || more != 5) {
+            return -1;
+        }
+        rest += 1 + more;
+        if (*rest == ':') {
+            if (sscanf (rest + 1, "%2d%n", &sec, &more) != 1 || more != 2) {
+                return -1;
+            }
+            rest += 3;
+        }
+    }
+    if (*rest == 'Z') {
+        rest++;
+    }
+    if (*rest || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59
+    ||  sec > 60) {
+        return -1;
+    }
+    //  Days from the civil date (Howard Hinnant's algorithm), no time zone.
+    int yy = y - (mo <= 2);
+    int era = yy / 400;
+    int yoe = yy - era * 400;
+    int doy = (153 * (mo + (mo > 2? -3: 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = (int64_t) era * 146097 + doe - 719468;
+    *out = (uint64_t) ((days * 86400 + h * 3600 + mi * 60 + sec) * INT64_C (1000000));
+    return 0;
+}
+
 static int
 s_agent_other (s_ctx_t *ctx, void *base, s_item_t *item)
 {
@@ -660,16 +713,38 @@ s_agent_other (s_ctx_t *ctx, void *base, s_item_t *item)
     bus_agent_t *agent = base;
     const bus_policy_t *self = &ctx->self->base;
     const char *value = item->value;
-    if (strcmp (item->name, "key") == 0) {
-        if (strlen (value) != BUS_KEY_Z85_LEN
-        ||  !zmq_z85_decode (agent->key, value)) {
-            return s_fail (ctx, item->line, "key of agent '%s' is not a %d-"
+    if (strcmp (item->name, "key") == 0 || strcmp (item->name, "next_key") == 0) {
+        uint8_t raw [32];
+        if (strlen (value) != BUS_KEY_Z85_LEN || !zmq_z85_decode (raw, value)) {
+            return s_fail (ctx, item->line, "%s of agent '%s' is not a %d-"
                            "character Z85 CURVE public key; quote it, Z85 "
-                           "may contain '#'", agent->name, BUS_KEY_Z85_LEN);
+                           "may contain '#'", item->name, agent->name, BUS_KEY_Z85_LEN);
         }
-        strcpy (agent->key_z85, value);
-        //  Once here, not per logged message.
-        bus_keys_fingerprint (agent->key_fp, agent->key_z85);
+        //  Fingerprints once here, not per logged message.
+        if (item->name [0] == 'k') {
+            memcpy (agent->key, raw, sizeof raw);
+            strcpy (agent->key_z85, value);
+            bus_keys_fingerprint (agent->key_fp, agent->key_z85);
+        }
+        else {
+            strcpy (agent->next_key_z85, value);
+            bus_keys_fingerprint (agent->next_key_fp, agent->next_key_z85);
+        }
+    }
+    else
+    if (strcmp (item->name, "created") == 0 || strcmp (item->name, "expires") == 0) {
+        uint64_t when;
+        if (s_date (value, &when) != 0) {
+            return s_fail (ctx, item->line, "%s of agent '%s' is not a date: write "
+                           "YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (UTC)", item->name,
+                           agent->name);
+        }
+        if (item->name [0] == 'c') {
+            agent->created_us = when;
+        }
+        else {
+            agent->expires_us = when;
+        }
     }
     else
     if (strcmp (item->name, "provider") == 0) {
@@ -714,8 +789,7 @@ s_by_name (const void *a, const void *b)
 static int
 s_by_key (const void *a, const void *b)
 {
-    return strcmp ((*(const bus_agent_t *const *) a)->key_z85,
-                   (*(const bus_agent_t *const *) b)->key_z85);
+    return strcmp (((const s_keyref_t *) a)->key, ((const s_keyref_t *) b)->key);
 }
 
 static int
@@ -727,7 +801,7 @@ s_section_agents (s_ctx_t *ctx, int first)
         count++;
     }
     self->agents = calloc (count? count: 1, sizeof *self->agents);
-    ctx->self->by_key = calloc (count? count: 1, sizeof *ctx->self->by_key);
+    ctx->self->by_key = calloc (2 * count + 1, sizeof *ctx->self->by_key);
     if (!self->agents || !ctx->self->by_key) {
         return s_nomem (ctx);
     }
@@ -773,7 +847,6 @@ s_section_agents (s_ctx_t *ctx, int first)
     for (size_t i = 0; i < count; i++) {
         const bus_agent_t *a = &self->agents [i - (i > 0)];
         const bus_agent_t *b = &self->agents [i];
-        ctx->self->by_key [i] = b;
         if (a != b && strcmp (a->name, b->name) == 0) {
             int earlier = a->line < b->line? a->line: b->line;
             int later = a->line > b->line? a->line: b->line;
@@ -781,17 +854,43 @@ s_section_agents (s_ctx_t *ctx, int first)
                            "and %d); rename one", a->name, earlier, later);
         }
     }
+    //  Keys live at most key_max_age days from when they were made.
+    for (size_t i = 0; i < count; i++) {
+        bus_agent_t *agent = &self->agents [i];
+        if (self->key_max_age && agent->created_us) {
+            uint64_t limit = agent->created_us + (uint64_t) self->key_max_age * 86400 * 1000000;
+            if (!agent->expires_us || limit < agent->expires_us) {
+                agent->expires_us = limit;
+            }
+        }
+    }
     //  One key per agent: a shared key would let one process speak as
-    //  several agents, and the key is what a session authenticates.
-    qsort (ctx->self->by_key, count, sizeof *ctx->self->by_key, s_by_key);
-    for (size_t i = 1; i < count; i++) {
-        const bus_agent_t *a = ctx->self->by_key [i - 1];
-        const bus_agent_t *b = ctx->self->by_key [i];
-        if (strcmp (a->key_z85, b->key_z85) == 0) {
+    //  several agents, and the key is what a session authenticates. During
+    //  a rotation an agent has two, and neither may be another's.
+    size_t keys = 0;
+    for (size_t i = 0; i < count; i++) {
+        const bus_agent_t *agent = &self->agents [i];
+        ctx->self->by_key [keys++] = (s_keyref_t) { agent->key_z85, agent->key_fp, agent };
+        if (agent->next_key_z85 [0]) {
+            ctx->self->by_key [keys++] = (s_keyref_t) { agent->next_key_z85, agent->next_key_fp,
+                                                        agent };
+        }
+    }
+    ctx->self->key_count = keys;
+    qsort (ctx->self->by_key, keys, sizeof *ctx->self->by_key, s_by_key);
+    for (size_t i = 1; i < keys; i++) {
+        const bus_agent_t *a = ctx->self->by_key [i - 1].agent;
+        const bus_agent_t *b = ctx->self->by_key [i].agent;
+        if (strcmp (ctx->self->by_key [i - 1].key, ctx->self->by_key [i].key) == 0) {
             if (a->line > b->line) {
                 const bus_agent_t *swap = a;
                 a = b;
                 b = swap;
+            }
+            if (a == b) {
+                return s_fail (ctx, a->line, "agent '%s' has the same key as key and as "
+                               "next_key; a rotation needs a new key pair (bulkhead keygen "
+                               "%s --rotate)", a->name, a->name);
             }
             return s_fail (ctx, b->line, "agent '%s' has the same key as "
                            "agent '%s' (line %d); give each agent its own "
@@ -1193,9 +1292,9 @@ s_name_vs_agent (const void *name, const void *agent)
 }
 
 static int
-s_key_vs_agent (const void *key, const void *agent)
+s_key_vs_ref (const void *key, const void *ref)
 {
-    return strcmp (key, (*(const bus_agent_t *const *) agent)->key_z85);
+    return strcmp (key, ((const s_keyref_t *) ref)->key);
 }
 
 const bus_agent_t *
@@ -1215,9 +1314,34 @@ bus_policy_agent_by_key (const bus_policy_t *self, const char *key_z85)
         return NULL;
     }
     const s_policy_t *policy = (const s_policy_t *) self;
-    const bus_agent_t *const *found = bsearch (key_z85, policy->by_key,
-        self->agent_count, sizeof *policy->by_key, s_key_vs_agent);
-    return found? *found: NULL;
+    const s_keyref_t *found = bsearch (key_z85, policy->by_key, policy->key_count,
+                                       sizeof *policy->by_key, s_key_vs_ref);
+    return found? found->agent: NULL;
+}
+
+const bus_agent_t *
+bus_policy_agent_by_live_key (const bus_policy_t *self, const char *key_z85, uint64_t now_us,
+                              const char **fp)
+{
+    if (!self || !key_z85 || !self->agent_count) {
+        return NULL;
+    }
+    const s_policy_t *policy = (const s_policy_t *) self;
+    const s_keyref_t *found = bsearch (key_z85, policy->by_key, policy->key_count,
+                                       sizeof *policy->by_key, s_key_vs_ref);
+    if (!found) {
+        return NULL;
+    }
+    //  The expiry is the current key's; a next_key has none of its own yet
+    //  (it becomes the key, with its own dates, when the rotation ends).
+    bool current = found->key == found->agent->key_z85;
+    if (current && found->agent->expires_us && now_us >= found->agent->expires_us) {
+        return NULL;
+    }
+    if (fp) {
+        *fp = found->fp;
+    }
+    return found->agent;
 }
 
 const bus_edge_t *

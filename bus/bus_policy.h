@@ -32,6 +32,9 @@
         agents
             planner
                 key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+                next_key = "..."        # during a rotation: both keys work
+                created = 2026-11-01    # when the key was made (keygen writes it)
+                expires = 2027-02-01    # UTC, ISO 8601, time of day optional
                 provider = anthropic
                 trust = trusted         # untrusted: ingests outside content
                 taint = sticky          # or causal
@@ -99,6 +102,11 @@ typedef struct {
     char key_z85 [BUS_KEY_Z85_LEN + 1];
     uint8_t key [32];
     char key_fp [17];                   //  how logs name the key (bus_keys_fingerprint)
+    char next_key_z85 [BUS_KEY_Z85_LEN + 1];    //  "" unless a rotation is under way:
+    char next_key_fp [17];              //  both keys authenticate as this agent
+    uint64_t created_us;                //  when the key was made (0: not said)
+    uint64_t expires_us;                //  when the key stops working (0: never); the
+                                        //  earlier of `expires` and created + key_max_age
     char provider [BUS_NAME_MAX + 1];   //  "" when not given
     int class_index;                    //  declared class, -1 if none
     bool untrusted;                     //  trust = untrusted
@@ -151,6 +159,7 @@ typedef struct {
                                         //  of the log's map limit
     uint32_t backlog_share;             //  percent of a recipient's mailbox one sender
                                         //  may fill: 50
+    uint32_t key_max_age;               //  days a key with `created` lives; 0 = no limit
 } bus_policy_t;
 
 //  Reads and validates a policy file. On failure err says
@@ -176,6 +185,13 @@ const bus_edge_t *
                      const bus_agent_t *from, const bus_agent_t *to);
 int
     bus_policy_class (const bus_policy_t *self, const char *name);
+
+//  The agent whose live key (key or next_key) this is at now_us, or NULL:
+//  an expired key is treated exactly as one the policy does not name.
+//  *fp (if not NULL) gets the fingerprint of the key that matched.
+const bus_agent_t *
+    bus_policy_agent_by_live_key (const bus_policy_t *self, const char *key_z85,
+                                  uint64_t now_us, const char **fp);
 
 //  Index of an agent in self->agents (for bus_edge_t.from / .to).
 uint32_t

@@ -2,10 +2,19 @@
 #include "bus_router.h"
 
 #include <string.h>
+#include <time.h>
 
 #ifndef ZMQ_ZAP_ENFORCE_DOMAIN
 #   define ZMQ_ZAP_ENFORCE_DOMAIN 93   //  draft in 4.3.4's header, honoured by the library
 #endif
+
+static uint64_t
+s_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
 
 int
 bus_router_secure (void *socket, const char *secret_z85, int heartbeat_ms, bus_error_t *err)
@@ -98,7 +107,8 @@ bus_router_zap (void *zap, const bus_policy_t *policy, bus_zap_t *out)
     }
     else {
         zmq_z85_encode (out->key, zmq_msg_data (&parts [6]), 32);
-        out->agent = bus_policy_agent_by_key (policy, out->key);
+        //  An expired key is refused as one the policy does not name.
+        out->agent = bus_policy_agent_by_live_key (policy, out->key, s_now_us (), NULL);
         if (out->agent) {
             status = "200";
             out->why = "OK";

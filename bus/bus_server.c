@@ -327,7 +327,8 @@ s_on_router (bus_server_t *self)
     peer.size = size;
     if (in.key [0]) {
         peer.key = in.key;
-        peer.agent = bus_policy_agent_by_key (core->policy, in.key);
+        peer.agent = bus_policy_agent_by_live_key (core->policy, in.key, bus_now_us (),
+                                                   &peer.key_fp);
     }
     if (!peer.agent) {
         //  A key the policy no longer names (changed or removed by a
@@ -435,6 +436,8 @@ s_timers (bus_server_t *self)
     if (now >= self->next_refusals_us) {
         self->next_refusals_us = now + 1000000;
         bus_refusals_flush (core, now);
+        //  A key that expired since is cut off as a removed one would be.
+        bus_sessions_rekey (core);
     }
     bus_approval_expire (core, now);
     bus_grants_expire (core, now);

@@ -308,17 +308,21 @@ bus_sessions_rekey (bus_core_t *core)
     for (bus_session_t *session = bus_session_first (core); session;
          session = bus_session_next (core)) {
         const bus_agent_t *agent = bus_policy_agent (core->policy, session->agent);
-        if (session->rid_len == 0 || (agent && strcmp (agent->key_z85, session->key) == 0)) {
+        if (session->rid_len == 0
+        ||  (agent && bus_policy_agent_by_live_key (core->policy, session->key, bus_now_us (),
+                                                    NULL) == agent)) {
             continue;
         }
         s_unbind (core, session);
         session->hello = false;
-        bus_core_say (core, "BUS-REKEY", "agent=%s reason=\"%s\"", session->agent,
-                      agent? "key changed": "agent removed");
+        bool expired = agent && (strcmp (agent->key_z85, session->key) == 0
+                                 || strcmp (agent->next_key_z85, session->key) == 0);
+        const char *why = !agent? "agent removed: its connection gets nothing more"
+                        : expired? "key expired: its connection gets nothing more"
+                        : "key changed or rotated out: its connection gets nothing more";
+        bus_core_say (core, "BUS-REKEY", "agent=%s reason=\"%s\"", session->agent, why);
         bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, session->agent,
-                        session->key, BUS_EUNKNOWN, agent
-                        ? "key changed by reload: its connection gets nothing more"
-                        : "agent removed by reload: its connection gets nothing more");
+                        session->key, expired? BUS_EEXPIRED: BUS_EUNKNOWN, why);
     }
 }
 

@@ -131,8 +131,9 @@ void
 void
     bus_session_gone (bus_core_t *core, int fd);
 
-//  After a reload: every session whose connection's key is no longer its
-//  agent's key (changed or removed) goes offline, and must say HELLO again.
+//  After a reload, and every second: every session whose connection's key
+//  is no longer a live key of its agent (changed, rotated out, removed or
+//  expired) goes offline, and must say HELLO again.
 void
     bus_sessions_rekey (bus_core_t *core);
 

@@ -342,7 +342,7 @@ test_section_errors (void **state)
         { "agents = all\n", 1, "takes no value" },
         { "bus\n    max_frames = 1\n", 2, "unknown key 'max_frames' in bus "
           "(known: max_frame, max_backlog, hold_cap_total, hold_cap_sender, frames, bytes, "
-          "connections, log_budget, backlog_share)" },
+          "connections, log_budget, backlog_share, key_max_age)" },
         { "bus\n    max_frame = 255\n", 2, "from 256 to 16777216, not '255'" },
         { "bus\n    max_frame = 16777217\n", 2, "from 256 to 16777216" },
         { "bus\n    max_frame = 0x1000\n", 2, "whole number" },
@@ -436,8 +436,8 @@ test_agent_errors (void **state)
         { "agents\n    a\n        key = " KEY_E "\n", 3, "quote it" },
         { "agents\n    a\n        key = \"" KEY_A "\"\n"
           "        keys = x\n", 4, "unknown key 'keys' in agent 'a' (known: "
-          "key, provider, trust, taint, accepts_restricted, class, role, "
-          "max_backlog, rate, frames, bytes, log_budget)" },
+          "key, next_key, created, expires, provider, trust, taint, accepts_restricted, "
+          "class, role, max_backlog, rate, frames, bytes, log_budget)" },
         { "agents\n    a\n        key = \"" KEY_A "\"\n"
           "        key = \"" KEY_B "\"\n", 4, "twice (first at line 3)" },
         { AGENTS_AB "    a\n        key = \"" KEY_C "\"\n", 6,
