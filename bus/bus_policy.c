@@ -1004,6 +1004,14 @@ s_edge_scope (s_ctx_t *ctx, bus_edge_t *edge, s_item_t *option, const bus_agent_
                 }
             }
         }
+        //  The words point into the file's text, which does not outlive
+        //  the parse: one block of their own, freed with the edge.
+        char **packed = s_pack (list, count);
+        free (list);
+        if (!packed) {
+            return s_nomem (ctx);
+        }
+        list = packed;
         if (k == 0) {
             edge->actions = list;
             edge->action_count = count;

@@ -98,7 +98,23 @@ agent_pid=""
 echo "... payments' agent receives it, with its approver, and acknowledges it:"
 as payments run "$AGENT" work --count 1 --wait 2000
 
-say "7. the log saw everything, in order, hash-chained"
+say "7. least privilege and a hostile agent: what the new controls add"
+echo "... the edge planner -> payments carries two actions on invoices only (scope):"
+as planner run "$BIN" send --to payments --intent finance --action transfer.delete \
+    --resource invoice:42 --payload "amount=1" || true
+as planner run "$BIN" send --to payments --intent finance --action transfer.create \
+    --resource account:666 --payload "amount=5000" || true
+echo "... a cause must be a message its sender saw (web-reader never saw seq 5):"
+as web-reader run "$BIN" send --to planner --intent message --cause 5 --payload "hi" || true
+echo "... a resent message id is answered with its first verdict and costs the log nothing:"
+for i in 1 2 3; do
+    as writer "$BIN" send --to planner --intent message --id demo-resend --payload "again" \
+        | sed 's/^/    /' || true
+done
+echo "... who used how much of the log (refusals counted, not stored one by one):"
+run "$BIN" stats --data "$DIR/data"
+
+say "8. the log saw everything, in order, hash-chained"
 run "$BIN" log --data "$DIR/data" --kind send
 run "$BIN" verify --data "$DIR/data"
 echo
