@@ -1396,6 +1396,20 @@ s_fold (char c)
     return c >= 'A' && c <= 'Z'? (char) (c - 'A' + 'a'): c;
 }
 
+void
+bus_policy_join (char *const *list, size_t count, const char *none, char *out, size_t size)
+{
+    snprintf (out, size, "%s", count? "": none);
+    size_t used = 0;
+    for (size_t i = 0; i < count && used < size; i++) {
+        int n = snprintf (out + used, size - used, "%s%s", i? ", ": "", list [i]);
+        if (n < 0) {
+            break;
+        }
+        used += (size_t) n;
+    }
+}
+
 static bool s_glob (const char *pattern, const char *text, bool fold);
 
 bool

@@ -197,6 +197,11 @@ const bus_agent_t *
 uint32_t
     bus_policy_agent_index (const bus_policy_t *self, const bus_agent_t *agent);
 
+//  "a, b, c" from a list into out (cut to size), or none when the list is
+//  empty: for reasons that name what a rule allows.
+void
+    bus_policy_join (char *const *list, size_t count, const char *none, char *out, size_t size);
+
 //  Glob match with '*' (any run of bytes) only, ASCII letters matched
 //  without regard to case.
 bool

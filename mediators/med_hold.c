@@ -147,20 +147,6 @@ s_grant (const bus_envelope_t *env, const bus_class_t *cls)
     return NULL;
 }
 
-static void
-s_approvers (const bus_class_t *cls, char *out, size_t size)
-{
-    snprintf (out, size, "any approver");
-    size_t used = 0;
-    for (size_t i = 0; i < cls->approver_count && used < size; i++) {
-        int n = snprintf (out + used, size - used, "%s%s", i? ", ": "", cls->approvers [i]);
-        if (n < 0) {
-            break;
-        }
-        used += (size_t) n;
-    }
-}
-
 static med_verdict_t
 s_decide (void *state, bus_envelope_t *env, bus_error_t *err)
 {
@@ -172,7 +158,8 @@ s_decide (void *state, bus_envelope_t *env, bus_error_t *err)
     }
     uint32_t quorum = med_hold_quorum (cls);
     char approvers [256];
-    s_approvers (cls, approvers, sizeof approvers);
+    bus_policy_join (cls->approvers, cls->approver_count, "any approver", approvers,
+                     sizeof approvers);
     if (env->resume) {
         env->n_approvers = med_hold_votes (policy, cls, env->resume, env->approvers);
         if (env->n_approvers >= quorum) {

@@ -35,20 +35,6 @@ s_in (char **list, size_t count, const char *value, bool bytes)
     return false;
 }
 
-static void
-s_join (char **list, size_t count, char *out, size_t size)
-{
-    size_t used = 0;
-    out [0] = 0;
-    for (size_t i = 0; i < count && used < size; i++) {
-        int n = snprintf (out + used, size - used, "%s%s", i? ", ": "", list [i]);
-        if (n < 0) {
-            break;
-        }
-        used += (size_t) n;
-    }
-}
-
 static med_verdict_t
 s_decide (void *state, bus_envelope_t *env, bus_error_t *err)
 {
@@ -75,7 +61,7 @@ s_decide (void *state, bus_envelope_t *env, bus_error_t *err)
         return MED_PASS;
     }
     char allowed [200];
-    s_join (list, count, allowed, sizeof allowed);
+    bus_policy_join (list, count, "", allowed, sizeof allowed);
     char rule [512];
     snprintf (rule, sizeof rule, "%s %.64s is outside edge %s -> %s (line %d: %ss = %.100s)",
               what, value && *value? value: "(none)", env->sender->name, env->recipient->name,
