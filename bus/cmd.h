@@ -11,6 +11,7 @@
 #include "bus_client.h"
 #include "bus_error.h"
 #include "bus_print.h"
+#include "bus_store.h"
 
 #include <stdbool.h>
 
@@ -67,6 +68,11 @@ bool
     cmd_number (const char *text, unsigned long long min, unsigned long long max,
                 unsigned long long *value);
 
+//  Opens the log in dir read-only (safe beside a running bus); prints the
+//  error as "bulkhead PROG: CODE: ..." and returns NULL on failure.
+bus_store_t *
+    cmd_open_log (const char *dir, const char *prog);
+
 //  Long option values for the shared connection options.
 enum { CMD_OPT_BUS = 1000, CMD_OPT_BUS_KEY, CMD_OPT_KEY, CMD_OPT_TIMEOUT, CMD_OPT_FIRST_FREE };
 
@@ -79,6 +85,7 @@ enum { CMD_OPT_BUS = 1000, CMD_OPT_BUS_KEY, CMD_OPT_KEY, CMD_OPT_TIMEOUT, CMD_OP
 int cmd_serve (int argc, char **argv);
 int cmd_keygen (int argc, char **argv);
 int cmd_check (int argc, char **argv);
+int cmd_access (int argc, char **argv);
 int cmd_log (int argc, char **argv);
 int cmd_verify (int argc, char **argv);
 int cmd_send (int argc, char **argv);

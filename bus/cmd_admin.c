@@ -1,10 +1,9 @@
-/*  cmd_admin.c: serve, keygen, check, log, verify, stats. */
+/*  cmd_admin.c: serve, keygen, log, verify, stats (check and access: cmd_policy.c). */
 #include "cmd.h"
 #include "bus_keys.h"
 #include "bus_policy.h"
 #include "bus_server.h"
 #include "bus_store.h"
-#include "med_chain.h"
 
 #include <czmq.h>
 #include <getopt.h>
@@ -113,25 +112,71 @@ cmd_serve (int argc, char **argv)
 }
 
 static const char *s_keygen_help =
-    "usage: bulkhead keygen NAME [--dir DIR]\n\n"
+    "usage: bulkhead keygen NAME [--rotate] [--dir DIR]\n\n"
     "Makes a CURVE keypair for agent NAME: DIR/NAME.key (secret, mode 0600: give it\n"
     "to that agent only) and DIR/NAME.pub, and prints the lines to paste into the\n"
-    "policy's agents section. One key per agent; never share one. Existing files are\n"
-    "never overwritten.\n";
+    "policy's agents section: the key and the day it was made (created, UTC), from\n"
+    "which bus.key_max_age counts. One key per agent; never share one. Existing\n"
+    "files are never overwritten.\n\n"
+    "  --rotate           the agent's next key: DIR/NAME.next.key and NAME.next.pub,\n"
+    "                     the next_key line to add beside its key (both keys then\n"
+    "                     work), and the steps that end the rotation\n"
+    "  --dir DIR          where to write the files (default .)\n";
+
+//  Today, UTC, as the policy writes a date.
+static void
+s_today (char out [16])
+{
+    time_t now = time (NULL);
+    struct tm tm;
+    strftime (out, 16, "%Y-%m-%d", gmtime_r (&now, &tm));
+}
+
+//  The steps of a rotation, printed with the new pair: the overlap first,
+//  then what ends it. An operator follows them days apart, so they say
+//  what to check before each.
+static void
+s_rotate_steps (const char *name, const char *dir, const bus_keypair_t *pair,
+                const char *today)
+{
+    printf ("# wrote %s/%s.next.key (secret, 0600) and %s/%s.next.pub\n"
+            "#\n"
+            "# 1. add under agent '%s' in the policy, beside its key, then reload\n"
+            "#    (bulkhead reload, or SIGHUP): both keys authenticate as %s\n"
+            "        next_key = \"%s\"\n"
+            "#\n"
+            "# 2. copy %s/%s.next.key to each process of %s (as its --key file) and\n"
+            "#    restart them one by one; `bulkhead access --policy FILE --data DIR`\n"
+            "#    shows when each key was last used\n"
+            "#\n"
+            "# 3. when every process of %s uses the new key, make it the key, set its\n"
+            "#    created and remove next_key (and an old expires), then reload:\n"
+            "#    connections still on the old key go offline at once\n"
+            "        key = \"%s\"\n"
+            "        created = %s\n"
+            "#\n"
+            "# 4. retire the old pair, so that the next rotation can start:\n"
+            "#    mv %s/%s.next.key %s/%s.key; mv %s/%s.next.pub %s/%s.pub\n",
+            dir, name, dir, name, name, name, pair->public_z85, dir, name, name, name,
+            pair->public_z85, today, dir, name, dir, name, dir, name, dir, name);
+}
 
 int
 cmd_keygen (int argc, char **argv)
 {
     static const struct option options [] = {
         { "dir", required_argument, NULL, 'd' },
+        { "rotate", no_argument, NULL, 'r' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *dir = ".";
+    bool rotate = false;
     int opt;
     while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
             case 'd': dir = optarg; break;
+            case 'r': rotate = true; break;
             case 'h': return s_help (s_keygen_help, true);
             default: return s_help (s_keygen_help, false);
         }
@@ -140,61 +185,42 @@ cmd_keygen (int argc, char **argv)
         return s_help (s_keygen_help, false);
     }
     const char *name = argv [optind];
+    const char *suffix = rotate? ".next": "";
     bus_keypair_t pair;
     bus_error_t err;
-    char secret [4096], public [4096];
-    snprintf (secret, sizeof secret, "%s/%s.key", dir, name);
-    snprintf (public, sizeof public, "%s/%s.pub", dir, name);
-    if (bus_keys_generate (&pair, name, &err) != 0 || bus_keys_save (&pair, secret, public, &err) != 0) {
+    //  The name is checked before it becomes part of a path.
+    if (bus_keys_generate (&pair, name, &err) != 0) {
         return cmd_error ("keygen", &err);
     }
-    printf ("# wrote %s (secret, 0600) and %s\n"
-            "# paste under 'agents' in the policy:\n"
-            "    %s\n        key = \"%s\"\n", secret, public, name, pair.public_z85);
+    char secret [4096], public [4096];
+    snprintf (secret, sizeof secret, "%s/%s%s.key", dir, name, suffix);
+    snprintf (public, sizeof public, "%s/%s%s.pub", dir, name, suffix);
+    //  A next key on disk means a rotation is under way: a second one
+    //  would leave the operator two new keys and one line in the policy.
+    if (rotate && (access (secret, F_OK) == 0 || access (public, F_OK) == 0)) {
+        sodium_memzero (&pair, sizeof pair);
+        bus_fail (&err, BUS_EIO, "%s: already exists: a rotation of '%s' is under way; finish "
+                  "it (make the new key its key, then move %s.next.key and .pub over %s.key "
+                  "and .pub) or, to start over, remove both and the policy's next_key",
+                  access (secret, F_OK) == 0? secret: public, name, name, name);
+        return cmd_error ("keygen", &err);
+    }
+    if (bus_keys_save (&pair, secret, public, &err) != 0) {
+        sodium_memzero (&pair, sizeof pair);
+        return cmd_error ("keygen", &err);
+    }
+    char today [16];
+    s_today (today);
+    if (rotate) {
+        s_rotate_steps (name, dir, &pair, today);
+    }
+    else {
+        printf ("# wrote %s (secret, 0600) and %s\n"
+                "# paste under 'agents' in the policy:\n"
+                "    %s\n        key = \"%s\"\n        created = %s\n", secret, public, name,
+                pair.public_z85, today);
+    }
     sodium_memzero (&pair, sizeof pair);
-    return 0;
-}
-
-static const char *s_check_help =
-    "usage: bulkhead check FILE\n\n"
-    "Validates a policy. Errors name the file, the line, and what is known, e.g.\n"
-    "  policy.cfg:12: unknown agent 'payments-v2' in edges (known: payments, planner)\n"
-    "Exit 0 if the policy is valid, 1 if not.\n";
-
-int
-cmd_check (int argc, char **argv)
-{
-    if (argc == 2 && (strcmp (argv [1], "--help") == 0 || strcmp (argv [1], "-h") == 0)) {
-        return s_help (s_check_help, true);
-    }
-    if (argc != 2) {
-        return s_help (s_check_help, false);
-    }
-    bus_policy_t *policy;
-    bus_error_t err;
-    //  The error quotes the file, which may hold anything.
-    if (bus_policy_load (&policy, argv [1], &err) != 0) {
-        bus_print_line (stderr, err.text);
-        fputc ('\n', stderr);
-        return 1;
-    }
-    med_chain_t *chain;
-    if (med_chain_open (&chain, policy, &err) != 0) {
-        fprintf (stderr, "%s: ", argv [1]);
-        bus_print_line (stderr, err.text);
-        fputc ('\n', stderr);
-        bus_policy_destroy (&policy);
-        return 1;
-    }
-    med_chain_destroy (&chain);
-    printf ("%s: ok: %zu agents, %zu edges, %zu classes, hash %.16s\n", argv [1],
-            policy->agent_count, policy->edge_count, policy->class_count, policy->hash);
-    printf ("stages:");
-    for (const med_stage_t *const *stage = med_chain_stages (); *stage; stage++) {
-        printf (" %s", (*stage)->name);
-    }
-    printf ("\n");
-    bus_policy_destroy (&policy);
     return 0;
 }
 
@@ -428,8 +454,8 @@ static const char *s_log_help =
     "\\u escapes, and a byte that is not UTF-8 as \\ufffd (the payload, in base64, is\n"
     "exact).\n";
 
-static bus_store_t *
-s_open_log (const char *dir, const char *prog)
+bus_store_t *
+cmd_open_log (const char *dir, const char *prog)
 {
     bus_store_options_t options = { .read_only = true };
     bus_store_t *store;
@@ -495,7 +521,7 @@ cmd_log (int argc, char **argv)
             return 2;
         }
     }
-    bus_store_t *store = s_open_log (dir, "log");
+    bus_store_t *store = cmd_open_log (dir, "log");
     if (!store) {
         return 1;
     }
@@ -527,7 +553,7 @@ cmd_verify (int argc, char **argv)
     if (!dir) {
         return s_help (s_verify_help, false);
     }
-    bus_store_t *store = s_open_log (dir, "verify");
+    bus_store_t *store = cmd_open_log (dir, "verify");
     if (!store) {
         return 1;
     }
@@ -860,7 +886,7 @@ cmd_stats (int argc, char **argv)
         fputs ("'\n", stderr);
         return 2;
     }
-    bus_store_t *store = s_open_log (dir, "stats");
+    bus_store_t *store = cmd_open_log (dir, "stats");
     if (!store) {
         return 1;
     }

@@ -1,0 +1,734 @@
+/*  cmd_policy.c: what a policy grants, read by a person.
+
+    check    is the policy valid; then what to look at: privileged edges with
+             no scope, keys expired or about to expire (warnings), and the
+             keys by age
+    access   who has what: per agent its keys and their age, roles, trust,
+             provider, and every edge from it with its classes and scopes;
+             with --data, when each edge and each key was last used
+
+    Every name, pattern and sentence here came from the policy file (or
+    the log), so each goes through bus_print, even though the loader has
+    checked names already: the printer is the one place that decides.
+*/
+#include "cmd.h"
+#include "bus_policy.h"
+#include "med_chain.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define S_DAY_US        (UINT64_C (86400) * 1000000)
+#define S_WARN_DAYS     14      //  check warns this many days ahead of an expiry
+
+static int
+s_help (const char *text, bool ok)
+{
+    fputs (text, ok? stdout: stderr);
+    return ok? 0: 2;
+}
+
+static uint64_t
+s_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+//  A time as the policy writes it: YYYY-MM-DD, with THH:MM:SSZ when it is
+//  not midnight (UTC) or when full is asked for (times from the log).
+static const char *
+s_when (char out [32], uint64_t us, bool full)
+{
+    time_t secs = (time_t) (us / 1000000);
+    struct tm tm;
+    gmtime_r (&secs, &tm);
+    strftime (out, 32, full || secs % 86400? "%Y-%m-%dT%H:%M:%SZ": "%Y-%m-%d", &tm);
+    return out;
+}
+
+//  A name or pattern from the file, escaped, into buf (for padding).
+static const char *
+s_escaped (char *buf, size_t cap, const char *text)
+{
+    bus_print_how_t how = { .flags = BUS_PRINT_LINE };
+    bus_print_buf (buf, cap, &how, text, strlen (text), NULL);
+    return buf;
+}
+
+//  ---------------------------------------------------------------------
+//  A key's dates, as both commands tell them
+
+typedef struct {
+    const bus_agent_t *agent;
+    int64_t age_days;           //  whole days since created; -1 if not said
+    bool expires;               //  it has an expiry (its own or key_max_age's)
+    bool expired;               //  ... which has passed: the bus refuses the key
+    uint64_t days;              //  days until expiry (rounded up), or since it
+    bool capped;                //  the expiry is created + key_max_age
+} s_key_t;
+
+static void
+s_key_state (s_key_t *key, const bus_policy_t *policy, const bus_agent_t *agent, uint64_t now)
+{
+    memset (key, 0, sizeof *key);
+    key->agent = agent;
+    key->age_days = -1;
+    if (agent->created_us) {
+        key->age_days = now > agent->created_us? (int64_t) ((now - agent->created_us) / S_DAY_US): 0;
+    }
+    if (agent->expires_us) {
+        key->expires = true;
+        key->expired = now >= agent->expires_us;
+        key->days = key->expired? (now - agent->expires_us) / S_DAY_US
+                                : (agent->expires_us - now + S_DAY_US - 1) / S_DAY_US;
+        key->capped = policy->key_max_age && agent->created_us
+                   && agent->expires_us == agent->created_us + policy->key_max_age * S_DAY_US;
+    }
+}
+
+//  Oldest first; a key whose age the policy does not say comes before
+//  all others (nothing bounds it), then by name.
+static int
+s_key_compare (const void *a, const void *b)
+{
+    const s_key_t *x = a, *y = b;
+    uint64_t cx = x->agent->created_us, cy = y->agent->created_us;
+    if (cx != cy) {
+        return !cx? -1: !cy? 1: cx < cy? -1: 1;
+    }
+    return strcmp (x->agent->name, y->agent->name);
+}
+
+static void
+s_plural (char *buf, size_t cap, uint64_t n, const char *unit)
+{
+    snprintf (buf, cap, "%llu %s%s", (unsigned long long) n, unit, n == 1? "": "s");
+}
+
+//  The class names of mask (only the privileged ones if asked), joined.
+static void
+s_classes (char *buf, size_t cap, const bus_policy_t *policy, uint64_t mask,
+           bool privileged_only)
+{
+    size_t len = 0;
+    buf [0] = 0;
+    for (size_t i = 0; i < policy->class_count && len < cap; i++) {
+        if ((mask >> i & 1) && (!privileged_only || policy->classes [i].privileged)) {
+            len += (size_t) snprintf (buf + len, cap - len, "%s%s", len? ", ": "",
+                                      policy->classes [i].name);
+        }
+    }
+}
+
+static bool
+s_scoped (const bus_edge_t *edge)
+{
+    return edge->action_count || edge->tool_count || edge->resource_count;
+}
+
+//  ---------------------------------------------------------------------
+//  check
+
+typedef struct {
+    int line;
+    size_t order;               //  ties keep the order they were found in
+    char text [1024];
+} s_warning_t;
+
+static int
+s_warning_compare (const void *a, const void *b)
+{
+    const s_warning_t *x = a, *y = b;
+    if (x->line != y->line) {
+        return x->line < y->line? -1: 1;
+    }
+    return x->order < y->order? -1: x->order > y->order;
+}
+
+//  At most one warning per edge and one per agent: *out (caller frees)
+//  gets them sorted by line; returns the count, or -1 out of memory.
+static long
+s_warnings (const bus_policy_t *policy, uint64_t now, s_warning_t **out)
+{
+    s_warning_t *list = calloc (policy->edge_count + policy->agent_count + 1, sizeof *list);
+    if (!list) {
+        return -1;
+    }
+    size_t n = 0;
+    //  A privileged class on an edge with no allowlist: the edge carries
+    //  every action of it, on every resource, with every tool.
+    for (size_t i = 0; i < policy->edge_count; i++) {
+        const bus_edge_t *edge = &policy->edges [i];
+        char classes [512];
+        s_classes (classes, sizeof classes, policy, edge->classes, true);
+        if (!classes [0] || s_scoped (edge)) {
+            continue;
+        }
+        s_warning_t *w = &list [n];
+        w->line = edge->line;
+        w->order = n++;
+        snprintf (w->text, sizeof w->text, "edge %s -> %s carries privileged class%s %s and has "
+                  "no scope: it may carry any action of %s on any resource; list what it needs "
+                  "under it (actions, tools, resources)", policy->agents [edge->from].name,
+                  policy->agents [edge->to].name, strchr (classes, ',')? "es": "", classes,
+                  strchr (classes, ',')? "them": "it");
+    }
+    for (size_t i = 0; i < policy->agent_count; i++) {
+        const bus_agent_t *agent = &policy->agents [i];
+        s_key_t key;
+        s_key_state (&key, policy, agent, now);
+        if (!key.expires || (!key.expired && key.days > S_WARN_DAYS)) {
+            continue;
+        }
+        char date [32], created [32], days [32], why [128] = "", next [160];
+        s_when (date, agent->expires_us, false);
+        s_plural (days, sizeof days, key.days, "day");
+        if (key.capped) {
+            snprintf (why, sizeof why, " (bus.key_max_age %u days from created %s)",
+                      policy->key_max_age, s_when (created, agent->created_us, false));
+        }
+        if (agent->next_key_z85 [0]) {
+            snprintf (next, sizeof next, "finish the rotation to its next_key %s (make it the "
+                      "key, set created, remove next_key, reload)", agent->next_key_fp);
+        }
+        else {
+            snprintf (next, sizeof next, "give it a new key (bulkhead keygen %s --rotate)",
+                      agent->name);
+        }
+        s_warning_t *w = &list [n];
+        w->line = agent->line;
+        w->order = n++;
+        if (key.expired) {
+            snprintf (w->text, sizeof w->text, "key %s of agent '%s' expired on %s%s, %s ago: "
+                      "the bus refuses it as if it were removed; %s", agent->key_fp, agent->name,
+                      date, why, days, next);
+        }
+        else {
+            snprintf (w->text, sizeof w->text, "key %s of agent '%s' expires on %s%s, in %s: "
+                      "%s before then", agent->key_fp, agent->name, date, why, days, next);
+        }
+    }
+    qsort (list, n, sizeof *list, s_warning_compare);
+    *out = list;
+    return (long) n;
+}
+
+//  The keys by age, oldest first, one line each.
+static int
+s_key_table (const bus_policy_t *policy, uint64_t now)
+{
+    s_key_t *keys = calloc (policy->agent_count + 1, sizeof *keys);
+    if (!keys) {
+        return -1;
+    }
+    int width = 5;
+    for (size_t i = 0; i < policy->agent_count; i++) {
+        s_key_state (&keys [i], policy, &policy->agents [i], now);
+        int len = (int) strlen (policy->agents [i].name);
+        width = len > width? len: width;
+    }
+    qsort (keys, policy->agent_count, sizeof *keys, s_key_compare);
+    printf ("keys, oldest first (first those with no created date: nothing bounds their "
+            "age):\n");
+    printf ("%-*s  %-16s  %-10s  %5s  %s\n", width, "agent", "key", "created", "days", "expires");
+    for (size_t i = 0; i < policy->agent_count; i++) {
+        const s_key_t *key = &keys [i];
+        const bus_agent_t *agent = key->agent;
+        char name [BUS_NAME_MAX * 4 + 1], created [32] = "-", age [24] = "-", expires [32] = "never";
+        if (agent->created_us) {
+            s_when (created, agent->created_us, false);
+            snprintf (age, sizeof age, "%lld", (long long) key->age_days);
+        }
+        if (key->expires) {
+            s_when (expires, agent->expires_us, false);
+        }
+        printf ("%-*s  %-16s  %-10s  %5s  %s", width,
+                s_escaped (name, sizeof name, agent->name), agent->key_fp, created, age, expires);
+        if (key->expired) {
+            printf (" (expired)");
+        }
+        else
+        if (key->expires && key->days <= S_WARN_DAYS) {
+            char days [32];
+            s_plural (days, sizeof days, key->days, "day");
+            printf (" (in %s)", days);
+        }
+        if (agent->next_key_z85 [0]) {
+            printf ("  next_key %s", agent->next_key_fp);
+        }
+        printf ("\n");
+    }
+    free (keys);
+    return 0;
+}
+
+static const char *s_check_help =
+    "usage: bulkhead check FILE [--strict]\n\n"
+    "Validates a policy. Errors name the file, the line, and what is known, e.g.\n"
+    "  policy.cfg:12: unknown agent 'payments-v2' in edges (known: payments, planner)\n\n"
+    "A valid policy gets \"FILE: ok: ...\", the stages of the chain, and then, on\n"
+    "stderr, a line \"FILE:LINE: warning: ...\" for each of these:\n"
+    "  - an edge that carries a privileged class and has no scope (no actions,\n"
+    "    tools or resources under it): it carries every action of that class\n"
+    "  - a key that has expired (its expires, or created + bus.key_max_age\n"
+    "    days): the bus refuses it as if it were removed\n"
+    "  - a key that expires within 14 days\n"
+    "Then the keys by age, oldest first: agent, key fingerprint, created, age in\n"
+    "days, expires, and next_key's fingerprint while a rotation is under way. A key\n"
+    "with no created date comes first: nothing bounds its age.\n\n"
+    "  --strict           every warning is a failure\n\n"
+    "Exit 0 if the policy is valid (under --strict: and has no warning), 1 if not.\n";
+
+int
+cmd_check (int argc, char **argv)
+{
+    static const struct option options [] = {
+        { "strict", no_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    bool strict = false;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+            case 's': strict = true; break;
+            case 'h': return s_help (s_check_help, true);
+            default: return s_help (s_check_help, false);
+        }
+    }
+    if (optind != argc - 1) {
+        return s_help (s_check_help, false);
+    }
+    const char *path = argv [optind];
+    bus_policy_t *policy;
+    bus_error_t err;
+    //  The error quotes the file, which may hold anything.
+    if (bus_policy_load (&policy, path, &err) != 0) {
+        bus_print_line (stderr, err.text);
+        fputc ('\n', stderr);
+        return 1;
+    }
+    med_chain_t *chain;
+    if (med_chain_open (&chain, policy, &err) != 0) {
+        fprintf (stderr, "%s: ", path);
+        bus_print_line (stderr, err.text);
+        fputc ('\n', stderr);
+        bus_policy_destroy (&policy);
+        return 1;
+    }
+    med_chain_destroy (&chain);
+    uint64_t now = s_now_us ();
+    s_warning_t *warnings;
+    long count = s_warnings (policy, now, &warnings);
+    if (count < 0) {
+        bus_policy_destroy (&policy);
+        fprintf (stderr, "bulkhead check: NOMEM: out of memory\n");
+        return 1;
+    }
+    for (long i = 0; i < count; i++) {
+        fprintf (stderr, "%s:%d: warning: ", path, warnings [i].line);
+        bus_print_line (stderr, warnings [i].text);
+        fputc ('\n', stderr);
+    }
+    free (warnings);
+    int rc = 0;
+    if (strict && count) {
+        fprintf (stderr, "%s: failed: %ld warning%s, and --strict makes each a failure\n", path,
+                 count, count == 1? "": "s");
+        rc = 1;
+    }
+    else {
+        printf ("%s: ok: %zu agents, %zu edges, %zu classes, hash %.16s\n", path,
+                policy->agent_count, policy->edge_count, policy->class_count, policy->hash);
+        printf ("stages:");
+        for (const med_stage_t *const *stage = med_chain_stages (); *stage; stage++) {
+            printf (" %s", (*stage)->name);
+        }
+        printf ("\n");
+        if (s_key_table (policy, now) != 0) {
+            fprintf (stderr, "bulkhead check: NOMEM: out of memory\n");
+            rc = 1;
+        }
+    }
+    bus_policy_destroy (&policy);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  access
+
+//  What the log says about the policy's grants: the last time each was
+//  used. Times are the records' time_us; 0 is never.
+typedef struct {
+    const bus_policy_t *policy;
+    uint64_t *edge_last;        //  per edge: the last SEND along it delivered,
+                                //  queued or held
+    uint64_t *key_last;         //  per agent, two: key, next_key: the last record
+                                //  of a message or session it authenticated
+    uint64_t records;
+    uint64_t last_seq;
+} s_usage_t;
+
+static void
+s_latest (uint64_t *slot, uint64_t time_us)
+{
+    if (time_us > *slot) {
+        *slot = time_us;
+    }
+}
+
+static int
+s_usage_record (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, size_t raw_len)
+{
+    (void) raw;
+    (void) raw_len;
+    s_usage_t *usage = arg;
+    usage->records++;
+    usage->last_seq = rec->seq;
+    const bus_agent_t *from = rec->sender? bus_policy_agent (usage->policy, rec->sender): NULL;
+    if (!from) {
+        return 0;
+    }
+    bool release = rec->event && strcmp (rec->event, "release") == 0;
+    size_t index = bus_policy_agent_index (usage->policy, from);
+    //  A release is the approver's act, not the key's: it names the key
+    //  the message came with, at the time it was approved.
+    if (rec->key_fp && !release) {
+        if (strcmp (rec->key_fp, from->key_fp) == 0) {
+            s_latest (&usage->key_last [2 * index], rec->time_us);
+        }
+        else
+        if (from->next_key_fp [0] && strcmp (rec->key_fp, from->next_key_fp) == 0) {
+            s_latest (&usage->key_last [2 * index + 1], rec->time_us);
+        }
+    }
+    if (rec->kind != BULKHEAD__V1__RECORD_KIND__RECORD_SEND || !rec->recipient
+    ||  !rec->has_verdict) {
+        return 0;
+    }
+    if (rec->verdict != BULKHEAD__V1__VERDICT__VERDICT_DELIVERED
+    &&  rec->verdict != BULKHEAD__V1__VERDICT__VERDICT_QUEUED
+    &&  rec->verdict != BULKHEAD__V1__VERDICT__VERDICT_HELD) {
+        return 0;
+    }
+    const bus_agent_t *to = bus_policy_agent (usage->policy, rec->recipient);
+    const bus_edge_t *edge = to? bus_policy_edge (usage->policy, from, to): NULL;
+    if (edge) {
+        s_latest (&usage->edge_last [edge - usage->policy->edges], rec->time_us);
+    }
+    return 0;
+}
+
+//  A list of patterns: "a, b" on a line, or a JSON array (null if none).
+static void
+s_patterns (char **list, size_t count, bool json)
+{
+    if (json && !count) {
+        printf ("null");
+        return;
+    }
+    printf ("%s", json? "[": "");
+    for (size_t i = 0; i < count; i++) {
+        printf ("%s", i? (json? ",": ", "): "");
+        if (json) {
+            bus_print_json (stdout, list [i]);
+        }
+        else {
+            bus_print_line (stdout, list [i]);
+        }
+    }
+    printf ("%s", json? "]": "");
+}
+
+static const char *s_role_names [] = { "agent", "approver", "operator" };
+
+static void
+s_access_json_time (const char *key, uint64_t time_us)
+{
+    char when [32];
+    printf (",\"%s\":", key);
+    if (time_us) {
+        bus_print_json (stdout, s_when (when, time_us, true));
+    }
+    else {
+        printf ("null");
+    }
+}
+
+static void
+s_access_json (const bus_policy_t *policy, const s_usage_t *usage, size_t index, uint64_t now)
+{
+    const bus_agent_t *agent = &policy->agents [index];
+    s_key_t key;
+    s_key_state (&key, policy, agent, now);
+    char when [32];
+    printf ("{\"agent\":");
+    bus_print_json (stdout, agent->name);
+    printf (",\"key_fp\":\"%s\",\"created\":", agent->key_fp);
+    bus_print_json (stdout, agent->created_us? s_when (when, agent->created_us, false): NULL);
+    if (key.age_days >= 0) {
+        printf (",\"age_days\":%lld", (long long) key.age_days);
+    }
+    else {
+        printf (",\"age_days\":null");
+    }
+    printf (",\"expires\":");
+    bus_print_json (stdout, key.expires? s_when (when, agent->expires_us, false): NULL);
+    printf (",\"expired\":%s,\"next_key_fp\":", key.expired? "true": "false");
+    bus_print_json (stdout, agent->next_key_z85 [0]? agent->next_key_fp: NULL);
+    if (usage) {
+        s_access_json_time ("key_last_used", usage->key_last [2 * index]);
+        if (agent->next_key_z85 [0]) {
+            s_access_json_time ("next_key_last_used", usage->key_last [2 * index + 1]);
+        }
+    }
+    printf (",\"roles\":[");
+    bool first = true;
+    for (unsigned r = 0; r < 3; r++) {
+        if (agent->roles & (1u << r)) {
+            printf ("%s\"%s\"", first? "": ",", s_role_names [r]);
+            first = false;
+        }
+    }
+    printf ("],\"trust\":\"%s\",\"provider\":", agent->untrusted? "untrusted": "trusted");
+    bus_print_json (stdout, agent->provider [0]? agent->provider: NULL);
+    printf (",\"edges\":[");
+    first = true;
+    for (size_t i = 0; i < policy->edge_count; i++) {
+        const bus_edge_t *edge = &policy->edges [i];
+        if (edge->from != index) {
+            continue;
+        }
+        printf ("%s{\"to\":", first? "": ",");
+        first = false;
+        bus_print_json (stdout, policy->agents [edge->to].name);
+        printf (",\"line\":%d,\"classes\":[", edge->line);
+        bool first_class = true;
+        for (size_t c = 0; c < policy->class_count; c++) {
+            if (edge->classes >> c & 1) {
+                printf ("%s", first_class? "": ",");
+                bus_print_json (stdout, policy->classes [c].name);
+                first_class = false;
+            }
+        }
+        printf ("],\"privileged\":");
+        char privileged [512];
+        s_classes (privileged, sizeof privileged, policy, edge->classes, true);
+        printf ("%s,\"scoped\":%s,\"actions\":", privileged [0]? "true": "false",
+                s_scoped (edge)? "true": "false");
+        s_patterns (edge->actions, edge->action_count, true);
+        printf (",\"tools\":");
+        s_patterns (edge->tools, edge->tool_count, true);
+        printf (",\"resources\":");
+        s_patterns (edge->resources, edge->resource_count, true);
+        printf (",\"outside\":\"%s\"", edge->outside_hold? "hold": "deny");
+        if (usage) {
+            s_access_json_time ("last_used", usage->edge_last [i]);
+        }
+        printf ("}");
+    }
+    printf ("]}\n");
+}
+
+//  "; last used T" or "; last used never", with --data only.
+static void
+s_access_last (const s_usage_t *usage, uint64_t time_us)
+{
+    char when [32];
+    if (usage) {
+        printf ("; last used %s", time_us? s_when (when, time_us, true): "never");
+    }
+}
+
+static void
+s_access_text (const bus_policy_t *policy, const s_usage_t *usage, size_t index, uint64_t now)
+{
+    const bus_agent_t *agent = &policy->agents [index];
+    s_key_t key;
+    s_key_state (&key, policy, agent, now);
+    char name [BUS_NAME_MAX * 4 + 1], when [32], days [32];
+    printf ("\n%s\n", s_escaped (name, sizeof name, agent->name));
+    printf ("    key       %s  ", agent->key_fp);
+    if (agent->created_us) {
+        s_plural (days, sizeof days, (uint64_t) key.age_days, "day");
+        printf ("created %s (%s old)", s_when (when, agent->created_us, false), days);
+    }
+    else {
+        printf ("created -, age unknown");
+    }
+    if (key.expires) {
+        s_plural (days, sizeof days, key.days, "day");
+        printf (", expires %s%s (%s %s%s)", s_when (when, agent->expires_us, false),
+                key.capped? " by bus.key_max_age": "", key.expired? "expired": "in", days,
+                key.expired? " ago: refused": "");
+    }
+    else {
+        printf (", never expires");
+    }
+    s_access_last (usage, usage? usage->key_last [2 * index]: 0);
+    printf ("\n");
+    if (agent->next_key_z85 [0]) {
+        printf ("    next_key  %s  rotation under way: both keys authenticate as ",
+                agent->next_key_fp);
+        bus_print_line (stdout, agent->name);
+        s_access_last (usage, usage? usage->key_last [2 * index + 1]: 0);
+        printf ("\n");
+    }
+    printf ("    roles     ");
+    bool first = true;
+    for (unsigned r = 0; r < 3; r++) {
+        if (agent->roles & (1u << r)) {
+            printf ("%s%s", first? "": ", ", s_role_names [r]);
+            first = false;
+        }
+    }
+    printf ("\n    trust     %s\n    provider  ", agent->untrusted? "untrusted": "trusted");
+    bus_print_line (stdout, agent->provider [0]? agent->provider: NULL);
+    printf ("\n");
+    int width = 0;
+    for (size_t i = 0; i < policy->edge_count; i++) {
+        if (policy->edges [i].from == index) {
+            int len = (int) strlen (s_escaped (name, sizeof name,
+                                               policy->agents [policy->edges [i].to].name));
+            width = len > width? len: width;
+        }
+    }
+    if (!width) {
+        printf ("    no edges from it\n");
+    }
+    for (size_t i = 0; i < policy->edge_count; i++) {
+        const bus_edge_t *edge = &policy->edges [i];
+        if (edge->from != index) {
+            continue;
+        }
+        char classes [512];
+        s_classes (classes, sizeof classes, policy, edge->classes, false);
+        printf ("    -> %-*s  ", width, s_escaped (name, sizeof name, policy->agents [edge->to].name));
+        bus_print_line (stdout, classes);
+        if (!s_scoped (edge)) {
+            printf ("; no scope");
+        }
+        if (edge->action_count) {
+            printf ("; actions ");
+            s_patterns (edge->actions, edge->action_count, false);
+        }
+        if (edge->tool_count) {
+            printf ("; tools ");
+            s_patterns (edge->tools, edge->tool_count, false);
+        }
+        if (edge->resource_count) {
+            printf ("; resources ");
+            s_patterns (edge->resources, edge->resource_count, false);
+        }
+        if (s_scoped (edge)) {
+            printf ("; outside %s", edge->outside_hold? "hold": "deny");
+        }
+        s_access_last (usage, usage? usage->edge_last [i]: 0);
+        printf ("\n");
+    }
+}
+
+static const char *s_access_help =
+    "usage: bulkhead access --policy FILE [--data DIR] [--json]\n\n"
+    "Who has what: per agent (by name), its key's fingerprint, created date, age\n"
+    "and expiry (and next_key's fingerprint during a rotation), its roles, trust\n"
+    "and provider, and every edge from it: the classes it carries and its scopes\n"
+    "(actions, tools, resources, and what happens outside them). An edge with no\n"
+    "scope carries every action of its classes.\n\n"
+    "  --policy FILE      the policy (as bulkhead check reads it)\n"
+    "  --data DIR         also read the bus's log (read-only, safe while the bus\n"
+    "                     runs; it reads the whole log): when each edge was last\n"
+    "                     used (its last message delivered, queued or held; a\n"
+    "                     denied one is not a use) and each key (its last message\n"
+    "                     or session), or never. Only what the current policy\n"
+    "                     names is shown: an agent or edge it no longer has is not\n"
+    "  --json             one JSON object per agent a line: agent, key_fp, created,\n"
+    "                     age_days, expires, expired, next_key_fp, roles, trust,\n"
+    "                     provider, edges [{to, line, classes, privileged, scoped,\n"
+    "                     actions, tools, resources, outside}]; with --data also\n"
+    "                     key_last_used, next_key_last_used and each edge's\n"
+    "                     last_used (null: never); null where the policy says\n"
+    "                     nothing\n";
+
+int
+cmd_access (int argc, char **argv)
+{
+    static const struct option options [] = {
+        { "policy", required_argument, NULL, 'p' },
+        { "data", required_argument, NULL, 'd' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *path = NULL;
+    const char *dir = NULL;
+    bool json = false;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+            case 'p': path = optarg; break;
+            case 'd': dir = optarg; break;
+            case 'j': json = true; break;
+            case 'h': return s_help (s_access_help, true);
+            default: return s_help (s_access_help, false);
+        }
+    }
+    if (!path || optind != argc) {
+        return s_help (s_access_help, false);
+    }
+    bus_policy_t *policy;
+    bus_error_t err;
+    if (bus_policy_load (&policy, path, &err) != 0) {
+        bus_print_line (stderr, err.text);
+        fputc ('\n', stderr);
+        return 1;
+    }
+    s_usage_t usage = { .policy = policy };
+    int rc = 0;
+    if (dir) {
+        usage.edge_last = calloc (policy->edge_count + 1, sizeof *usage.edge_last);
+        usage.key_last = calloc (2 * policy->agent_count + 1, sizeof *usage.key_last);
+        bus_store_t *store = NULL;
+        if (!usage.edge_last || !usage.key_last) {
+            fprintf (stderr, "bulkhead access: NOMEM: out of memory\n");
+            rc = 1;
+        }
+        else
+        if (!(store = cmd_open_log (dir, "access"))) {
+            rc = 1;
+        }
+        else
+        if (bus_store_iterate (store, 1, s_usage_record, &usage, &err) < 0) {
+            rc = cmd_error ("access", &err);
+        }
+        bus_store_destroy (&store);
+    }
+    if (rc == 0) {
+        uint64_t now = s_now_us ();
+        if (!json) {
+            printf ("%s: %zu agents, %zu edges, hash %.16s", path, policy->agent_count,
+                    policy->edge_count, policy->hash);
+            if (dir) {
+                printf ("; log %s: %llu records", dir, (unsigned long long) usage.records);
+            }
+            printf ("\n");
+        }
+        for (size_t i = 0; i < policy->agent_count; i++) {
+            if (json) {
+                s_access_json (policy, dir? &usage: NULL, i, now);
+            }
+            else {
+                s_access_text (policy, dir? &usage: NULL, i, now);
+            }
+        }
+    }
+    free (usage.edge_last);
+    free (usage.key_last);
+    bus_policy_destroy (&policy);
+    return rc;
+}
