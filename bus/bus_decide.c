@@ -106,7 +106,8 @@ bus_decide_send (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Send *s
     if (decided == MED_REJECT && (bus_store_load_refusal (err.code) || err.code == BUS_EHOLDFULL)) {
         //  Refused for load: counted, not logged one by one, and the message
         //  id stays unused so the sender may retry it.
-        bus_refusals_note (core, peer->agent->name, peer->agent->key_fp, err.code, reason,
+        bus_refusals_note (core, peer->agent->name,
+                           peer->key_fp? peer->key_fp: peer->agent->key_fp, err.code, reason,
                            send->payload.data, send->payload.len);
         bus_intake_ack (core, peer->rid, peer->rid_len, send->message_id, rec.verdict, err.code,
                         reason, 0, rec.intent_class, env.restricted, NULL);

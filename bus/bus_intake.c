@@ -83,7 +83,8 @@ bus_intake_duplicate (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Se
     snprintf (reason, sizeof reason, "message id already used: first verdict %s at seq %llu; "
               "not delivered again", first->code? first->code: "?", (unsigned long long) first_seq);
     //  Counted, not logged one by one: resending an id costs the log nothing.
-    bus_refusals_note (core, peer->agent->name, peer->agent->key_fp, BUS_EDUPLICATE,
+    bus_refusals_note (core, peer->agent->name, peer->key_fp? peer->key_fp: peer->agent->key_fp,
+                       BUS_EDUPLICATE,
                        "resent message ids answered with their first verdict", NULL, 0);
     bus_intake_ack (core, peer->rid, peer->rid_len, send->message_id, first->verdict,
                     BUS_EDUPLICATE, reason, first_seq, first->intent_class,

@@ -187,7 +187,8 @@ bus_keys_private (const char *path, unsigned fix_mode, bus_error_t *err)
 int
 bus_keys_public (char out [BUS_KEY_Z85_LEN + 1], const char *key_or_path, bus_error_t *err)
 {
-    if (s_z85_key_valid (key_or_path)) {
+    //  A file by that name wins: a 40-character path can be valid Z85 too.
+    if (s_z85_key_valid (key_or_path) && access (key_or_path, F_OK) != 0) {
         snprintf (out, BUS_KEY_Z85_LEN + 1, "%s", key_or_path);
         return 0;
     }
