@@ -36,9 +36,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-//  How long one batch may read before it commits.
-#define BUS_BATCH_US    2000
-
 struct bus_server {
     bus_core_t core;
     char endpoint [256];
@@ -662,16 +659,11 @@ bus_server_loop (bus_server_t *self)
         s_timers (self);
         //  Read what is ready, up to a batch, then commit once. Keep room
         //  in the outbox for what one frame may add (an ACK, a DELIVER,
-        //  Pending notices, a reply to a sender whose hold ended). A batch
-        //  also ends after BUS_BATCH_US of reading: a flood of frames (even
-        //  refused ones) must not make everyone's ACK wait for a whole
-        //  batch of it.
-        uint64_t batch_end = bus_now_us () + BUS_BATCH_US;
+        //  Pending notices, a reply to a sender whose hold ended). (A time
+        //  bound on a batch was tried against floods: it did not shorten
+        //  the innocent's tail, and it multiplied the fsyncs at full load.)
         for (uint32_t n = 0; n < core->options.batch_max; n++) {
             if (bus_outbox_reserve (core->outbox, 16) != 0 || s_on_router (self) != 0) {
-                break;
-            }
-            if ((n & 15) == 15 && bus_now_us () >= batch_end) {
                 break;
             }
         }
