@@ -34,10 +34,7 @@ static void
 s_count (bus_session_t *session, const char *sender, int delta)
 {
     if (!session->by_sender) {
-        session->by_sender = zhashx_new ();
-        if (!session->by_sender) {
-            return;
-        }
+        return;
     }
     uintptr_t count = (uintptr_t) zhashx_lookup (session->by_sender, sender);
     count = delta < 0? (count > (uintptr_t) -delta? count + (uintptr_t) (intptr_t) delta: 0)
@@ -61,6 +58,40 @@ s_sender_of (bus_core_t *core, uint64_t seq, char sender [BUS_NAME_MAX + 1])
     }
     memcpy (sender, cause.sender, sizeof cause.sender);
     return true;
+}
+
+//  The fair share is checked only once a mailbox holds at least its
+//  share; below that, counting each message's sender would cost every
+//  message a look-up for nothing. So counts per sender are kept only from
+//  that point (built once by a scan of the mailbox), and dropped when the
+//  mailbox is empty again.
+static uint32_t
+s_track_from (bus_core_t *core, const bus_session_t *session)
+{
+    const bus_agent_t *agent = bus_policy_agent (core->policy, session->agent);
+    uint64_t cap = agent? agent->max_backlog: core->policy->max_backlog;
+    uint64_t share = cap * core->policy->backlog_share / 100;
+    share = share? share: 1;
+    return share < 64? (uint32_t) share: 64;
+}
+
+static void
+s_track (bus_core_t *core, bus_session_t *session)
+{
+    if (session->by_sender || session->pending < s_track_from (core, session)) {
+        return;
+    }
+    if (!(session->by_sender = zhashx_new ())) {
+        return;
+    }
+    uint64_t seq = session->acked;
+    bus_error_t err;
+    while (bus_store_mailbox_next (core->store, session->agent, seq, &seq, &err) == 0) {
+        char sender [BUS_NAME_MAX + 1];
+        if (s_sender_of (core, seq, sender)) {
+            s_count (session, sender, 1);
+        }
+    }
 }
 
 uint32_t
@@ -137,11 +168,8 @@ bus_session_get (bus_core_t *core, const char *agent)
     while (bus_store_mailbox_next (core->store, agent, seq, &seq, &err) == 0) {
         session->pending++;
         session->backlog = true;
-        char sender [BUS_NAME_MAX + 1];
-        if (s_sender_of (core, seq, sender)) {
-            s_count (session, sender, 1);
-        }
     }
+    s_track (core, session);
     bus_taint_load (core, session);
     zhashx_insert (core->sessions->table, agent, session);
     return session;
@@ -354,7 +382,7 @@ s_advance (bus_core_t *core, bus_session_t *session, uint64_t up_to, const char 
        &&  seq <= up_to) {
         count++;
         char sender [BUS_NAME_MAX + 1];
-        if (s_sender_of (core, seq, sender)) {
+        if (session->by_sender && s_sender_of (core, seq, sender)) {
             s_count (session, sender, -1);
         }
     }
@@ -377,6 +405,11 @@ s_advance (bus_core_t *core, bus_session_t *session, uint64_t up_to, const char 
     //  share of the bytes.
     session->inflight_bytes = before? session->inflight_bytes * session->inflight / before: 0;
     session->pending = session->pending > count? session->pending - count: 0;
+    if (session->pending == 0 && session->by_sender) {
+        zhashx_t *by_sender = session->by_sender;
+        zhashx_destroy (&by_sender);
+        session->by_sender = NULL;
+    }
 }
 
 void
@@ -482,8 +515,13 @@ void
 bus_session_accept (bus_core_t *core, bus_session_t *session, const record_t *rec)
 {
     session->pending++;
-    if (rec->sender) {
-        s_count (session, rec->sender, 1);
+    if (session->by_sender) {
+        if (rec->sender) {
+            s_count (session, rec->sender, 1);
+        }
+    }
+    else {
+        s_track (core, session);        //  counts this one too, by the scan
     }
     bus_taint_accept (core, session, rec);
     uint8_t *data = NULL;

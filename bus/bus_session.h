@@ -15,7 +15,7 @@
     connection resends nothing already in flight).
 
     Memory is bounded per agent, whatever its connections: at most `window`
-    DELIVERs and BUS_INFLIGHT_BYTES of them wait unacknowledged in libzmq's
+    DELIVERs and BUS_INFLIGHT_BYTES (8 MiB) of them wait unacknowledged in libzmq's
     queues; the rest stays in the log until there is room.
 
     Connections. A key may have several live connections (an approver runs
@@ -43,7 +43,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define BUS_INFLIGHT_BYTES      ((uint64_t) 4 << 20)
+#define BUS_INFLIGHT_BYTES      ((uint64_t) 8 << 20)
 
 typedef struct bus_core bus_core_t;
 typedef struct bus_peer bus_peer_t;
@@ -87,7 +87,9 @@ void
 bus_session_t *
     bus_session_get (bus_core_t *core, const char *agent);
 
-//  Unacknowledged messages from sender in session's mailbox.
+//  Unacknowledged messages from sender in session's mailbox (counted only
+//  once the mailbox holds at least its fair share or 64; 0 below that,
+//  where the share cannot be reached anyway).
 uint32_t
     bus_session_pending_from (bus_session_t *session, const char *sender);
 
