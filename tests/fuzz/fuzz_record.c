@@ -54,6 +54,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
 {
     (void) argc;
     (void) argv;
+    s_file_cap = 4096;
+    s_file_buf = malloc (s_file_cap);       //  never NULL, even before a write
+    FUZZ_CHECK (s_file_buf, "malloc");
     cookie_io_functions_t io = { .write = s_file_write };
     s_file = fopencookie (NULL, "w", io);
     FUZZ_CHECK (s_file && setvbuf (s_file, NULL, _IONBF, 0) == 0, "fopencookie");
