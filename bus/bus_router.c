@@ -19,11 +19,28 @@ s_now_us (void)
 int
 bus_router_secure (void *socket, const char *secret_z85, int heartbeat_ms, bus_error_t *err)
 {
+    //  No ZMQ heartbeats, whatever heartbeat_ms says (see bus_router.h): a
+    //  libzmq 4.3.4 I/O thread cancels timers with a walk of all of them, so
+    //  a heartbeat per connection made the bus quadratic in connections. The
+    //  kernel finds a dead tcp peer instead, for no CPU of the bus's: 30 s
+    //  without a packet, then a probe every 10 s, dropped after 3 unanswered
+    //  (60 s); TCP_USER_TIMEOUT (ZMQ_TCP_MAXRT) drops a peer that leaves sent
+    //  data unacknowledged for 60 s, where keepalive does not probe (else
+    //  retransmits go on for about 15 minutes). An ipc peer's close is seen
+    //  at once by the kernel.
+    (void) heartbeat_ms;
     int one = 1;
     int zero = 0;
     int64_t max = BUS_HARD_FRAME_MAX;
     int handshake = 5000;
-    int timeout = heartbeat_ms * 3;
+    int keepalive_idle = 30;
+    int keepalive_intvl = 10;
+    int keepalive_cnt = 3;
+    int user_timeout_ms = 60000;
+    //  A reconnect storm (a bus restart with thousands of agents) fits in
+    //  the accept queue (the kernel caps it at net.core.somaxconn) instead
+    //  of its SYNs being dropped and retried at 1, 3, 7, 15 s...
+    int backlog = 4096;
     int hwm = 10000;
     int linger = 500;
     if (zmq_setsockopt (socket, ZMQ_CURVE_SERVER, &one, sizeof one)
@@ -34,9 +51,12 @@ bus_router_secure (void *socket, const char *secret_z85, int heartbeat_ms, bus_e
     ||  zmq_setsockopt (socket, ZMQ_ROUTER_HANDOVER, &zero, sizeof zero)
     ||  zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &max, sizeof max)
     ||  zmq_setsockopt (socket, ZMQ_HANDSHAKE_IVL, &handshake, sizeof handshake)
-    ||  zmq_setsockopt (socket, ZMQ_HEARTBEAT_IVL, &heartbeat_ms, sizeof heartbeat_ms)
-    ||  zmq_setsockopt (socket, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof timeout)
-    ||  zmq_setsockopt (socket, ZMQ_HEARTBEAT_TTL, &timeout, sizeof timeout)
+    ||  zmq_setsockopt (socket, ZMQ_TCP_KEEPALIVE, &one, sizeof one)
+    ||  zmq_setsockopt (socket, ZMQ_TCP_KEEPALIVE_IDLE, &keepalive_idle, sizeof keepalive_idle)
+    ||  zmq_setsockopt (socket, ZMQ_TCP_KEEPALIVE_INTVL, &keepalive_intvl, sizeof keepalive_intvl)
+    ||  zmq_setsockopt (socket, ZMQ_TCP_KEEPALIVE_CNT, &keepalive_cnt, sizeof keepalive_cnt)
+    ||  zmq_setsockopt (socket, ZMQ_TCP_MAXRT, &user_timeout_ms, sizeof user_timeout_ms)
+    ||  zmq_setsockopt (socket, ZMQ_BACKLOG, &backlog, sizeof backlog)
     ||  zmq_setsockopt (socket, ZMQ_SNDHWM, &hwm, sizeof hwm)
     ||  zmq_setsockopt (socket, ZMQ_RCVHWM, &hwm, sizeof hwm)
     ||  zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger)) {

@@ -3,7 +3,8 @@
     Security is set before bind (bus_router_secure): CURVE server, a ZAP
     domain set and enforced (so no key passes while no ZAP handler answers),
     ROUTER_MANDATORY (a send to a gone peer says so instead of vanishing),
-    no handover, a frame size cap, heartbeats and a handshake timeout.
+    no handover, a frame size cap, a handshake timeout, and dead peers found
+    by the kernel, not by ZMQ heartbeats (see bus_router_secure).
 
     The ZAP handler is ours: it answers from the live policy, so a key the
     policy does not name never completes a handshake. The authenticated key
@@ -28,6 +29,20 @@
 #define BUS_HARD_FRAME_MAX      (16 * 1024 * 1024 + 4096)
 #define BUS_RID_MAX             256
 
+//  Dead peers: libzmq 4.3.4 cancels a timer with a walk of every timer of
+//  its I/O thread, and ZMQ heartbeats re-arm one per connection per beat,
+//  so they made the bus quadratic in connections (5,000 idle agents cost
+//  it a third to half a core, 10,000 far more; bench/fleet.sh). So the bus
+//  sends none, and heartbeat_ms is not used (kept for callers). Instead
+//  TCP keepalive and TCP_USER_TIMEOUT, kept by the kernel at no CPU cost
+//  to the bus: a half-open tcp peer (its host gone, the network cut) is
+//  dropped about 60 s after its last packet (idle 30 s, then 3 probes 10 s
+//  apart), or 60 s after the oldest byte it left unacknowledged; the bus
+//  sees it as a disconnect. An ipc peer's close is seen at once. A peer
+//  that is alive but stuck (its process stopped) keeps its connection:
+//  what is queued for it is bounded by the delivery window and the HWM.
+//  Agents' own heartbeats (bus_client's) are answered, and cost the bus
+//  only the PONG: they carry no TTL, so the bus arms no timer for them.
 int
     bus_router_secure (void *socket, const char *secret_z85, int heartbeat_ms,
                        bus_error_t *err);
