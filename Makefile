@@ -27,7 +27,7 @@ SAN     ?= 0
 deps:
 	@scripts/install-deps
 
-#   What `make bench` needs on top (NATS, its C client, gnuplot).
+#   What `make bench` needs on top (NATS, its C client, gnuplot, Redis, hiredis).
 deps-bench:
 	@scripts/install-deps bench
 
@@ -53,7 +53,7 @@ outer: deps
 
 else   #   the inner pass: the packages are there
 
-PKGS    := libzmq libczmq libprotobuf-c lmdb libsodium
+PKGS    := libzmq libczmq libprotobuf-c lmdb libsodium jansson libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_STATUS := $(.SHELLSTATUS)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
@@ -226,6 +226,12 @@ fuzz-seeds: fuzz-build
 
 #   make check runs the targets briefly: they must exist first.
 check: fuzz-build
+
+#   ...and drives promtool and a real browser: those packages first.
+.PHONY: deps-test
+deps-test:
+	@scripts/install-deps test
+check: deps-test
 
 #   Headers: bus_client.h includes bus_error.h and the generated
 #   bulkhead.pb-c.h by quoted name, so they go side by side; bulkhead.pc
