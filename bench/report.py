@@ -2,7 +2,7 @@
 """bench/report.py: turns the runs of one `make bench` into the table.
 
 Reads PREFIX.jsonl (one JSON line per run, from bench/load.c and
-bench/nats_load.c) and writes PREFIX.json (every run and every aggregate),
+bench/nats_load.c), and with --fleet the lines of bench/fleet.sh, and writes PREFIX.json (every run and every aggregate),
 PREFIX.md (the table, as it goes in the README), PREFIX-tput.dat and
 PREFIX-lat.dat (for bench/plot.gp), and prints the table.
 
@@ -62,6 +62,57 @@ def paired(runs, a, b, field):
     return out
 
 
+def fleet_table(fleet, out, targets):
+    """The fleet runs (bench/fleet.sh): one row each, then the targets."""
+    out("")
+    out("**Fleet**: N idle agents, each its own key, from %d processes on one bus (TCP "
+        "loopback); a live pair (256 B, 100 msgs/s, send to delivery, one synced LMDB "
+        "commit each) alone on the bus first, then with the fleet connected. Bus CPU is "
+        "utime + stime of every bus thread over a %.0f s window while the fleet is idle; "
+        "\"machine\" is how many of the %d cores everything on the machine kept busy "
+        "meanwhile (the bus included):" % (
+            fleet[0]["procs"], fleet[0]["cpu_window_s"], fleet[0].get("cpus", 0)))
+    out("")
+    out("| agents | welcomed | all welcomed in | bus CPU idle | bus RSS | machine busy "
+        "| pair alone p50 / p99 | pair with fleet p50 / p99 |")
+    out("|---|---|---|---|---|---|---|---|")
+    for r in fleet:
+        out("| {:,} | {:,} | {:.1f} s | {:.1f}% of a core | {:.0f} MB | {:.2f} cores "
+            "| {} / {} ms | {} / {} ms |".format(
+                r["agents"], r["welcomed"], r["welcome_s"], r["idle_cpu_pct"],
+                r["bus_rss_kb"] / 1024.0, r.get("idle_machine_cores") or 0,
+                ms(r["quiet_p50_us"] or 0), ms(r["quiet_p99_us"] or 0),
+                ms(r["busy_p50_us"] or 0), ms(r["busy_p99_us"] or 0)))
+    out("")
+    out("**Fleet targets** (set for 10,000 agents; a smaller fleet is only an indication):")
+    out("")
+    out("| target | measured | |")
+    out("|---|---|---|")
+    big = max(fleet, key=lambda r: r["agents"])
+    n = "{:,} agents".format(big["agents"])
+
+    def row(name, value, good, shown):
+        if value is None:
+            verdict = "-"
+        elif big["agents"] < 10000:
+            verdict = "(%s only)" % n
+        else:
+            verdict = "met" if good(value) else "MISSED"
+        targets.append({"target": name, "agents": big["agents"], "value": value,
+                        "verdict": verdict})
+        out("| %s | %s | %s |" % (name, shown(value) if value is not None else "-", verdict))
+
+    row("bus idle under 5%% of a core, %s" % n, big["idle_cpu_pct"],
+        lambda v: v < 5, lambda v: "%.1f%%" % v)
+    row("all welcomed within 30 s, %s" % n,
+        big["welcome_s"] if big["missing"] == 0 else None,
+        lambda v: v <= 30, lambda v: "%.1f s" % v)
+    row("live pair p99 within 2 ms while connected, %s (alone: %s ms)" % (
+            n, ms(big["quiet_p99_us"] or 0)),
+        big["busy_p99_us"] if big["pair_errors"] == 0 else None,
+        lambda v: v <= 2000, lambda v: "%s ms" % ms(v))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("raw")
@@ -69,9 +120,19 @@ def main():
     parser.add_argument("--command", default="make bench")
     parser.add_argument("--note", default="")
     parser.add_argument("--nats-version", default="nats-server")
+    parser.add_argument("--fleet", help="bench/fleet.sh lines (JSON), one per fleet run")
     args = parser.parse_args()
 
     runs = [json.loads(line) for line in open(args.raw) if line.strip()]
+    fleet = [json.loads(line) for line in open(args.fleet) if line.strip()] if args.fleet else []
+    if not runs and fleet:
+        lines = ["Measured with `%s` (%s)." % (args.command, args.note)]
+        fleet_table(fleet, lines.append, [])
+        text = "\n".join(lines) + "\n"
+        print(text)
+        with open(args.prefix + ".md", "w") as f:
+            f.write(text)
+        return 0
     if not runs:
         print("bench: no runs to report", file=sys.stderr)
         return 1
@@ -211,6 +272,9 @@ def main():
     target("bulkhead heap flat (RssAnon growth from 20% of a run to its end, worst run)",
            max(heap_growth) / 1024.0 if heap_growth else None, lambda v: v <= 8,
            lambda v: "%+.1f MB" % v)
+    aggregates["fleet"] = fleet
+    if fleet:
+        fleet_table(fleet, out, aggregates["targets"])
     out("")
     out("NATS is %s with JetStream file storage: it acknowledges a publish once "
         "the message is written to its store file, without an fsync (2.9 syncs every 2 minutes "

@@ -22,8 +22,18 @@
 #     BENCH_ROUNDS=3        rounds per workload (at least 3 for min/max)
 #     BENCH_SYSTEMS="baseline bulkhead nats"
 #     BENCH_QUICK=1         one round, 256 B only (a smoke test, not for quoting)
+#     BENCH_FLEET="2000"    the fleet workload's sizes, agents (default 2000;
+#                           BENCH_FULL=1: 10000; BENCH_QUICK=1: 500); "none"
+#                           skips it
 #
-#   Output: a table on stdout, bench/results/bench-STAMP.{jsonl,json,md,png}.
+#   Fleet workload (bench/fleet.sh, bulkhead only): N idle agents, each its
+#   own key, from 4 processes (bench/fleet.c), on one bus: the time until
+#   all are welcomed, the bus's CPU while they sit idle (10 s window), and a
+#   live pair's p50/p99 (256 B at 100/s) with them connected and, on the same
+#   bus before they came, alone. Its keys are kept in $BUILD/fleet-keys.
+#
+#   Output: a table on stdout, bench/results/bench-STAMP.{jsonl,json,md,png}
+#   and bench-STAMP-fleet.jsonl.
 #   Loopback only; every loop and wait is bounded; servers are stopped by
 #   PID on exit, whatever the exit.
 set -euo pipefail
@@ -46,8 +56,16 @@ fi
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     ROUNDS=1; SIZES=256
 fi
+if [ "$FULL" = 1 ]; then
+    FLEET_SIZES=${BENCH_FLEET:-10000}; FLEET_PAIR_S=20
+else
+    FLEET_SIZES=${BENCH_FLEET:-2000}; FLEET_PAIR_S=10
+fi
+[ "${BENCH_QUICK:-0}" != 1 ] || FLEET_SIZES=${BENCH_FLEET:-500}
+case " $SYSTEMS " in *" bulkhead "*) ;; *) FLEET_SIZES=none ;; esac
+[ "$FLEET_SIZES" != none ] || FLEET_SIZES=""
 
-for tool in "$BUS" "$BIN/baseline" "$BIN/load" "$BIN/nats_load"; do
+for tool in "$BUS" "$BIN/baseline" "$BIN/load" "$BIN/nats_load" "$BIN/fleet"; do
     [ -x "$tool" ] || { echo "bench: $tool is missing: run 'make bench'" >&2; exit 1; }
 done
 case " $SYSTEMS " in
@@ -69,6 +87,7 @@ fi
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=bench/results/bench-$STAMP
 RAW=$OUT.jsonl
+FLEET_RAW=$OUT-fleet.jsonl
 : > "$RAW"
 
 SERVER_PID=""
@@ -307,9 +326,26 @@ for rate in $RATES; do
         done
     done
 done
+#   The fleet: its own bus per size (bench/fleet.sh starts and stops it).
+for agents in $FLEET_SIZES; do
+    line=""
+    rc=0
+    line=$(BUILD=$BUILD FLEET_WORK=$WORK timeout -s KILL 900 bench/fleet.sh --agents "$agents" \
+           --pair-seconds "$FLEET_PAIR_S" --timeout 300) || rc=$?
+    if [ -z "$line" ]; then
+        echo "bench: fleet of $agents agents failed (exit $rc)" >&2
+        continue
+    fi
+    echo "$line" >> "$FLEET_RAW"
+    echo "$line" | python3 -c 'import json,sys; r=json.load(sys.stdin)
+print("  fleet    %6d agents  welcomed %d in %.1f s  bus idle %.1f%% of a core  "
+      "pair p99 %.2f ms (alone %.2f ms)" % (r["agents"], r["welcomed"], r["welcome_s"],
+      r["idle_cpu_pct"], (r["busy_p99_us"] or 0) / 1000, (r["quiet_p99_us"] or 0) / 1000))' >&2
+done
 echo "bench: runs took $(( $(date +%s) - started )) s" >&2
 
-python3 bench/report.py "$RAW" "$OUT" \
+[ -s "$FLEET_RAW" ] || FLEET_RAW=""
+python3 bench/report.py "$RAW" "$OUT" ${FLEET_RAW:+--fleet "$FLEET_RAW"} \
     --nats-version "$(nats-server --version 2>/dev/null || echo nats-server)" \
     --command "make bench${BENCH_FULL:+ BENCH_FULL=$BENCH_FULL}" \
     --note "$( [ "$FULL" = 1 ] && echo "full: $COUNT msgs or ${TPUT_S} s per throughput run, ${LAT_S} s per latency run" \
