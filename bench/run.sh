@@ -224,7 +224,7 @@ start_server () {
             local try
             for try in 1 2 3 4 5; do
                 SERVER_EP=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-                redis_config "$dir" "$SERVER_EP" > "$dir/redis.conf"
+                bench/redis_conf.sh "$dir" "$SERVER_EP" > "$dir/redis.conf"
                 redis-server "$dir/redis.conf" > "$dir/stderr" 2>&1 &
                 SERVER_PID=$!
                 wait_ready "$dir/stderr" 'Ready to accept connections' && return 0
@@ -285,35 +285,6 @@ wait_ready () {
         sleep 0.05
     done
     return 1
-}
-
-#   Redis on loopback, durable: the append-only file fsynced on every write
-#   (before Redis answers), no RDB snapshots (the AOF is the store). Its own
-#   defaults otherwise (AOF rewrites included), as a deployment runs it.
-#   One ACL user per agent, the default user off: a sender may only XADD,
-#   only to its recipient's stream, and may not read it (%W); a recipient
-#   may only read and acknowledge its own stream (and trim what it acked).
-redis_config () {
-    local dir=$1 port=$2
-    cat <<EOF
-bind 127.0.0.1
-port $port
-protected-mode yes
-daemonize no
-dir "$dir"
-logfile ""
-appendonly yes
-appendfsync always
-save ""
-user default off
-user admin on >pw-admin ~* &* +@all
-EOF
-    for k in 1 2 3 4; do
-        cat <<EOF
-user s$k on >pw-s$k resetkeys %W~bench:r$k resetchannels -@all +xadd
-user r$k on >pw-r$k resetkeys ~bench:r$k resetchannels -@all +xreadgroup +xack +xtrim
-EOF
-    done
 }
 
 #   --- one run -------------------------------------------------------------
