@@ -157,7 +157,7 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB)
 #   The drivers share bench/bench_util.h.
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(if $(findstring nats,$*),-lnats)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(if $(findstring nats,$*),-lnats)$(if $(findstring redis,$*),-lhiredis)
 
 check:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests

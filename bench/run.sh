@@ -8,11 +8,16 @@
 #     bulkhead  the real bus: real policy, every stage, synced LMDB log, CURVE
 #     nats      nats-server, a user per agent with only its own subjects,
 #               JetStream file storage, publish ACKs (bench/nats_load.c)
+#     redis     redis-server, Redis Streams: one stream per recipient, a
+#               consumer group, XADD / XREADGROUP / XACK, appendonly with
+#               appendfsync always (every write fsynced before any reply),
+#               an ACL user per agent with only its own streams
+#               (bench/redis_load.c, which checks the ACLs before each run)
 #
 #   Workloads: 256 B and 4 KiB; 1 and 4 sender -> recipient pairs;
 #   throughput (closed loop) and latency (open loop at fixed rates). Each
-#   workload runs ROUNDS times, the three systems interleaved (rotated
-#   order each round), so that drift on the machine hits all of them.
+#   workload runs ROUNDS times, the systems interleaved (rotated order
+#   each round), so that drift on the machine hits all of them.
 #
 #   Environment:
 #     BUILD=build/release   where the binaries are
@@ -20,10 +25,22 @@
 #                           latency run (default: 200k (4 KiB: 100k) or 20 s,
 #                           and 3 s; about 6-7 minutes on 2 cores)
 #     BENCH_ROUNDS=3        rounds per workload (at least 3 for min/max)
-#     BENCH_SYSTEMS="baseline bulkhead nats"
+#     BENCH_SYSTEMS="baseline bulkhead nats redis"
 #     BENCH_QUICK=1         one round, 256 B only (a smoke test, not for quoting)
+#     BENCH_COUNT=N         messages per throughput run (4 KiB: half)
+#     BENCH_LAT_SECONDS=S   seconds per latency run
+#     BENCH_FLEET="2000"    the fleet workload's sizes, agents (default 2000;
+#                           BENCH_FULL=1: 10000; BENCH_QUICK=1: 500); "none"
+#                           skips it
 #
-#   Output: a table on stdout, bench/results/bench-STAMP.{jsonl,json,md,png}.
+#   Fleet workload (bench/fleet.sh, bulkhead only): N idle agents, each its
+#   own key, from 4 processes (bench/fleet.c), on one bus: the time until
+#   all are welcomed, the bus's CPU while they sit idle (10 s window), and a
+#   live pair's p50/p99 (256 B at 100/s) with them connected and, on the same
+#   bus before they came, alone. Its keys are kept in $BUILD/fleet-keys.
+#
+#   Output: a table on stdout, bench/results/bench-STAMP.{jsonl,json,md,png}
+#   and bench-STAMP-fleet.jsonl.
 #   Loopback only; every loop and wait is bounded; servers are stopped by
 #   PID on exit, whatever the exit.
 set -euo pipefail
@@ -34,7 +51,7 @@ BIN=$BUILD/bench
 BUS=$BUILD/bulkhead
 FULL=${BENCH_FULL:-0}
 ROUNDS=${BENCH_ROUNDS:-3}
-SYSTEMS=${BENCH_SYSTEMS:-baseline bulkhead nats}
+SYSTEMS=${BENCH_SYSTEMS:-baseline bulkhead nats redis}
 SIZES="256 4096"
 PAIRS="1 4"
 RATES="1000 10000"
@@ -46,17 +63,32 @@ fi
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     ROUNDS=1; SIZES=256
 fi
+COUNT=${BENCH_COUNT:-$COUNT}
+LAT_S=${BENCH_LAT_SECONDS:-$LAT_S}
+if [ "$FULL" = 1 ]; then
+    FLEET_SIZES=${BENCH_FLEET:-10000}; FLEET_PAIR_S=20
+else
+    FLEET_SIZES=${BENCH_FLEET:-2000}; FLEET_PAIR_S=10
+fi
+[ "${BENCH_QUICK:-0}" != 1 ] || FLEET_SIZES=${BENCH_FLEET:-500}
+case " $SYSTEMS " in *" bulkhead "*) ;; *) FLEET_SIZES=none ;; esac
+[ "$FLEET_SIZES" != none ] || FLEET_SIZES=""
 
-for tool in "$BUS" "$BIN/baseline" "$BIN/load" "$BIN/nats_load"; do
+for tool in "$BUS" "$BIN/baseline" "$BIN/load" "$BIN/nats_load" "$BIN/redis_load" "$BIN/fleet"; do
     [ -x "$tool" ] || { echo "bench: $tool is missing: run 'make bench'" >&2; exit 1; }
 done
 case " $SYSTEMS " in
     *" nats "*) command -v nats-server >/dev/null \
         || { echo "bench: nats-server is missing: scripts/install-deps bench" >&2; exit 1; } ;;
 esac
+case " $SYSTEMS " in
+    *" redis "*) command -v redis-server >/dev/null \
+        || { echo "bench: redis-server is missing: scripts/install-deps bench" >&2; exit 1; } ;;
+esac
 command -v python3 >/dev/null || { echo "bench: python3 is missing: make deps" >&2; exit 1; }
 
-#   The work directory holds the LMDB log and the JetStream store, so it must
+#   The work directory holds the LMDB log, the JetStream store and Redis's
+#   append-only file, so it must
 #   be on a real disk: an fsync on tmpfs costs nothing and would flatter the
 #   bus. It lives next to the build, and goes away on exit.
 mkdir -p "$BUILD" bench/results
@@ -69,6 +101,7 @@ fi
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=bench/results/bench-$STAMP
 RAW=$OUT.jsonl
+FLEET_RAW=$OUT-fleet.jsonl
 : > "$RAW"
 
 SERVER_PID=""
@@ -184,6 +217,21 @@ start_server () {
             read -r _ SERVER_EP < "$dir/ready"
             SERVER_KEY=$dir/data/bus.pub
             ;;
+        redis)
+            #   No way to have Redis pick its own port and say which: take
+            #   one the kernel calls free, and try another if it was taken
+            #   meanwhile (Redis then exits at once).
+            local try
+            for try in 1 2 3 4 5; do
+                SERVER_EP=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+                bench/redis_conf.sh "$dir" "$SERVER_EP" > "$dir/redis.conf"
+                redis-server "$dir/redis.conf" > "$dir/stderr" 2>&1 &
+                SERVER_PID=$!
+                wait_ready "$dir/stderr" 'Ready to accept connections' && return 0
+                stop_server
+            done
+            return 1
+            ;;
         nats)
             mkdir -p "$dir/ports"
             nats_config "$dir" > "$dir/nats.conf"
@@ -228,6 +276,17 @@ EOF
     echo "}"
 }
 
+#   Waits (at most 10 s) for a line matching $2 in file $1, as long as
+#   $SERVER_PID lives.
+wait_ready () {
+    for _ in $(seq 1 200); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
 #   --- one run -------------------------------------------------------------
 #   run_one SYSTEM ROUND MODE SIZE PAIRS RATE: one JSON line into $RAW.
 run_one () {
@@ -260,6 +319,8 @@ run_one () {
                          --keys "$WORK/keys") || rc=$? ;;
         nats)     line=$(timeout -s KILL "$limit" "$BIN/nats_load" "${args[@]}" \
                          --url "$SERVER_EP") || rc=$? ;;
+        redis)    line=$(timeout -s KILL "$limit" "$BIN/redis_load" "${args[@]}" \
+                         --port "$SERVER_EP") || rc=$? ;;
     esac
     stop_server
     if [ -z "$line" ]; then
@@ -307,10 +368,28 @@ for rate in $RATES; do
         done
     done
 done
+#   The fleet: its own bus per size (bench/fleet.sh starts and stops it).
+for agents in $FLEET_SIZES; do
+    line=""
+    rc=0
+    line=$(BUILD=$BUILD FLEET_WORK=$WORK timeout -s KILL 900 bench/fleet.sh --agents "$agents" \
+           --pair-seconds "$FLEET_PAIR_S" --timeout 300) || rc=$?
+    if [ -z "$line" ]; then
+        echo "bench: fleet of $agents agents failed (exit $rc)" >&2
+        continue
+    fi
+    echo "$line" >> "$FLEET_RAW"
+    echo "$line" | python3 -c 'import json,sys; r=json.load(sys.stdin)
+print("  fleet    %6d agents  welcomed %d in %.1f s  bus idle %.1f%% of a core  "
+      "pair p99 %.2f ms (alone %.2f ms)" % (r["agents"], r["welcomed"], r["welcome_s"],
+      r["idle_cpu_pct"], (r["busy_p99_us"] or 0) / 1000, (r["quiet_p99_us"] or 0) / 1000))' >&2
+done
 echo "bench: runs took $(( $(date +%s) - started )) s" >&2
 
-python3 bench/report.py "$RAW" "$OUT" \
+[ -s "$FLEET_RAW" ] || FLEET_RAW=""
+python3 bench/report.py "$RAW" "$OUT" ${FLEET_RAW:+--fleet "$FLEET_RAW"} \
     --nats-version "$(nats-server --version 2>/dev/null || echo nats-server)" \
+    --redis-version "$(redis-server --version 2>/dev/null | sed -n 's/^Redis server v=\([^ ]*\).*/redis-server \1/p' || echo redis-server)" \
     --command "make bench${BENCH_FULL:+ BENCH_FULL=$BENCH_FULL}" \
     --note "$( [ "$FULL" = 1 ] && echo "full: $COUNT msgs or ${TPUT_S} s per throughput run, ${LAT_S} s per latency run" \
                || echo "short: $COUNT msgs or ${TPUT_S} s per throughput run, ${LAT_S} s per latency run (BENCH_FULL=1: 1M / 60 s)")"
