@@ -168,6 +168,31 @@ s_rank (med_verdict_t verdict)
     return verdict == MED_PASS? 0: verdict == MED_HOLD? 1: 2;
 }
 
+//  Position of a stage in the chain: of two refusals the one that came
+//  later says more (the message met every rule before it).
+static int
+s_position (const med_graph_t *self, const char *stage)
+{
+    for (int i = 0; self->stages [i]; i++) {
+        if (strcmp (self->stages [i]->name, stage) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static bool
+s_better (const med_graph_t *self, const med_hop_t *hop, const med_hop_t *best)
+{
+    if (s_rank (hop->verdict) != s_rank (best->verdict)) {
+        return s_rank (hop->verdict) < s_rank (best->verdict);
+    }
+    if (hop->verdict == MED_REJECT) {
+        return s_position (self, hop->stage) > s_position (self, best->stage);
+    }
+    return hop->grant && !best->grant;
+}
+
 //  One synthetic message through the stages.
 static void
 s_run (med_graph_t *self, const bus_edge_t *edge, int cls, bool tainted, const char *action,
@@ -266,8 +291,7 @@ med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *ou
             best = hop;                 //  keep classify's reason in case none counts
             continue;
         }
-        if (counts && (!have || s_rank (hop.verdict) < s_rank (best.verdict)
-                       || (hop.verdict == best.verdict && hop.grant && !best.grant))) {
+        if (counts && (!have || s_better (self, &hop, &best))) {
             best = hop;
             have = true;
         }
