@@ -496,8 +496,9 @@ s_dot (const s_ctx_t *ctx, FILE *out)
     uint8_t *sink = calloc (n + 1, 1);
     //  Per edge the best verdict of a listed path that uses it (+1; 0 = none).
     uint8_t *used = calloc (ctx->policy->edge_count + 1, 1);
-    if (!shown || !sink || !used) {
-        free (shown), free (sink), free (used);
+    const char **stops = calloc (ctx->policy->edge_count + 1, sizeof *stops);
+    if (!shown || !sink || !used || !stops) {
+        free (shown), free (sink), free (used), free (stops);
         return;
     }
     for (size_t i = 0; i < blast->n_set; i++) {
@@ -511,6 +512,9 @@ s_dot (const s_ctx_t *ctx, FILE *out)
             for (size_t h = 0; h < path->n_hops; h++) {
                 shown [path->hops [h].from] = shown [path->hops [h].to] = 1;
                 uint32_t e = path->hops [h].edge;
+                if (path->hops [h].hop.verdict == MED_REJECT) {
+                    stops [e] = path->hops [h].hop.stage;
+                }
                 uint8_t v = (uint8_t) (path->verdict + 1);
                 if (!used [e] || v < used [e]) {
                     used [e] = v;
@@ -556,17 +560,19 @@ s_dot (const s_ctx_t *ctx, FILE *out)
             }
         }
         med_blast_verdict_t v = (med_blast_verdict_t) (used [e] - 1);
-        fprintf (out, "  \"%s\" -> \"%s\" [color=%s, fontcolor=%s, label=\"%s\"%s];\n",
+        fprintf (out, "  \"%s\" -> \"%s\" [color=%s, fontcolor=%s, label=\"%s%s%s\"%s];\n",
                  s_name (ctx, edge->from), s_name (ctx, edge->to), s_colour (v), s_colour (v),
-                 classes, v == MED_BLAST_BLOCKED? ", style=dashed": ", penwidth=2");
+                 classes, stops [e]? "\\nstopped by ": "", stops [e]? stops [e]: "",
+                 v == MED_BLAST_BLOCKED? ", style=dashed": ", penwidth=2");
     }
-    fprintf (out, "  subgraph cluster_key { label=\"paths\"; fontname=\"Helvetica\"; fontsize=10;\n");
+    //  The key: one small node, each verdict in its colour.
+    fprintf (out, "  key [shape=box, fontsize=10, label=<paths:");
     for (int v = MED_BLAST_DIRECT; v <= MED_BLAST_BLOCKED; v++) {
-        fprintf (out, "    k%d [shape=plaintext, fontsize=10, fontcolor=%s, label=\"%s\"];\n", v,
-                 s_colour ((med_blast_verdict_t) v), med_blast_verdict_name ((med_blast_verdict_t) v));
+        fprintf (out, "<br/><font color=\"%s\">%s</font>", s_colour ((med_blast_verdict_t) v),
+                 med_blast_verdict_name ((med_blast_verdict_t) v));
     }
-    fprintf (out, "  }\n}\n");
-    free (shown), free (sink), free (used);
+    fprintf (out, "<br/>red: compromised<br/>orange: steered<br/>octagon: privileged recipient>];\n}\n");
+    free (shown), free (sink), free (used), free (stops);
 }
 
 //  dot -Tpng -o FILE, the graph on its standard input; no shell.
