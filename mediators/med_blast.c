@@ -78,21 +78,6 @@ s_next (med_blast_t *self, size_t e, bool tainted)
     return edge->to * 2 + (t2? 1: 0);
 }
 
-//  True if agent v is on the search tree's path to state st: a sticky agent
-//  once tainted stays tainted, so a walk through v tainted that comes back
-//  to v clean is not one the bus would allow.
-static bool
-s_on_path (med_blast_t *self, int level, uint32_t st, uint32_t v)
-{
-    for (uint32_t steps = 0; st != S_NONE && steps <= self->dist [level][st]; steps++) {
-        if (st / 2 == v) {
-            return true;
-        }
-        st = self->parent [level][st];
-    }
-    return false;
-}
-
 static void
 s_search (med_blast_t *self, int level, uint32_t *queue)
 {
@@ -121,9 +106,6 @@ s_search (med_blast_t *self, int level, uint32_t *queue)
             }
             uint32_t ns = s_next (self, e, t);
             if (dist [ns] != S_NONE) {
-                continue;
-            }
-            if (!(ns & 1) && dist [ns | 1] != S_NONE && s_on_path (self, level, st, ns / 2)) {
                 continue;
             }
             dist [ns] = dist [st] + 1;
@@ -218,6 +200,11 @@ med_blast_replay (med_blast_t *self, const uint32_t *agents, size_t n, int cls,
     }
     path->n_hops = n - 1;
     path->verdict = MED_BLAST_DIRECT;
+    for (size_t i = 1; i < n && !path->revisits; i++) {
+        for (size_t j = 0; j < i && !path->revisits; j++) {
+            path->revisits = agents [i] == agents [j] && (i + 1 < n || agents [i] != agents [i - 1]);
+        }
+    }
     bool tainted = false;
     for (size_t i = 0; i + 1 < n; i++) {
         med_blast_hop_t *hop = &path->hops [i];
@@ -234,7 +221,7 @@ med_blast_replay (med_blast_t *self, const uint32_t *agents, size_t n, int cls,
         hop->to = agents [i + 1];
         hop->edge = (uint32_t) (edge - policy->edges);
         hop->tainted = tainted;
-        hop->cls = i + 2 == n? cls: s_inner_class (self->graph, hop->edge, tainted);
+        hop->cls = i + 2 == n && cls >= 0? cls: s_inner_class (self->graph, hop->edge, tainted);
         med_graph_hop (self->graph, hop->edge, hop->cls, tainted, &hop->hop);
         med_blast_verdict_t v = MED_BLAST_DIRECT;
         if (hop->hop.verdict == MED_REJECT) {
@@ -377,6 +364,9 @@ s_targets (med_blast_t *self, const med_blast_options_t *options)
             continue;
         }
         for (uint32_t v = 0; v < self->n_agents; v++) {
+            if (self->inside [v]) {
+                continue;               //  S's own: the attacker has it already
+            }
             const uint32_t *in;
             size_t n_in, n_cands = 0;
             med_graph_in (graph, v, &in, &n_in);

@@ -17,6 +17,15 @@
     is exponential; this is not that. Paths longer than depth are counted,
     not listed.
 
+    The search is over walks: exact for them, polynomial. The bus keeps a
+    sticky agent tainted once it is, so a walk that passes an agent tainted
+    and comes back to it clean (through a causal-mode agent) is not one the
+    bus allows; such a path is flagged (revisits) and its answer may be
+    worse than shown. Excluding them exactly is the "path avoiding
+    forbidden pairs" problem, NP-complete; the analysis errs on the side
+    of the attacker, never the other way (the property test checks both
+    directions against brute force on small policies).
+
     Every listed path is replayed hop by hop through the stages; its verdict
     is the worst hop's: blocked > needs approval > approved in advance (a
     standing grant) > taint dropped (a causal-mode agent sent on unrestricted)
@@ -49,6 +58,7 @@ typedef struct {
 
 typedef struct {
     med_blast_verdict_t verdict;
+    bool revisits;                      //  an agent appears twice before the last hop
     size_t n_hops;
     med_blast_hop_t *hops;
 } med_blast_path_t;
@@ -130,7 +140,7 @@ void
     med_blast_destroy (med_blast_t **self_p);
 
 //  Replays an agent path (agents [0] in S) through the stages, with class
-//  cls on the last hop; fills path (hops malloc'd, free with
+//  cls on the last hop (-1: whichever an inner hop would carry); fills path (hops malloc'd, free with
 //  med_blast_path_free). For tests and for --diff.
 int
     med_blast_replay (med_blast_t *self, const uint32_t *agents, size_t n, int cls,

@@ -235,6 +235,8 @@ s_run (med_graph_t *self, const bus_edge_t *edge, int cls, bool tainted, const c
     out->hold_required = env.hold_required;
     out->grant = env.grant;
     snprintf (out->action, sizeof out->action, "%s", action? action: "");
+    snprintf (out->tool, sizeof out->tool, "%s", tool? tool: "");
+    snprintf (out->resource, sizeof out->resource, "%s", resource? resource: "");
     *decided = env.class_index;
 }
 

@@ -51,6 +51,8 @@ typedef struct {
     bool hold_required;                 //  held because of restricted = hold or scope
     const bus_grant_t *grant;           //  the standing grant that stood in, or NULL
     char action [264];                  //  the action tried ("" for none)
+    char tool [128];                    //  the tool and resource with it ("" for none)
+    char resource [128];
 } med_hop_t;
 
 //  grants (may be NULL) are borrowed and must outlive the graph; now_us

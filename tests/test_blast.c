@@ -5,7 +5,7 @@
     loops, untrusted sources, causal-mode laundering, accepts_restricted,
     scopes, grants, a provider compromise that includes an approver; the
     score and the minimum cut. Then a property test: random policies (the
-    seed is printed; BLAST_SEED=N replays one) where the analysis must agree
+    seed is printed; BLAST_SEED=N replays one, BLAST_ROUNDS=N runs N) where the analysis must agree
     with a brute-force enumeration of every simple path, and every path it
     prints must be accepted hop by hop by the shipped chain itself.
 */
@@ -420,6 +420,340 @@ test_score (void **state)
     bus_policy_destroy (&policy);
 }
 
+
+//  --- Property test --------------------------------------------------------
+
+static uint64_t s_rng;
+
+static uint32_t
+s_rand (uint32_t n)
+{
+    //  xorshift64*: the seed alone replays a run.
+    s_rng ^= s_rng >> 12;
+    s_rng ^= s_rng << 25;
+    s_rng ^= s_rng >> 27;
+    return (uint32_t) ((s_rng * UINT64_C (2685821657736338717)) >> 33) % n;
+}
+
+//  A random small policy: up to 6 agents a0.. and the approver alice;
+//  classes exec (privileged, not held), admin (privileged, held,
+//  restricted = hold), the built-ins; random trust, taint mode,
+//  accepts_restricted, declared class; random edges (self loops too) with
+//  random classes and now and then a scope, `outside = hold` among them.
+static char *
+s_random_policy (uint32_t *n_agents)
+{
+    static const char *classes [] = { "message", "exec", "finance", "admin", "query", "deploy" };
+    static const char *declared [] = { NULL, NULL, "exec", "finance", "admin", "message" };
+    size_t cap = 16384, used = 0;
+    char *text = malloc (cap);
+    assert_non_null (text);
+#define S_OUT(...) used += (size_t) snprintf (text + used, cap - used, __VA_ARGS__)
+    S_OUT ("classes\n    exec\n        privileged = true\n"
+           "    admin\n        privileged = true\n        restricted = hold\n"
+           "        approvers = alice, a1\n"
+           "    finance\n        approvers = alice\n        actions = transfer.*\n");
+    if (s_rand (2)) {
+        S_OUT ("        restricted = hold\n");
+    }
+    uint32_t n = 2 + s_rand (5);
+    *n_agents = n + 1;
+    S_OUT ("agents\n    alice\n        key = @K\n        role = approver\n");
+    for (uint32_t a = 0; a < n; a++) {
+        S_OUT ("    a%u\n        key = @K\n", a);
+        if (a != 1 && s_rand (4) == 0) {
+            S_OUT ("        trust = untrusted\n");
+        }
+        if (s_rand (3) == 0) {
+            S_OUT ("        taint = causal\n");
+        }
+        if (s_rand (6) == 0) {
+            S_OUT ("        accepts_restricted = false\n");
+        }
+        const char *cls = declared [s_rand (6)];
+        if (cls) {
+            S_OUT ("        class = %s\n", cls);
+        }
+        if (a == 1) {
+            S_OUT ("        role = approver, agent\n");
+        }
+    }
+    S_OUT ("edges\n");
+    for (uint32_t a = 0; a < n; a++) {
+        bool header = false;
+        for (uint32_t b = 0; b <= n; b++) {
+            if (s_rand (10) >= 4) {
+                continue;
+            }
+            if (!header) {
+                S_OUT ("    a%u\n", a);
+                header = true;
+            }
+            uint32_t mask = 1 + s_rand (63);
+            char name [16];
+            snprintf (name, sizeof name, b == n? "alice": "a%u", b);
+            S_OUT ("        %s =", name);
+            bool first = true;
+            for (int c = 0; c < 6; c++) {
+                if (mask & (1u << c)) {
+                    S_OUT ("%s %s", first? "": ",", classes [c]);
+                    first = false;
+                }
+            }
+            S_OUT ("\n");
+            uint32_t scope = s_rand (6);
+            if (scope == 1) {
+                S_OUT ("            actions = transfer.create, none\n");
+            }
+            else
+            if (scope == 2) {
+                S_OUT ("            actions = transfer.create\n            outside = hold\n");
+            }
+            else
+            if (scope == 3) {
+                S_OUT ("            resources = invoice:*\n");
+            }
+        }
+    }
+#undef S_OUT
+    return text;
+}
+
+//  Levels of a verdict: without a person, with one, not at all.
+static int
+s_level (med_blast_verdict_t verdict)
+{
+    return verdict <= MED_BLAST_GRANTED? 0: verdict == MED_BLAST_APPROVAL? 1: 2;
+}
+
+typedef struct {
+    med_blast_t *blast;
+    const bus_policy_t *policy;
+    uint32_t path [16];
+    //  Brute force answers: per (class, recipient) best level and its
+    //  shortest length; per agent the shortest direct reach.
+    int best [BUS_CLASS_MAX][8];
+    uint32_t length [BUS_CLASS_MAX][8];
+    uint32_t reach [8];
+} s_brute_t;
+
+static void
+s_brute_walk (s_brute_t *self, size_t n)
+{
+    const bus_policy_t *policy = self->policy;
+    uint32_t u = self->path [n - 1];
+    for (uint32_t v = 0; v < policy->agent_count; v++) {
+        const bus_edge_t *edge = bus_policy_edge (policy, &policy->agents [u], &policy->agents [v]);
+        if (!edge) {
+            continue;
+        }
+        //  The path to the last sender is simple; the last hop may go back
+        //  to an agent on it (a self loop, a cycle back), never into S.
+        bool again = false;
+        for (size_t i = 0; i < n && !again; i++) {
+            again = self->path [i] == v;
+        }
+        if (self->blast->inside [v]) {
+            continue;
+        }
+        self->path [n] = v;
+        med_blast_path_t path;
+        //  Reach: the inner hops' choice on the last hop too.
+        assert_int_equal (med_blast_replay (self->blast, self->path, n + 1, -1, &path), 0);
+        if (!again && path.verdict <= MED_BLAST_GRANTED && n < self->reach [v]) {
+            self->reach [v] = (uint32_t) n;
+        }
+        med_blast_path_free (&path);
+        for (size_t c = 0; c < policy->class_count; c++) {
+            if (!policy->classes [c].privileged || !(edge->classes & (UINT64_C (1) << c))) {
+                continue;
+            }
+            assert_int_equal (med_blast_replay (self->blast, self->path, n + 1, (int) c, &path), 0);
+            int level = s_level (path.verdict);
+            if (level < self->best [c][v]
+            ||  (level == self->best [c][v] && n < self->length [c][v])) {
+                self->best [c][v] = level;
+                self->length [c][v] = (uint32_t) n;
+            }
+            med_blast_path_free (&path);
+        }
+        if (!again) {
+            s_brute_walk (self, n + 1);
+        }
+    }
+}
+
+//  Every hop of a path the analysis prints, through the whole shipped
+//  chain (limits and backlog included, fresh state per hop), as the bus
+//  would run it: the same verdict, the same restricted mark.
+static void
+s_chain_accepts (const bus_policy_t *policy, const med_blast_t *blast,
+                 const med_blast_path_t *path, uint64_t seed)
+{
+    for (size_t h = 0; h < path->n_hops; h++) {
+        const med_blast_hop_t *hop = &path->hops [h];
+        med_chain_t *chain;
+        bus_error_t err;
+        CHECK_PASS (med_chain_open (&chain, policy, &err), err);
+        Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+        send.message_id = (char *) "prop";
+        send.recipient = (char *) policy->agents [hop->to].name;
+        send.intent = (char *) policy->classes [hop->cls].name;
+        send.action = hop->hop.action [0]? (char *) hop->hop.action: NULL;
+        send.tool = hop->hop.tool [0]? (char *) hop->hop.tool: NULL;
+        send.resource = hop->hop.resource [0]? (char *) hop->hop.resource: NULL;
+        bus_envelope_t env;
+        memset (&env, 0, sizeof env);
+        env.policy = policy;
+        env.sender = &policy->agents [hop->from];
+        env.sender_name = env.sender->name;
+        env.recipient = &policy->agents [hop->to];
+        env.send = &send;
+        env.sender_tainted = hop->tainted;
+        env.log_checked = true;
+        env.log_left = 1e9;
+        env.now_us = 1;
+        env.class_index = -1;
+        med_verdict_t verdict = med_chain_run (chain, &env, NULL, &err);
+        //  A hop the analysis refuses: the chain refuses its message too, or
+        //  decides it to be of another class (no message of this one passes).
+        bool refused = hop->hop.verdict == MED_REJECT
+                    && (verdict == MED_REJECT || env.class_index != hop->cls);
+        if (!refused && (verdict != hop->hop.verdict || env.class_index != hop->cls
+                         || env.restricted != hop->hop.restricted)) {
+            print_error ("seed %llu: hop %s -> %s (%s): chain says %s (%s), analysis %s\n",
+                         (unsigned long long) seed, env.sender->name, env.recipient->name,
+                         policy->classes [hop->cls].name, check_verdict_name (verdict), err.text,
+                         check_verdict_name (hop->hop.verdict));
+            fail ();
+        }
+        //  The next hop's sender is tainted exactly when this one
+        //  delivered restricted content (unless it is in S).
+        if (h + 1 < path->n_hops && !blast->inside [hop->to]) {
+            assert_int_equal (path->hops [h + 1].tainted, env.restricted);
+        }
+        med_chain_destroy (&chain);
+    }
+}
+
+//  Whether the direct-level search's walk to agent v passes an agent twice.
+static bool
+s_walk_revisits (const med_blast_t *blast, uint32_t v)
+{
+    uint32_t st = blast->dist [0][v * 2] <= blast->dist [0][v * 2 + 1]? v * 2: v * 2 + 1;
+    uint32_t seen [64];
+    size_t n = 0;
+    while (st != UINT32_MAX && n < 64) {
+        for (size_t i = 0; i < n; i++) {
+            if (seen [i] == st / 2) {
+                return true;
+            }
+        }
+        seen [n++] = st / 2;
+        st = blast->parent [0][st];
+    }
+    return false;
+}
+
+static void
+test_property (void **state)
+{
+    (void) state;
+    const char *env_seed = getenv ("BLAST_SEED");
+    uint64_t seed = env_seed? strtoull (env_seed, NULL, 10): (uint64_t) time (NULL);
+    printf ("test_property: BLAST_SEED=%llu\n", (unsigned long long) seed);
+    const char *env_rounds = getenv ("BLAST_ROUNDS");
+    int rounds = env_rounds? atoi (env_rounds): env_seed? 1: 300;
+    for (int round = 0; round < rounds; round++) {
+        uint64_t this_seed = seed + (uint64_t) round;
+        s_rng = this_seed * 2654435761u + 1;
+        uint32_t n_agents;
+        char *text = s_random_policy (&n_agents);
+        s_case_t t;
+        char names [64];
+        snprintf (names, sizeof names, "a%u%s", s_rand (n_agents - 1),
+                  s_rand (4) == 0? " a0": "");
+        s_open (&t, text, names);
+        s_brute_t brute;
+        memset (&brute, 0, sizeof brute);
+        brute.blast = t.blast;
+        brute.policy = t.policy;
+        for (int c = 0; c < BUS_CLASS_MAX; c++) {
+            for (int v = 0; v < 8; v++) {
+                brute.best [c][v] = 3;
+                brute.length [c][v] = UINT32_MAX;
+            }
+        }
+        for (int v = 0; v < 8; v++) {
+            brute.reach [v] = UINT32_MAX;
+        }
+        for (size_t i = 0; i < t.blast->n_set; i++) {
+            brute.path [0] = t.blast->set [i];
+            brute.reach [t.blast->set [i]] = 0;
+            s_brute_walk (&brute, 1);
+        }
+        //  The analysis's targets are exactly brute force's, same answers.
+        size_t expected = 0;
+        for (size_t c = 0; c < t.policy->class_count; c++) {
+            for (uint32_t v = 0; v < t.policy->agent_count; v++) {
+                expected += brute.best [c][v] < 3;
+            }
+        }
+        bool bad = t.blast->n_targets != expected;
+        for (size_t i = 0; i < t.blast->n_targets && !bad; i++) {
+            const med_blast_target_t *target = &t.blast->targets [i];
+            //  The analysis never misses what brute force finds; where its
+            //  best path is a simple one it finds exactly the same.
+            int level = s_level (target->best);
+            int want = brute.best [target->cls][target->recipient];
+            uint32_t want_length = brute.length [target->cls][target->recipient];
+            bool simple = target->n_paths && !target->paths [0].revisits
+                       && target->paths [0].n_hops == target->best_length;
+            if (level > want || (simple && (level != want || target->best_length != want_length))
+            ||  (level == want && target->best_length > want_length)) {
+                print_error ("seed %llu: %s at %s: analysis %s in %u, brute force level %d in %u\n",
+                             (unsigned long long) this_seed,
+                             t.policy->classes [target->cls].name,
+                             t.policy->agents [target->recipient].name,
+                             med_blast_verdict_name (target->best), target->best_length,
+                             brute.best [target->cls][target->recipient],
+                             brute.length [target->cls][target->recipient]);
+                for (size_t p = 0; p < target->n_paths; p++) {
+                    print_error ("  path %zu (%s):", p, med_blast_verdict_name (target->paths [p].verdict));
+                    for (size_t h = 0; h < target->paths [p].n_hops; h++) {
+                        const med_blast_hop_t *hop = &target->paths [p].hops [h];
+                        print_error (" %s-%s%s->%s", t.policy->agents [hop->from].name,
+                                     t.policy->classes [hop->cls].name, hop->tainted? "(t)": "",
+                                     t.policy->agents [hop->to].name);
+                    }
+                    print_error ("\n");
+                }
+                bad = true;
+            }
+            for (size_t p = 0; p < target->n_paths; p++) {
+                s_chain_accepts (t.policy, t.blast, &target->paths [p], this_seed);
+            }
+        }
+        for (uint32_t v = 0; v < t.policy->agent_count && !bad; v++) {
+            //  Shorter than any simple path only by a walk that revisits.
+            if (t.blast->dist_direct [v] != brute.reach [v]
+            &&  (t.blast->dist_direct [v] > brute.reach [v] || !s_walk_revisits (t.blast, v))) {
+                print_error ("seed %llu: reach of %s: analysis %u, brute force %u\n",
+                             (unsigned long long) this_seed, t.policy->agents [v].name,
+                             t.blast->dist_direct [v], brute.reach [v]);
+                bad = true;
+            }
+        }
+        if (bad) {
+            print_error ("seed %llu: S = %s, %zu targets, brute force %zu; policy:\n%s\n",
+                         (unsigned long long) this_seed, names, t.blast->n_targets, expected, text);
+            fail ();
+        }
+        s_close (&t);
+        free (text);
+    }
+}
+
 int
 main (void)
 {
@@ -430,6 +764,7 @@ main (void)
         cmocka_unit_test (test_hold_grant_provider),
         cmocka_unit_test (test_scope),
         cmocka_unit_test (test_score),
+        cmocka_unit_test (test_property),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
