@@ -148,6 +148,10 @@ s_text_path (const s_ctx_t *ctx, size_t index, const med_blast_path_t *path)
         printf (" -> %s", s_name (ctx, path->hops [h].to));
     }
     printf ("  [%s]\n", med_blast_verdict_name (path->verdict));
+    if (path->revisits) {
+        printf ("       (a walk that passes an agent twice: the bus keeps a sticky agent tainted, "
+                "so it may be worse than shown)\n");
+    }
     for (size_t h = 0; h < path->n_hops; h++) {
         s_text_hop (ctx, &path->hops [h]);
     }
@@ -329,7 +333,7 @@ s_json_path (const s_ctx_t *ctx, const med_blast_path_t *path)
 {
     printf ("{");
     s_json_str ("verdict", med_blast_verdict_name (path->verdict), false);
-    printf (",\"hops\":[");
+    printf (",\"revisits\":%s,\"hops\":[", path->revisits? "true": "false");
     for (size_t h = 0; h < path->n_hops; h++) {
         const med_blast_hop_t *hop = &path->hops [h];
         printf ("%s{", h? ",": "");
