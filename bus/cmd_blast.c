@@ -41,7 +41,11 @@ static const char *s_help_text =
     "  --all              rank every agent and provider by what it reaches\n"
     "  --json             one JSON document instead of text\n"
     "  --dot              a Graphviz graph instead of text\n"
-    "  --png FILE         render that graph to FILE with graphviz `dot`\n\n"
+    "  --png FILE         render that graph to FILE with graphviz `dot`\n"
+    "  --targets N        recipients per class listed in full, worst first (default 20;\n"
+    "                     0: all); the others get their best path and a count\n"
+    "  --cuts N           minimum cuts for the first N unapproved targets (default 8)\n"
+    "  --stats            timings and sizes on stderr (bench/blast.sh)\n\n"
     "Exit 0 on success, 1 if the policy or data cannot be read, 2 on bad usage.\n";
 
 static int
@@ -56,6 +60,7 @@ typedef struct {
     med_graph_t *graph;
     med_blast_t *blast;
     const char *path;
+    uint32_t targets;                   //  listed in full per class
 } s_ctx_t;
 
 static const char *
@@ -168,9 +173,27 @@ static void
 s_text_cuts (const s_ctx_t *ctx, const med_blast_t *blast, const char *who)
 {
     bool any = false;
+    for (size_t i = 0; i < blast->n_class_cuts; i++) {
+        const med_blast_cut_t *cut = &blast->class_cuts [i];
+        if (!any) {
+            printf ("\nchoke points for %s (fewest edges whose removal cuts every unapproved path):\n", who);
+            any = true;
+        }
+        printf ("  %s, all %zu recipient%s: ", s_class (ctx, cut->cls), cut->recipients,
+                cut->recipients == 1? "": "s");
+        if (!cut->n_cut) {
+            printf ("no cut of %d edges or fewer\n", 64);
+            continue;
+        }
+        for (size_t c = 0; c < cut->n_cut; c++) {
+            printf ("%s", c? ", ": "");
+            s_text_edge (ctx, cut->cut [c]);
+        }
+        printf ("\n");
+    }
     for (size_t i = 0; i < blast->n_targets; i++) {
         const med_blast_target_t *target = &blast->targets [i];
-        if (target->best > MED_BLAST_GRANTED) {
+        if (target->best > MED_BLAST_GRANTED || !target->cut) {
             continue;
         }
         if (!any) {
@@ -178,10 +201,6 @@ s_text_cuts (const s_ctx_t *ctx, const med_blast_t *blast, const char *who)
             any = true;
         }
         printf ("  %s at %s: ", s_class (ctx, target->cls), s_name (ctx, target->recipient));
-        if (!target->n_cut) {
-            printf ("no cut of %d edges or fewer\n", 64);
-            continue;
-        }
         for (size_t c = 0; c < target->n_cut; c++) {
             printf ("%s", c? ", ": "");
             s_text_edge (ctx, target->cut [c]);
@@ -258,8 +277,29 @@ s_text (const s_ctx_t *ctx, const med_blast_t *untrusted)
     if (!blast->n_targets) {
         printf ("  none reachable\n");
     }
-    for (size_t i = 0; i < blast->n_targets; i++) {
+    for (size_t i = 0, rank = 0; i < blast->n_targets; i++, rank++) {
         const med_blast_target_t *target = &blast->targets [i];
+        if (i && target->cls != blast->targets [i - 1].cls) {
+            rank = 0;
+        }
+        if (ctx->targets && rank >= ctx->targets) {
+            //  The rest of this class in one line, by verdict.
+            size_t counts [MED_BLAST_BLOCKED + 1] = { 0 }, more = 0;
+            size_t j = i;
+            for (; j < blast->n_targets && blast->targets [j].cls == target->cls; j++) {
+                counts [blast->targets [j].best]++;
+                more++;
+            }
+            printf ("  ... and %zu more recipients of %s:", more, s_class (ctx, target->cls));
+            for (int v = MED_BLAST_DIRECT; v <= MED_BLAST_BLOCKED; v++) {
+                if (counts [v]) {
+                    printf (" %zu %s", counts [v], med_blast_verdict_name ((med_blast_verdict_t) v));
+                }
+            }
+            printf (" (--targets 0 lists all, --json has each)\n");
+            i = j - 1;
+            continue;
+        }
         printf ("  %s at %s: %s, shortest %u hop%s", s_class (ctx, target->cls),
                 s_name (ctx, target->recipient), med_blast_verdict_name (target->best),
                 target->best_length, target->best_length == 1? "": "s");
@@ -447,6 +487,21 @@ s_json (const s_ctx_t *ctx)
                 hold->owned >= hold->quorum? "true": "false",
                 hold->reachable >= hold->quorum? "true": "false",
                 hold->floodable? "true": "false");
+    }
+    printf ("],\"class_cuts\":[");
+    for (size_t i = 0; i < blast->n_class_cuts; i++) {
+        const med_blast_cut_t *cut = &blast->class_cuts [i];
+        printf ("%s{", i? ",": "");
+        s_json_str ("class", s_class (ctx, cut->cls), false);
+        printf (",\"recipients\":%zu,\"cut\":[", cut->recipients);
+        for (size_t c = 0; c < cut->n_cut; c++) {
+            const bus_edge_t *edge = &ctx->policy->edges [cut->cut [c]];
+            printf ("%s{", c? ",": "");
+            s_json_str ("from", s_name (ctx, edge->from), false);
+            s_json_str ("to", s_name (ctx, edge->to), true);
+            printf (",\"line\":%d}", edge->line);
+        }
+        printf ("]}");
     }
     printf ("],\"top_edges\":[");
     for (size_t i = 0; i < blast->n_top_edges; i++) {
@@ -699,7 +754,7 @@ s_all (const s_ctx_t *ctx, bool json)
     med_blast_options_t options;
     med_blast_options_default (&options);
     options.k = 0;
-    options.cuts = false;
+    options.cuts = 0;
     uint32_t *set = calloc (n + 1, sizeof *set);
     for (size_t a = 0; set && a < n; a++) {
         const char *provider = policy->agents [a].provider;
@@ -783,6 +838,14 @@ s_all (const s_ctx_t *ctx, bool json)
     return 0;
 }
 
+static double
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+}
+
 //  --- main -------------------------------------------------------------------
 
 //  Standing grants from the data directory, read-only beside a live bus.
@@ -816,7 +879,7 @@ s_grants (const char *dir, bus_grant_t **out, uint32_t *n)
 int
 cmd_blast (int argc, char **argv)
 {
-    enum { O_KEY = 1, O_PROVIDER, O_DEPTH, O_ALL, O_JSON, O_DOT, O_PNG, O_POLICY, O_DATA };
+    enum { O_KEY = 1, O_PROVIDER, O_DEPTH, O_ALL, O_JSON, O_DOT, O_PNG, O_POLICY, O_DATA, O_STATS, O_CUTS, O_TARGETS };
     static const struct option options [] = {
         { "policy", required_argument, NULL, O_POLICY },
         { "data", required_argument, NULL, O_DATA },
@@ -827,13 +890,17 @@ cmd_blast (int argc, char **argv)
         { "json", no_argument, NULL, O_JSON },
         { "dot", no_argument, NULL, O_DOT },
         { "png", required_argument, NULL, O_PNG },
+        { "stats", no_argument, NULL, O_STATS },
+        { "cuts", required_argument, NULL, O_CUTS },
+        { "targets", required_argument, NULL, O_TARGETS },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *policy_path = NULL, *data = NULL, *png = NULL;
     const char *keys [64], *providers [64];
     size_t n_keys = 0, n_providers = 0;
-    bool all = false, json = false, dot = false;
+    bool all = false, json = false, dot = false, stats = false;
+    double t_start = s_now_ms ();
     med_blast_options_t analysis;
     med_blast_options_default (&analysis);
     unsigned long long number;
@@ -872,6 +939,21 @@ cmd_blast (int argc, char **argv)
             case O_JSON: json = true; break;
             case O_DOT: dot = true; break;
             case O_PNG: png = optarg; break;
+            case O_STATS: stats = true; break;
+            case O_CUTS:
+                if (!cmd_number (optarg, 0, 100000, &number)) {
+                    fprintf (stderr, "bulkhead blast: --cuts takes 0 to 100000 targets\n");
+                    return 2;
+                }
+                analysis.cuts = (uint32_t) number;
+                break;
+            case O_TARGETS:
+                if (!cmd_number (optarg, 0, 100000000, &number)) {
+                    fprintf (stderr, "bulkhead blast: --targets takes a count (0: all)\n");
+                    return 2;
+                }
+                analysis.targets = (uint32_t) number;
+                break;
             case 'h': return s_usage (true);
             default: return s_usage (false);
         }
@@ -883,11 +965,12 @@ cmd_blast (int argc, char **argv)
     }
     bus_policy_t *policy;
     bus_error_t err;
-    if (bus_policy_load (&policy, policy_path, &err) != 0) {
+    if (bus_policy_load_max (&policy, policy_path, BUS_POLICY_OFFLINE_MAX, &err) != 0) {
         bus_print_line (stderr, err.text);
         fputc ('\n', stderr);
         return 1;
     }
+    double t_loaded = s_now_ms ();
     int rc = 1;
     bus_grant_t *grants = NULL;
     uint32_t n_grants = 0;
@@ -909,7 +992,7 @@ cmd_blast (int argc, char **argv)
         cmd_error ("blast", &err);
         goto done;
     }
-    s_ctx_t ctx = { policy, graph, NULL, policy_path };
+    s_ctx_t ctx = { policy, graph, NULL, policy_path, analysis.targets };
     if (all) {
         rc = s_all (&ctx, json);
         goto done;
@@ -970,6 +1053,17 @@ cmd_blast (int argc, char **argv)
         goto done;
     }
     ctx.blast = blast;
+    if (stats) {
+        //  To stderr: the figures README quotes (bench/blast.sh).
+        size_t runs, hits;
+        med_graph_counts (graph, &runs, &hits);
+        fprintf (stderr, "blast-stats: agents=%zu edges=%zu load_ms=%.0f search_ms=%.1f "
+                 "targets_ms=%.1f cuts_ms=%.1f graph_bytes=%zu targets=%zu chain_runs=%zu "
+                 "memo_hits=%zu\n",
+                 policy->agent_count, policy->edge_count, t_loaded - t_start, blast->ms_search,
+                 blast->ms_targets, blast->ms_cuts, med_graph_bytes (graph), blast->n_targets,
+                 runs, hits);
+    }
     if (png) {
         rc = s_png (&ctx, png);
         goto done;

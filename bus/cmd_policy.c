@@ -250,7 +250,7 @@ s_blast_warnings (const bus_policy_t *policy, s_warning_t *list, size_t *n)
         med_blast_options_t options;
         med_blast_options_default (&options);
         options.k = 0;
-        options.cuts = false;
+        options.cuts = 0;
         med_blast_t *blast;
         if (med_blast_open (&blast, graph, set, n_untrusted, &options, &err) != 0) {
             free (masks), free (set);
@@ -455,7 +455,7 @@ cmd_check (int argc, char **argv)
     bus_policy_t *policy;
     bus_error_t err;
     //  The error quotes the file, which may hold anything.
-    if (bus_policy_load (&policy, path, &err) != 0) {
+    if (bus_policy_load_max (&policy, path, BUS_POLICY_OFFLINE_MAX, &err) != 0) {
         bus_print_line (stderr, err.text);
         fputc ('\n', stderr);
         return 1;

@@ -5,13 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define S_NONE      UINT32_MAX
 #define S_BIT(c)    (UINT64_C (1) << (c))
 //  Beyond this many edge-disjoint unapproved paths a cut is no choke point.
 #define S_CUT_MAX   64
-//  Targets whose cut is computed: the first ones, by class then name.
-#define S_CUT_TARGETS 64
 #define S_TOP_EDGES 10
 
 const char *
@@ -37,12 +36,21 @@ med_blast_band (uint32_t count, size_t agents)
     return share < 0.01? "low": share < 0.10? "moderate": share < 0.50? "high": "critical";
 }
 
+static double
+s_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);     //  CPU: the machine is shared
+    return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+}
+
 void
 med_blast_options_default (med_blast_options_t *options)
 {
     options->k = 3;
     options->depth = 8;
-    options->cuts = true;
+    options->cuts = 8;
+    options->targets = 20;
 }
 
 static uint64_t
@@ -301,130 +309,183 @@ s_agents (med_blast_t *self, const s_cand_t *cand, size_t *n)
     return agents;
 }
 
-//  The paths of one (class, recipient) from its candidates.
-static int
-s_target (med_blast_t *self, med_blast_target_t *target, s_cand_t *cands, size_t n_cands,
-          const med_blast_options_t *options)
+//  The candidates of one (class, recipient): a last hop into it from a
+//  state each level reaches. Grows *cands; returns how many, -1 on no memory.
+static long
+s_candidates (med_blast_t *self, int c, uint32_t v, s_cand_t **cands, size_t *cap)
 {
-    qsort (cands, n_cands, sizeof *cands, s_cand_compare);
+    med_graph_t *graph = self->graph;
+    const bus_policy_t *policy = med_graph_policy (graph);
+    const uint32_t *in;
+    size_t n_in, n = 0;
+    med_graph_in (graph, v, &in, &n_in);
+    for (size_t i = 0; i < n_in; i++) {
+        const bus_edge_t *edge = &policy->edges [in [i]];
+        if (!(edge->classes & S_BIT (c)) || self->plain_dist [edge->from] == S_NONE) {
+            continue;
+        }
+        if (n + 5 > *cap) {
+            *cap = *cap? *cap * 2: 64;
+            s_cand_t *more = realloc (*cands, *cap * sizeof *more);
+            if (!more) {
+                return -1;
+            }
+            *cands = more;
+        }
+        for (int level = 0; level < 2; level++) {
+            for (int t = 0; t < 2; t++) {
+                uint32_t st = edge->from * 2 + (uint32_t) t;
+                if (self->dist [level][st] != S_NONE
+                &&  (s_mask (graph, in [i], t, level) & S_BIT (c))) {
+                    (*cands) [n++] = (s_cand_t) { level, self->dist [level][st] + 1, st, in [i] };
+                }
+            }
+        }
+        (*cands) [n++] = (s_cand_t) { 2, self->plain_dist [edge->from] + 1, edge->from, in [i] };
+    }
+    qsort (*cands, n, sizeof **cands, s_cand_compare);
+    return (long) n;
+}
+
+//  Replays the path a candidate stands for into *path.
+static int
+s_replay_cand (med_blast_t *self, int cls, const s_cand_t *cand, med_blast_path_t *path)
+{
+    size_t n = 0;
+    uint32_t *agents = s_agents (self, cand, &n);
+    int rc = agents? med_blast_replay (self, agents, n, cls, path): -1;
+    free (agents);
+    return rc;
+}
+
+//  First pass: the best verdict (the first candidate's path, replayed) and
+//  that path if it is within depth.
+static int
+s_target_best (med_blast_t *self, med_blast_target_t *target, const s_cand_t *cands,
+               const med_blast_options_t *options)
+{
     target->paths = calloc ((size_t) options->k + 1, sizeof *target->paths);
-    if (!target->paths) {
+    med_blast_path_t path;
+    if (!target->paths || s_replay_cand (self, target->cls, &cands [0], &path) != 0) {
         return -1;
     }
-    target->best = MED_BLAST_BLOCKED;
-    for (size_t i = 0; i < n_cands; i++) {
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++) {
+    target->best = path.verdict;
+    target->best_length = (uint32_t) path.n_hops;
+    if (cands [0].length <= options->depth) {
+        target->paths [target->n_paths++] = path;
+    }
+    else {
+        target->beyond_depth++;
+        med_blast_path_free (&path);
+    }
+    return 0;
+}
+
+//  Second pass, for the targets listed in full: up to k alternatives, each
+//  through another last hop.
+static int
+s_target_more (med_blast_t *self, med_blast_target_t *target, const s_cand_t *cands,
+               size_t n_cands, const med_blast_options_t *options)
+{
+    for (size_t i = 1; i < n_cands; i++) {
+        bool seen = cands [i].edge == cands [0].edge;
+        for (size_t j = 1; j < i && !seen; j++) {
             seen = cands [j].edge == cands [i].edge;
         }
         if (seen) {
             continue;
         }
-        bool first = i == 0;
-        bool listed = cands [i].length <= options->depth && target->n_paths < (size_t) options->k + 1;
-        if (!first && !listed) {
-            if (cands [i].length > options->depth) {
-                target->beyond_depth++;
-            }
+        if (cands [i].length > options->depth) {
+            target->beyond_depth++;
             continue;
         }
-        size_t n = 0;
-        uint32_t *agents = s_agents (self, &cands [i], &n);
+        if (target->n_paths == (size_t) options->k + 1) {
+            continue;
+        }
         med_blast_path_t path;
-        if (!agents || med_blast_replay (self, agents, n, target->cls, &path) != 0) {
-            free (agents);
+        if (s_replay_cand (self, target->cls, &cands [i], &path) != 0) {
             return -1;
         }
-        free (agents);
-        if (first) {
-            target->best = path.verdict;
-            target->best_length = (uint32_t) path.n_hops;
-        }
-        if (listed) {
-            target->paths [target->n_paths++] = path;
-        }
-        else {
-            target->beyond_depth++;
-            med_blast_path_free (&path);
-        }
+        target->paths [target->n_paths++] = path;
     }
     return 0;
 }
 
 static int
+s_target_compare (const void *a, const void *b)
+{
+    const med_blast_target_t *x = a, *y = b;
+    if (x->cls != y->cls) {
+        return x->cls - y->cls;
+    }
+    if (x->best != y->best) {
+        return (int) x->best - (int) y->best;
+    }
+    if (x->best_length != y->best_length) {
+        return x->best_length < y->best_length? -1: 1;
+    }
+    return x->recipient < y->recipient? -1: x->recipient > y->recipient;
+}
+
+static int
 s_targets (med_blast_t *self, const med_blast_options_t *options)
 {
-    med_graph_t *graph = self->graph;
-    const bus_policy_t *policy = med_graph_policy (graph);
+    const bus_policy_t *policy = med_graph_policy (self->graph);
     uint64_t privileged = s_privileged (policy);
-    size_t cap = 0;
+    size_t cap = 0, room = 0;
     s_cand_t *cands = NULL;
-    for (size_t c = 0; c < policy->class_count; c++) {
+    int rc = 0;
+    for (size_t c = 0; c < policy->class_count && rc == 0; c++) {
         if (!(privileged & S_BIT (c))) {
             continue;
         }
-        for (uint32_t v = 0; v < self->n_agents; v++) {
+        for (uint32_t v = 0; v < self->n_agents && rc == 0; v++) {
             if (self->inside [v]) {
                 continue;               //  S's own: the attacker has it already
             }
-            const uint32_t *in;
-            size_t n_in, n_cands = 0;
-            med_graph_in (graph, v, &in, &n_in);
-            for (size_t i = 0; i < n_in; i++) {
-                const bus_edge_t *edge = &policy->edges [in [i]];
-                if (!(edge->classes & S_BIT (c)) || self->plain_dist [edge->from] == S_NONE) {
-                    continue;
-                }
-                if (n_cands + 5 > cap) {
-                    cap = cap? cap * 2: 64;
-                    s_cand_t *more = realloc (cands, cap * sizeof *cands);
-                    if (!more) {
-                        free (cands);
-                        return -1;
-                    }
-                    cands = more;
-                }
-                for (int level = 0; level < 2; level++) {
-                    for (int t = 0; t < 2; t++) {
-                        uint32_t st = edge->from * 2 + (uint32_t) t;
-                        if (self->dist [level][st] != S_NONE
-                        &&  (s_mask (graph, in [i], t, level) & S_BIT (c))) {
-                            cands [n_cands++] = (s_cand_t) { level, self->dist [level][st] + 1,
-                                                             st, in [i] };
-                        }
-                    }
-                }
-                cands [n_cands++] = (s_cand_t) { 2, self->plain_dist [edge->from] + 1,
-                                                 edge->from, in [i] };
-            }
-            if (n_cands == 0) {
+            long n = s_candidates (self, (int) c, v, &cands, &cap);
+            if (n <= 0) {
+                rc = (int) (n < 0? -1: 0);
                 continue;
             }
-            med_blast_target_t *more = realloc (self->targets,
-                                                (self->n_targets + 1) * sizeof *more);
-            if (!more) {
-                free (cands);
-                return -1;
+            if (self->n_targets == room) {
+                room = room? room * 2: 16;
+                med_blast_target_t *more = realloc (self->targets, room * sizeof *more);
+                if (!more) {
+                    rc = -1;
+                    break;
+                }
+                self->targets = more;
             }
-            self->targets = more;
             med_blast_target_t *target = &self->targets [self->n_targets++];
             memset (target, 0, sizeof *target);
             target->cls = (int) c;
             target->recipient = v;
-            if (s_target (self, target, cands, n_cands, options) != 0) {
-                free (cands);
-                return -1;
-            }
-            if (target->best <= MED_BLAST_GRANTED) {
+            rc = s_target_best (self, target, cands, options);
+            if (rc == 0 && target->best <= MED_BLAST_GRANTED) {
                 self->classes_direct |= S_BIT (c);
             }
-            if (target->best <= MED_BLAST_APPROVAL) {
+            if (rc == 0 && target->best <= MED_BLAST_APPROVAL) {
                 self->classes_approval |= S_BIT (c);
             }
         }
     }
+    //  Worst first within each class; the first `targets` of each in full.
+    qsort (self->targets, self->n_targets, sizeof *self->targets, s_target_compare);
+    for (size_t i = 0, rank = 0; rc == 0 && i < self->n_targets; i++, rank++) {
+        med_blast_target_t *target = &self->targets [i];
+        if (i && target->cls != self->targets [i - 1].cls) {
+            rank = 0;
+        }
+        if (options->targets && rank >= options->targets) {
+            self->n_summarised++;
+            continue;
+        }
+        long n = s_candidates (self, target->cls, target->recipient, &cands, &cap);
+        rc = n < 0? -1: s_target_more (self, target, cands, (size_t) n, options);
+    }
     free (cands);
-    return 0;
+    return rc;
 }
 
 static int
@@ -546,24 +607,38 @@ typedef struct {
     int32_t cap;
 } s_arc_t;
 
+//  The cut of the unapproved paths from S to class cls at the sinks (one
+//  recipient, or every recipient of the class at once through a common
+//  sink). *cut gets the edges (malloc'd), *n_cut how many; none (0) when
+//  there is no path or the cut is wider than S_CUT_MAX.
 static int
-s_cut (med_blast_t *self, med_blast_target_t *target, uint8_t *back, uint32_t *queue)
+s_cut (med_blast_t *self, int cls, const uint32_t *sinks, size_t n_sinks, uint8_t *back,
+       uint32_t *queue, uint32_t *stamp, uint32_t mark, uint32_t **cut, size_t *n_cut)
 {
     med_graph_t *graph = self->graph;
     const bus_policy_t *policy = med_graph_policy (graph);
     size_t n2 = self->n_agents * 2;
+    *cut = NULL;
+    *n_cut = 0;
     memset (back, 0, n2);
-    //  States that reach the recipient with class cls, without a person.
+    uint8_t *is_sink = calloc (self->n_agents + 1, 1);
+    if (!is_sink) {
+        return -1;
+    }
+    //  States that reach a sink with class cls, without a person.
     size_t head = 0, tail = 0;
     const uint32_t *in;
     size_t n_in;
-    med_graph_in (graph, target->recipient, &in, &n_in);
-    for (size_t i = 0; i < n_in; i++) {
-        for (int t = 0; t < 2; t++) {
-            uint32_t st = policy->edges [in [i]].from * 2 + (uint32_t) t;
-            if ((med_graph_pass (graph, in [i], t) & S_BIT (target->cls)) && !back [st]) {
-                back [st] = 1;
-                queue [tail++] = st;
+    for (size_t k = 0; k < n_sinks; k++) {
+        is_sink [sinks [k]] = 1;
+        med_graph_in (graph, sinks [k], &in, &n_in);
+        for (size_t i = 0; i < n_in; i++) {
+            for (int t = 0; t < 2; t++) {
+                uint32_t st = policy->edges [in [i]].from * 2 + (uint32_t) t;
+                if ((med_graph_pass (graph, in [i], t) & S_BIT (cls)) && !back [st]) {
+                    back [st] = 1;
+                    queue [tail++] = st;
+                }
             }
         }
     }
@@ -580,18 +655,21 @@ s_cut (med_blast_t *self, med_blast_target_t *target, uint8_t *back, uint32_t *q
             }
         }
     }
-    //  The flow network: node 0 the source, agents as 1 + index.
+    //  The flow network: node 0 the source, agents as 1 + index, then the
+    //  common sink.
+    size_t nodes = self->n_agents + 2;
     size_t cap = 64, n_arcs = 0;
     s_arc_t *arcs = malloc (cap * sizeof *arcs);
-    uint32_t *first = malloc ((self->n_agents + 1) * sizeof *first);
-    uint32_t *pred = malloc ((self->n_agents + 1) * sizeof *pred);
+    uint32_t *first = malloc (nodes * sizeof *first);
+    uint32_t *pred = malloc (nodes * sizeof *pred);
     if (!arcs || !first || !pred) {
-        free (arcs), free (first), free (pred);
+        free (arcs), free (first), free (pred), free (is_sink);
         return -1;
     }
-    for (size_t i = 0; i <= self->n_agents; i++) {
+    for (size_t i = 0; i < nodes; i++) {
         first [i] = S_NONE;
     }
+    uint32_t sink = (uint32_t) (self->n_agents + 1);
     int rc = 0;
 #define S_ARC(FROM, TO, CAP, EDGE) do { \
         if (n_arcs + 2 > cap) { \
@@ -617,22 +695,21 @@ s_cut (med_blast_t *self, med_blast_target_t *target, uint8_t *back, uint32_t *q
         for (size_t e = e0; e < e0 + count; e++) {
             uint64_t pass = med_graph_pass (graph, e, st & 1);
             uint32_t to = policy->edges [e].to;
-            bool last = to == target->recipient && (pass & S_BIT (target->cls));
+            bool last = is_sink [to] && (pass & S_BIT (cls));
             bool inner = pass && back [s_next (self, e, st & 1)] && !self->inside [to];
             //  One arc per policy edge, whichever state it was found from.
-            bool dup = false;
-            for (uint32_t a = first [st / 2 + 1]; a != S_NONE && !dup; a = arcs [a].next) {
-                dup = arcs [a].edge == e && !(a & 1);     //  forward arcs are even
-            }
-            if ((last || inner) && !dup && to != st / 2) {
+            if ((last || inner) && stamp [e] != mark && to != st / 2) {
+                stamp [e] = mark;
                 S_ARC (st / 2 + 1, to + 1, 1, (uint32_t) e);
             }
         }
     }
-    uint32_t sink = target->recipient + 1;
+    for (size_t k = 0; k < n_sinks; k++) {
+        S_ARC (sinks [k] + 1, sink, S_CUT_MAX + 1, S_NONE);
+    }
     int flow = 0;
     while (flow <= S_CUT_MAX) {
-        for (size_t i = 0; i <= self->n_agents; i++) {
+        for (size_t i = 0; i < nodes; i++) {
             pred [i] = S_NONE;
         }
         head = tail = 0;
@@ -660,8 +737,8 @@ s_cut (med_blast_t *self, med_blast_target_t *target, uint8_t *back, uint32_t *q
         goto done;                      //  none, or too wide to be a choke point
     }
     //  pred marks what the source still reaches after the last search.
-    target->cut = calloc ((size_t) flow, sizeof *target->cut);
-    if (!target->cut) {
+    *cut = calloc ((size_t) flow, sizeof **cut);
+    if (!*cut) {
         rc = -1;
         goto done;
     }
@@ -670,8 +747,8 @@ s_cut (med_blast_t *self, med_blast_target_t *target, uint8_t *back, uint32_t *q
         bool from_side = from == 0 || pred [from] != S_NONE;
         bool to_side = to == 0 || pred [to] != S_NONE;
         if (arcs [a].edge != S_NONE && from_side && !to_side && arcs [a].cap == 0
-        &&  target->n_cut < (size_t) flow) {
-            target->cut [target->n_cut++] = arcs [a].edge;
+        &&  *n_cut < (size_t) flow) {
+            (*cut) [(*n_cut)++] = arcs [a].edge;
         }
     }
 done:
@@ -679,6 +756,7 @@ done:
     free (arcs);
     free (first);
     free (pred);
+    free (is_sink);
     return rc;
 }
 
@@ -726,15 +804,18 @@ med_blast_open (med_blast_t **out, med_graph_t *graph, const uint32_t *set, size
             self->set [self->n_set++] = set [i];
         }
     }
+    double t0 = s_ms ();
     s_search (self, 0, queue);
     s_search (self, 1, queue);
     s_plain (self, queue);
+    self->ms_search = s_ms () - t0;
     for (size_t a = 0; a < n; a++) {
         uint32_t d0 = self->dist [0][a * 2], d1 = self->dist [0][a * 2 + 1];
         self->dist_direct [a] = d0 < d1? d0: d1;
         d0 = self->dist [1][a * 2], d1 = self->dist [1][a * 2 + 1];
         self->dist_approval [a] = d0 < d1? d0: d1;
     }
+    t0 = s_ms ();
     int rc = s_targets (self, options);
     if (rc == 0) {
         rc = s_exposure (self);
@@ -742,11 +823,45 @@ med_blast_open (med_blast_t **out, med_graph_t *graph, const uint32_t *set, size
     if (rc == 0) {
         rc = s_top_edges (self);
     }
-    for (size_t i = 0, cuts = 0; rc == 0 && options->cuts && i < self->n_targets; i++) {
-        if (self->targets [i].best <= MED_BLAST_GRANTED && cuts++ < S_CUT_TARGETS) {
-            rc = s_cut (self, &self->targets [i], back, queue);
+    self->ms_targets = s_ms () - t0;
+    t0 = s_ms ();
+    //  Targets are worst first per class: the cuts go to the first ones.
+    uint32_t *stamp = calloc (policy->edge_count + 1, sizeof *stamp);
+    if (!stamp) {
+        rc = -1;
+    }
+    uint32_t mark = 0;
+    for (size_t i = 0, cuts = 0; rc == 0 && i < self->n_targets; i++) {
+        med_blast_target_t *target = &self->targets [i];
+        if (target->best <= MED_BLAST_GRANTED && cuts++ < options->cuts) {
+            rc = s_cut (self, target->cls, &target->recipient, 1, back, queue, stamp, ++mark,
+                        &target->cut, &target->n_cut);
         }
     }
+    //  And per class, every unapproved recipient of it at once.
+    uint32_t *sinks = calloc (self->n_targets + 1, sizeof *sinks);
+    self->class_cuts = calloc (policy->class_count + 1, sizeof *self->class_cuts);
+    if (rc == 0 && (!sinks || !self->class_cuts)) {
+        rc = -1;
+    }
+    for (size_t c = 0; rc == 0 && options->cuts && c < policy->class_count; c++) {
+        size_t n_sinks = 0;
+        for (size_t i = 0; i < self->n_targets; i++) {
+            if (self->targets [i].cls == (int) c && self->targets [i].best <= MED_BLAST_GRANTED) {
+                sinks [n_sinks++] = self->targets [i].recipient;
+            }
+        }
+        if (n_sinks) {
+            med_blast_cut_t *cut = &self->class_cuts [self->n_class_cuts++];
+            cut->cls = (int) c;
+            cut->recipients = n_sinks;
+            rc = s_cut (self, (int) c, sinks, n_sinks, back, queue, stamp, ++mark, &cut->cut,
+                        &cut->n_cut);
+        }
+    }
+    free (sinks);
+    free (stamp);
+    self->ms_cuts = s_ms () - t0;
     free (queue);
     free (back);
     if (rc != 0) {
@@ -772,6 +887,10 @@ med_blast_destroy (med_blast_t **self_p)
         free (self->targets [i].cut);
     }
     free (self->targets);
+    for (size_t i = 0; i < self->n_class_cuts; i++) {
+        free (self->class_cuts [i].cut);
+    }
+    free (self->class_cuts);
     free (self->approvers);
     free (self->holds);
     free (self->top_edges);

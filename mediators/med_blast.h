@@ -10,6 +10,10 @@
     for every privileged class and recipient of it, the best level and the
     shortest path at that level; reachability is not bounded by depth.
 
+    Every (class, recipient) gets its best verdict and the path behind it;
+    the first `targets` of each class, worst first, get alternatives too,
+    and the first `cuts` unapproved ones a minimum cut.
+
     Paths listed per (class, recipient): the shortest at the best level, then
     up to k alternatives, each through another last hop (a different sender
     into the recipient), direct ones first, then held, then blocked ones
@@ -97,10 +101,21 @@ typedef struct {
     uint32_t count;                     //  shortest paths that use it
 } med_blast_edge_count_t;
 
+//  The cut of every unapproved path from S to every recipient of a class.
+typedef struct {
+    int cls;
+    size_t recipients;                  //  unapproved recipients it separates S from
+    size_t n_cut;                       //  0: wider than 64 edges (no choke point)
+    uint32_t *cut;
+} med_blast_cut_t;
+
 typedef struct {
     uint32_t k;                         //  alternatives per target, default 3
     uint32_t depth;                     //  longest path listed, default 8
-    bool cuts;                          //  compute minimum cuts (max-flow)
+    uint32_t cuts;                      //  minimum cuts (max-flow) for the first N
+                                        //  unapproved targets, default 8; 0 = none
+    uint32_t targets;                   //  per class, targets listed in full (with
+                                        //  alternatives), default 20; 0 = all
 } med_blast_options_t;
 
 typedef struct {
@@ -112,15 +127,19 @@ typedef struct {
     uint32_t *dist_direct;              //  per agent, over both states; UINT32_MAX = no
     uint32_t *dist_approval;
     size_t n_targets;
-    med_blast_target_t *targets;        //  by class, then recipient name
+    med_blast_target_t *targets;        //  by class, then worst verdict, shortest, index
+    size_t n_summarised;                //  targets with their best path only
     size_t n_approvers;
     med_blast_approver_t *approvers;
     size_t n_holds;
     med_blast_hold_t *holds;
+    size_t n_class_cuts;
+    med_blast_cut_t *class_cuts;        //  per privileged class S reaches unapproved
     size_t n_top_edges;
     med_blast_edge_count_t *top_edges;  //  most used by the shortest paths, at most 10
     uint64_t classes_direct;            //  privileged classes S triggers without a person
     uint64_t classes_approval;          //  ... with approval at most
+    double ms_search, ms_targets, ms_cuts;  //  where the CPU time went
     //  Internal search state (per level, per state = agent * 2 + tainted).
     uint32_t *dist [2];
     uint32_t *parent [2];               //  previous state

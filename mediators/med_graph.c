@@ -2,6 +2,7 @@
 #include "med_graph.h"
 #include "med_chain.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +11,21 @@
 typedef struct {
     uint64_t pass [2];                  //  by sender tainted 0 / 1
     uint64_t held [2];
-    uint8_t done;
+    uint8_t done;                       //  bit t: pass [t], held [t] are set
     uint8_t taints;                     //  bit t: delivered restricted
+    uint8_t granted;                    //  a standing grant names this pair
 } s_answer_t;
+
+//  The memo: what edges of one shape deliver. A shape is everything the
+//  stages may read of the sender, the recipient and the edge but who they
+//  are (names, keys, lines), with the sender's state; an edge that a
+//  standing grant names (grants go by name) is judged on its own. The key
+//  is a 128-bit BLAKE2b of the shape, so two shapes never share an answer.
+typedef struct {
+    uint8_t key [16];
+    uint64_t pass, held;
+    uint8_t used, taints;
+} s_memo_t;
 
 struct med_graph {
     const bus_policy_t *policy;
@@ -25,7 +38,9 @@ struct med_graph {
     size_t *in_first;                   //  agent_count + 1
     uint32_t *in_edges;                 //  edge_count
     s_answer_t *answers;                //  edge_count
-    size_t runs;
+    s_memo_t *memo;                     //  open addressing, memo_size a power of two
+    size_t memo_size, memo_used;
+    size_t runs, memo_hits;
 };
 
 //  Stages that bound a path without stopping it: shown, not applied.
@@ -86,6 +101,14 @@ med_graph_new (med_graph_t **out, const bus_policy_t *policy, const bus_grant_t 
         self->in_edges [self->in_first [to] + fill [to]++] = (uint32_t) e;
     }
     free (fill);
+    for (uint32_t g = 0; g < self->n_grants; g++) {
+        const bus_agent_t *from = bus_policy_agent (policy, self->grants [g].sender);
+        const bus_agent_t *to = bus_policy_agent (policy, self->grants [g].recipient);
+        const bus_edge_t *edge = from && to? bus_policy_edge (policy, from, to): NULL;
+        if (edge) {
+            self->answers [edge - policy->edges].granted = 1;
+        }
+    }
     *out = self;
     return 0;
 }
@@ -102,6 +125,7 @@ med_graph_destroy (med_graph_t **self_p)
     free (self->in_first);
     free (self->in_edges);
     free (self->answers);
+    free (self->memo);
     free (self);
     *self_p = NULL;
 }
@@ -131,7 +155,8 @@ med_graph_bytes (const med_graph_t *self)
 {
     size_t agents = self->policy->agent_count, edges = self->policy->edge_count;
     return sizeof *self + 2 * (agents + 1) * sizeof (size_t)
-         + (edges + 1) * (sizeof (uint32_t) + sizeof (s_answer_t));
+         + (edges + 1) * (sizeof (uint32_t) + sizeof (s_answer_t))
+         + self->memo_size * sizeof (s_memo_t);
 }
 
 //  A glob pattern made into a value it matches: each '*' becomes "x".
@@ -310,54 +335,165 @@ med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *ou
     *out = best;
 }
 
-static s_answer_t *
-s_answer (med_graph_t *self, size_t e)
+//  The shape of an agent for the memo: every field but who it is.
+static void
+s_shape_agent (crypto_generichash_state *h, const bus_agent_t *agent)
 {
-    s_answer_t *answer = &self->answers [e];
-    if (answer->done) {
-        return answer;
+    crypto_generichash_update (h, (const uint8_t *) agent->provider, strlen (agent->provider) + 1);
+    int32_t numbers [] = {
+        agent->class_index, agent->untrusted, agent->causal, agent->accepts_restricted,
+        (int32_t) agent->roles, (int32_t) agent->max_backlog, (int32_t) agent->rate,
+        (int32_t) agent->frames, (int32_t) agent->bytes, (int32_t) agent->log_budget
+    };
+    crypto_generichash_update (h, (const uint8_t *) numbers, sizeof numbers);
+}
+
+static void
+s_shape_list (crypto_generichash_state *h, char **list, size_t count)
+{
+    uint64_t n = count;
+    crypto_generichash_update (h, (const uint8_t *) &n, sizeof n);
+    for (size_t i = 0; i < count; i++) {
+        crypto_generichash_update (h, (const uint8_t *) list [i], strlen (list [i]) + 1);
     }
+}
+
+static void
+s_shape (const med_graph_t *self, size_t e, int t, uint8_t key [16])
+{
     const bus_policy_t *policy = self->policy;
-    uint64_t classes = policy->edges [e].classes;
-    for (int t = 0; t < 2; t++) {
-        for (size_t c = 0; c < policy->class_count; c++) {
-            if (!(classes & (UINT64_C (1) << c))) {
-                continue;
-            }
-            med_hop_t hop;
-            med_graph_hop (self, e, (int) c, t == 1, &hop);
-            if (hop.verdict == MED_PASS) {
-                answer->pass [t] |= UINT64_C (1) << c;
-            }
-            else
-            if (hop.verdict == MED_HOLD) {
-                answer->held [t] |= UINT64_C (1) << c;
-            }
-            if (hop.verdict != MED_REJECT && hop.restricted) {
-                answer->taints |= (uint8_t) (1u << t);
-            }
+    const bus_edge_t *edge = &policy->edges [e];
+    crypto_generichash_state h;
+    crypto_generichash_init (&h, NULL, 0, 16);
+    s_shape_agent (&h, &policy->agents [edge->from]);
+    s_shape_agent (&h, &policy->agents [edge->to]);
+    uint64_t fixed [] = { edge->classes, edge->outside_hold, (uint64_t) t,
+                          edge->from == edge->to };
+    crypto_generichash_update (&h, (const uint8_t *) fixed, sizeof fixed);
+    s_shape_list (&h, edge->actions, edge->action_count);
+    s_shape_list (&h, edge->tools, edge->tool_count);
+    s_shape_list (&h, edge->resources, edge->resource_count);
+    crypto_generichash_final (&h, key, 16);
+}
+
+static s_memo_t *
+s_memo_slot (med_graph_t *self, const uint8_t key [16])
+{
+    uint64_t index;
+    memcpy (&index, key, sizeof index);
+    for (size_t i = index & (self->memo_size - 1);; i = (i + 1) & (self->memo_size - 1)) {
+        s_memo_t *slot = &self->memo [i];
+        if (!slot->used || memcmp (slot->key, key, 16) == 0) {
+            return slot;
         }
     }
-    answer->done = 1;
+}
+
+//  Keeps the memo at most half full; false if it cannot grow (the answer
+//  is then simply not kept).
+static bool
+s_memo_room (med_graph_t *self)
+{
+    if (self->memo_size && (self->memo_used + 1) * 2 <= self->memo_size) {
+        return true;
+    }
+    size_t size = self->memo_size? self->memo_size * 2: 1024;
+    s_memo_t *old = self->memo;
+    size_t old_size = self->memo_size;
+    self->memo = calloc (size, sizeof *self->memo);
+    if (!self->memo) {
+        self->memo = old;
+        return false;
+    }
+    self->memo_size = size;
+    for (size_t i = 0; i < old_size; i++) {
+        if (old [i].used) {
+            *s_memo_slot (self, old [i].key) = old [i];
+        }
+    }
+    free (old);
+    return true;
+}
+
+//  Runs the stages for every class edge e carries, sender state t.
+static void
+s_judge (med_graph_t *self, size_t e, int t, uint64_t *pass, uint64_t *held, bool *taints)
+{
+    const bus_policy_t *policy = self->policy;
+    uint64_t classes = policy->edges [e].classes;
+    *pass = *held = 0;
+    *taints = false;
+    for (size_t c = 0; c < policy->class_count; c++) {
+        if (!(classes & (UINT64_C (1) << c))) {
+            continue;
+        }
+        med_hop_t hop;
+        med_graph_hop (self, e, (int) c, t == 1, &hop);
+        if (hop.verdict == MED_PASS) {
+            *pass |= UINT64_C (1) << c;
+        }
+        else
+        if (hop.verdict == MED_HOLD) {
+            *held |= UINT64_C (1) << c;
+        }
+        if (hop.verdict != MED_REJECT && hop.restricted) {
+            *taints = true;
+        }
+    }
+}
+
+static s_answer_t *
+s_answer (med_graph_t *self, size_t e, int t)
+{
+    s_answer_t *answer = &self->answers [e];
+    if (answer->done & (1u << t)) {
+        return answer;
+    }
+    uint64_t pass, held;
+    bool taints;
+    uint8_t key [16];
+    s_memo_t *slot = NULL;
+    if (!answer->granted) {
+        s_shape (self, e, t, key);
+        if (s_memo_room (self)) {
+            slot = s_memo_slot (self, key);
+        }
+    }
+    if (slot && slot->used) {
+        pass = slot->pass, held = slot->held, taints = slot->taints;
+        self->memo_hits++;
+    }
+    else {
+        s_judge (self, e, t, &pass, &held, &taints);
+        if (slot) {
+            memcpy (slot->key, key, 16);
+            slot->pass = pass, slot->held = held, slot->taints = taints, slot->used = 1;
+            self->memo_used++;
+        }
+    }
+    answer->pass [t] = pass;
+    answer->held [t] = held;
+    answer->taints |= (uint8_t) ((taints? 1u: 0u) << t);
+    answer->done |= (uint8_t) (1u << t);
     return answer;
 }
 
 uint64_t
 med_graph_pass (med_graph_t *self, size_t e, bool tainted)
 {
-    return s_answer (self, e)->pass [tainted];
+    return s_answer (self, e, tainted)->pass [tainted];
 }
 
 uint64_t
 med_graph_held (med_graph_t *self, size_t e, bool tainted)
 {
-    return s_answer (self, e)->held [tainted];
+    return s_answer (self, e, tainted)->held [tainted];
 }
 
 bool
 med_graph_taints (med_graph_t *self, size_t e, bool tainted)
 {
-    return (s_answer (self, e)->taints >> tainted) & 1u;
+    return (s_answer (self, e, tainted)->taints >> tainted) & 1u;
 }
 
 size_t
@@ -365,7 +501,15 @@ med_graph_fill (med_graph_t *self)
 {
     size_t before = self->runs;
     for (size_t e = 0; e < self->policy->edge_count; e++) {
-        s_answer (self, e);
+        s_answer (self, e, 0);
+        s_answer (self, e, 1);
     }
     return self->runs - before;
+}
+
+void
+med_graph_counts (const med_graph_t *self, size_t *runs, size_t *memo_hits)
+{
+    *runs = self->runs;
+    *memo_hits = self->memo_hits;
 }

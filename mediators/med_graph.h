@@ -25,7 +25,14 @@
     (sticky) or not (causal mode: the compromised agent omits the cause).
     A compromised agent itself starts clean.
 
-    Answers are computed on first use and kept: 40 bytes per edge.
+    Answers are computed on first use and kept: 40 bytes per edge. Edges of
+    one shape (everything the stages may read of sender, recipient and edge
+    but names, keys and lines, and the sender's state) share one answer,
+    through a memo keyed by a 128-bit BLAKE2b of the shape: a fleet has
+    few shapes, so a million edges cost a few thousand runs of the chain.
+    An edge a standing grant names is judged on its own (grants go by name).
+    A stage that decides by an agent's name would have to be added to the
+    shape (s_shape); none does today.
 */
 #ifndef MED_GRAPH_H
 #define MED_GRAPH_H
@@ -94,6 +101,10 @@ void
 //  stage runs that took.
 size_t
     med_graph_fill (med_graph_t *self);
+
+//  Runs of the chain so far, and answers the memo gave instead.
+void
+    med_graph_counts (const med_graph_t *self, size_t *runs, size_t *memo_hits);
 
 //  Bytes the graph holds beyond the policy.
 size_t

@@ -162,8 +162,11 @@ test_chain (void **state)
     const med_blast_target_t *target = s_find (&t, "exec", "c");
     assert_int_equal (target->n_paths, 1);
     assert_int_equal (target->paths [0].hops [0].to, s_agent (t.policy, "b"));
-    //  One edge cuts it; the edges on the path are the most used.
+    //  One edge cuts it (for d alone and for the class); the edges on the
+    //  path are the most used.
     assert_int_equal (target->n_cut, 1);
+    assert_int_equal (t.blast->n_class_cuts, 1);
+    assert_int_equal (t.blast->class_cuts [0].n_cut, 1);
     assert_true (t.blast->n_top_edges == 2);
     assert_true ((t.blast->classes_direct >> bus_policy_class (t.policy, "exec")) & 1);
     s_close (&t);
@@ -201,8 +204,10 @@ test_diamond_cycle (void **state)
     assert_int_equal (target->n_paths, 2);
     assert_int_equal (target->paths [1].verdict, MED_BLAST_DIRECT);
     assert_int_not_equal (target->paths [0].hops [1].from, target->paths [1].hops [1].from);
-    //  Two edge-disjoint ways: the minimum cut is two edges.
+    //  Two edge-disjoint ways: the minimum cut is two edges (a -> b and
+    //  a -> c, or b -> d and c -> d).
     assert_int_equal (target->n_cut, 2);
+    assert_int_equal (t.blast->class_cuts [0].n_cut, 2);
     s_close (&t);
 
     //  From b (self loop, cycle back through c -> a): still found, no loop.
