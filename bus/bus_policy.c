@@ -1329,6 +1329,12 @@ bus_policy_parse (bus_policy_t **out, const char *text, size_t len,
 int
 bus_policy_load (bus_policy_t **out, const char *path, bus_error_t *err)
 {
+    return bus_policy_load_max (out, path, S_FILE_MAX, err);
+}
+
+int
+bus_policy_load_max (bus_policy_t **out, const char *path, size_t max_bytes, bus_error_t *err)
+{
     assert (out);
     assert (path);
     FILE *file = fopen (path, "rb");
@@ -1340,7 +1346,7 @@ bus_policy_load (bus_policy_t **out, const char *path, bus_error_t *err)
     char *text = NULL;
     size_t len = 0, size = 0;
     int rc = 0;
-    while (rc == 0 && len <= S_FILE_MAX) {
+    while (rc == 0 && len <= max_bytes) {
         if (len == size) {
             size = size? size * 2: 4096;
             char *bigger = realloc (text, size);
@@ -1360,9 +1366,9 @@ bus_policy_load (bus_policy_t **out, const char *path, bus_error_t *err)
         }
     }
     fclose (file);
-    if (rc == 0 && len > S_FILE_MAX) {
-        rc = bus_fail (err, BUS_EPOLICY, "%s: larger than %u bytes; is this "
-                       "the policy file?", path, S_FILE_MAX);
+    if (rc == 0 && len > max_bytes) {
+        rc = bus_fail (err, BUS_EPOLICY, "%s: larger than %zu bytes; is this "
+                       "the policy file?", path, max_bytes);
     }
     if (rc == 0) {
         rc = s_parse (out, text, len, path, path, err);

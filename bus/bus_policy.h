@@ -187,6 +187,16 @@ typedef struct {
 int
     bus_policy_load (bus_policy_t **out, const char *path, bus_error_t *err);
 
+//  The same with another bound on the file's size. The bus keeps 16 MiB
+//  (a reload is parsed between batches, and a wrong path must not eat the
+//  daemon's memory); the offline readers (check, blast) take
+//  BUS_POLICY_OFFLINE_MAX, enough for 100,000 agents and 1,000,000 edges
+//  (about 60 MB of ZPL) and still a bound on a wrong path.
+#define BUS_POLICY_OFFLINE_MAX  ((size_t) 512 << 20)
+int
+    bus_policy_load_max (bus_policy_t **out, const char *path, size_t max_bytes,
+                         bus_error_t *err);
+
 //  Same from memory; `origin` names the text in error messages.
 int
     bus_policy_parse (bus_policy_t **out, const char *text, size_t len,

@@ -86,6 +86,7 @@ int cmd_serve (int argc, char **argv);
 int cmd_keygen (int argc, char **argv);
 int cmd_check (int argc, char **argv);
 int cmd_access (int argc, char **argv);
+int cmd_blast (int argc, char **argv);
 int cmd_log (int argc, char **argv);
 int cmd_verify (int argc, char **argv);
 int cmd_send (int argc, char **argv);

@@ -13,7 +13,9 @@
 */
 #include "cmd.h"
 #include "bus_policy.h"
+#include "med_blast.h"
 #include "med_chain.h"
+#include "med_hold.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -167,12 +169,148 @@ s_warning_compare (const void *a, const void *b)
     return x->order < y->order? -1: x->order > y->order;
 }
 
+static s_warning_t *
+s_warn (s_warning_t *list, size_t *n, int line)
+{
+    s_warning_t *w = &list [*n];
+    w->line = line;
+    w->order = (*n)++;
+    return w;
+}
+
+//  Risky shapes the blast-radius analysis sees (mediators/med_blast.h).
+//  The per-agent reach comes from the score (one pass over the condensed
+//  graph, whatever the policy's size); the approvers and causal agents
+//  from one analysis of all untrusted agents together.
+static int
+s_blast_warnings (const bus_policy_t *policy, s_warning_t *list, size_t *n)
+{
+    med_graph_t *graph;
+    bus_error_t err;
+    if (med_graph_new (&graph, policy, NULL, 0, 0, &err) != 0) {
+        return -1;
+    }
+    size_t agents = policy->agent_count;
+    uint64_t *masks = calloc (2 * agents + 1, sizeof *masks);
+    uint32_t *set = calloc (agents + 1, sizeof *set);
+    uint32_t direct [BUS_CLASS_MAX], approval [BUS_CLASS_MAX];
+    if (!masks || !set || med_blast_score (graph, direct, approval, masks, &err) != 0) {
+        free (masks), free (set);
+        med_graph_destroy (&graph);
+        return -1;
+    }
+    size_t n_untrusted = 0;
+    for (size_t a = 0; a < agents; a++) {
+        const bus_agent_t *agent = &policy->agents [a];
+        if (!agent->untrusted) {
+            continue;
+        }
+        set [n_untrusted++] = (uint32_t) a;
+        uint64_t reach = masks [2 * a + 1];
+        if (!reach) {
+            continue;
+        }
+        char classes [512];
+        s_classes (classes, sizeof classes, policy, reach, true);
+        char without [512] = "";
+        if (masks [2 * a]) {
+            char names [400];
+            s_classes (names, sizeof names, policy, masks [2 * a], true);
+            snprintf (without, sizeof without, ", %s without a person", names);
+        }
+        snprintf (s_warn (list, n, agent->line)->text, sizeof list->text,
+                  "untrusted agent '%s' has a path to privileged class %s that no stage blocks%s; "
+                  "`bulkhead blast --policy FILE %s` shows the paths", agent->name, classes,
+                  without, agent->name);
+    }
+    //  Held classes some edge carries: one approver, or all of them on
+    //  one provider.
+    uint64_t carried = 0;
+    for (size_t e = 0; e < policy->edge_count; e++) {
+        carried |= policy->edges [e].classes;
+    }
+    for (size_t c = 0; c < policy->class_count; c++) {
+        const bus_class_t *klass = &policy->classes [c];
+        if (!klass->privileged || (!klass->hold && !klass->restricted_hold)
+        ||  !(carried & (UINT64_C (1) << c))) {
+            continue;
+        }
+        size_t eligible = 0, same = 0;
+        const bus_agent_t *first = NULL;
+        for (size_t a = 0; a < agents; a++) {
+            const bus_agent_t *agent = &policy->agents [a];
+            if (!med_hold_may_approve (agent, klass)) {
+                continue;
+            }
+            if (!first) {
+                first = agent;
+            }
+            eligible++;
+            same += agent->provider [0] && strcmp (agent->provider, first->provider) == 0;
+        }
+        int line = klass->line? klass->line: first? first->line: 0;
+        if (eligible == 1) {
+            snprintf (s_warn (list, n, line)->text, sizeof list->text,
+                      "privileged class %s has one approver (%s): whoever has that one key "
+                      "approves every %s message; name a second approver", klass->name,
+                      first->name, klass->name);
+        }
+        else
+        if (eligible > 1 && same == eligible) {
+            snprintf (s_warn (list, n, line)->text, sizeof list->text,
+                      "every approver of %s is on provider %s: one provider's compromise "
+                      "holds the whole quorum; add an approver elsewhere", klass->name,
+                      first->provider);
+        }
+    }
+    if (n_untrusted) {
+        med_blast_options_t options;
+        med_blast_options_default (&options);
+        options.k = 0;
+        options.cuts = 0;
+        med_blast_t *blast;
+        if (med_blast_open (&blast, graph, set, n_untrusted, &options, &err) != 0) {
+            free (masks), free (set);
+            med_graph_destroy (&graph);
+            return -1;
+        }
+        for (size_t a = 0; a < agents; a++) {
+            const bus_agent_t *agent = &policy->agents [a];
+            if (blast->inside [a] || blast->dist_approval [a] == UINT32_MAX) {
+                continue;
+            }
+            if (agent->roles & BUS_ROLE_APPROVER) {
+                snprintf (s_warn (list, n, agent->line)->text, sizeof list->text,
+                          "approver '%s' receives content that starts at an untrusted agent "
+                          "(%u hops%s): it can be steered; keep approvers off paths from "
+                          "untrusted agents", agent->name, blast->dist_approval [a],
+                          blast->dist_direct [a] == UINT32_MAX? ", after an approval": "");
+            }
+            if (agent->causal) {
+                snprintf (s_warn (list, n, agent->line)->text, sizeof list->text,
+                          "agent '%s' is taint = causal and receives content that starts at an "
+                          "untrusted agent (%u hops): steered, it can omit the causes and drop "
+                          "the restricted mark; make it sticky (the default)", agent->name,
+                          blast->dist_approval [a]);
+            }
+        }
+        med_blast_destroy (&blast);
+    }
+    free (masks);
+    free (set);
+    med_graph_destroy (&graph);
+    return 0;
+}
+
 //  At most one warning per edge and one per agent: *out (caller frees)
 //  gets them sorted by line; returns the count, or -1 out of memory.
 static long
 s_warnings (const bus_policy_t *policy, uint64_t now, s_warning_t **out)
 {
-    s_warning_t *list = calloc (policy->edge_count + policy->agent_count + 1, sizeof *list);
+    //  Per edge one, per agent three (its key, untrusted reach, causal
+    //  downstream or approver steered), per class two.
+    s_warning_t *list = calloc (policy->edge_count + 3 * policy->agent_count
+                                + 2 * policy->class_count + 1, sizeof *list);
     if (!list) {
         return -1;
     }
@@ -229,6 +367,10 @@ s_warnings (const bus_policy_t *policy, uint64_t now, s_warning_t **out)
             snprintf (w->text, sizeof w->text, "key %s of agent '%s' expires on %s%s, in %s: "
                       "%s before then", agent->key_fp, agent->name, date, why, days, next);
         }
+    }
+    if (s_blast_warnings (policy, list, &n) != 0) {
+        free (list);
+        return -1;
     }
     qsort (list, n, sizeof *list, s_warning_compare);
     *out = list;
@@ -295,6 +437,11 @@ static const char *s_check_help =
     "  - a key that has expired (its expires, or created + bus.key_max_age\n"
     "    days): the bus refuses it as if it were removed\n"
     "  - a key that expires within 14 days\n"
+    "  - an untrusted agent with a path to a privileged class that no stage blocks\n"
+    "  - a privileged held class with one approver, or all its approvers on one provider\n"
+    "  - an approver that content from an untrusted agent reaches (it can be steered)\n"
+    "  - a causal-mode agent downstream of an untrusted one (it can drop the taint)\n"
+    "(bulkhead blast shows the paths behind the last four.)\n"
     "Then the keys by age, oldest first: agent, key fingerprint, created, age in\n"
     "days, expires, and next_key's fingerprint while a rotation is under way. A key\n"
     "with no created date comes first: nothing bounds its age.\n\n"
@@ -325,7 +472,7 @@ cmd_check (int argc, char **argv)
     bus_policy_t *policy;
     bus_error_t err;
     //  The error quotes the file, which may hold anything.
-    if (bus_policy_load (&policy, path, &err) != 0) {
+    if (bus_policy_load_max (&policy, path, BUS_POLICY_OFFLINE_MAX, &err) != 0) {
         bus_print_line (stderr, err.text);
         fputc ('\n', stderr);
         return 1;

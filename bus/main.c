@@ -11,6 +11,7 @@ static const cmd_t s_commands [] = {
     { "serve",  cmd_serve,  "run the bus: bulkhead serve --policy FILE --data DIR" },
     { "keygen", cmd_keygen, "make a CURVE keypair for one agent" },
     { "check",  cmd_check,  "validate a policy file; warn of unscoped privileged edges and old keys" },
+    { "blast",  cmd_blast,  "if this agent, key or provider is compromised, what can it make happen?" },
     { "access", cmd_access, "who has what: per agent its keys, roles, edges and scopes (--data: last used)" },
     { "send",   cmd_send,   "send one message as an agent" },
     { "recv",   cmd_recv,   "receive messages as an agent" },

@@ -1,0 +1,1103 @@
+/*  cmd_blast.c: `bulkhead blast`, what a compromised agent, key or
+    provider can make happen (mediators/med_blast.h does the analysis).
+
+    Output: text for a person, --json (one document, shape in README),
+    --dot (Graphviz) or --png FILE (the same through Debian's `dot`);
+    --all ranks every agent and provider.
+*/
+#include "cmd.h"
+#include "bus_holds.h"
+#include "med_blast.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *s_help_text =
+    "usage: bulkhead blast --policy FILE [--data DIR] TARGET... [OPTIONS]\n"
+    "       bulkhead blast --policy FILE [--data DIR] --all [--json]\n\n"
+    "If TARGET is compromised, what can it make happen? TARGET is an agent name,\n"
+    "--key FP (the agent whose key or next_key has that fingerprint) or --provider P\n"
+    "(every agent of provider P at once); several make one compromised set S.\n\n"
+    "An agent delivered content from S may be steered, and send whatever its edges\n"
+    "allow. Every hop is judged by the bus's own stages (identity, causes, reach,\n"
+    "classify, scope, taint, hold) on the message an attacker would try; rate limits\n"
+    "and mailbox caps bound a path and are shown.\n\n"
+    "Prints the agents S steers by distance; for every privileged class and recipient\n"
+    "of it the shortest path and up to K alternatives, each with its verdict (direct,\n"
+    "taint dropped, approved in advance, needs approval, blocked) and what each hop\n"
+    "met; the approvers S reaches or owns; the minimum cut of the unapproved paths;\n"
+    "the edges on most shortest paths; the policy's score.\n\n"
+    "  --policy FILE      the policy (required)\n"
+    "  --data DIR         the bus's data directory: standing grants count (read-only)\n"
+    "  --key FP           compromise the agent of this key fingerprint\n"
+    "  --provider P       compromise every agent of provider P\n"
+    "  --depth N          longest path listed (default 8; reach is not bounded)\n"
+    "  -k N               alternatives per target (default 3)\n"
+    "  --all              rank every agent and provider by what it reaches\n"
+    "  --json             one JSON document instead of text\n"
+    "  --dot              a Graphviz graph instead of text\n"
+    "  --png FILE         render that graph to FILE with graphviz `dot`\n"
+    "  --targets N        recipients per class listed in full, worst first (default 20;\n"
+    "                     0: all); the others get their best path and a count\n"
+    "  --cuts N           minimum cuts for the first N unapproved targets (default 8)\n"
+    "  --stats            timings and sizes on stderr (bench/blast.sh)\n\n"
+    "Exit 0 on success, 1 if the policy or data cannot be read, 2 on bad usage.\n";
+
+static int
+s_usage (bool ok)
+{
+    fputs (s_help_text, ok? stdout: stderr);
+    return ok? 0: 2;
+}
+
+typedef struct {
+    const bus_policy_t *policy;
+    med_graph_t *graph;
+    med_blast_t *blast;
+    const char *path;
+    uint32_t targets;                   //  listed in full per class
+} s_ctx_t;
+
+static const char *
+s_name (const s_ctx_t *ctx, uint32_t agent)
+{
+    return ctx->policy->agents [agent].name;
+}
+
+static const char *
+s_class (const s_ctx_t *ctx, int cls)
+{
+    return ctx->policy->classes [cls].name;
+}
+
+static void
+s_when (char out [32], uint64_t us)
+{
+    time_t t = (time_t) (us / 1000000);
+    struct tm tm;
+    gmtime_r (&t, &tm);
+    strftime (out, 32, "%Y-%m-%dT%H:%MZ", &tm);
+}
+
+//  --- text -------------------------------------------------------------------
+
+static void
+s_text_hop (const s_ctx_t *ctx, const med_blast_hop_t *hop)
+{
+    const bus_policy_t *policy = ctx->policy;
+    const bus_edge_t *edge = &policy->edges [hop->edge];
+    const bus_class_t *klass = &policy->classes [hop->cls];
+    printf ("       %s -> %s %s (line %d)%s: ", s_name (ctx, hop->from), s_name (ctx, hop->to),
+            klass->name, edge->line, hop->tainted? ", sender tainted": "");
+    if (hop->hop.verdict == MED_REJECT) {
+        printf ("blocked by %s, %s: ", hop->hop.stage, bus_errword (hop->hop.err.code));
+        bus_print_line (stdout, hop->hop.err.text);
+    }
+    else
+    if (hop->hop.verdict == MED_HOLD) {
+        char approvers [256];
+        bus_policy_join (klass->approvers, klass->approver_count, "any approver", approvers,
+                         sizeof approvers);
+        printf ("needs approval: quorum %u of %s, hold lives %u s%s", klass->quorum? klass->quorum: 1,
+                approvers, klass->ttl_s, hop->quorum_inside? "; the quorum is inside S" : "");
+        if (hop->hop.hold_required) {
+            printf (" (");
+            bus_print_line (stdout, hop->hop.err.text);
+            printf (")");
+        }
+    }
+    else
+    if (hop->hop.grant) {
+        char until [32];
+        s_when (until, hop->hop.grant->expires_us);
+        printf ("approved in advance by %s until %s (grant %s", hop->hop.grant->approver, until,
+                hop->hop.grant->id);
+        if (hop->hop.grant->counted) {
+            printf (", %u messages left", hop->hop.grant->remaining);
+        }
+        printf (")");
+    }
+    else {
+        printf ("%s", hop->hop.dropped? "taint dropped here (causal mode)": "passes");
+        if (hop->hop.restricted) {
+            printf (", restricted");
+        }
+    }
+    if (hop->hop.action [0]) {
+        printf ("; action ");
+        bus_print_line (stdout, hop->hop.action);
+    }
+    //  Bounds, not stops.
+    const bus_agent_t *from = &policy->agents [hop->from], *to = &policy->agents [hop->to];
+    printf ("\n         bounds: %s sends ", from->name);
+    if (from->rate) {
+        printf ("at most %u/s", from->rate);
+    }
+    else {
+        printf ("unlimited");
+    }
+    printf (", %s's mailbox holds %u (%u%% from one sender)\n", to->name, to->max_backlog,
+            policy->backlog_share);
+}
+
+static void
+s_text_path (const s_ctx_t *ctx, size_t index, const med_blast_path_t *path)
+{
+    printf ("    %zu. %s", index + 1, s_name (ctx, path->hops [0].from));
+    for (size_t h = 0; h < path->n_hops; h++) {
+        printf (" -> %s", s_name (ctx, path->hops [h].to));
+    }
+    printf ("  [%s]\n", med_blast_verdict_name (path->verdict));
+    if (path->revisits) {
+        printf ("       (a walk that passes an agent twice: the bus keeps a sticky agent tainted, "
+                "so it may be worse than shown)\n");
+    }
+    for (size_t h = 0; h < path->n_hops; h++) {
+        s_text_hop (ctx, &path->hops [h]);
+    }
+}
+
+static void
+s_text_edge (const s_ctx_t *ctx, uint32_t e)
+{
+    const bus_edge_t *edge = &ctx->policy->edges [e];
+    printf ("%s -> %s (line %d)", s_name (ctx, edge->from), s_name (ctx, edge->to), edge->line);
+}
+
+static void
+s_text_cuts (const s_ctx_t *ctx, const med_blast_t *blast, const char *who)
+{
+    bool any = false;
+    for (size_t i = 0; i < blast->n_class_cuts; i++) {
+        const med_blast_cut_t *cut = &blast->class_cuts [i];
+        if (!any) {
+            printf ("\nchoke points for %s (fewest edges whose removal cuts every unapproved path):\n", who);
+            any = true;
+        }
+        printf ("  %s, all %zu recipient%s: ", s_class (ctx, cut->cls), cut->recipients,
+                cut->recipients == 1? "": "s");
+        if (!cut->n_cut) {
+            printf ("no cut of %d edges or fewer\n", 64);
+            continue;
+        }
+        for (size_t c = 0; c < cut->n_cut; c++) {
+            printf ("%s", c? ", ": "");
+            s_text_edge (ctx, cut->cut [c]);
+        }
+        printf ("\n");
+    }
+    for (size_t i = 0; i < blast->n_targets; i++) {
+        const med_blast_target_t *target = &blast->targets [i];
+        if (target->best > MED_BLAST_GRANTED || !target->cut) {
+            continue;
+        }
+        if (!any) {
+            printf ("\nchoke points for %s (fewest edges whose removal cuts every unapproved path):\n", who);
+            any = true;
+        }
+        printf ("  %s at %s: ", s_class (ctx, target->cls), s_name (ctx, target->recipient));
+        for (size_t c = 0; c < target->n_cut; c++) {
+            printf ("%s", c? ", ": "");
+            s_text_edge (ctx, target->cut [c]);
+        }
+        printf ("\n");
+    }
+}
+
+static void
+s_text_score (const s_ctx_t *ctx)
+{
+    uint32_t direct [BUS_CLASS_MAX], approval [BUS_CLASS_MAX];
+    bus_error_t err;
+    if (med_blast_score (ctx->graph, direct, approval, NULL, &err) != 0) {
+        cmd_error ("blast", &err);
+        return;
+    }
+    size_t n = ctx->policy->agent_count;
+    printf ("\nscore of the policy (share of agents that, compromised alone, trigger the class):\n");
+    for (size_t c = 0; c < ctx->policy->class_count; c++) {
+        if (!ctx->policy->classes [c].privileged) {
+            continue;
+        }
+        printf ("  %-12s without a person %u of %zu (%.0f%%, %s); with approval %u (%.0f%%, %s)\n",
+                ctx->policy->classes [c].name, direct [c], n, 100.0 * direct [c] / (double) n,
+                med_blast_band (direct [c], n), approval [c], 100.0 * approval [c] / (double) n,
+                med_blast_band (approval [c], n));
+    }
+}
+
+static void
+s_text (const s_ctx_t *ctx, const med_blast_t *untrusted)
+{
+    const med_blast_t *blast = ctx->blast;
+    const bus_policy_t *policy = ctx->policy;
+    printf ("blast radius in %s (policy %.16s)\ncompromised:", ctx->path, policy->hash);
+    for (size_t i = 0; i < blast->n_set; i++) {
+        const bus_agent_t *agent = &policy->agents [blast->set [i]];
+        printf (" %s (%s%s%s)", agent->name, agent->untrusted? "untrusted": "trusted",
+                agent->provider [0]? ", provider ": "", agent->provider);
+    }
+    printf ("\n\nsteered without a person, by distance:\n");
+    uint32_t max = 0;
+    for (size_t a = 0; a < blast->n_agents; a++) {
+        if (blast->dist_direct [a] != UINT32_MAX && blast->dist_direct [a] > max) {
+            max = blast->dist_direct [a];
+        }
+    }
+    bool none = true;
+    for (uint32_t d = 1; d <= max; d++) {
+        printf ("  %u:", d);
+        for (size_t a = 0; a < blast->n_agents; a++) {
+            if (blast->dist_direct [a] == d && !blast->inside [a]) {
+                printf (" %s", s_name (ctx, (uint32_t) a));
+                none = false;
+            }
+        }
+        printf ("\n");
+    }
+    if (none) {
+        printf ("  none\n");
+    }
+    printf ("steered only after an approval:");
+    none = true;
+    for (size_t a = 0; a < blast->n_agents; a++) {
+        if (blast->dist_direct [a] == UINT32_MAX && blast->dist_approval [a] != UINT32_MAX) {
+            printf (" %s (%u)", s_name (ctx, (uint32_t) a), blast->dist_approval [a]);
+            none = false;
+        }
+    }
+    printf ("%s\n", none? " none": "");
+
+    printf ("\nprivileged classes and recipients:\n");
+    if (!blast->n_targets) {
+        printf ("  none reachable\n");
+    }
+    for (size_t i = 0, rank = 0; i < blast->n_targets; i++, rank++) {
+        const med_blast_target_t *target = &blast->targets [i];
+        if (i && target->cls != blast->targets [i - 1].cls) {
+            rank = 0;
+        }
+        if (ctx->targets && rank >= ctx->targets) {
+            //  The rest of this class in one line, by verdict.
+            size_t counts [MED_BLAST_BLOCKED + 1] = { 0 }, more = 0;
+            size_t j = i;
+            for (; j < blast->n_targets && blast->targets [j].cls == target->cls; j++) {
+                counts [blast->targets [j].best]++;
+                more++;
+            }
+            printf ("  ... and %zu more recipients of %s:", more, s_class (ctx, target->cls));
+            for (int v = MED_BLAST_DIRECT; v <= MED_BLAST_BLOCKED; v++) {
+                if (counts [v]) {
+                    printf (" %zu %s", counts [v], med_blast_verdict_name ((med_blast_verdict_t) v));
+                }
+            }
+            printf (" (--targets 0 lists all, --json has each)\n");
+            i = j - 1;
+            continue;
+        }
+        printf ("  %s at %s: %s, shortest %u hop%s", s_class (ctx, target->cls),
+                s_name (ctx, target->recipient), med_blast_verdict_name (target->best),
+                target->best_length, target->best_length == 1? "": "s");
+        if (target->beyond_depth) {
+            printf (" (%zu more beyond --depth)", target->beyond_depth);
+        }
+        printf ("\n");
+        for (size_t p = 0; p < target->n_paths; p++) {
+            s_text_path (ctx, p, &target->paths [p]);
+        }
+    }
+
+    printf ("\napprovers:\n");
+    if (!blast->n_approvers) {
+        printf ("  none in the policy\n");
+    }
+    for (size_t i = 0; i < blast->n_approvers; i++) {
+        const med_blast_approver_t *approver = &blast->approvers [i];
+        printf ("  %-16s ", s_name (ctx, approver->agent));
+        if (approver->inside) {
+            printf ("inside S: compromised\n");
+        }
+        else
+        if (approver->dist_direct != UINT32_MAX) {
+            printf ("steered at distance %u\n", approver->dist_direct);
+        }
+        else
+        if (approver->dist_approval != UINT32_MAX) {
+            printf ("steered after an approval, distance %u\n", approver->dist_approval);
+        }
+        else {
+            printf ("not reached\n");
+        }
+    }
+    printf ("\nheld classes:\n");
+    for (size_t i = 0; i < blast->n_holds; i++) {
+        const med_blast_hold_t *hold = &blast->holds [i];
+        printf ("  %-16s quorum %u of %u approvers: %u inside S, %u inside or steered%s%s\n",
+                s_class (ctx, hold->cls), hold->quorum, hold->eligible, hold->owned,
+                hold->reachable,
+                hold->owned >= hold->quorum? "; S OWNS THE QUORUM":
+                hold->reachable >= hold->quorum? "; S REACHES THE QUORUM": "",
+                hold->floodable? "; S can make its approvers wait (Pending notices)": "");
+    }
+    s_text_cuts (ctx, blast, "S");
+    if (untrusted) {
+        s_text_cuts (ctx, untrusted, "all untrusted agents together");
+    }
+    if (blast->n_top_edges) {
+        printf ("\nedges on most shortest paths:\n");
+        for (size_t i = 0; i < blast->n_top_edges; i++) {
+            printf ("  %u  ", blast->top_edges [i].count);
+            s_text_edge (ctx, blast->top_edges [i].edge);
+            printf ("\n");
+        }
+    }
+    s_text_score (ctx);
+}
+
+//  --- json -------------------------------------------------------------------
+
+static void
+s_json_str (const char *key, const char *value, bool comma)
+{
+    printf ("%s\"%s\":", comma? ",": "", key);
+    bus_print_json (stdout, value);
+}
+
+static void
+s_json_path (const s_ctx_t *ctx, const med_blast_path_t *path)
+{
+    printf ("{");
+    s_json_str ("verdict", med_blast_verdict_name (path->verdict), false);
+    printf (",\"revisits\":%s,\"hops\":[", path->revisits? "true": "false");
+    for (size_t h = 0; h < path->n_hops; h++) {
+        const med_blast_hop_t *hop = &path->hops [h];
+        printf ("%s{", h? ",": "");
+        s_json_str ("from", s_name (ctx, hop->from), false);
+        s_json_str ("to", s_name (ctx, hop->to), true);
+        s_json_str ("class", s_class (ctx, hop->cls), true);
+        printf (",\"line\":%d,\"sender_tainted\":%s", ctx->policy->edges [hop->edge].line,
+                hop->tainted? "true": "false");
+        s_json_str ("verdict", hop->hop.verdict == MED_PASS? "pass":
+                    hop->hop.verdict == MED_HOLD? "hold": "reject", true);
+        s_json_str ("stage", hop->hop.stage, true);
+        s_json_str ("code", hop->hop.verdict == MED_PASS? "OK": bus_errword (hop->hop.err.code), true);
+        s_json_str ("reason", hop->hop.verdict == MED_PASS? "": hop->hop.err.text, true);
+        s_json_str ("action", hop->hop.action, true);
+        printf (",\"restricted\":%s,\"taint_dropped\":%s,\"quorum_inside\":%s",
+                hop->hop.restricted? "true": "false", hop->hop.dropped? "true": "false",
+                hop->quorum_inside? "true": "false");
+        if (hop->hop.grant) {
+            char until [32];
+            s_when (until, hop->hop.grant->expires_us);
+            printf (",\"grant\":{");
+            s_json_str ("id", hop->hop.grant->id, false);
+            s_json_str ("approver", hop->hop.grant->approver, true);
+            s_json_str ("until", until, true);
+            printf ("}");
+        }
+        printf (",\"sender_rate\":%u,\"recipient_backlog\":%u}",
+                ctx->policy->agents [hop->from].rate, ctx->policy->agents [hop->to].max_backlog);
+    }
+    printf ("]}");
+}
+
+static void
+s_json_cut (const s_ctx_t *ctx, const med_blast_target_t *target)
+{
+    printf (",\"cut\":[");
+    for (size_t c = 0; c < target->n_cut; c++) {
+        const bus_edge_t *edge = &ctx->policy->edges [target->cut [c]];
+        printf ("%s{", c? ",": "");
+        s_json_str ("from", s_name (ctx, edge->from), false);
+        s_json_str ("to", s_name (ctx, edge->to), true);
+        printf (",\"line\":%d}", edge->line);
+    }
+    printf ("]");
+}
+
+static void
+s_json (const s_ctx_t *ctx)
+{
+    const med_blast_t *blast = ctx->blast;
+    printf ("{");
+    s_json_str ("policy", ctx->path, false);
+    s_json_str ("policy_hash", ctx->policy->hash, true);
+    printf (",\"compromised\":[");
+    for (size_t i = 0; i < blast->n_set; i++) {
+        printf ("%s", i? ",": "");
+        bus_print_json (stdout, s_name (ctx, blast->set [i]));
+    }
+    printf ("],\"steered\":[");
+    bool first = true;
+    for (size_t a = 0; a < blast->n_agents; a++) {
+        if (blast->inside [a] || blast->dist_approval [a] == UINT32_MAX) {
+            continue;
+        }
+        printf ("%s{", first? "": ",");
+        first = false;
+        s_json_str ("agent", s_name (ctx, (uint32_t) a), false);
+        if (blast->dist_direct [a] != UINT32_MAX) {
+            printf (",\"distance\":%u", blast->dist_direct [a]);
+        }
+        else {
+            printf (",\"distance\":null");
+        }
+        printf (",\"distance_with_approval\":%u}", blast->dist_approval [a]);
+    }
+    printf ("],\"targets\":[");
+    for (size_t i = 0; i < blast->n_targets; i++) {
+        const med_blast_target_t *target = &blast->targets [i];
+        printf ("%s{", i? ",": "");
+        s_json_str ("class", s_class (ctx, target->cls), false);
+        s_json_str ("recipient", s_name (ctx, target->recipient), true);
+        s_json_str ("best", med_blast_verdict_name (target->best), true);
+        printf (",\"shortest\":%u,\"beyond_depth\":%zu,\"paths\":[", target->best_length,
+                target->beyond_depth);
+        for (size_t p = 0; p < target->n_paths; p++) {
+            printf ("%s", p? ",": "");
+            s_json_path (ctx, &target->paths [p]);
+        }
+        printf ("]");
+        s_json_cut (ctx, target);
+        printf ("}");
+    }
+    printf ("],\"approvers\":[");
+    for (size_t i = 0; i < blast->n_approvers; i++) {
+        const med_blast_approver_t *approver = &blast->approvers [i];
+        printf ("%s{", i? ",": "");
+        s_json_str ("agent", s_name (ctx, approver->agent), false);
+        printf (",\"inside\":%s,\"steered\":%s,\"steered_with_approval\":%s}",
+                approver->inside? "true": "false",
+                approver->dist_direct != UINT32_MAX? "true": "false",
+                approver->dist_approval != UINT32_MAX? "true": "false");
+    }
+    printf ("],\"holds\":[");
+    for (size_t i = 0; i < blast->n_holds; i++) {
+        const med_blast_hold_t *hold = &blast->holds [i];
+        printf ("%s{", i? ",": "");
+        s_json_str ("class", s_class (ctx, hold->cls), false);
+        printf (",\"quorum\":%u,\"approvers\":%u,\"inside\":%u,\"reachable\":%u,"
+                "\"quorum_owned\":%s,\"quorum_reachable\":%s,\"floodable\":%s}",
+                hold->quorum, hold->eligible, hold->owned, hold->reachable,
+                hold->owned >= hold->quorum? "true": "false",
+                hold->reachable >= hold->quorum? "true": "false",
+                hold->floodable? "true": "false");
+    }
+    printf ("],\"class_cuts\":[");
+    for (size_t i = 0; i < blast->n_class_cuts; i++) {
+        const med_blast_cut_t *cut = &blast->class_cuts [i];
+        printf ("%s{", i? ",": "");
+        s_json_str ("class", s_class (ctx, cut->cls), false);
+        printf (",\"recipients\":%zu,\"cut\":[", cut->recipients);
+        for (size_t c = 0; c < cut->n_cut; c++) {
+            const bus_edge_t *edge = &ctx->policy->edges [cut->cut [c]];
+            printf ("%s{", c? ",": "");
+            s_json_str ("from", s_name (ctx, edge->from), false);
+            s_json_str ("to", s_name (ctx, edge->to), true);
+            printf (",\"line\":%d}", edge->line);
+        }
+        printf ("]}");
+    }
+    printf ("],\"top_edges\":[");
+    for (size_t i = 0; i < blast->n_top_edges; i++) {
+        const bus_edge_t *edge = &ctx->policy->edges [blast->top_edges [i].edge];
+        printf ("%s{", i? ",": "");
+        s_json_str ("from", s_name (ctx, edge->from), false);
+        s_json_str ("to", s_name (ctx, edge->to), true);
+        printf (",\"line\":%d,\"paths\":%u}", edge->line, blast->top_edges [i].count);
+    }
+    uint32_t direct [BUS_CLASS_MAX], approval [BUS_CLASS_MAX];
+    bus_error_t err;
+    printf ("],\"score\":{");
+    if (med_blast_score (ctx->graph, direct, approval, NULL, &err) == 0) {
+        size_t n = ctx->policy->agent_count;
+        bool comma = false;
+        for (size_t c = 0; c < ctx->policy->class_count; c++) {
+            if (!ctx->policy->classes [c].privileged) {
+                continue;
+            }
+            printf ("%s\"%s\":{\"direct\":%u,\"approval\":%u,\"agents\":%zu", comma? ",": "",
+                    ctx->policy->classes [c].name, direct [c], approval [c], n);
+            s_json_str ("band", med_blast_band (direct [c], n), true);
+            printf ("}");
+            comma = true;
+        }
+    }
+    printf ("}}\n");
+}
+
+//  --- dot --------------------------------------------------------------------
+
+static const char *
+s_colour (med_blast_verdict_t verdict)
+{
+    switch (verdict) {
+        case MED_BLAST_DIRECT:   return "red";
+        case MED_BLAST_DROPPED:  return "purple";
+        case MED_BLAST_GRANTED:  return "darkorange";
+        case MED_BLAST_APPROVAL: return "blue";
+        case MED_BLAST_BLOCKED:  return "gray60";
+    }
+    return "black";
+}
+
+static void
+s_dot (const s_ctx_t *ctx, FILE *out)
+{
+    const med_blast_t *blast = ctx->blast;
+    size_t n = blast->n_agents;
+    uint8_t *shown = calloc (n + 1, 1);
+    uint8_t *sink = calloc (n + 1, 1);
+    //  Per edge the best verdict of a listed path that uses it (+1; 0 = none).
+    uint8_t *used = calloc (ctx->policy->edge_count + 1, 1);
+    const char **stops = calloc (ctx->policy->edge_count + 1, sizeof *stops);
+    if (!shown || !sink || !used || !stops) {
+        free (shown), free (sink), free (used), free (stops);
+        return;
+    }
+    for (size_t i = 0; i < blast->n_set; i++) {
+        shown [blast->set [i]] = 1;
+    }
+    for (size_t i = 0; i < blast->n_targets; i++) {
+        const med_blast_target_t *target = &blast->targets [i];
+        sink [target->recipient] = 1;
+        for (size_t p = 0; p < target->n_paths; p++) {
+            const med_blast_path_t *path = &target->paths [p];
+            for (size_t h = 0; h < path->n_hops; h++) {
+                shown [path->hops [h].from] = shown [path->hops [h].to] = 1;
+                uint32_t e = path->hops [h].edge;
+                if (path->hops [h].hop.verdict == MED_REJECT) {
+                    stops [e] = path->hops [h].hop.stage;
+                }
+                uint8_t v = (uint8_t) (path->verdict + 1);
+                if (!used [e] || v < used [e]) {
+                    used [e] = v;
+                }
+            }
+        }
+    }
+    fprintf (out, "digraph blast {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", shape=ellipse];\n"
+                  "  edge [fontname=\"Helvetica\", fontsize=10];\n");
+    for (size_t a = 0; a < n; a++) {
+        if (!shown [a]) {
+            continue;
+        }
+        const bus_agent_t *agent = &ctx->policy->agents [a];
+        fprintf (out, "  \"%s\" [", agent->name);
+        if (blast->inside [a]) {
+            fprintf (out, "style=filled, fillcolor=\"#ff8080\", ");
+        }
+        else
+        if (blast->dist_direct [a] != UINT32_MAX) {
+            fprintf (out, "style=filled, fillcolor=\"#ffe0b0\", ");
+        }
+        if (sink [a]) {
+            fprintf (out, "shape=doubleoctagon, ");
+        }
+        if (agent->roles & BUS_ROLE_APPROVER) {
+            fprintf (out, "shape=house, ");
+        }
+        fprintf (out, "label=\"%s%s%s\"];\n", agent->name, agent->untrusted? "\\nuntrusted": "",
+                 agent->causal? "\\ncausal": "");
+    }
+    for (size_t e = 0; e < ctx->policy->edge_count; e++) {
+        if (!used [e]) {
+            continue;
+        }
+        const bus_edge_t *edge = &ctx->policy->edges [e];
+        char classes [256] = "";
+        size_t len = 0;
+        for (size_t c = 0; c < ctx->policy->class_count && len < sizeof classes - 70; c++) {
+            if (edge->classes & (UINT64_C (1) << c)) {
+                len += (size_t) snprintf (classes + len, sizeof classes - len, "%s%s", len? ",": "",
+                                          ctx->policy->classes [c].name);
+            }
+        }
+        med_blast_verdict_t v = (med_blast_verdict_t) (used [e] - 1);
+        fprintf (out, "  \"%s\" -> \"%s\" [color=%s, fontcolor=%s, label=\"%s%s%s\"%s];\n",
+                 s_name (ctx, edge->from), s_name (ctx, edge->to), s_colour (v), s_colour (v),
+                 classes, stops [e]? "\\nstopped by ": "", stops [e]? stops [e]: "",
+                 v == MED_BLAST_BLOCKED? ", style=dashed": ", penwidth=2");
+    }
+    //  The key: one small node, each verdict in its colour.
+    fprintf (out, "  key [shape=box, fontsize=10, label=<paths:");
+    for (int v = MED_BLAST_DIRECT; v <= MED_BLAST_BLOCKED; v++) {
+        fprintf (out, "<br/><font color=\"%s\">%s</font>", s_colour ((med_blast_verdict_t) v),
+                 med_blast_verdict_name ((med_blast_verdict_t) v));
+    }
+    fprintf (out, "<br/>red: compromised<br/>orange: steered<br/>octagon: privileged recipient>];\n}\n");
+    free (shown), free (sink), free (used), free (stops);
+}
+
+//  dot -Tpng -o FILE, the graph on its standard input; no shell.
+static int
+s_png (const s_ctx_t *ctx, const char *file)
+{
+    int fds [2];
+    if (pipe (fds) != 0) {
+        perror ("bulkhead blast: pipe");
+        return 1;
+    }
+    pid_t pid = fork ();
+    if (pid < 0) {
+        perror ("bulkhead blast: fork");
+        return 1;
+    }
+    if (pid == 0) {
+        dup2 (fds [0], 0);
+        close (fds [0]);
+        close (fds [1]);
+        execlp ("dot", "dot", "-Tpng", "-o", file, (char *) NULL);
+        perror ("bulkhead blast: dot (graphviz; scripts/install-deps installs it)");
+        _exit (127);
+    }
+    close (fds [0]);
+    FILE *out = fdopen (fds [1], "w");
+    if (!out) {
+        close (fds [1]);
+        waitpid (pid, NULL, 0);
+        return 1;
+    }
+    s_dot (ctx, out);
+    fclose (out);
+    int status = 0;
+    waitpid (pid, &status, 0);
+    if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
+        fprintf (stderr, "bulkhead blast: dot failed to render %s\n", file);
+        return 1;
+    }
+    return 0;
+}
+
+//  --- --all ------------------------------------------------------------------
+
+typedef struct {
+    const char *name;
+    bool provider;
+    int direct, approval;               //  privileged classes
+    uint64_t direct_mask, approval_mask;
+    size_t steered;                     //  exact, for the top of the list
+} s_rank_t;
+
+static int
+s_rank_compare (const void *a, const void *b)
+{
+    const s_rank_t *x = a, *y = b;
+    if (x->direct != y->direct) {
+        return y->direct - x->direct;
+    }
+    if (x->approval != y->approval) {
+        return y->approval - x->approval;
+    }
+    if (x->steered != y->steered) {
+        return x->steered < y->steered? 1: -1;
+    }
+    return strcmp (x->name, y->name);
+}
+
+static void
+s_mask_names (const s_ctx_t *ctx, uint64_t mask, char *out, size_t size)
+{
+    size_t len = 0;
+    out [0] = 0;
+    for (size_t c = 0; c < ctx->policy->class_count && len + 70 < size; c++) {
+        if (mask & (UINT64_C (1) << c)) {
+            len += (size_t) snprintf (out + len, size - len, "%s%s", len? ",": "",
+                                      ctx->policy->classes [c].name);
+        }
+    }
+    if (!len) {
+        snprintf (out, size, "-");
+    }
+}
+
+#define S_RANK_EXACT 20
+
+static size_t
+s_steered (const med_blast_t *blast)
+{
+    size_t n = 0;
+    for (size_t a = 0; a < blast->n_agents; a++) {
+        n += !blast->inside [a] && blast->dist_direct [a] != UINT32_MAX;
+    }
+    return n;
+}
+
+static int
+s_all (const s_ctx_t *ctx, bool json)
+{
+    const bus_policy_t *policy = ctx->policy;
+    size_t n = policy->agent_count;
+    uint64_t *masks = calloc (2 * n + 1, sizeof *masks);
+    uint32_t direct [BUS_CLASS_MAX], approval [BUS_CLASS_MAX];
+    //  Agents, then one row per provider.
+    s_rank_t *rows = calloc (2 * n + 1, sizeof *rows);
+    bus_error_t err;
+    if (!masks || !rows || med_blast_score (ctx->graph, direct, approval, masks, &err) != 0) {
+        free (masks), free (rows);
+        fprintf (stderr, "bulkhead blast: NOMEM: out of memory\n");
+        return 1;
+    }
+    size_t count = 0;
+    for (size_t a = 0; a < n; a++) {
+        rows [count++] = (s_rank_t) { policy->agents [a].name, false,
+                                      __builtin_popcountll (masks [2 * a]),
+                                      __builtin_popcountll (masks [2 * a + 1]),
+                                      masks [2 * a], masks [2 * a + 1], 0 };
+    }
+    //  A provider: the union of its agents' reach (one analysis each).
+    med_blast_options_t options;
+    med_blast_options_default (&options);
+    options.k = 0;
+    options.cuts = 0;
+    uint32_t *set = calloc (n + 1, sizeof *set);
+    for (size_t a = 0; set && a < n; a++) {
+        const char *provider = policy->agents [a].provider;
+        bool seen = !provider [0];
+        for (size_t b = 0; b < a && !seen; b++) {
+            seen = strcmp (policy->agents [b].provider, provider) == 0;
+        }
+        if (seen) {
+            continue;
+        }
+        size_t k = 0;
+        for (size_t b = a; b < n; b++) {
+            if (strcmp (policy->agents [b].provider, provider) == 0) {
+                set [k++] = (uint32_t) b;
+            }
+        }
+        med_blast_t *blast;
+        if (med_blast_open (&blast, ctx->graph, set, k, &options, &err) == 0) {
+            rows [count++] = (s_rank_t) { provider, true,
+                                          __builtin_popcountll (blast->classes_direct),
+                                          __builtin_popcountll (blast->classes_approval),
+                                          blast->classes_direct, blast->classes_approval,
+                                          s_steered (blast) };
+            med_blast_destroy (&blast);
+        }
+    }
+    qsort (rows, count, sizeof *rows, s_rank_compare);
+    //  Exact steering counts for the top agents (one search each).
+    for (size_t i = 0; set && i < count && i < S_RANK_EXACT; i++) {
+        if (rows [i].provider) {
+            continue;
+        }
+        set [0] = bus_policy_agent_index (policy, bus_policy_agent (policy, rows [i].name));
+        med_blast_t *blast;
+        if (med_blast_open (&blast, ctx->graph, set, 1, &options, &err) == 0) {
+            rows [i].steered = s_steered (blast);
+            med_blast_destroy (&blast);
+        }
+    }
+    size_t shown = count < S_RANK_EXACT? count: S_RANK_EXACT;
+    qsort (rows, shown, sizeof *rows, s_rank_compare);
+    char dm [512], am [512];
+    if (json) {
+        printf ("{\"ranking\":[");
+        for (size_t i = 0; i < count; i++) {
+            s_mask_names (ctx, rows [i].direct_mask, dm, sizeof dm);
+            s_mask_names (ctx, rows [i].approval_mask, am, sizeof am);
+            printf ("%s{", i? ",": "");
+            s_json_str (rows [i].provider? "provider": "agent", rows [i].name, false);
+            s_json_str ("direct", dm, true);
+            s_json_str ("with_approval", am, true);
+            if (i < shown || rows [i].provider) {
+                printf (",\"steered\":%zu", rows [i].steered);
+            }
+            printf ("}");
+        }
+        printf ("]}\n");
+    }
+    else {
+        printf ("where a compromise hurts most (%zu agents; privileged classes triggered\n"
+                "without a person, then with approval; agents steered, exact for the top %d):\n",
+                n, S_RANK_EXACT);
+        for (size_t i = 0; i < count && i < 50; i++) {
+            s_mask_names (ctx, rows [i].direct_mask, dm, sizeof dm);
+            s_mask_names (ctx, rows [i].approval_mask, am, sizeof am);
+            printf ("  %3zu. %-9s %-24s direct: %-24s with approval: %-24s", i + 1,
+                    rows [i].provider? "provider": "agent", rows [i].name, dm, am);
+            if (i < shown || rows [i].provider) {
+                printf (" steers %zu", rows [i].steered);
+            }
+            printf ("\n");
+        }
+        if (count > 50) {
+            printf ("  ... %zu more\n", count - 50);
+        }
+        s_text_score (ctx);
+    }
+    free (set);
+    free (masks);
+    free (rows);
+    return 0;
+}
+
+static double
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+}
+
+//  --- main -------------------------------------------------------------------
+
+//  Standing grants from the data directory, read-only beside a live bus.
+static int
+s_grants (const char *dir, bus_grant_t **out, uint32_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    bus_store_t *store = cmd_open_log (dir, "blast");
+    if (!store) {
+        return -1;
+    }
+    bus_holds_t *holds;
+    bus_error_t err;
+    if (bus_holds_open (&holds, store, &err) != 0) {
+        cmd_error ("blast", &err);
+        bus_store_destroy (&store);
+        return -1;
+    }
+    uint32_t count = bus_holds_grant_count (holds);
+    *out = calloc (count + 1, sizeof **out);
+    for (uint32_t i = 0; *out && i < count; i++) {
+        (*out) [i] = *bus_holds_grant_at (holds, i);
+    }
+    *n = *out? count: 0;
+    bus_holds_destroy (&holds);
+    bus_store_destroy (&store);
+    return *out? 0: -1;
+}
+
+int
+cmd_blast (int argc, char **argv)
+{
+    enum { O_KEY = 1, O_PROVIDER, O_DEPTH, O_ALL, O_JSON, O_DOT, O_PNG, O_POLICY, O_DATA, O_STATS, O_CUTS, O_TARGETS };
+    static const struct option options [] = {
+        { "policy", required_argument, NULL, O_POLICY },
+        { "data", required_argument, NULL, O_DATA },
+        { "key", required_argument, NULL, O_KEY },
+        { "provider", required_argument, NULL, O_PROVIDER },
+        { "depth", required_argument, NULL, O_DEPTH },
+        { "all", no_argument, NULL, O_ALL },
+        { "json", no_argument, NULL, O_JSON },
+        { "dot", no_argument, NULL, O_DOT },
+        { "png", required_argument, NULL, O_PNG },
+        { "stats", no_argument, NULL, O_STATS },
+        { "cuts", required_argument, NULL, O_CUTS },
+        { "targets", required_argument, NULL, O_TARGETS },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *policy_path = NULL, *data = NULL, *png = NULL;
+    const char *keys [64], *providers [64];
+    size_t n_keys = 0, n_providers = 0;
+    bool all = false, json = false, dot = false, stats = false;
+    double t_start = s_now_ms ();
+    med_blast_options_t analysis;
+    med_blast_options_default (&analysis);
+    unsigned long long number;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "hk:", options, NULL)) != -1) {
+        switch (opt) {
+            case O_POLICY: policy_path = optarg; break;
+            case O_DATA: data = optarg; break;
+            case O_KEY:
+                if (n_keys == 64) {
+                    return s_usage (false);
+                }
+                keys [n_keys++] = optarg;
+                break;
+            case O_PROVIDER:
+                if (n_providers == 64) {
+                    return s_usage (false);
+                }
+                providers [n_providers++] = optarg;
+                break;
+            case O_DEPTH:
+                if (!cmd_number (optarg, 1, 64, &number)) {
+                    fprintf (stderr, "bulkhead blast: --depth takes 1 to 64 hops\n");
+                    return 2;
+                }
+                analysis.depth = (uint32_t) number;
+                break;
+            case 'k':
+                if (!cmd_number (optarg, 0, 32, &number)) {
+                    fprintf (stderr, "bulkhead blast: -k takes 0 to 32 alternatives\n");
+                    return 2;
+                }
+                analysis.k = (uint32_t) number;
+                break;
+            case O_ALL: all = true; break;
+            case O_JSON: json = true; break;
+            case O_DOT: dot = true; break;
+            case O_PNG: png = optarg; break;
+            case O_STATS: stats = true; break;
+            case O_CUTS:
+                if (!cmd_number (optarg, 0, 100000, &number)) {
+                    fprintf (stderr, "bulkhead blast: --cuts takes 0 to 100000 targets\n");
+                    return 2;
+                }
+                analysis.cuts = (uint32_t) number;
+                break;
+            case O_TARGETS:
+                if (!cmd_number (optarg, 0, 100000000, &number)) {
+                    fprintf (stderr, "bulkhead blast: --targets takes a count (0: all)\n");
+                    return 2;
+                }
+                analysis.targets = (uint32_t) number;
+                break;
+            case 'h': return s_usage (true);
+            default: return s_usage (false);
+        }
+    }
+    size_t n_names = (size_t) (argc - optind);
+    if (!policy_path || (json && dot) || (all && (dot || png))
+    ||  (!all && n_names + n_keys + n_providers == 0)) {
+        return s_usage (false);
+    }
+    bus_policy_t *policy;
+    bus_error_t err;
+    if (bus_policy_load_max (&policy, policy_path, BUS_POLICY_OFFLINE_MAX, &err) != 0) {
+        bus_print_line (stderr, err.text);
+        fputc ('\n', stderr);
+        return 1;
+    }
+    double t_loaded = s_now_ms ();
+    int rc = 1;
+    bus_grant_t *grants = NULL;
+    uint32_t n_grants = 0;
+    med_graph_t *graph = NULL;
+    med_blast_t *blast = NULL, *untrusted = NULL;
+    uint32_t *set = calloc (policy->agent_count + 1, sizeof *set);
+    uint8_t *pick = calloc (policy->agent_count + 1, 1);
+    size_t n_set = 0;
+    if (!set || !pick) {
+        goto done;
+    }
+    if (data && s_grants (data, &grants, &n_grants) != 0) {
+        goto done;
+    }
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    if (med_graph_new (&graph, policy, grants, n_grants,
+                       (uint64_t) now.tv_sec * 1000000 + (uint64_t) now.tv_nsec / 1000, &err) != 0) {
+        cmd_error ("blast", &err);
+        goto done;
+    }
+    s_ctx_t ctx = { policy, graph, NULL, policy_path, analysis.targets };
+    if (all) {
+        rc = s_all (&ctx, json);
+        goto done;
+    }
+    //  The compromised set: names, keys, providers; each must name something.
+    for (size_t i = 0; i < n_names; i++) {
+        const bus_agent_t *agent = bus_policy_agent (policy, argv [optind + i]);
+        if (!agent) {
+            fprintf (stderr, "bulkhead blast: %s: no agent '", policy_path);
+            bus_print_line (stderr, argv [optind + i]);
+            fprintf (stderr, "' in the policy\n");
+            rc = 2;
+            goto done;
+        }
+        pick [bus_policy_agent_index (policy, agent)] = 1;
+    }
+    for (size_t i = 0; i < n_keys; i++) {
+        size_t found = 0;
+        for (size_t a = 0; a < policy->agent_count; a++) {
+            const bus_agent_t *agent = &policy->agents [a];
+            if (strcmp (agent->key_fp, keys [i]) == 0 || strcmp (agent->key_z85, keys [i]) == 0
+            ||  (agent->next_key_fp [0] && strcmp (agent->next_key_fp, keys [i]) == 0)) {
+                pick [a] = 1;
+                found++;
+            }
+        }
+        if (!found) {
+            fprintf (stderr, "bulkhead blast: %s: no agent has key '", policy_path);
+            bus_print_line (stderr, keys [i]);
+            fprintf (stderr, "' (a fingerprint as `bulkhead check` lists them)\n");
+            rc = 2;
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < n_providers; i++) {
+        size_t found = 0;
+        for (size_t a = 0; a < policy->agent_count; a++) {
+            if (strcmp (policy->agents [a].provider, providers [i]) == 0) {
+                pick [a] = 1;
+                found++;
+            }
+        }
+        if (!found) {
+            fprintf (stderr, "bulkhead blast: %s: no agent has provider '", policy_path);
+            bus_print_line (stderr, providers [i]);
+            fprintf (stderr, "'\n");
+            rc = 2;
+            goto done;
+        }
+    }
+    for (size_t a = 0; a < policy->agent_count; a++) {
+        if (pick [a]) {
+            set [n_set++] = (uint32_t) a;
+        }
+    }
+    if (med_blast_open (&blast, graph, set, n_set, &analysis, &err) != 0) {
+        cmd_error ("blast", &err);
+        goto done;
+    }
+    ctx.blast = blast;
+    if (stats) {
+        //  To stderr: the figures README quotes (bench/blast.sh).
+        size_t runs, hits;
+        med_graph_counts (graph, &runs, &hits);
+        fprintf (stderr, "blast-stats: agents=%zu edges=%zu load_ms=%.0f search_ms=%.1f "
+                 "targets_ms=%.1f cuts_ms=%.1f graph_bytes=%zu targets=%zu chain_runs=%zu "
+                 "memo_hits=%zu\n",
+                 policy->agent_count, policy->edge_count, t_loaded - t_start, blast->ms_search,
+                 blast->ms_targets, blast->ms_cuts, med_graph_bytes (graph), blast->n_targets,
+                 runs, hits);
+    }
+    if (png) {
+        rc = s_png (&ctx, png);
+        goto done;
+    }
+    if (dot) {
+        s_dot (&ctx, stdout);
+    }
+    else
+    if (json) {
+        s_json (&ctx);
+    }
+    else {
+        //  All untrusted agents together, for their choke points.
+        size_t n_untrusted = 0;
+        for (size_t a = 0; a < policy->agent_count; a++) {
+            if (policy->agents [a].untrusted) {
+                set [n_untrusted++] = (uint32_t) a;
+            }
+        }
+        if (n_untrusted && med_blast_open (&untrusted, graph, set, n_untrusted, &analysis,
+                                           &err) != 0) {
+            cmd_error ("blast", &err);
+            goto done;
+        }
+        s_text (&ctx, untrusted);
+    }
+    rc = 0;
+done:
+    med_blast_destroy (&untrusted);
+    med_blast_destroy (&blast);
+    med_graph_destroy (&graph);
+    free (grants);
+    free (set);
+    free (pick);
+    bus_policy_destroy (&policy);
+    return rc;
+}

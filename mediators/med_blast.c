@@ -1,0 +1,1058 @@
+/*  med_blast.c: what a compromised set can make happen (see med_blast.h). */
+#include "med_blast.h"
+#include "med_hold.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define S_NONE      UINT32_MAX
+#define S_BIT(c)    (UINT64_C (1) << (c))
+//  Beyond this many edge-disjoint unapproved paths a cut is no choke point.
+#define S_CUT_MAX   64
+#define S_TOP_EDGES 10
+
+const char *
+med_blast_verdict_name (med_blast_verdict_t verdict)
+{
+    switch (verdict) {
+        case MED_BLAST_DIRECT:   return "direct";
+        case MED_BLAST_DROPPED:  return "taint dropped";
+        case MED_BLAST_GRANTED:  return "approved in advance";
+        case MED_BLAST_APPROVAL: return "needs approval";
+        case MED_BLAST_BLOCKED:  return "blocked";
+    }
+    return "?";
+}
+
+const char *
+med_blast_band (uint32_t count, size_t agents)
+{
+    if (count == 0 || agents == 0) {
+        return "none";
+    }
+    double share = (double) count / (double) agents;
+    return share < 0.01? "low": share < 0.10? "moderate": share < 0.50? "high": "critical";
+}
+
+static double
+s_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);     //  CPU: the machine is shared
+    return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+}
+
+void
+med_blast_options_default (med_blast_options_t *options)
+{
+    options->k = 3;
+    options->depth = 8;
+    options->cuts = 8;
+    options->targets = 20;
+}
+
+static uint64_t
+s_privileged (const bus_policy_t *policy)
+{
+    uint64_t mask = 0;
+    for (size_t c = 0; c < policy->class_count; c++) {
+        if (policy->classes [c].privileged) {
+            mask |= S_BIT (c);
+        }
+    }
+    return mask;
+}
+
+//  The classes a hop from state (u, t) over e delivers at a level.
+static uint64_t
+s_mask (med_graph_t *graph, size_t e, bool tainted, int level)
+{
+    uint64_t mask = med_graph_pass (graph, e, tainted);
+    if (level > 0) {
+        mask |= med_graph_held (graph, e, tainted);
+    }
+    return mask;
+}
+
+//  The state a hop over e lands in: the recipient tainted if what it got is
+//  restricted; a member of S is the attacker's and always clean.
+static uint32_t
+s_next (med_blast_t *self, size_t e, bool tainted)
+{
+    const bus_edge_t *edge = &med_graph_policy (self->graph)->edges [e];
+    bool t2 = !self->inside [edge->to] && med_graph_taints (self->graph, e, tainted);
+    return edge->to * 2 + (t2? 1: 0);
+}
+
+static void
+s_search (med_blast_t *self, int level, uint32_t *queue)
+{
+    size_t n2 = self->n_agents * 2;
+    uint32_t *dist = self->dist [level], *parent = self->parent [level], *via = self->via [level];
+    for (size_t s = 0; s < n2; s++) {
+        dist [s] = parent [s] = via [s] = S_NONE;
+    }
+    size_t head = 0, tail = 0;
+    for (size_t i = 0; i < self->n_set; i++) {
+        uint32_t st = self->set [i] * 2;
+        if (dist [st] == S_NONE) {
+            dist [st] = 0;
+            queue [tail++] = st;
+        }
+    }
+    while (head < tail) {
+        uint32_t st = queue [head++];
+        uint32_t u = st / 2;
+        bool t = st & 1;
+        size_t first, count;
+        med_graph_out (self->graph, u, &first, &count);
+        for (size_t e = first; e < first + count; e++) {
+            if (!s_mask (self->graph, e, t, level)) {
+                continue;
+            }
+            uint32_t ns = s_next (self, e, t);
+            if (dist [ns] != S_NONE) {
+                continue;
+            }
+            dist [ns] = dist [st] + 1;
+            parent [ns] = st;
+            via [ns] = (uint32_t) e;
+            queue [tail++] = ns;
+        }
+    }
+}
+
+static void
+s_plain (med_blast_t *self, uint32_t *queue)
+{
+    const bus_policy_t *policy = med_graph_policy (self->graph);
+    for (size_t a = 0; a < self->n_agents; a++) {
+        self->plain_dist [a] = self->plain_via [a] = S_NONE;
+    }
+    size_t head = 0, tail = 0;
+    for (size_t i = 0; i < self->n_set; i++) {
+        if (self->plain_dist [self->set [i]] == S_NONE) {
+            self->plain_dist [self->set [i]] = 0;
+            queue [tail++] = self->set [i];
+        }
+    }
+    while (head < tail) {
+        uint32_t u = queue [head++];
+        size_t first, count;
+        med_graph_out (self->graph, u, &first, &count);
+        for (size_t e = first; e < first + count; e++) {
+            uint32_t v = policy->edges [e].to;
+            if (self->plain_dist [v] == S_NONE) {
+                self->plain_dist [v] = self->plain_dist [u] + 1;
+                self->plain_via [v] = (uint32_t) e;
+                queue [tail++] = v;
+            }
+        }
+    }
+}
+
+void
+med_blast_path_free (med_blast_path_t *path)
+{
+    free (path->hops);
+    path->hops = NULL;
+    path->n_hops = 0;
+}
+
+//  The class a steered sender would send on an inner hop: one delivered
+//  without a person if any, else one that is held, else the first the edge
+//  carries (the replay then says who refuses it).
+static int
+s_inner_class (med_graph_t *graph, size_t e, bool tainted)
+{
+    uint64_t mask = med_graph_pass (graph, e, tainted);
+    if (!mask) {
+        mask = med_graph_held (graph, e, tainted);
+    }
+    if (!mask) {
+        mask = med_graph_policy (graph)->edges [e].classes;
+    }
+    return mask? __builtin_ctzll (mask): 0;
+}
+
+static bool
+s_quorum_inside (med_blast_t *self, int cls, uint32_t sender)
+{
+    const bus_policy_t *policy = med_graph_policy (self->graph);
+    const bus_class_t *klass = &policy->classes [cls];
+    uint32_t owned = 0;
+    for (size_t i = 0; i < self->n_set; i++) {
+        const bus_agent_t *agent = &policy->agents [self->set [i]];
+        //  med_hold_votes never counts the sender's own vote.
+        if (self->set [i] != sender && med_hold_may_approve (agent, klass)) {
+            owned++;
+        }
+    }
+    return owned >= med_hold_quorum (klass);
+}
+
+int
+med_blast_replay (med_blast_t *self, const uint32_t *agents, size_t n, int cls,
+                  med_blast_path_t *path)
+{
+    const bus_policy_t *policy = med_graph_policy (self->graph);
+    memset (path, 0, sizeof *path);
+    if (n < 2) {
+        return -1;
+    }
+    path->hops = calloc (n - 1, sizeof *path->hops);
+    if (!path->hops) {
+        return -1;
+    }
+    path->n_hops = n - 1;
+    path->verdict = MED_BLAST_DIRECT;
+    for (size_t i = 1; i < n && !path->revisits; i++) {
+        for (size_t j = 0; j < i && !path->revisits; j++) {
+            path->revisits = agents [i] == agents [j] && (i + 1 < n || agents [i] != agents [i - 1]);
+        }
+    }
+    bool tainted = false;
+    for (size_t i = 0; i + 1 < n; i++) {
+        med_blast_hop_t *hop = &path->hops [i];
+        const bus_edge_t *edge = bus_policy_edge (policy, &policy->agents [agents [i]],
+                                                  &policy->agents [agents [i + 1]]);
+        if (!edge) {
+            med_blast_path_free (path);
+            return -1;
+        }
+        if (self->inside [agents [i]]) {
+            tainted = false;
+        }
+        hop->from = agents [i];
+        hop->to = agents [i + 1];
+        hop->edge = (uint32_t) (edge - policy->edges);
+        hop->tainted = tainted;
+        hop->cls = i + 2 == n && cls >= 0? cls: s_inner_class (self->graph, hop->edge, tainted);
+        med_graph_hop (self->graph, hop->edge, hop->cls, tainted, &hop->hop);
+        med_blast_verdict_t v = MED_BLAST_DIRECT;
+        if (hop->hop.verdict == MED_REJECT) {
+            v = MED_BLAST_BLOCKED;
+        }
+        else
+        if (hop->hop.verdict == MED_HOLD) {
+            v = MED_BLAST_APPROVAL;
+            hop->quorum_inside = s_quorum_inside (self, hop->cls, hop->from);
+        }
+        else
+        if (hop->hop.grant) {
+            v = MED_BLAST_GRANTED;
+        }
+        else
+        if (hop->hop.dropped) {
+            v = MED_BLAST_DROPPED;
+        }
+        if (v > path->verdict) {
+            path->verdict = v;
+        }
+        tainted = hop->hop.restricted;
+    }
+    return 0;
+}
+
+typedef struct {
+    int level;                          //  0 direct, 1 approval, 2 plain
+    uint32_t length;
+    uint32_t state;                     //  (levels 0, 1) or agent (2) before the last hop
+    uint32_t edge;
+} s_cand_t;
+
+static int
+s_cand_compare (const void *a, const void *b)
+{
+    const s_cand_t *x = a, *y = b;
+    if (x->level != y->level) {
+        return x->level - y->level;
+    }
+    if (x->length != y->length) {
+        return x->length < y->length? -1: 1;
+    }
+    return x->edge < y->edge? -1: x->edge > y->edge;
+}
+
+//  The agents of the path a candidate stands for, S first; *n of them.
+static uint32_t *
+s_agents (med_blast_t *self, const s_cand_t *cand, size_t *n)
+{
+    const bus_policy_t *policy = med_graph_policy (self->graph);
+    size_t len = cand->length + 1;
+    uint32_t *agents = calloc (len, sizeof *agents);
+    if (!agents) {
+        return NULL;
+    }
+    size_t i = len;
+    agents [--i] = policy->edges [cand->edge].to;
+    if (cand->level < 2) {
+        uint32_t st = cand->state;
+        while (st != S_NONE && i > 0) {
+            agents [--i] = st / 2;
+            st = self->parent [cand->level][st];
+        }
+    }
+    else {
+        uint32_t a = cand->state;
+        while (i > 0) {
+            agents [--i] = a;
+            if (self->plain_via [a] == S_NONE) {
+                break;
+            }
+            a = policy->edges [self->plain_via [a]].from;
+        }
+    }
+    *n = len;
+    return agents;
+}
+
+//  The candidates of one (class, recipient): a last hop into it from a
+//  state each level reaches. Grows *cands; returns how many, -1 on no memory.
+static long
+s_candidates (med_blast_t *self, int c, uint32_t v, s_cand_t **cands, size_t *cap)
+{
+    med_graph_t *graph = self->graph;
+    const bus_policy_t *policy = med_graph_policy (graph);
+    const uint32_t *in;
+    size_t n_in, n = 0;
+    med_graph_in (graph, v, &in, &n_in);
+    for (size_t i = 0; i < n_in; i++) {
+        const bus_edge_t *edge = &policy->edges [in [i]];
+        if (!(edge->classes & S_BIT (c)) || self->plain_dist [edge->from] == S_NONE) {
+            continue;
+        }
+        if (n + 5 > *cap) {
+            *cap = *cap? *cap * 2: 64;
+            s_cand_t *more = realloc (*cands, *cap * sizeof *more);
+            if (!more) {
+                return -1;
+            }
+            *cands = more;
+        }
+        for (int level = 0; level < 2; level++) {
+            for (int t = 0; t < 2; t++) {
+                uint32_t st = edge->from * 2 + (uint32_t) t;
+                if (self->dist [level][st] != S_NONE
+                &&  (s_mask (graph, in [i], t, level) & S_BIT (c))) {
+                    (*cands) [n++] = (s_cand_t) { level, self->dist [level][st] + 1, st, in [i] };
+                }
+            }
+        }
+        (*cands) [n++] = (s_cand_t) { 2, self->plain_dist [edge->from] + 1, edge->from, in [i] };
+    }
+    qsort (*cands, n, sizeof **cands, s_cand_compare);
+    return (long) n;
+}
+
+//  Replays the path a candidate stands for into *path.
+static int
+s_replay_cand (med_blast_t *self, int cls, const s_cand_t *cand, med_blast_path_t *path)
+{
+    size_t n = 0;
+    uint32_t *agents = s_agents (self, cand, &n);
+    int rc = agents? med_blast_replay (self, agents, n, cls, path): -1;
+    free (agents);
+    return rc;
+}
+
+//  First pass: the best verdict (the first candidate's path, replayed) and
+//  that path if it is within depth.
+static int
+s_target_best (med_blast_t *self, med_blast_target_t *target, const s_cand_t *cands,
+               const med_blast_options_t *options)
+{
+    target->paths = calloc ((size_t) options->k + 1, sizeof *target->paths);
+    med_blast_path_t path;
+    if (!target->paths || s_replay_cand (self, target->cls, &cands [0], &path) != 0) {
+        return -1;
+    }
+    target->best = path.verdict;
+    target->best_length = (uint32_t) path.n_hops;
+    if (cands [0].length <= options->depth) {
+        target->paths [target->n_paths++] = path;
+    }
+    else {
+        target->beyond_depth++;
+        med_blast_path_free (&path);
+    }
+    return 0;
+}
+
+//  Second pass, for the targets listed in full: up to k alternatives, each
+//  through another last hop.
+static int
+s_target_more (med_blast_t *self, med_blast_target_t *target, const s_cand_t *cands,
+               size_t n_cands, const med_blast_options_t *options)
+{
+    for (size_t i = 1; i < n_cands; i++) {
+        bool seen = cands [i].edge == cands [0].edge;
+        for (size_t j = 1; j < i && !seen; j++) {
+            seen = cands [j].edge == cands [i].edge;
+        }
+        if (seen) {
+            continue;
+        }
+        if (cands [i].length > options->depth) {
+            target->beyond_depth++;
+            continue;
+        }
+        if (target->n_paths == (size_t) options->k + 1) {
+            continue;
+        }
+        med_blast_path_t path;
+        if (s_replay_cand (self, target->cls, &cands [i], &path) != 0) {
+            return -1;
+        }
+        target->paths [target->n_paths++] = path;
+    }
+    return 0;
+}
+
+static int
+s_target_compare (const void *a, const void *b)
+{
+    const med_blast_target_t *x = a, *y = b;
+    if (x->cls != y->cls) {
+        return x->cls - y->cls;
+    }
+    if (x->best != y->best) {
+        return (int) x->best - (int) y->best;
+    }
+    if (x->best_length != y->best_length) {
+        return x->best_length < y->best_length? -1: 1;
+    }
+    return x->recipient < y->recipient? -1: x->recipient > y->recipient;
+}
+
+static int
+s_targets (med_blast_t *self, const med_blast_options_t *options)
+{
+    const bus_policy_t *policy = med_graph_policy (self->graph);
+    uint64_t privileged = s_privileged (policy);
+    size_t cap = 0, room = 0;
+    s_cand_t *cands = NULL;
+    int rc = 0;
+    for (size_t c = 0; c < policy->class_count && rc == 0; c++) {
+        if (!(privileged & S_BIT (c))) {
+            continue;
+        }
+        for (uint32_t v = 0; v < self->n_agents && rc == 0; v++) {
+            if (self->inside [v]) {
+                continue;               //  S's own: the attacker has it already
+            }
+            long n = s_candidates (self, (int) c, v, &cands, &cap);
+            if (n <= 0) {
+                rc = (int) (n < 0? -1: 0);
+                continue;
+            }
+            if (self->n_targets == room) {
+                room = room? room * 2: 16;
+                med_blast_target_t *more = realloc (self->targets, room * sizeof *more);
+                if (!more) {
+                    rc = -1;
+                    break;
+                }
+                self->targets = more;
+            }
+            med_blast_target_t *target = &self->targets [self->n_targets++];
+            memset (target, 0, sizeof *target);
+            target->cls = (int) c;
+            target->recipient = v;
+            rc = s_target_best (self, target, cands, options);
+            if (rc == 0 && target->best <= MED_BLAST_GRANTED) {
+                self->classes_direct |= S_BIT (c);
+            }
+            if (rc == 0 && target->best <= MED_BLAST_APPROVAL) {
+                self->classes_approval |= S_BIT (c);
+            }
+        }
+    }
+    //  Worst first within each class; the first `targets` of each in full.
+    qsort (self->targets, self->n_targets, sizeof *self->targets, s_target_compare);
+    for (size_t i = 0, rank = 0; rc == 0 && i < self->n_targets; i++, rank++) {
+        med_blast_target_t *target = &self->targets [i];
+        if (i && target->cls != self->targets [i - 1].cls) {
+            rank = 0;
+        }
+        if (options->targets && rank >= options->targets) {
+            self->n_summarised++;
+            continue;
+        }
+        long n = s_candidates (self, target->cls, target->recipient, &cands, &cap);
+        rc = n < 0? -1: s_target_more (self, target, cands, (size_t) n, options);
+    }
+    free (cands);
+    return rc;
+}
+
+static int
+s_exposure (med_blast_t *self)
+{
+    med_graph_t *graph = self->graph;
+    const bus_policy_t *policy = med_graph_policy (graph);
+    for (uint32_t a = 0; a < self->n_agents; a++) {
+        if (policy->agents [a].roles & BUS_ROLE_APPROVER) {
+            self->n_approvers++;
+        }
+    }
+    self->approvers = calloc (self->n_approvers + 1, sizeof *self->approvers);
+    self->holds = calloc (policy->class_count + 1, sizeof *self->holds);
+    if (!self->approvers || !self->holds) {
+        return -1;
+    }
+    size_t n = 0;
+    for (uint32_t a = 0; a < self->n_agents; a++) {
+        if (policy->agents [a].roles & BUS_ROLE_APPROVER) {
+            self->approvers [n++] = (med_blast_approver_t) { a, self->inside [a],
+                                                             self->dist_direct [a],
+                                                             self->dist_approval [a] };
+        }
+    }
+    //  Which classes S can make wait: a held hop from a state steered
+    //  without a person.
+    uint64_t waits = 0;
+    for (uint32_t st = 0; st < self->n_agents * 2; st++) {
+        if (self->dist [0][st] == S_NONE) {
+            continue;
+        }
+        size_t first, count;
+        med_graph_out (graph, st / 2, &first, &count);
+        for (size_t e = first; e < first + count; e++) {
+            waits |= med_graph_held (graph, e, st & 1);
+        }
+    }
+    for (size_t c = 0; c < policy->class_count; c++) {
+        const bus_class_t *klass = &policy->classes [c];
+        if (!klass->hold && !klass->restricted_hold) {
+            continue;
+        }
+        med_blast_hold_t *hold = &self->holds [self->n_holds++];
+        hold->cls = (int) c;
+        hold->quorum = med_hold_quorum (klass);
+        hold->floodable = (waits & S_BIT (c)) != 0;
+        for (uint32_t a = 0; a < self->n_agents; a++) {
+            if (!med_hold_may_approve (&policy->agents [a], klass)) {
+                continue;
+            }
+            hold->eligible++;
+            hold->owned += self->inside [a];
+            hold->reachable += self->inside [a] || self->dist_direct [a] != S_NONE;
+        }
+    }
+    return 0;
+}
+
+static int
+s_edge_count_compare (const void *a, const void *b)
+{
+    const med_blast_edge_count_t *x = a, *y = b;
+    if (x->count != y->count) {
+        return x->count > y->count? -1: 1;
+    }
+    return x->edge < y->edge? -1: x->edge > y->edge;
+}
+
+static int
+s_top_edges (med_blast_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_targets; i++) {
+        if (self->targets [i].n_paths) {
+            n += self->targets [i].paths [0].n_hops;
+        }
+    }
+    med_blast_edge_count_t *counts = calloc (n + 1, sizeof *counts);
+    if (!counts) {
+        return -1;
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < self->n_targets; i++) {
+        const med_blast_target_t *target = &self->targets [i];
+        if (!target->n_paths || target->paths [0].verdict == MED_BLAST_BLOCKED) {
+            continue;
+        }
+        for (size_t h = 0; h < target->paths [0].n_hops; h++) {
+            uint32_t e = target->paths [0].hops [h].edge;
+            size_t j = 0;
+            while (j < used && counts [j].edge != e) {
+                j++;
+            }
+            if (j == used) {
+                counts [used++] = (med_blast_edge_count_t) { e, 0 };
+            }
+            counts [j].count++;
+        }
+    }
+    qsort (counts, used, sizeof *counts, s_edge_count_compare);
+    self->top_edges = counts;
+    self->n_top_edges = used < S_TOP_EDGES? used: S_TOP_EDGES;
+    return 0;
+}
+
+//  --- Minimum cut by max-flow -------------------------------------------------
+//
+//  Of the unapproved paths from S to one (class, recipient): the edges on
+//  some such path (forward from S over direct hops, backward from the
+//  recipient), with capacity 1 each, S joined to a source of infinite
+//  capacity. Edmonds-Karp; the cut is the saturated edges from the side the
+//  source still reaches. Taint states are merged per agent for the flow,
+//  so the cut is of a graph that holds every unapproved path (and
+//  possibly a few that mix states): always a cut, minimum for that graph.
+
+typedef struct {
+    uint32_t to, next, edge;            //  edge: policy edge, S_NONE for source arcs
+    int32_t cap;
+} s_arc_t;
+
+//  The cut of the unapproved paths from S to class cls at the sinks (one
+//  recipient, or every recipient of the class at once through a common
+//  sink). *cut gets the edges (malloc'd), *n_cut how many; none (0) when
+//  there is no path or the cut is wider than S_CUT_MAX.
+static int
+s_cut (med_blast_t *self, int cls, const uint32_t *sinks, size_t n_sinks, uint8_t *back,
+       uint32_t *queue, uint32_t *stamp, uint32_t mark, uint32_t **cut, size_t *n_cut)
+{
+    med_graph_t *graph = self->graph;
+    const bus_policy_t *policy = med_graph_policy (graph);
+    size_t n2 = self->n_agents * 2;
+    *cut = NULL;
+    *n_cut = 0;
+    memset (back, 0, n2);
+    uint8_t *is_sink = calloc (self->n_agents + 1, 1);
+    if (!is_sink) {
+        return -1;
+    }
+    //  States that reach a sink with class cls, without a person.
+    size_t head = 0, tail = 0;
+    const uint32_t *in;
+    size_t n_in;
+    for (size_t k = 0; k < n_sinks; k++) {
+        is_sink [sinks [k]] = 1;
+        med_graph_in (graph, sinks [k], &in, &n_in);
+        for (size_t i = 0; i < n_in; i++) {
+            for (int t = 0; t < 2; t++) {
+                uint32_t st = policy->edges [in [i]].from * 2 + (uint32_t) t;
+                if ((med_graph_pass (graph, in [i], t) & S_BIT (cls)) && !back [st]) {
+                    back [st] = 1;
+                    queue [tail++] = st;
+                }
+            }
+        }
+    }
+    while (head < tail) {
+        uint32_t st = queue [head++];
+        med_graph_in (graph, st / 2, &in, &n_in);
+        for (size_t i = 0; i < n_in; i++) {
+            for (int t = 0; t < 2; t++) {
+                uint32_t ps = policy->edges [in [i]].from * 2 + (uint32_t) t;
+                if (!back [ps] && med_graph_pass (graph, in [i], t) && s_next (self, in [i], t) == st) {
+                    back [ps] = 1;
+                    queue [tail++] = ps;
+                }
+            }
+        }
+    }
+    //  The flow network: node 0 the source, agents as 1 + index, then the
+    //  common sink.
+    size_t nodes = self->n_agents + 2;
+    size_t cap = 64, n_arcs = 0;
+    s_arc_t *arcs = malloc (cap * sizeof *arcs);
+    uint32_t *first = malloc (nodes * sizeof *first);
+    uint32_t *pred = malloc (nodes * sizeof *pred);
+    if (!arcs || !first || !pred) {
+        free (arcs), free (first), free (pred), free (is_sink);
+        return -1;
+    }
+    for (size_t i = 0; i < nodes; i++) {
+        first [i] = S_NONE;
+    }
+    uint32_t sink = (uint32_t) (self->n_agents + 1);
+    int rc = 0;
+#define S_ARC(FROM, TO, CAP, EDGE) do { \
+        if (n_arcs + 2 > cap) { \
+            cap *= 2; \
+            s_arc_t *more = realloc (arcs, cap * sizeof *arcs); \
+            if (!more) { rc = -1; goto done; } \
+            arcs = more; \
+        } \
+        arcs [n_arcs] = (s_arc_t) { (TO), first [FROM], (EDGE), (CAP) }; \
+        first [FROM] = (uint32_t) n_arcs++; \
+        arcs [n_arcs] = (s_arc_t) { (FROM), first [TO], (EDGE), 0 }; \
+        first [TO] = (uint32_t) n_arcs++; \
+    } while (0)
+    for (size_t i = 0; i < self->n_set; i++) {
+        S_ARC (0, self->set [i] + 1, S_CUT_MAX + 1, S_NONE);
+    }
+    for (uint32_t st = 0; st < n2; st++) {
+        if (self->dist [0][st] == S_NONE || !back [st]) {
+            continue;
+        }
+        size_t e0, count;
+        med_graph_out (graph, st / 2, &e0, &count);
+        for (size_t e = e0; e < e0 + count; e++) {
+            uint64_t pass = med_graph_pass (graph, e, st & 1);
+            uint32_t to = policy->edges [e].to;
+            bool last = is_sink [to] && (pass & S_BIT (cls));
+            bool inner = pass && back [s_next (self, e, st & 1)] && !self->inside [to];
+            //  One arc per policy edge, whichever state it was found from.
+            if ((last || inner) && stamp [e] != mark && to != st / 2) {
+                stamp [e] = mark;
+                S_ARC (st / 2 + 1, to + 1, 1, (uint32_t) e);
+            }
+        }
+    }
+    for (size_t k = 0; k < n_sinks; k++) {
+        S_ARC (sinks [k] + 1, sink, S_CUT_MAX + 1, S_NONE);
+    }
+    int flow = 0;
+    while (flow <= S_CUT_MAX) {
+        for (size_t i = 0; i < nodes; i++) {
+            pred [i] = S_NONE;
+        }
+        head = tail = 0;
+        queue [tail++] = 0;
+        pred [0] = S_NONE - 1;
+        while (head < tail && pred [sink] == S_NONE) {
+            uint32_t x = queue [head++];
+            for (uint32_t a = first [x]; a != S_NONE; a = arcs [a].next) {
+                if (arcs [a].cap > 0 && pred [arcs [a].to] == S_NONE) {
+                    pred [arcs [a].to] = a;
+                    queue [tail++] = arcs [a].to;
+                }
+            }
+        }
+        if (pred [sink] == S_NONE) {
+            break;
+        }
+        for (uint32_t x = sink; x != 0; x = arcs [pred [x] ^ 1].to) {
+            arcs [pred [x]].cap--;
+            arcs [pred [x] ^ 1].cap++;
+        }
+        flow++;
+    }
+    if (flow > S_CUT_MAX || flow == 0) {
+        goto done;                      //  none, or too wide to be a choke point
+    }
+    //  pred marks what the source still reaches after the last search.
+    *cut = calloc ((size_t) flow, sizeof **cut);
+    if (!*cut) {
+        rc = -1;
+        goto done;
+    }
+    for (size_t a = 0; a < n_arcs; a += 2) {
+        uint32_t from = arcs [a + 1].to, to = arcs [a].to;
+        bool from_side = from == 0 || pred [from] != S_NONE;
+        bool to_side = to == 0 || pred [to] != S_NONE;
+        if (arcs [a].edge != S_NONE && from_side && !to_side && arcs [a].cap == 0
+        &&  *n_cut < (size_t) flow) {
+            (*cut) [(*n_cut)++] = arcs [a].edge;
+        }
+    }
+done:
+#undef S_ARC
+    free (arcs);
+    free (first);
+    free (pred);
+    free (is_sink);
+    return rc;
+}
+
+int
+med_blast_open (med_blast_t **out, med_graph_t *graph, const uint32_t *set, size_t n_set,
+                const med_blast_options_t *options, bus_error_t *err)
+{
+    const bus_policy_t *policy = med_graph_policy (graph);
+    med_blast_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        return bus_fail (err, BUS_ENOMEM, "blast: out of memory");
+    }
+    self->graph = graph;
+    self->n_agents = policy->agent_count;
+    size_t n = self->n_agents, n2 = n * 2;
+    self->inside = calloc (n + 1, sizeof *self->inside);
+    self->set = calloc (n_set + 1, sizeof *self->set);
+    self->dist_direct = calloc (n + 1, sizeof (uint32_t));
+    self->dist_approval = calloc (n + 1, sizeof (uint32_t));
+    self->plain_dist = calloc (n + 1, sizeof (uint32_t));
+    self->plain_via = calloc (n + 1, sizeof (uint32_t));
+    uint32_t *queue = calloc (n2 + 1, sizeof *queue);
+    uint8_t *back = calloc (n2 + 1, 1);
+    bool ok = self->inside && self->set && self->dist_direct && self->dist_approval
+           && self->plain_dist && self->plain_via && queue && back;
+    for (int level = 0; level < 2 && ok; level++) {
+        self->dist [level] = calloc (n2 + 1, sizeof (uint32_t));
+        self->parent [level] = calloc (n2 + 1, sizeof (uint32_t));
+        self->via [level] = calloc (n2 + 1, sizeof (uint32_t));
+        ok = self->dist [level] && self->parent [level] && self->via [level];
+    }
+    if (!ok) {
+        free (queue), free (back);
+        med_blast_destroy (&self);
+        return bus_fail (err, BUS_ENOMEM, "blast: out of memory for %zu agents", n);
+    }
+    for (size_t i = 0; i < n_set; i++) {
+        if (set [i] >= n) {
+            free (queue), free (back);
+            med_blast_destroy (&self);
+            return bus_fail (err, BUS_EINVAL, "blast: agent index %u out of range", set [i]);
+        }
+        if (!self->inside [set [i]]) {
+            self->inside [set [i]] = true;
+            self->set [self->n_set++] = set [i];
+        }
+    }
+    double t0 = s_ms ();
+    s_search (self, 0, queue);
+    s_search (self, 1, queue);
+    s_plain (self, queue);
+    self->ms_search = s_ms () - t0;
+    for (size_t a = 0; a < n; a++) {
+        uint32_t d0 = self->dist [0][a * 2], d1 = self->dist [0][a * 2 + 1];
+        self->dist_direct [a] = d0 < d1? d0: d1;
+        d0 = self->dist [1][a * 2], d1 = self->dist [1][a * 2 + 1];
+        self->dist_approval [a] = d0 < d1? d0: d1;
+    }
+    t0 = s_ms ();
+    int rc = s_targets (self, options);
+    if (rc == 0) {
+        rc = s_exposure (self);
+    }
+    if (rc == 0) {
+        rc = s_top_edges (self);
+    }
+    self->ms_targets = s_ms () - t0;
+    t0 = s_ms ();
+    //  Targets are worst first per class: the cuts go to the first ones.
+    uint32_t *stamp = calloc (policy->edge_count + 1, sizeof *stamp);
+    if (!stamp) {
+        rc = -1;
+    }
+    uint32_t mark = 0;
+    for (size_t i = 0, cuts = 0; rc == 0 && i < self->n_targets; i++) {
+        med_blast_target_t *target = &self->targets [i];
+        if (target->best <= MED_BLAST_GRANTED && cuts++ < options->cuts) {
+            rc = s_cut (self, target->cls, &target->recipient, 1, back, queue, stamp, ++mark,
+                        &target->cut, &target->n_cut);
+        }
+    }
+    //  And per class, every unapproved recipient of it at once.
+    uint32_t *sinks = calloc (self->n_targets + 1, sizeof *sinks);
+    self->class_cuts = calloc (policy->class_count + 1, sizeof *self->class_cuts);
+    if (rc == 0 && (!sinks || !self->class_cuts)) {
+        rc = -1;
+    }
+    for (size_t c = 0; rc == 0 && options->cuts && c < policy->class_count; c++) {
+        size_t n_sinks = 0;
+        for (size_t i = 0; i < self->n_targets; i++) {
+            if (self->targets [i].cls == (int) c && self->targets [i].best <= MED_BLAST_GRANTED) {
+                sinks [n_sinks++] = self->targets [i].recipient;
+            }
+        }
+        if (n_sinks) {
+            med_blast_cut_t *cut = &self->class_cuts [self->n_class_cuts++];
+            cut->cls = (int) c;
+            cut->recipients = n_sinks;
+            rc = s_cut (self, (int) c, sinks, n_sinks, back, queue, stamp, ++mark, &cut->cut,
+                        &cut->n_cut);
+        }
+    }
+    free (sinks);
+    free (stamp);
+    self->ms_cuts = s_ms () - t0;
+    free (queue);
+    free (back);
+    if (rc != 0) {
+        med_blast_destroy (&self);
+        return bus_fail (err, BUS_ENOMEM, "blast: out of memory");
+    }
+    *out = self;
+    return 0;
+}
+
+void
+med_blast_destroy (med_blast_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    med_blast_t *self = *self_p;
+    for (size_t i = 0; i < self->n_targets; i++) {
+        for (size_t p = 0; p < self->targets [i].n_paths; p++) {
+            med_blast_path_free (&self->targets [i].paths [p]);
+        }
+        free (self->targets [i].paths);
+        free (self->targets [i].cut);
+    }
+    free (self->targets);
+    for (size_t i = 0; i < self->n_class_cuts; i++) {
+        free (self->class_cuts [i].cut);
+    }
+    free (self->class_cuts);
+    free (self->approvers);
+    free (self->holds);
+    free (self->top_edges);
+    free (self->inside);
+    free (self->set);
+    free (self->dist_direct);
+    free (self->dist_approval);
+    free (self->plain_dist);
+    free (self->plain_via);
+    for (int level = 0; level < 2; level++) {
+        free (self->dist [level]);
+        free (self->parent [level]);
+        free (self->via [level]);
+    }
+    free (self);
+    *self_p = NULL;
+}
+
+//  --- Score: every agent alone as S, at once ---------------------------------
+//
+//  Tarjan's algorithm, iterative, over the (agent, tainted) state graph of
+//  one level; a component is finished after every component it reaches, so
+//  its class set is its members' own triggers joined with its successors'.
+
+typedef struct {
+    med_graph_t *graph;
+    int level;
+    uint64_t privileged;
+    size_t n2;
+    uint32_t *index, *low, *comp, *stack, *call;
+    size_t *cursor;
+    uint8_t *on;
+    uint64_t *mask;                     //  per component
+} s_tarjan_t;
+
+static uint32_t
+s_target_state (s_tarjan_t *t, size_t e, uint32_t st)
+{
+    const bus_edge_t *edge = &med_graph_policy (t->graph)->edges [e];
+    return edge->to * 2 + (med_graph_taints (t->graph, e, st & 1)? 1: 0);
+}
+
+static void
+s_tarjan (s_tarjan_t *t)
+{
+    uint32_t next_index = 0, next_comp = 0;
+    size_t sp = 0, cp = 0;
+    for (uint32_t root = 0; root < t->n2; root++) {
+        if (t->index [root] != S_NONE) {
+            continue;
+        }
+        t->call [cp++] = root;
+        t->index [root] = t->low [root] = next_index++;
+        t->stack [sp++] = root;
+        t->on [root] = 1;
+        size_t dummy;
+        med_graph_out (t->graph, root / 2, &t->cursor [root], &dummy);
+        while (cp) {
+            uint32_t st = t->call [cp - 1];
+            size_t first, count;
+            med_graph_out (t->graph, st / 2, &first, &count);
+            bool descended = false;
+            while (t->cursor [st] < first + count) {
+                size_t e = t->cursor [st]++;
+                if (!s_mask (t->graph, e, st & 1, t->level)) {
+                    continue;
+                }
+                uint32_t ns = s_target_state (t, e, st);
+                if (t->index [ns] == S_NONE) {
+                    t->index [ns] = t->low [ns] = next_index++;
+                    t->stack [sp++] = ns;
+                    t->on [ns] = 1;
+                    size_t d;
+                    med_graph_out (t->graph, ns / 2, &t->cursor [ns], &d);
+                    t->call [cp++] = ns;
+                    descended = true;
+                    break;
+                }
+                if (t->on [ns] && t->index [ns] < t->low [st]) {
+                    t->low [st] = t->index [ns];
+                }
+            }
+            if (descended) {
+                continue;
+            }
+            cp--;
+            if (cp && t->low [st] < t->low [t->call [cp - 1]]) {
+                t->low [t->call [cp - 1]] = t->low [st];
+            }
+            if (t->low [st] != t->index [st]) {
+                continue;
+            }
+            //  st roots a component: pop it, then join its class sets.
+            uint32_t c = next_comp++;
+            size_t bottom = sp;
+            do {
+                bottom--;
+                t->on [t->stack [bottom]] = 0;
+                t->comp [t->stack [bottom]] = c;
+            } while (t->stack [bottom] != st);
+            uint64_t mask = 0;
+            for (size_t i = bottom; i < sp; i++) {
+                uint32_t m = t->stack [i];
+                med_graph_out (t->graph, m / 2, &first, &count);
+                for (size_t e = first; e < first + count; e++) {
+                    uint64_t delivered = s_mask (t->graph, e, m & 1, t->level);
+                    if (!delivered) {
+                        continue;
+                    }
+                    mask |= delivered & t->privileged;
+                    uint32_t other = t->comp [s_target_state (t, e, m)];
+                    if (other != c && other != S_NONE) {
+                        mask |= t->mask [other];
+                    }
+                }
+            }
+            t->mask [c] = mask;
+            sp = bottom;
+        }
+    }
+}
+
+int
+med_blast_score (med_graph_t *graph, uint32_t direct [BUS_CLASS_MAX],
+                 uint32_t approval [BUS_CLASS_MAX], uint64_t *by_agent, bus_error_t *err)
+{
+    const bus_policy_t *policy = med_graph_policy (graph);
+    size_t n = policy->agent_count, n2 = n * 2;
+    memset (direct, 0, BUS_CLASS_MAX * sizeof *direct);
+    memset (approval, 0, BUS_CLASS_MAX * sizeof *approval);
+    s_tarjan_t t = { .graph = graph, .privileged = s_privileged (policy), .n2 = n2 };
+    t.index = malloc ((n2 + 1) * sizeof *t.index);
+    t.low = malloc ((n2 + 1) * sizeof *t.low);
+    t.comp = malloc ((n2 + 1) * sizeof *t.comp);
+    t.stack = malloc ((n2 + 1) * sizeof *t.stack);
+    t.call = malloc ((n2 + 1) * sizeof *t.call);
+    t.cursor = malloc ((n2 + 1) * sizeof *t.cursor);
+    t.on = malloc (n2 + 1);
+    t.mask = malloc ((n2 + 1) * sizeof *t.mask);
+    int rc = 0;
+    if (!t.index || !t.low || !t.comp || !t.stack || !t.call || !t.cursor || !t.on || !t.mask) {
+        rc = bus_fail (err, BUS_ENOMEM, "blast score: out of memory for %zu agents", n);
+    }
+    for (int level = 0; level < 2 && rc == 0; level++) {
+        t.level = level;
+        for (size_t s = 0; s < n2; s++) {
+            t.index [s] = t.comp [s] = S_NONE;
+            t.on [s] = 0;
+        }
+        s_tarjan (&t);
+        uint32_t *counts = level? approval: direct;
+        for (size_t a = 0; a < n; a++) {
+            uint64_t mask = t.mask [t.comp [a * 2]];
+            if (by_agent) {
+                by_agent [a * 2 + (size_t) level] = mask;
+            }
+            for (int c = 0; mask; c++, mask >>= 1) {
+                counts [c] += mask & 1;
+            }
+        }
+    }
+    free (t.index), free (t.low), free (t.comp), free (t.stack), free (t.call);
+    free (t.cursor), free (t.on), free (t.mask);
+    return rc;
+}

@@ -1,0 +1,515 @@
+/*  med_graph.c: the policy graph; each hop judged by the chain's own stages. */
+#include "med_graph.h"
+#include "med_chain.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  What one edge delivers, filled on first use. 40 bytes with padding.
+typedef struct {
+    uint64_t pass [2];                  //  by sender tainted 0 / 1
+    uint64_t held [2];
+    uint8_t done;                       //  bit t: pass [t], held [t] are set
+    uint8_t taints;                     //  bit t: delivered restricted
+    uint8_t granted;                    //  a standing grant names this pair
+} s_answer_t;
+
+//  The memo: what edges of one shape deliver. A shape is everything the
+//  stages may read of the sender, the recipient and the edge but who they
+//  are (names, keys, lines), with the sender's state; an edge that a
+//  standing grant names (grants go by name) is judged on its own. The key
+//  is a 128-bit BLAKE2b of the shape, so two shapes never share an answer.
+typedef struct {
+    uint8_t key [16];
+    uint64_t pass, held;
+    uint8_t used, taints;
+} s_memo_t;
+
+struct med_graph {
+    const bus_policy_t *policy;
+    const bus_grant_t *grants;
+    uint32_t n_grants;
+    uint64_t now_us;
+    const med_stage_t *stages [MED_CHAIN_MAX + 1];
+    med_chain_t *chain;
+    size_t *out_first;                  //  agent_count + 1
+    size_t *in_first;                   //  agent_count + 1
+    uint32_t *in_edges;                 //  edge_count
+    s_answer_t *answers;                //  edge_count
+    s_memo_t *memo;                     //  open addressing, memo_size a power of two
+    size_t memo_size, memo_used;
+    size_t runs, memo_hits;
+};
+
+//  Stages that bound a path without stopping it: shown, not applied.
+static bool
+s_bound_only (const med_stage_t *stage)
+{
+    return strcmp (stage->name, "limits") == 0 || strcmp (stage->name, "backlog") == 0;
+}
+
+int
+med_graph_new (med_graph_t **out, const bus_policy_t *policy, const bus_grant_t *grants,
+               uint32_t n_grants, uint64_t now_us, bus_error_t *err)
+{
+    med_graph_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        return bus_fail (err, BUS_ENOMEM, "policy graph: out of memory");
+    }
+    self->policy = policy;
+    self->grants = grants;
+    self->n_grants = grants? n_grants: 0;
+    self->now_us = now_us;
+    size_t n = 0;
+    for (const med_stage_t *const *stage = med_chain_stages (); *stage; stage++) {
+        if (!s_bound_only (*stage) && n < MED_CHAIN_MAX) {
+            self->stages [n++] = *stage;
+        }
+    }
+    self->stages [n] = NULL;
+    size_t agents = policy->agent_count, edges = policy->edge_count;
+    self->out_first = calloc (agents + 1, sizeof *self->out_first);
+    self->in_first = calloc (agents + 1, sizeof *self->in_first);
+    self->in_edges = calloc (edges + 1, sizeof *self->in_edges);
+    self->answers = calloc (edges + 1, sizeof *self->answers);
+    if (!self->out_first || !self->in_first || !self->in_edges || !self->answers) {
+        med_graph_destroy (&self);
+        return bus_fail (err, BUS_ENOMEM, "policy graph of %zu edges: out of memory", edges);
+    }
+    if (med_chain_open_with (&self->chain, self->stages, policy, err) != 0) {
+        med_graph_destroy (&self);
+        return -1;
+    }
+    //  Edges are sorted by (from, to): count per agent, then prefix sums.
+    for (size_t e = 0; e < edges; e++) {
+        self->out_first [policy->edges [e].from + 1]++;
+        self->in_first [policy->edges [e].to + 1]++;
+    }
+    for (size_t a = 0; a < agents; a++) {
+        self->out_first [a + 1] += self->out_first [a];
+        self->in_first [a + 1] += self->in_first [a];
+    }
+    size_t *fill = calloc (agents + 1, sizeof *fill);
+    if (!fill) {
+        med_graph_destroy (&self);
+        return bus_fail (err, BUS_ENOMEM, "policy graph: out of memory");
+    }
+    for (size_t e = 0; e < edges; e++) {
+        uint32_t to = policy->edges [e].to;
+        self->in_edges [self->in_first [to] + fill [to]++] = (uint32_t) e;
+    }
+    free (fill);
+    for (uint32_t g = 0; g < self->n_grants; g++) {
+        const bus_agent_t *from = bus_policy_agent (policy, self->grants [g].sender);
+        const bus_agent_t *to = bus_policy_agent (policy, self->grants [g].recipient);
+        const bus_edge_t *edge = from && to? bus_policy_edge (policy, from, to): NULL;
+        if (edge) {
+            self->answers [edge - policy->edges].granted = 1;
+        }
+    }
+    *out = self;
+    return 0;
+}
+
+void
+med_graph_destroy (med_graph_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    med_graph_t *self = *self_p;
+    med_chain_destroy (&self->chain);
+    free (self->out_first);
+    free (self->in_first);
+    free (self->in_edges);
+    free (self->answers);
+    free (self->memo);
+    free (self);
+    *self_p = NULL;
+}
+
+const bus_policy_t *
+med_graph_policy (const med_graph_t *self)
+{
+    return self->policy;
+}
+
+void
+med_graph_out (const med_graph_t *self, uint32_t a, size_t *first, size_t *count)
+{
+    *first = self->out_first [a];
+    *count = self->out_first [a + 1] - self->out_first [a];
+}
+
+void
+med_graph_in (const med_graph_t *self, uint32_t a, const uint32_t **list, size_t *count)
+{
+    *list = self->in_edges + self->in_first [a];
+    *count = self->in_first [a + 1] - self->in_first [a];
+}
+
+size_t
+med_graph_bytes (const med_graph_t *self)
+{
+    size_t agents = self->policy->agent_count, edges = self->policy->edge_count;
+    return sizeof *self + 2 * (agents + 1) * sizeof (size_t)
+         + (edges + 1) * (sizeof (uint32_t) + sizeof (s_answer_t))
+         + self->memo_size * sizeof (s_memo_t);
+}
+
+//  A glob pattern made into a value it matches: each '*' becomes "x".
+static void
+s_concrete (const char *pattern, char *out, size_t size)
+{
+    size_t used = 0;
+    for (const char *p = pattern; *p && used + 2 < size; p++) {
+        out [used++] = *p == '*'? 'x': *p;
+    }
+    out [used] = 0;
+}
+
+//  A value the scope list admits: none (NULL) where it can, else its first
+//  pattern made concrete.
+static const char *
+s_admitted (char **list, size_t count, char *buf, size_t size)
+{
+    if (count == 0) {
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp (list [i], "none") == 0) {
+            return NULL;
+        }
+    }
+    s_concrete (list [0], buf, size);
+    return buf;
+}
+
+static int
+s_rank (med_verdict_t verdict)
+{
+    return verdict == MED_PASS? 0: verdict == MED_HOLD? 1: 2;
+}
+
+//  Position of a stage in the chain: of two refusals the one that came
+//  later says more (the message met every rule before it).
+static int
+s_position (const med_graph_t *self, const char *stage)
+{
+    for (int i = 0; self->stages [i]; i++) {
+        if (strcmp (self->stages [i]->name, stage) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static bool
+s_better (const med_graph_t *self, const med_hop_t *hop, const med_hop_t *best)
+{
+    if (s_rank (hop->verdict) != s_rank (best->verdict)) {
+        return s_rank (hop->verdict) < s_rank (best->verdict);
+    }
+    if (hop->verdict == MED_REJECT) {
+        return s_position (self, hop->stage) > s_position (self, best->stage);
+    }
+    return hop->grant && !best->grant;
+}
+
+//  One synthetic message through the stages.
+static void
+s_run (med_graph_t *self, const bus_edge_t *edge, int cls, bool tainted, const char *action,
+       const char *tool, const char *resource, med_hop_t *out, int *decided)
+{
+    const bus_policy_t *policy = self->policy;
+    const bus_agent_t *from = &policy->agents [edge->from];
+    const bus_agent_t *to = &policy->agents [edge->to];
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    send.message_id = (char *) "blast";
+    send.recipient = (char *) to->name;
+    send.intent = (char *) policy->classes [cls].name;
+    send.action = (char *) action;
+    send.tool = (char *) tool;
+    send.resource = (char *) resource;
+    bus_envelope_t env;
+    memset (&env, 0, sizeof env);
+    env.policy = policy;
+    env.sender = from;
+    env.sender_name = from->name;
+    env.recipient = to;
+    env.send = &send;
+    env.sender_tainted = tainted;
+    env.grants = self->grants;
+    env.n_grants = self->n_grants;
+    env.log_checked = true;
+    env.log_left = 1e18;                //  the log budget is a bound, not a stop
+    env.now_us = self->now_us;
+    env.class_index = -1;
+    const char *stage = "";
+    bus_error_t err = { BUS_OK, "" };
+    out->verdict = med_chain_run (self->chain, &env, &stage, &err);
+    self->runs++;
+    out->stage = out->verdict == MED_PASS? "": stage;
+    out->err = err;
+    out->restricted = env.restricted;
+    //  The taint stage's answer, not a rule of ours: a tainted sender whose
+    //  message it did not mark restricted has dropped the taint.
+    out->dropped = tainted && !env.restricted && out->verdict != MED_REJECT;
+    out->hold_required = env.hold_required;
+    out->grant = env.grant;
+    snprintf (out->action, sizeof out->action, "%s", action? action: "");
+    snprintf (out->tool, sizeof out->tool, "%s", tool? tool: "");
+    snprintf (out->resource, sizeof out->resource, "%s", resource? resource: "");
+    *decided = env.class_index;
+}
+
+void
+med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *out)
+{
+    const bus_policy_t *policy = self->policy;
+    const bus_edge_t *edge = &policy->edges [e];
+    const bus_class_t *klass = &policy->classes [cls];
+    //  The actions an attacker would try (see the header).
+    enum { S_CANDIDATES = 24 };
+    char buf [S_CANDIDATES][264];
+    const char *actions [S_CANDIDATES];
+    size_t n = 0;
+    actions [n++] = NULL;
+    for (size_t i = 0; i < edge->action_count && n < S_CANDIDATES; i++) {
+        if (strcmp (edge->actions [i], "none") != 0) {
+            s_concrete (edge->actions [i], buf [n], sizeof buf [n]);
+            actions [n] = buf [n];
+            n++;
+        }
+    }
+    for (size_t i = 0; i < klass->action_count && n < S_CANDIDATES; i++) {
+        s_concrete (klass->actions [i], buf [n], sizeof buf [n]);
+        actions [n] = buf [n];
+        n++;
+    }
+    const char *from = policy->agents [edge->from].name;
+    const char *to = policy->agents [edge->to].name;
+    for (uint32_t g = 0; g < self->n_grants && n < S_CANDIDATES; g++) {
+        const bus_grant_t *grant = &self->grants [g];
+        if (strcmp (grant->sender, from) == 0 && strcmp (grant->recipient, to) == 0
+        &&  strcmp (grant->intent_class, klass->name) == 0) {
+            snprintf (buf [n], sizeof buf [n], "%s", grant->action);
+            actions [n] = *grant->action? buf [n]: NULL;
+            n++;
+        }
+    }
+    char tool_buf [128], resource_buf [128];
+    const char *tool = s_admitted (edge->tools, edge->tool_count, tool_buf, sizeof tool_buf);
+    const char *resource = s_admitted (edge->resources, edge->resource_count, resource_buf,
+                                       sizeof resource_buf);
+    bool have = false;
+    med_hop_t best;
+    memset (&best, 0, sizeof best);
+    for (size_t i = 0; i < n; i++) {
+        med_hop_t hop;
+        int decided = -1;
+        s_run (self, edge, cls, tainted, actions [i], tool, resource, &hop, &decided);
+        //  A message the bus decides to be of another class is not a way
+        //  to deliver this one; that class is judged on its own.
+        bool counts = decided == cls || (hop.verdict == MED_REJECT && decided < 0);
+        if (!counts && hop.verdict == MED_REJECT && !have) {
+            best = hop;                 //  keep classify's reason in case none counts
+            continue;
+        }
+        if (counts && (!have || s_better (self, &hop, &best))) {
+            best = hop;
+            have = true;
+        }
+        if (have && best.verdict == MED_PASS) {
+            break;
+        }
+    }
+    if (!have && best.verdict != MED_REJECT) {
+        best.verdict = MED_REJECT;
+        best.stage = "classify";
+        bus_fail (&best.err, BUS_ECLASS, "no message on %s -> %s is decided %s", from, to,
+                  klass->name);
+    }
+    *out = best;
+}
+
+//  The shape of an agent for the memo: every field but who it is.
+static void
+s_shape_agent (crypto_generichash_state *h, const bus_agent_t *agent)
+{
+    crypto_generichash_update (h, (const uint8_t *) agent->provider, strlen (agent->provider) + 1);
+    int32_t numbers [] = {
+        agent->class_index, agent->untrusted, agent->causal, agent->accepts_restricted,
+        (int32_t) agent->roles, (int32_t) agent->max_backlog, (int32_t) agent->rate,
+        (int32_t) agent->frames, (int32_t) agent->bytes, (int32_t) agent->log_budget
+    };
+    crypto_generichash_update (h, (const uint8_t *) numbers, sizeof numbers);
+}
+
+static void
+s_shape_list (crypto_generichash_state *h, char **list, size_t count)
+{
+    uint64_t n = count;
+    crypto_generichash_update (h, (const uint8_t *) &n, sizeof n);
+    for (size_t i = 0; i < count; i++) {
+        crypto_generichash_update (h, (const uint8_t *) list [i], strlen (list [i]) + 1);
+    }
+}
+
+static void
+s_shape (const med_graph_t *self, size_t e, int t, uint8_t key [16])
+{
+    const bus_policy_t *policy = self->policy;
+    const bus_edge_t *edge = &policy->edges [e];
+    crypto_generichash_state h;
+    crypto_generichash_init (&h, NULL, 0, 16);
+    s_shape_agent (&h, &policy->agents [edge->from]);
+    s_shape_agent (&h, &policy->agents [edge->to]);
+    uint64_t fixed [] = { edge->classes, edge->outside_hold, (uint64_t) t,
+                          edge->from == edge->to };
+    crypto_generichash_update (&h, (const uint8_t *) fixed, sizeof fixed);
+    s_shape_list (&h, edge->actions, edge->action_count);
+    s_shape_list (&h, edge->tools, edge->tool_count);
+    s_shape_list (&h, edge->resources, edge->resource_count);
+    crypto_generichash_final (&h, key, 16);
+}
+
+static s_memo_t *
+s_memo_slot (med_graph_t *self, const uint8_t key [16])
+{
+    uint64_t index;
+    memcpy (&index, key, sizeof index);
+    for (size_t i = index & (self->memo_size - 1);; i = (i + 1) & (self->memo_size - 1)) {
+        s_memo_t *slot = &self->memo [i];
+        if (!slot->used || memcmp (slot->key, key, 16) == 0) {
+            return slot;
+        }
+    }
+}
+
+//  Keeps the memo at most half full; false if it cannot grow (the answer
+//  is then simply not kept).
+static bool
+s_memo_room (med_graph_t *self)
+{
+    if (self->memo_size && (self->memo_used + 1) * 2 <= self->memo_size) {
+        return true;
+    }
+    size_t size = self->memo_size? self->memo_size * 2: 1024;
+    s_memo_t *old = self->memo;
+    size_t old_size = self->memo_size;
+    self->memo = calloc (size, sizeof *self->memo);
+    if (!self->memo) {
+        self->memo = old;
+        return false;
+    }
+    self->memo_size = size;
+    for (size_t i = 0; i < old_size; i++) {
+        if (old [i].used) {
+            *s_memo_slot (self, old [i].key) = old [i];
+        }
+    }
+    free (old);
+    return true;
+}
+
+//  Runs the stages for every class edge e carries, sender state t.
+static void
+s_judge (med_graph_t *self, size_t e, int t, uint64_t *pass, uint64_t *held, bool *taints)
+{
+    const bus_policy_t *policy = self->policy;
+    uint64_t classes = policy->edges [e].classes;
+    *pass = *held = 0;
+    *taints = false;
+    for (size_t c = 0; c < policy->class_count; c++) {
+        if (!(classes & (UINT64_C (1) << c))) {
+            continue;
+        }
+        med_hop_t hop;
+        med_graph_hop (self, e, (int) c, t == 1, &hop);
+        if (hop.verdict == MED_PASS) {
+            *pass |= UINT64_C (1) << c;
+        }
+        else
+        if (hop.verdict == MED_HOLD) {
+            *held |= UINT64_C (1) << c;
+        }
+        if (hop.verdict != MED_REJECT && hop.restricted) {
+            *taints = true;
+        }
+    }
+}
+
+static s_answer_t *
+s_answer (med_graph_t *self, size_t e, int t)
+{
+    s_answer_t *answer = &self->answers [e];
+    if (answer->done & (1u << t)) {
+        return answer;
+    }
+    uint64_t pass, held;
+    bool taints;
+    uint8_t key [16];
+    s_memo_t *slot = NULL;
+    if (!answer->granted) {
+        s_shape (self, e, t, key);
+        if (s_memo_room (self)) {
+            slot = s_memo_slot (self, key);
+        }
+    }
+    if (slot && slot->used) {
+        pass = slot->pass, held = slot->held, taints = slot->taints;
+        self->memo_hits++;
+    }
+    else {
+        s_judge (self, e, t, &pass, &held, &taints);
+        if (slot) {
+            memcpy (slot->key, key, 16);
+            slot->pass = pass, slot->held = held, slot->taints = taints, slot->used = 1;
+            self->memo_used++;
+        }
+    }
+    answer->pass [t] = pass;
+    answer->held [t] = held;
+    answer->taints |= (uint8_t) ((taints? 1u: 0u) << t);
+    answer->done |= (uint8_t) (1u << t);
+    return answer;
+}
+
+uint64_t
+med_graph_pass (med_graph_t *self, size_t e, bool tainted)
+{
+    return s_answer (self, e, tainted)->pass [tainted];
+}
+
+uint64_t
+med_graph_held (med_graph_t *self, size_t e, bool tainted)
+{
+    return s_answer (self, e, tainted)->held [tainted];
+}
+
+bool
+med_graph_taints (med_graph_t *self, size_t e, bool tainted)
+{
+    return (s_answer (self, e, tainted)->taints >> tainted) & 1u;
+}
+
+size_t
+med_graph_fill (med_graph_t *self)
+{
+    size_t before = self->runs;
+    for (size_t e = 0; e < self->policy->edge_count; e++) {
+        s_answer (self, e, 0);
+        s_answer (self, e, 1);
+    }
+    return self->runs - before;
+}
+
+void
+med_graph_counts (const med_graph_t *self, size_t *runs, size_t *memo_hits)
+{
+    *runs = self->runs;
+    *memo_hits = self->memo_hits;
+}

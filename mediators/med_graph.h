@@ -1,0 +1,113 @@
+/*  med_graph.h: the policy as a graph, and what the chain does on one hop.
+
+    Nodes are the policy's agents, edges its edges (already sorted by
+    (from, to), so the out-edges of an agent are one run of the array); the
+    graph adds the in-edge index and, for every edge, what the bus would do
+    with a message on it.
+
+    That answer is never re-derived here: a hop is judged by running the
+    shipped chain's own stages (med_chain_stages: identity, causes, reach,
+    classify, scope, taint, hold, and whatever stage is added later) on a
+    synthetic message, as if the sender had sent it now. Two stages are left
+    out because they bound a path rather than stop it: limits (a rate, a log
+    budget) and backlog (a mailbox cap); the analysis shows their figures.
+
+    What an attacker who steers the sender may try on an edge, for a class
+    c: the label c, and as action none, each action pattern of the edge's
+    scope and of class c, and the action of each standing grant for this
+    (sender, recipient, c); tool and resource: none where the scope admits
+    it, else its first pattern. A pattern's '*' becomes "x". The best
+    outcome over these (PASS, then HOLD, then REJECT) is the edge's answer
+    for c, and the decided class must be c (classify decides, not the label).
+
+    The sender's state is one bit: tainted (it has been delivered restricted
+    content). The taint stage then says whether its message is restricted
+    (sticky) or not (causal mode: the compromised agent omits the cause).
+    A compromised agent itself starts clean.
+
+    Answers are computed on first use and kept: 40 bytes per edge. Edges of
+    one shape (everything the stages may read of sender, recipient and edge
+    but names, keys and lines, and the sender's state) share one answer,
+    through a memo keyed by a 128-bit BLAKE2b of the shape: a fleet has
+    few shapes, so a million edges cost a few thousand runs of the chain.
+    An edge a standing grant names is judged on its own (grants go by name).
+    A stage that decides by an agent's name would have to be added to the
+    shape (s_shape); none does today.
+*/
+#ifndef MED_GRAPH_H
+#define MED_GRAPH_H
+
+#include "bus_error.h"
+#include "bus_holds.h"
+#include "bus_policy.h"
+#include "med_stage.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct med_graph med_graph_t;
+
+//  One hop judged by the stages, with the message that got the best answer.
+typedef struct {
+    med_verdict_t verdict;
+    const char *stage;                  //  the stage that did not pass ("" if all did)
+    bus_error_t err;                    //  its reason (or the hold's)
+    bool restricted;                    //  the message as the bus marked it
+    bool dropped;                       //  sender tainted, causal mode: not restricted
+    bool hold_required;                 //  held because of restricted = hold or scope
+    const bus_grant_t *grant;           //  the standing grant that stood in, or NULL
+    char action [264];                  //  the action tried ("" for none)
+    char tool [128];                    //  the tool and resource with it ("" for none)
+    char resource [128];
+} med_hop_t;
+
+//  grants (may be NULL) are borrowed and must outlive the graph; now_us
+//  is the time grants are judged at.
+int
+    med_graph_new (med_graph_t **out, const bus_policy_t *policy, const bus_grant_t *grants,
+                   uint32_t n_grants, uint64_t now_us, bus_error_t *err);
+void
+    med_graph_destroy (med_graph_t **self_p);
+
+const bus_policy_t *
+    med_graph_policy (const med_graph_t *self);
+
+//  Out-edges of agent a: indices first .. first+count-1 into policy->edges.
+void
+    med_graph_out (const med_graph_t *self, uint32_t a, size_t *first, size_t *count);
+
+//  In-edges of agent a: *list (borrowed) holds count edge indices.
+void
+    med_graph_in (const med_graph_t *self, uint32_t a, const uint32_t **list, size_t *count);
+
+//  Classes a message on edge e is delivered with, sender clean (tainted =
+//  false) or tainted: without a person (pass) or after approval (held).
+uint64_t
+    med_graph_pass (med_graph_t *self, size_t e, bool tainted);
+uint64_t
+    med_graph_held (med_graph_t *self, size_t e, bool tainted);
+
+//  Whether what edge e delivers is restricted (the recipient is then
+//  tainted), for a clean or a tainted sender.
+bool
+    med_graph_taints (med_graph_t *self, size_t e, bool tainted);
+
+//  Runs the stages for class cls on edge e and says why (for printing).
+void
+    med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *out);
+
+//  Fills every edge's answers (for --all and timing); returns how many
+//  stage runs that took.
+size_t
+    med_graph_fill (med_graph_t *self);
+
+//  Runs of the chain so far, and answers the memo gave instead.
+void
+    med_graph_counts (const med_graph_t *self, size_t *runs, size_t *memo_hits);
+
+//  Bytes the graph holds beyond the policy.
+size_t
+    med_graph_bytes (const med_graph_t *self);
+
+#endif
