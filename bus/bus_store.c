@@ -305,7 +305,7 @@ s_write (bus_store_t *self, s_op_t op, bus_error_t *err)
         return s_regrow (self, err);
     }
     if (rc) {
-        return s_fail_mdb (self, err, "writing", rc);
+        return s_fail_mdb (self, err, s_db_names [op.db], rc);
     }
     return 0;
 }
@@ -820,6 +820,9 @@ s_index_record (bus_store_t *self, const Bulkhead__V1__Record *rec, uint64_t seq
 {
     if (self->dbi [BUS_DB_INDEX] == 0 || self->dbi [BUS_DB_TIME] == 0) {
         return 0;
+    }
+    if (s_writable (self, err)) {
+        return -1;
     }
     uint8_t kind = (uint8_t) rec->kind;
     if (s_ix_put (self, BUS_IX_KIND, &kind, 1, seq, err)
