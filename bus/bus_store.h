@@ -3,7 +3,8 @@
 
     Databases in the environment:
       log     u64 big-endian seq -> serialized bulkhead.v1.Record. Appended with
-              MDB_APPEND; never updated or deleted. Hash-chained.
+              MDB_APPEND; never deleted, updated only by a purge (below).
+              Hash-chained.
       msgid   sender '\0' message_id -> u64 BE seq of the Send (idempotency)
       mbox    recipient '\0' u64 BE seq -> "" (the durable mailbox: every
               delivered or queued message)
