@@ -115,6 +115,82 @@ s_declassify (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *c
     return BUS_OK;
 }
 
+//  Records a purge call looks at: a slice, so the bus's loop (and every
+//  agent's latency) never waits long on one call; the CLI calls again.
+#define S_PURGE_SLICE   10000
+
+//  Operators drop old payloads (retention). Never one a recipient has not
+//  acknowledged yet (the mailbox replays it from the log) nor one still
+//  held (approvers read it, its digest names the stored bytes).
+static bus_code_t
+s_purge (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *control,
+         Bulkhead__V1__ControlReply *reply, char *reason, size_t size)
+{
+    static Bulkhead__V1__PurgeReply purge;
+    bulkhead__v1__purge_reply__init (&purge);
+    uint64_t now = bus_now_us ();
+    if (!control->has_before_us || control->before_us == 0 || control->before_us > now) {
+        snprintf (reason, size, "purge needs before_us, a time in the past");
+        return BUS_EINVAL;
+    }
+    bus_error_t err;
+    uint64_t lo, hi;
+    if (bus_store_time_range (core->store, 0, control->before_us - 1, &lo, &hi, &err) != 0) {
+        snprintf (reason, size, "%s", err.text);
+        return err.code;
+    }
+    uint64_t start = control->has_from_seq && control->from_seq > lo? control->from_seq: lo;
+    uint64_t end = hi - start >= S_PURGE_SLICE? start + S_PURGE_SLICE - 1: hi;
+    for (uint64_t seq = start; seq <= end && hi >= start; seq++) {
+        record_t *rec = NULL;
+        if (bus_store_record (core->store, seq, &rec, &err) != 0) {
+            continue;                   //  a gap or damage: verify's to report
+        }
+        bool old = rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_SEND && rec->has_payload
+                && rec->time_us < control->before_us;
+        bool keep = false;
+        if (old && rec->has_verdict && rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_HELD) {
+            keep = !rec->approval_id || bus_holds_find (core->holds, rec->approval_id);
+        }
+        else if (old && rec->recipient && rec->has_verdict
+             && (rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_DELIVERED
+              || rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_QUEUED)) {
+            uint64_t acked = 0;
+            keep = bus_store_cursor_get (core->store, rec->recipient, &acked, &err) != 0
+                || seq > acked;
+        }
+        bulkhead__v1__record__free_unpacked (rec, NULL);
+        purge.kept += old && keep;
+        if (old && !keep) {
+            int rc = bus_store_purge_payload (core->store, seq, now, &err);
+            if (rc < 0) {
+                snprintf (reason, size, "%s", err.text);
+                return err.code;
+            }
+            purge.purged += rc == 0;
+        }
+    }
+    purge.next_seq = hi >= start && end < hi? end + 1: 0;
+    reply->purge = &purge;
+    time_t secs = (time_t) (control->before_us / 1000000);
+    struct tm tm;
+    char when [32];
+    strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&secs, &tm));
+    int n = snprintf (reason, size, "purged %llu payloads of messages before %s (seq %llu..%llu); "
+                      "%llu kept (still queued or held)", (unsigned long long) purge.purged,
+                      when, (unsigned long long) start,
+                      (unsigned long long) (hi >= start? end: start),
+                      (unsigned long long) purge.kept);
+    if (purge.next_seq && n > 0 && (size_t) n < size) {
+        snprintf (reason + n, size - (size_t) n, "; more from seq %llu",
+                  (unsigned long long) purge.next_seq);
+    }
+    bus_core_say (core, "BUS-PURGE", "purged=%llu kept=%llu before_us=%llu by=%s",
+                  (unsigned long long) purge.purged, (unsigned long long) purge.kept,
+                  (unsigned long long) control->before_us, peer->agent->name);
+    return BUS_OK;
+}
+
 typedef struct {
     Bulkhead__V1__ControlOp op;
     unsigned roles;                     //  any of these
@@ -140,6 +216,7 @@ static const row_t s_table [] = {
       s_clear_taint },
     { BULKHEAD__V1__CONTROL_OP__CONTROL_DECLASSIFY, BUS_ROLE_OPERATOR, "an operator",
       s_declassify },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_PURGE, BUS_ROLE_OPERATOR, "an operator", s_purge },
 };
 
 static const char *
@@ -230,6 +307,12 @@ bus_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *co
     char event [32];
     snprintf (event, sizeof event, "control op %d", (int) control->op);
     rec.event = event;
+    if (reply.purge) {
+        rec.has_purge_before_us = true;
+        rec.purge_before_us = control->before_us;
+        rec.has_count = true;
+        rec.count = reply.purge->purged;
+    }
     bus_core_append (core, &rec);
 
     reply.code = (char *) bus_errword (code);

@@ -14,6 +14,7 @@
         LIST_TAINT      operator              here
         CLEAR_TAINT     operator              here
         DECLASSIFY      operator              here (bus_taint keeps the mark)
+        PURGE           operator              here (retention: old payloads)
 */
 #ifndef BUS_CONTROL_H
 #define BUS_CONTROL_H

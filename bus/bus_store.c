@@ -31,7 +31,8 @@
 #define S_KEY_BUF       512         //  LMDB's key limit is 511 bytes
 
 static const char *s_db_names [BUS_DB_COUNT] = {
-    "log", "msgid", "mbox", "cursor", "taint", "pending", "meta", "cause"
+    "log", "msgid", "mbox", "cursor", "taint", "pending", "meta", "cause",
+    "index", "time"
 };
 
 //  One write of the open batch, kept for replay.
@@ -66,6 +67,11 @@ struct bus_store {
     bool failed;
     bus_error_t failure;
     size_t last_size;           //  bytes of the record appended last
+    uint64_t time_max;          //  the latest time_us so far (the time index's key)
+    uint64_t clock_back;        //  the largest step back of time_us ever seen
+    bool indexed;               //  index and time cover the whole log
+    bool pinned;                //  reads share one snapshot (bus_store_snapshot)
+    uint64_t reads;             //  index entries and records read
 };
 
 static void
@@ -299,7 +305,7 @@ s_write (bus_store_t *self, s_op_t op, bus_error_t *err)
         return s_regrow (self, err);
     }
     if (rc) {
-        return s_fail_mdb (self, err, "writing", rc);
+        return s_fail_mdb (self, err, s_db_names [op.db], rc);
     }
     return 0;
 }
@@ -336,6 +342,10 @@ s_read_begin (bus_store_t *self, bool fresh, MDB_txn **txn, bus_error_t *err)
     if (self->unmapped) {
         return bus_fail (err, BUS_EIO, "log %s: unreadable since the map "
                          "failed to grow; restart the bus", self->dir);
+    }
+    if (!fresh && self->rtxn && self->pinned) {
+        *txn = self->rtxn;              //  one snapshot for a whole query
+        return 0;
     }
     int rc = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -382,7 +392,9 @@ static void
 s_read_end (bus_store_t *self, MDB_txn *txn)
 {
     if (txn == self->rtxn) {
-        mdb_txn_reset (txn);
+        if (!self->pinned) {
+            mdb_txn_reset (txn);
+        }
     }
     else if (txn != self->txn) {
         mdb_txn_abort (txn);
@@ -403,6 +415,7 @@ s_lookup (bus_store_t *self, bus_db_t db, const void *key, size_t key_len,
     }
     MDB_val k = { key_len, (void *) key }, v;
     int rc = mdb_get (txn, self->dbi [db], &k, &v);
+    self->reads += db == BUS_DB_LOG;
     int result = 0;
     if (rc == MDB_NOTFOUND) {
         result = 1;
@@ -460,10 +473,12 @@ s_open_dbs (bus_store_t *self, bus_error_t *err)
     int rc = mdb_txn_begin (self->env, NULL,
                             self->read_only? MDB_RDONLY: 0, &txn);
     for (int db = 0; rc == 0 && db < BUS_DB_COUNT; db++) {
+        unsigned dup = db == BUS_DB_INDEX || db == BUS_DB_TIME? MDB_DUPSORT | MDB_DUPFIXED: 0;
         rc = mdb_dbi_open (txn, s_db_names [db],
-                           self->read_only? 0: MDB_CREATE, &self->dbi [db]);
-        if (rc == MDB_NOTFOUND && db == BUS_DB_CAUSE) {
-            //  A log written before the cause index: readers do without.
+                           (self->read_only? 0: MDB_CREATE) | dup, &self->dbi [db]);
+        if (rc == MDB_NOTFOUND
+        &&  (db == BUS_DB_CAUSE || db == BUS_DB_INDEX || db == BUS_DB_TIME)) {
+            //  A log written before this index: readers do without.
             self->dbi [db] = 0;
             rc = 0;
             continue;
@@ -520,6 +535,106 @@ s_find_last (bus_store_t *self, bus_error_t *err)
     self->durable_seq = self->last_seq;
     memcpy (self->durable_hash, self->last_hash, S_HASH_LEN);
     return result;
+}
+
+static int
+s_index_record (bus_store_t *self, const Bulkhead__V1__Record *rec, uint64_t seq,
+                bus_error_t *err);
+
+//  Where the indexes stand: time_max from the time index's last key,
+//  clock_back and whether they cover the whole log from meta.
+static int
+s_index_load (bus_store_t *self, bus_error_t *err)
+{
+    self->indexed = false;
+    if (self->dbi [BUS_DB_INDEX] == 0 || self->dbi [BUS_DB_TIME] == 0) {
+        return 0;
+    }
+    uint64_t back = 0;
+    int rc = s_lookup_seq (self, BUS_DB_META, "clock_back", 10, &back, err);
+    if (rc < 0) {
+        return -1;
+    }
+    self->clock_back = rc == 0? back: 0;
+    void *val = NULL;
+    size_t len = 0;
+    rc = s_lookup (self, BUS_DB_META, "index", 5, &val, &len, err);
+    if (rc < 0) {
+        return -1;
+    }
+    self->indexed = rc == 0 && len == 1 && *(char *) val == '1';
+    free (val);
+    MDB_txn *txn = NULL;
+    if (s_read_begin (self, false, &txn, err)) {
+        return -1;
+    }
+    MDB_cursor *cursor;
+    MDB_val key, data;
+    rc = mdb_cursor_open (txn, self->dbi [BUS_DB_TIME], &cursor);
+    if (rc == 0) {
+        rc = mdb_cursor_get (cursor, &key, &data, MDB_LAST);
+        mdb_cursor_close (cursor);
+    }
+    self->time_max = rc == 0 && key.mv_size == 8? s_get_be64 (key.mv_data): 0;
+    s_read_end (self, txn);
+    return 0;
+}
+
+//  A log written before the indexes (or whose build was cut short) gets
+//  them at open, in batches of this many records, each batch one commit
+//  that also moves meta "index_next" on: a build that is killed resumes
+//  where it stopped, and a record indexed twice is harmless (a dup key and
+//  value pair is stored once). Meta "index" = "1" once all is covered.
+#define S_INDEX_BATCH   20000
+
+static int
+s_index_build (bus_store_t *self, bus_error_t *err)
+{
+    uint64_t next = 1;
+    int rc = s_lookup_seq (self, BUS_DB_META, "index_next", 10, &next, err);
+    if (rc < 0) {
+        return -1;
+    }
+    if (rc == 1) {
+        next = 1;
+    }
+    while (next <= self->last_seq) {
+        for (size_t n = 0; n < S_INDEX_BATCH && next <= self->last_seq; n++, next++) {
+            void *raw = NULL;
+            size_t raw_len = 0;
+            uint8_t key [8];
+            s_put_be64 (key, next);
+            rc = s_lookup (self, BUS_DB_LOG, key, 8, &raw, &raw_len, err);
+            if (rc < 0) {
+                return -1;
+            }
+            if (rc == 1) {
+                continue;               //  a gap: verify reports it, not us
+            }
+            Bulkhead__V1__Record *rec = bulkhead__v1__record__unpack (NULL, raw_len, raw);
+            free (raw);
+            if (!rec) {
+                continue;               //  the same: verify names it
+            }
+            rc = s_index_record (self, rec, next, err);
+            bulkhead__v1__record__free_unpacked (rec, NULL);
+            if (rc) {
+                return -1;
+            }
+        }
+        uint8_t val [8];
+        s_put_be64 (val, next);
+        if (bus_store_put (self, BUS_DB_META, "index_next", 10, val, 8, err)
+        ||  bus_store_commit (self, err)) {
+            return -1;
+        }
+    }
+    if (bus_store_put (self, BUS_DB_META, "index", 5, "1", 1, err)
+    ||  bus_store_commit (self, err)) {
+        return -1;
+    }
+    self->indexed = true;
+    return 0;
 }
 
 int
@@ -587,7 +702,8 @@ bus_store_open (bus_store_t **out, const char *dir,
     self->key_max = (size_t) mdb_env_get_maxkeysize (self->env);
     assert (self->key_max < S_KEY_BUF);
 
-    if (s_open_dbs (self, err) || s_find_last (self, err)) {
+    if (s_open_dbs (self, err) || s_find_last (self, err) || s_index_load (self, err)
+    ||  (!self->read_only && !self->indexed && s_index_build (self, err))) {
         bus_store_destroy (&self);
         return -1;
     }
@@ -645,6 +761,121 @@ bus_store_dirty (bus_store_t *self)
 
 //  --------------------------------------------------------------------------
 //  Writes
+
+
+//  --------------------------------------------------------------------------
+//  Indexes (see bus_store.h): one entry per record and property, written by
+//  the append that writes the record, so they commit or fail with it.
+
+//  The key of one index entry: tag, then the value. A value too long for a
+//  key is cut: the key then stands for a superset, which is harmless, since
+//  every reader checks each record it finds against what was asked.
+static size_t
+s_ix_key (bus_store_t *self, uint8_t *out, char tag, const void *value, size_t len)
+{
+    if (len + 1 > self->key_max) {
+        len = self->key_max - 1;
+    }
+    out [0] = (uint8_t) tag;
+    if (len) {
+        memcpy (out + 1, value, len);
+    }
+    return len + 1;
+}
+
+static int
+s_ix_put (bus_store_t *self, char tag, const void *value, size_t len, uint64_t seq,
+          bus_error_t *err)
+{
+    uint8_t key [S_KEY_BUF];
+    size_t key_len = s_ix_key (self, key, tag, value, len);
+    s_op_t op = s_op_new (BUS_DB_INDEX, 0, key_len, 8);
+    if (op.data) {
+        memcpy (op.data, key, key_len);
+        s_put_be64 (op.data + key_len, seq);
+    }
+    return s_write (self, op, err);
+}
+
+static int
+s_ix_name (bus_store_t *self, char tag, const char *name, uint64_t seq, bus_error_t *err)
+{
+    return s_set (name)? s_ix_put (self, tag, name, strlen (name), seq, err): 0;
+}
+
+static bool
+s_same (const char *a, const char *b)
+{
+    return a && b && strcmp (a, b) == 0;
+}
+
+//  The index entries of one record, and its time entry. The time index is
+//  keyed by the running maximum of time_us, not time_us itself: that key
+//  never decreases along the log, so a time range maps to one range of
+//  seqs even if the clock stepped back; clock_back (kept in meta) is how far
+//  a record's own time may lie below its key (see bus_store_time_range).
+static int
+s_index_record (bus_store_t *self, const Bulkhead__V1__Record *rec, uint64_t seq,
+                bus_error_t *err)
+{
+    if (self->dbi [BUS_DB_INDEX] == 0 || self->dbi [BUS_DB_TIME] == 0) {
+        return 0;
+    }
+    if (s_writable (self, err)) {
+        return -1;
+    }
+    uint8_t kind = (uint8_t) rec->kind;
+    if (s_ix_put (self, BUS_IX_KIND, &kind, 1, seq, err)
+    ||  s_ix_name (self, BUS_IX_AGENT, rec->sender, seq, err)
+    ||  (!s_same (rec->recipient, rec->sender)
+         && s_ix_name (self, BUS_IX_AGENT, rec->recipient, seq, err))
+    ||  (!s_same (rec->actor, rec->sender) && !s_same (rec->actor, rec->recipient)
+         && s_ix_name (self, BUS_IX_AGENT, rec->actor, seq, err))
+    ||  s_ix_name (self, BUS_IX_CLASS, rec->intent_class, seq, err)
+    ||  s_ix_name (self, BUS_IX_CODE, rec->code, seq, err)
+    ||  s_ix_name (self, BUS_IX_ID, rec->message_id, seq, err)) {
+        return -1;
+    }
+    if (rec->has_verdict && rec->verdict <= 255) {
+        uint8_t verdict = (uint8_t) rec->verdict;
+        if (s_ix_put (self, BUS_IX_VERDICT, &verdict, 1, seq, err)) {
+            return -1;
+        }
+    }
+    if (rec->has_restricted && rec->restricted
+    &&  s_ix_put (self, BUS_IX_RESTRICTED, NULL, 0, seq, err)) {
+        return -1;
+    }
+    for (size_t i = 0; i < rec->n_causes; i++) {
+        uint8_t cause [8];
+        s_put_be64 (cause, rec->causes [i]);
+        if (s_ix_put (self, BUS_IX_EFFECT, cause, 8, seq, err)) {
+            return -1;
+        }
+    }
+    if (rec->time_us < self->time_max && self->time_max - rec->time_us > self->clock_back) {
+        self->clock_back = self->time_max - rec->time_us;
+        uint8_t back [8];
+        s_put_be64 (back, self->clock_back);
+        s_op_t op = s_op_new (BUS_DB_META, 0, 10, 8);
+        if (op.data) {
+            memcpy (op.data, "clock_back", 10);
+            memcpy (op.data + 10, back, 8);
+        }
+        if (s_write (self, op, err)) {
+            return -1;
+        }
+    }
+    if (rec->time_us > self->time_max) {
+        self->time_max = rec->time_us;
+    }
+    s_op_t op = s_op_new (BUS_DB_TIME, 0, 8, 8);
+    if (op.data) {
+        s_put_be64 (op.data, self->time_max);
+        s_put_be64 (op.data + 8, seq);
+    }
+    return s_write (self, op, err);
+}
 
 int
 bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
@@ -734,6 +965,9 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
         if (s_write (self, op, err)) {
             return -1;
         }
+    }
+    if (s_index_record (self, rec, seq, err)) {
+        return -1;
     }
     self->last_seq = seq;
     self->last_size = len;
@@ -1058,6 +1292,7 @@ bus_store_iterate (bus_store_t *self, uint64_t from,
             break;
         }
         uint64_t seq = s_get_be64 (key.mv_data);
+        self->reads++;
         Bulkhead__V1__Record *rec =
             bulkhead__v1__record__unpack (NULL, val.mv_size, val.mv_data);
         if (!rec) {
@@ -1124,4 +1359,225 @@ bus_store_verify (bus_store_t *self, uint64_t *count, bus_error_t *err)
         *count = v.next - 1;
     }
     return rc? -1: 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Queries and retention
+
+bool
+bus_store_indexed (bus_store_t *self)
+{
+    assert (self);
+    return self->indexed;
+}
+
+uint64_t
+bus_store_reads (bus_store_t *self)
+{
+    assert (self);
+    return self->reads;
+}
+
+int
+bus_store_snapshot (bus_store_t *self, bool on, bus_error_t *err)
+{
+    assert (self);
+    if (!on) {
+        self->pinned = false;
+        if (self->rtxn) {
+            mdb_txn_reset (self->rtxn);
+        }
+        return 0;
+    }
+    self->pinned = false;
+    MDB_txn *txn = NULL;
+    if (s_read_begin (self, false, &txn, err)) {
+        return -1;
+    }
+    //  With a batch open, reads go through it anyway.
+    self->pinned = txn == self->rtxn;
+    return 0;
+}
+
+int
+bus_store_refresh (bus_store_t *self, bus_error_t *err)
+{
+    assert (self);
+    assert (!self->txn);
+    return s_find_last (self, err) || s_index_load (self, err)? -1: 0;
+}
+
+int
+bus_store_ix_seek (bus_store_t *self, char tag, const void *value, size_t len,
+                   uint64_t from, uint64_t *seq, bus_error_t *err)
+{
+    assert (self);
+    if (self->dbi [BUS_DB_INDEX] == 0) {
+        return 1;
+    }
+    uint8_t buf [S_KEY_BUF], from_be [8];
+    size_t key_len = s_ix_key (self, buf, tag, value, len);
+    s_put_be64 (from_be, from);
+    MDB_txn *txn = NULL;
+    if (s_read_begin (self, false, &txn, err)) {
+        return -1;
+    }
+    MDB_cursor *cursor;
+    MDB_val key = { key_len, buf }, val = { 8, from_be };
+    int rc = mdb_cursor_open (txn, self->dbi [BUS_DB_INDEX], &cursor);
+    if (rc == 0) {
+        rc = mdb_cursor_get (cursor, &key, &val, MDB_GET_BOTH_RANGE);
+        mdb_cursor_close (cursor);
+    }
+    self->reads++;
+    int result = 1;
+    if (rc == 0 && val.mv_size == 8) {
+        *seq = s_get_be64 (val.mv_data);
+        result = 0;
+    }
+    else if (rc == 0) {
+        result = bus_fail (err, BUS_ECORRUPT, "log %s: an index value is %zu bytes, not 8",
+                           self->dir, val.mv_size);
+    }
+    else if (rc != MDB_NOTFOUND) {
+        result = bus_fail (err, BUS_EIO, "log %s: reading the index: %s", self->dir,
+                           mdb_strerror (rc));
+    }
+    s_read_end (self, txn);
+    return result;
+}
+
+int
+bus_store_ix_count (bus_store_t *self, char tag, const void *value, size_t len,
+                    uint64_t *count, bus_error_t *err)
+{
+    assert (self);
+    *count = 0;
+    if (self->dbi [BUS_DB_INDEX] == 0) {
+        return 0;
+    }
+    uint8_t buf [S_KEY_BUF];
+    size_t key_len = s_ix_key (self, buf, tag, value, len);
+    MDB_txn *txn = NULL;
+    if (s_read_begin (self, false, &txn, err)) {
+        return -1;
+    }
+    MDB_cursor *cursor;
+    MDB_val key = { key_len, buf }, val;
+    int rc = mdb_cursor_open (txn, self->dbi [BUS_DB_INDEX], &cursor);
+    if (rc == 0) {
+        rc = mdb_cursor_get (cursor, &key, &val, MDB_SET);
+        size_t n = 0;
+        if (rc == 0 && (rc = mdb_cursor_count (cursor, &n)) == 0) {
+            *count = n;
+        }
+        mdb_cursor_close (cursor);
+    }
+    self->reads++;
+    s_read_end (self, txn);
+    if (rc && rc != MDB_NOTFOUND) {
+        return bus_fail (err, BUS_EIO, "log %s: reading the index: %s", self->dir,
+                         mdb_strerror (rc));
+    }
+    return 0;
+}
+
+int
+bus_store_time_range (bus_store_t *self, uint64_t since_us, uint64_t until_us,
+                      uint64_t *lo, uint64_t *hi, bus_error_t *err)
+{
+    assert (self);
+    *lo = 1;
+    *hi = 0;                            //  empty until found otherwise
+    uint64_t back = 0;
+    int rc = s_lookup_seq (self, BUS_DB_META, "clock_back", 10, &back, err);
+    if (rc < 0) {
+        return -1;
+    }
+    back = rc == 0? back: 0;
+    uint64_t bound = until_us > UINT64_MAX - back - 1? UINT64_MAX - 1: until_us + back;
+    MDB_txn *txn = NULL;
+    if (s_read_begin (self, false, &txn, err)) {
+        return -1;
+    }
+    uint8_t since_be [8], after_be [8];
+    s_put_be64 (since_be, since_us);
+    s_put_be64 (after_be, bound + 1);
+    MDB_cursor *cursor;
+    MDB_val key = { 8, since_be }, val;
+    rc = mdb_cursor_open (txn, self->dbi [BUS_DB_TIME], &cursor);
+    if (rc == 0) {
+        //  lo: the first record whose key (running max) reaches since:
+        //  none before it can have a time_us >= since.
+        rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
+        if (rc == 0 && val.mv_size == 8) {
+            *lo = s_get_be64 (val.mv_data);
+            //  hi: the last record whose key is <= until + clock_back: a
+            //  record's time_us is at least its key - clock_back, so none
+            //  after it can have a time_us <= until.
+            key = (MDB_val) { 8, after_be };
+            rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
+            rc = rc == 0? mdb_cursor_get (cursor, &key, &val, MDB_PREV)
+               : rc == MDB_NOTFOUND? mdb_cursor_get (cursor, &key, &val, MDB_LAST): rc;
+            if (rc == 0 && val.mv_size == 8) {
+                *hi = s_get_be64 (val.mv_data);
+            }
+        }
+        mdb_cursor_close (cursor);
+    }
+    self->reads += 2;
+    s_read_end (self, txn);
+    if (rc && rc != MDB_NOTFOUND) {
+        return bus_fail (err, BUS_EIO, "log %s: reading the time index: %s", self->dir,
+                         mdb_strerror (rc));
+    }
+    return 0;
+}
+
+int
+bus_store_purge_payload (bus_store_t *self, uint64_t seq, uint64_t now_us, bus_error_t *err)
+{
+    assert (self);
+    if (seq >= self->last_seq) {
+        return 1;                       //  the tail the next record chains to
+    }
+    void *raw = NULL;
+    size_t raw_len = 0;
+    uint8_t key [8];
+    s_put_be64 (key, seq);
+    int rc = s_lookup (self, BUS_DB_LOG, key, 8, &raw, &raw_len, err);
+    if (rc) {
+        return rc;
+    }
+    Bulkhead__V1__Record *rec = bulkhead__v1__record__unpack (NULL, raw_len, raw);
+    free (raw);
+    if (!rec) {
+        return bus_fail (err, BUS_ECORRUPT, "log record %" PRIu64 ": does not decode", seq);
+    }
+    if (!rec->has_payload || rec->kind != BULKHEAD__V1__RECORD_KIND__RECORD_SEND) {
+        bulkhead__v1__record__free_unpacked (rec, NULL);
+        return 1;
+    }
+    //  protobuf-c packs fields in field order: without field 19 and with
+    //  field 42 the other bytes come out exactly as they were.
+    ProtobufCBinaryData payload = rec->payload;
+    rec->has_payload = false;
+    rec->payload = (ProtobufCBinaryData) { 0, NULL };
+    rec->has_payload_purged_us = true;
+    rec->payload_purged_us = now_us;
+    size_t len = bulkhead__v1__record__get_packed_size (rec);
+    rc = s_writable (self, err);
+    s_op_t op = s_op_new (BUS_DB_LOG, 0, 8, len);
+    if (rc == 0 && op.data) {
+        s_put_be64 (op.data, seq);
+        bulkhead__v1__record__pack (rec, op.data + 8);
+    }
+    rec->payload = payload;             //  so that free_unpacked frees it
+    bulkhead__v1__record__free_unpacked (rec, NULL);
+    if (rc) {
+        free (op.data);
+        return -1;
+    }
+    return s_write (self, op, err);
 }

@@ -3,7 +3,8 @@
 
     Databases in the environment:
       log     u64 big-endian seq -> serialized bulkhead.v1.Record. Appended with
-              MDB_APPEND; never updated or deleted. Hash-chained.
+              MDB_APPEND; never deleted, updated only by a purge (below).
+              Hash-chained.
       msgid   sender '\0' message_id -> u64 BE seq of the Send (idempotency)
       mbox    recipient '\0' u64 BE seq -> "" (the durable mailbox: every
               delivered or queued message)
@@ -14,6 +15,21 @@
       cause   u64 BE seq -> flags, sender NUL, recipient NUL of every SEND
               record: what a later Send naming it as a cause needs, without
               decoding it (written in the same batch as the record)
+      index   tag + value -> u64 BE seqs (dupsort, ascending): the records
+              with that property, for queries (BUS_IX_* below). Written by
+              the append of the record, so in the same commit.
+      time    u64 BE running maximum of time_us -> u64 BE seqs (dupsort):
+              the key never decreases along the log, so a time range is a
+              range of seqs (bus_store_time_range)
+
+    A log without index and time (written before them) gets them when it is
+    opened for writing: the bus builds them at start, in batches, resuming
+    where a killed build stopped (meta "index_next"); meta "index" = "1"
+    says they cover the whole log. Opened read-only before that, queries
+    walk the log instead (bus_store_indexed is false).
+
+    The log is append-only with one exception: bus_store_purge_payload
+    rewrites an old SEND record without its payload (retention).
 
     Writing is by batch (group commit): the first write of a batch opens the
     write transaction; bus_store_commit makes every write since then durable
@@ -52,6 +68,8 @@ typedef enum {
     BUS_DB_PENDING,
     BUS_DB_META,
     BUS_DB_CAUSE,
+    BUS_DB_INDEX,
+    BUS_DB_TIME,
     BUS_DB_COUNT
 } bus_db_t;
 
@@ -85,7 +103,8 @@ const bus_error_t *
 //  Appends a record to the current batch. Sets rec->seq, rec->prev_hash
 //  (borrowed from the store, valid until the next append) and rec->time_us
 //  if it is 0. Also writes the indexes: msgid when kind is SEND with a sender
-//  and message id; mbox when kind is SEND and verdict is DELIVERED or QUEUED.
+//  and message id; mbox when kind is SEND and verdict is DELIVERED or QUEUED;
+//  index and time for every record.
 int
     bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
                       bus_error_t *err);
@@ -192,6 +211,68 @@ int
 //  first bad seq otherwise. *count gets the number of records checked.
 int
     bus_store_verify (bus_store_t *self, uint64_t *count, bus_error_t *err);
+
+//  --------------------------------------------------------------------------
+//  Queries. Index entries of a record, by tag (the value follows the tag in
+//  the key; a value longer than a key allows is cut, so a key may stand for
+//  more than one value: check each record found against what was asked):
+#define BUS_IX_AGENT        'a'     //  sender, recipient and actor (each once)
+#define BUS_IX_CLASS        'c'     //  intent_class
+#define BUS_IX_EFFECT       'e'     //  u64 BE seq of a cause -> the records it caused
+#define BUS_IX_ID           'i'     //  message_id
+#define BUS_IX_CODE         'k'     //  code word
+#define BUS_IX_KIND         'n'     //  one byte: RecordKind
+#define BUS_IX_RESTRICTED   'r'     //  no value: restricted records
+#define BUS_IX_VERDICT      'v'     //  one byte: Verdict
+
+//  True when the indexes cover the whole log.
+bool
+    bus_store_indexed (bus_store_t *self);
+
+//  The first seq >= from among the records of (tag, value): 0 and *seq, 1
+//  if none, -1 on error.
+int
+    bus_store_ix_seek (bus_store_t *self, char tag, const void *value, size_t len,
+                       uint64_t from, uint64_t *seq, bus_error_t *err);
+
+//  How many records (tag, value) has, in *count (0 if none).
+int
+    bus_store_ix_count (bus_store_t *self, char tag, const void *value, size_t len,
+                        uint64_t *count, bus_error_t *err);
+
+//  Seqs [*lo, *hi] outside which no record has since_us <= time_us <=
+//  until_us (*hi < *lo: none). Exact when the clock never stepped back;
+//  otherwise widened by the largest step back seen, so a caller that checks
+//  each record's time_us still misses none.
+int
+    bus_store_time_range (bus_store_t *self, uint64_t since_us, uint64_t until_us,
+                          uint64_t *lo, uint64_t *hi, bus_error_t *err);
+
+//  Index entries and records read since open: what queries cost (a test
+//  checks that it grows with the answer, not with the log).
+uint64_t
+    bus_store_reads (bus_store_t *self);
+
+//  on: later reads share one read snapshot until off (a query sees one
+//  state of the log). Keep it short beside a live bus: a snapshot held
+//  open keeps the pages it sees from being reused.
+int
+    bus_store_snapshot (bus_store_t *self, bool on, bus_error_t *err);
+
+//  A read-only store: sees what was committed since open (last seq, index
+//  state). For `log --follow`.
+int
+    bus_store_refresh (bus_store_t *self, bus_error_t *err);
+
+//  Retention: rewrites SEND record seq in the open batch without its payload
+//  (field 19) and with payload_purged_us = now_us; every other field, and
+//  so every other byte, stays. 0 if purged, 1 if there was nothing to purge
+//  (no such record, not a SEND, no payload kept, or the last record), -1 on
+//  error. What may be purged (nothing still queued or held) is the
+//  caller's to decide.
+int
+    bus_store_purge_payload (bus_store_t *self, uint64_t seq, uint64_t now_us,
+                             bus_error_t *err);
 
 //  BLAKE2b-256, used for the chain, payload digests and the policy hash.
 void

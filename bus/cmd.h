@@ -73,6 +73,13 @@ bool
 bus_store_t *
     cmd_open_log (const char *dir, const char *prog);
 
+//  A time as --since/--until take it: a duration back from now_us (90s,
+//  30m, 1h, 7d, 2w; a number alone is seconds) or ISO 8601 (a date; or a
+//  date and time with an optional fraction and Z or +HH:MM), in *out as
+//  microseconds since the epoch. false if it is neither.
+bool
+    cmd_time (const char *text, uint64_t now_us, uint64_t *out);
+
 //  Long option values for the shared connection options.
 enum { CMD_OPT_BUS = 1000, CMD_OPT_BUS_KEY, CMD_OPT_KEY, CMD_OPT_TIMEOUT, CMD_OPT_FIRST_FREE };
 
@@ -100,5 +107,6 @@ int cmd_deny (int argc, char **argv);
 int cmd_grant (int argc, char **argv);
 int cmd_declassify (int argc, char **argv);
 int cmd_stats (int argc, char **argv);
+int cmd_purge (int argc, char **argv);
 
 #endif

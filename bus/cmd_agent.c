@@ -1,5 +1,5 @@
 /*  cmd_agent.c: send, recv, and the operator commands (reload, taint,
-    clear, declassify): commands that speak to the running bus as one
+    clear, declassify, purge): commands that speak to the running bus as one
     agent, with that agent's own key. */
 #include "cmd.h"
 
@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *s_verdicts [] = { "?", "delivered", "queued", "held", "denied" };
 
@@ -448,4 +449,105 @@ cmd_declassify (int argc, char **argv)
     control.seq = seq;
     control.reason = (char *) reason;
     return s_control_call (&conn, &control, argv [0]);
+}
+
+static const char *s_purge_help =
+    "usage: bulkhead purge --before WHEN [connection options]\n\n"
+    "Retention (operators): the running bus drops the payloads of messages logged\n"
+    "before WHEN, a duration back from now (30d, 2w) or an ISO 8601 time\n"
+    "(2026-11-01T00:00:00Z). Every record stays, with its payload's digest and\n"
+    "size, so the log and every proof still verify; `bulkhead log` marks the\n"
+    "record payload-purged. A message its recipient has not acknowledged yet, or\n"
+    "one still held for approval, keeps its payload. The bus works through the log\n"
+    "a slice at a time (each slice one CONTROL record); this command calls it until\n"
+    "it is done and prints the total.\n\n"
+    CMD_CONN_HELP;
+
+int
+cmd_purge (int argc, char **argv)
+{
+    enum { BEFORE = CMD_OPT_FIRST_FREE, HELP };
+    static const struct option options [] = {
+        CMD_CONN_OPTIONS,
+        { "before", required_argument, NULL, BEFORE },
+        { "help", no_argument, NULL, HELP },
+        { NULL, 0, NULL, 0 }
+    };
+    cmd_conn_t conn;
+    cmd_conn_defaults (&conn);
+    const char *before = NULL;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+        if (cmd_conn_option (&conn, opt, optarg)) {
+            continue;
+        }
+        switch (opt) {
+            case BEFORE: before = optarg; break;
+            case HELP: return s_help (s_purge_help, true);
+            default: return s_help (s_purge_help, false);
+        }
+    }
+    if (optind != argc || !before) {
+        return s_help (s_purge_help, false);
+    }
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+    uint64_t before_us;
+    if (!cmd_time (before, now, &before_us) || before_us == 0 || before_us > now) {
+        fputs ("bulkhead purge: --before takes a time in the past: a duration back from now "
+               "(30d, 2w) or ISO 8601 (2026-11-01T00:00:00Z), not '", stderr);
+        bus_print_line (stderr, before);
+        fputs ("'\n", stderr);
+        return 2;
+    }
+    bus_client_t *client = cmd_connect (&conn, argv [0]);
+    if (!client) {
+        return 1;
+    }
+    uint64_t purged = 0, kept = 0, from = 1, calls = 0;
+    int exit_code = 0;
+    while (from && exit_code == 0) {
+        Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+        control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_PURGE;
+        control.has_before_us = true;
+        control.before_us = before_us;
+        control.has_from_seq = true;
+        control.from_seq = from;
+        Bulkhead__V1__Frame *reply;
+        bus_error_t err;
+        if (bus_client_control (client, &control, &reply, conn.timeout_ms, &err) != 0) {
+            exit_code = cmd_error (argv [0], &err);
+            break;
+        }
+        const Bulkhead__V1__ControlReply *r = reply->body_case
+            == BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY? reply->control_reply: NULL;
+        if (r && strcmp (r->code, "OK") == 0 && r->purge) {
+            purged += r->purge->purged;
+            kept += r->purge->kept;
+            //  The next slice starts past this one: never again from the start.
+            from = r->purge->next_seq > from? r->purge->next_seq: 0;
+            calls++;
+        }
+        else if (r) {
+            cmd_reply (stderr, argv [0], r->code, r->reason);
+            exit_code = 1;
+        }
+        else {
+            cmd_reply (stderr, argv [0], reply->error->code, reply->error->reason);
+            exit_code = 1;
+        }
+        bus_client_free (&reply);
+    }
+    bus_client_destroy (&client);
+    if (exit_code == 0) {
+        time_t secs = (time_t) (before_us / 1000000);
+        struct tm tm;
+        char when [32];
+        strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&secs, &tm));
+        printf ("purged %llu payloads of messages before %s; %llu kept (still queued or "
+                "held); %llu slice%s\n", (unsigned long long) purged, when,
+                (unsigned long long) kept, (unsigned long long) calls, calls == 1? "": "s");
+    }
+    return exit_code;
 }

@@ -26,6 +26,7 @@ static const cmd_t s_commands [] = {
     { "taint",  cmd_taint,  "list tainted agents (operators)" },
     { "clear",  cmd_clear,  "clear an agent's taint (operators, audited)" },
     { "declassify", cmd_declassify, "lower one message's restricted mark, with a reason (operators)" },
+    { "purge",  cmd_purge,  "drop payloads older than a time, keeping every record and digest (operators)" },
 };
 
 static void
