@@ -271,15 +271,18 @@ med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *ou
     const bus_policy_t *policy = self->policy;
     const bus_edge_t *edge = &policy->edges [e];
     const bus_class_t *klass = &policy->classes [cls];
+    //  The scope this class meets on the edge (its block, else the edge's).
+    bus_scope_t scope;
+    bus_policy_scope (edge, cls, &scope);
     //  The actions an attacker would try (see the header).
     enum { S_CANDIDATES = 24 };
     char buf [S_CANDIDATES][264];
     const char *actions [S_CANDIDATES];
     size_t n = 0;
     actions [n++] = NULL;
-    for (size_t i = 0; i < edge->action_count && n < S_CANDIDATES; i++) {
-        if (strcmp (edge->actions [i], "none") != 0) {
-            s_concrete (edge->actions [i], buf [n], sizeof buf [n]);
+    for (size_t i = 0; i < scope.actions.count && n < S_CANDIDATES; i++) {
+        if (strcmp (scope.actions.patterns [i], "none") != 0) {
+            s_concrete (scope.actions.patterns [i], buf [n], sizeof buf [n]);
             actions [n] = buf [n];
             n++;
         }
@@ -301,9 +304,10 @@ med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *ou
         }
     }
     char tool_buf [128], resource_buf [128];
-    const char *tool = s_admitted (edge->tools, edge->tool_count, tool_buf, sizeof tool_buf);
-    const char *resource = s_admitted (edge->resources, edge->resource_count, resource_buf,
-                                       sizeof resource_buf);
+    const char *tool = s_admitted (scope.tools.patterns, scope.tools.count, tool_buf,
+                                   sizeof tool_buf);
+    const char *resource = s_admitted (scope.resources.patterns, scope.resources.count,
+                                       resource_buf, sizeof resource_buf);
     bool have = false;
     med_hop_t best;
     memset (&best, 0, sizeof best);
@@ -367,12 +371,21 @@ s_shape (const med_graph_t *self, size_t e, int t, uint8_t key [16])
     crypto_generichash_init (&h, NULL, 0, 16);
     s_shape_agent (&h, &policy->agents [edge->from]);
     s_shape_agent (&h, &policy->agents [edge->to]);
-    uint64_t fixed [] = { edge->classes, edge->outside_hold, (uint64_t) t,
-                          edge->from == edge->to };
+    uint64_t fixed [] = { edge->classes, (uint64_t) t, edge->from == edge->to };
     crypto_generichash_update (&h, (const uint8_t *) fixed, sizeof fixed);
-    s_shape_list (&h, edge->actions, edge->action_count);
-    s_shape_list (&h, edge->tools, edge->tool_count);
-    s_shape_list (&h, edge->resources, edge->resource_count);
+    //  The scope of every class it carries, as the scope stage sees it.
+    for (size_t c = 0; c < policy->class_count; c++) {
+        if (!(edge->classes >> c & 1)) {
+            continue;
+        }
+        bus_scope_t scope;
+        bus_policy_scope (edge, (int) c, &scope);
+        uint64_t outside = scope.outside;
+        crypto_generichash_update (&h, (const uint8_t *) &outside, sizeof outside);
+        s_shape_list (&h, scope.actions.patterns, scope.actions.count);
+        s_shape_list (&h, scope.tools.patterns, scope.tools.count);
+        s_shape_list (&h, scope.resources.patterns, scope.resources.count);
+    }
     crypto_generichash_final (&h, key, 16);
 }
 
