@@ -144,7 +144,7 @@ s_load_checkpoints (const char *dir, const bus_signer_t *keys, size_t key_count,
 //  verify
 
 static const char *s_verify_help =
-    "usage: bulkhead verify --data DIR [--checkpoints CDIR --pub KEY [--pub KEY ...]]\n\n"
+    "usage: bulkhead verify --data DIR [--checkpoints CDIR --pub KEY [--pub KEY ...] [--backup]]\n\n"
     "Checks a log (also while the bus runs, or a copy of one) record by record:\n"
     "sequences with no gap and each in its place, each prev_hash the hash of the\n"
     "record before, each kept payload against its payload_digest (a purged payload\n"
@@ -159,7 +159,9 @@ static const char *s_verify_help =
     "Exit 0 if sound, 1 naming the first problem.\n\n"
     "  --data DIR         the data dir, or a restored backup of it\n"
     "  --checkpoints CDIR the checkpoints directory (serve --checkpoints)\n"
-    "  --pub KEY          a public signing key file (NAME.sign.pub); any listed key counts\n";
+    "  --pub KEY          a public signing key file (NAME.sign.pub); any listed key counts\n"
+    "  --backup           DIR is a backup (or restored copy): checkpoints written after it\n"
+    "                     was made cover records it cannot hold; say so instead of failing\n";
 
 //  The fields of a stored record that verify needs, read from the wire
 //  format without decoding the rest (faster, and no allocation).
@@ -365,10 +367,12 @@ cmd_verify (int argc, char **argv)
         { "data", required_argument, NULL, 'd' },
         { "checkpoints", required_argument, NULL, 'c' },
         { "pub", required_argument, NULL, 'p' },
+        { "backup", no_argument, NULL, 'b' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *dir = NULL, *cdir = NULL;
+    bool backup = false;
     bus_signer_t keys [S_KEYS_MAX];
     size_t key_count = 0;
     int opt, rc;
@@ -376,6 +380,7 @@ cmd_verify (int argc, char **argv)
         switch (opt) {
             case 'd': dir = optarg; break;
             case 'c': cdir = optarg; break;
+            case 'b': backup = true; break;
             case 'p':
                 if ((rc = s_add_key (keys, &key_count, optarg, "verify")) != 0) {
                     return rc;
@@ -415,6 +420,12 @@ cmd_verify (int argc, char **argv)
         return cmd_error ("verify", &err);
     }
     uint64_t count = v.next - 1;
+    //  A backup is older than the checkpoints written since: it is checked
+    //  against every checkpoint it holds in full.
+    size_t beyond = v.ckpt_count - v.ckpt_next;
+    if (backup) {
+        v.ckpt_count = v.ckpt_next;
+    }
     if (rc == 0 && v.ckpt_next < v.ckpt_count) {
         const s_ckpt_t *c = &v.ckpts [v.ckpt_next];
         rc = s_problem (&v, "the log has %" PRIu64 " records but checkpoint %" PRIu64 " covers %"
@@ -463,6 +474,11 @@ cmd_verify (int argc, char **argv)
             printf ("%s: records %" PRIu64 "..%" PRIu64 " (%" PRIu64 ") are not yet anchored: no "
                     "checkpoint covers them yet\n", dir, c->c.size + 1, count, count - c->c.size);
         }
+    }
+    if (backup && beyond > 0) {
+        printf ("%s: a backup: %zu later checkpoints cover records this copy does not hold "
+                "(from record %" PRIu64 " on): it ends where the live log went on\n", dir, beyond,
+                count + 1);
     }
     free (v.ckpts);
     return 0;
