@@ -105,7 +105,9 @@ int
     bus_store_backup (bus_store_t *self, const char *to, bus_error_t *err);
 
 //  Like bus_store_iterate, without decoding: fn gets the key's seq and the
-//  stored bytes (valid during the call).
+//  stored bytes, valid until bus_store_scan returns (one read transaction
+//  for the whole scan, so a callback may keep them for a batch). The store
+//  must not be written meanwhile.
 typedef int (bus_store_scan_fn) (void *arg, uint64_t seq, const uint8_t *raw, size_t raw_len);
 int
     bus_store_scan (bus_store_t *self, uint64_t from, bus_store_scan_fn *fn, void *arg,

@@ -271,7 +271,9 @@ cmd_keygen (int argc, char **argv)
 //  log
 
 static const char *s_kind_names [] = {
-    "?", "send", "session", "policy", "delivery-ack", "control", "error", "bus", "hold"
+    "?", "send", "session", "policy", "delivery-ack", "control", "error", "bus", "hold",
+    "alert",            //  RECORD_ALERT (9, monitoring)
+    "checkpoint",       //  RECORD_CHECKPOINT (10): a signed checkpoint was written
 };
 static const char *s_verdict_names [] = { "-", "delivered", "queued", "held", "denied" };
 

@@ -6,6 +6,7 @@
 #include "bus_merkle.h"
 
 #include <getopt.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -241,6 +242,19 @@ s_fields (const uint8_t *p, size_t len, s_fields_t *f)
     return 0;
 }
 
+//  One record of a batch: what the hashing phase found, for the ordered one.
+typedef struct {
+    uint64_t seq;
+    const uint8_t *raw;             //  in the scan's read transaction
+    size_t raw_len;
+    s_fields_t f;
+    uint8_t leaf [32];
+    bool decodes;
+    bool payload_ok;
+} s_item_t;
+
+#define S_BATCH 8192
+
 typedef struct {
     const char *prog;
     uint64_t next;                  //  the seq the next record must have
@@ -252,6 +266,16 @@ typedef struct {
     size_t ckpt_next;               //  the first checkpoint not yet compared
     uint64_t purged, payloads, logged_ckpts;
     char problem [900];
+    //  Hashing is most of the work and needs no order: the scan fills a
+    //  batch, the two halves are hashed on two threads, then one thread
+    //  walks the batch in order (chain, tree, checkpoints).
+    s_item_t *items;
+    size_t count;
+    pthread_t worker;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t work_from, work_to;      //  the worker's half
+    bool work, done, quit, threaded;
 } s_verify_t;
 
 static int
@@ -295,12 +319,52 @@ s_match_checkpoints (s_verify_t *v)
     return 0;
 }
 
-static int
-s_verify_record (void *arg, uint64_t seq, const uint8_t *raw, size_t raw_len)
+//  The part of a record's check that needs no other record.
+static void
+s_hash_items (s_item_t *items, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        s_item_t *it = &items [i];
+        it->decodes = s_fields (it->raw, it->raw_len, &it->f) == 0
+                   && bus_record_leaf_hash (it->raw, it->raw_len, it->leaf) == 0;
+        it->payload_ok = true;
+        if (it->decodes && it->f.has_payload) {
+            uint8_t digest [32];
+            bus_hash (digest, it->f.payload, it->f.payload_len);
+            it->payload_ok = it->f.digest_len == 32 && memcmp (digest, it->f.digest, 32) == 0;
+        }
+    }
+}
+
+static void *
+s_worker (void *arg)
 {
     s_verify_t *v = arg;
-    s_fields_t f;
-    uint8_t leaf [32];
+    pthread_mutex_lock (&v->lock);
+    while (true) {
+        while (!v->work && !v->quit) {
+            pthread_cond_wait (&v->cond, &v->lock);
+        }
+        if (v->quit) {
+            break;
+        }
+        pthread_mutex_unlock (&v->lock);
+        s_hash_items (v->items, v->work_from, v->work_to);
+        pthread_mutex_lock (&v->lock);
+        v->work = false;
+        v->done = true;
+        pthread_cond_broadcast (&v->cond);
+    }
+    pthread_mutex_unlock (&v->lock);
+    return NULL;
+}
+
+//  The ordered part: where each record is, what it chains to, the tree.
+static int
+s_check_item (s_verify_t *v, const s_item_t *it)
+{
+    uint64_t seq = it->seq;
+    const s_fields_t *f = &it->f;
     if (seq != v->next) {
         if (seq > v->next) {
             return s_problem (v, "record %" PRIu64 " is missing (the next one there is %" PRIu64
@@ -308,56 +372,122 @@ s_verify_record (void *arg, uint64_t seq, const uint8_t *raw, size_t raw_len)
         }
         return s_problem (v, "record key %" PRIu64 " out of order", seq);
     }
-    if (s_fields (raw, raw_len, &f) != 0 || bus_record_leaf_hash (raw, raw_len, leaf) != 0) {
+    if (!it->decodes) {
         return s_problem (v, "record %" PRIu64 " does not decode: it was damaged", seq);
     }
-    if (!f.has_seq || f.seq != seq) {
+    if (!f->has_seq || f->seq != seq) {
         return s_problem (v, "record %" PRIu64 " says it is record %" PRIu64 ": records were "
-                          "reordered or moved", seq, f.seq);
+                          "reordered or moved", seq, f->seq);
     }
     static const uint8_t zeros [32];
     const uint8_t *want = seq == 1? zeros: v->prev;
-    if (f.prev_len != 32 || memcmp (f.prev, want, 32) != 0) {
+    if (f->prev_len != 32 || memcmp (f->prev, want, 32) != 0) {
         return s_problem (v, "record %" PRIu64 ": its prev_hash is not the hash of record %"
                           PRIu64 ": the log was altered there", seq, seq - 1);
     }
-    if (f.has_payload) {
-        uint8_t digest [32];
-        bus_hash (digest, f.payload, f.payload_len);
-        if (f.digest_len != 32 || memcmp (digest, f.digest, 32) != 0) {
-            return s_problem (v, "record %" PRIu64 ": its payload does not match its "
-                              "payload_digest: the payload was changed", seq);
-        }
+    if (!it->payload_ok) {
+        return s_problem (v, "record %" PRIu64 ": its payload does not match its "
+                          "payload_digest: the payload was changed", seq);
+    }
+    if (f->has_payload) {
         v->payloads++;
     }
-    else if (f.purged) {
+    else if (f->purged) {
         v->purged++;
     }
     //  A checkpoint the log says it wrote must be the one in the directory.
-    if (f.kind == BULKHEAD__V1__RECORD_KIND__RECORD_CHECKPOINT && f.has_ckpt && v->ckpts) {
+    if (f->kind == BULKHEAD__V1__RECORD_KIND__RECORD_CHECKPOINT && f->has_ckpt && v->ckpts) {
         v->logged_ckpts++;
-        if (f.ckpt_number == 0 || f.ckpt_number > v->ckpt_count) {
+        if (f->ckpt_number == 0 || f->ckpt_number > v->ckpt_count) {
             return s_problem (v, "record %" PRIu64 " logs checkpoint %" PRIu64 ", which is not "
                               "in the checkpoints directory: it was deleted, or this is another "
-                              "bus's directory", seq, f.ckpt_number);
+                              "bus's directory", seq, f->ckpt_number);
         }
-        const s_ckpt_t *c = &v->ckpts [f.ckpt_number - 1];
-        if (f.ckpt_digest_len != 32 || memcmp (f.ckpt_digest, c->digest, 32) != 0
-        ||  f.ckpt_size != c->c.size) {
+        const s_ckpt_t *c = &v->ckpts [f->ckpt_number - 1];
+        if (f->ckpt_digest_len != 32 || memcmp (f->ckpt_digest, c->digest, 32) != 0
+        ||  f->ckpt_size != c->c.size) {
             return s_problem (v, "record %" PRIu64 " logs a checkpoint %" PRIu64 " other than "
                               "the one in the directory: one of them was replaced", seq,
-                              f.ckpt_number);
+                              f->ckpt_number);
         }
     }
-    bus_tree_append (&v->tree, leaf);
+    bus_tree_append (&v->tree, it->leaf);
     if (seq + 1 < v->chain_from) {
-        bus_hash (v->prev, raw, raw_len);           //  format 1's chain
+        bus_hash (v->prev, it->raw, it->raw_len);   //  format 1's chain
     }
     else {
-        memcpy (v->prev, leaf, 32);
+        memcpy (v->prev, it->leaf, 32);
     }
     v->next++;
     return s_match_checkpoints (v);
+}
+
+static int
+s_flush_batch (s_verify_t *v)
+{
+    size_t half = v->count / 2;
+    if (v->threaded && half > 0) {
+        pthread_mutex_lock (&v->lock);
+        v->work_from = half;
+        v->work_to = v->count;
+        v->work = true;
+        v->done = false;
+        pthread_cond_broadcast (&v->cond);
+        pthread_mutex_unlock (&v->lock);
+        s_hash_items (v->items, 0, half);
+        pthread_mutex_lock (&v->lock);
+        while (!v->done) {
+            pthread_cond_wait (&v->cond, &v->lock);
+        }
+        pthread_mutex_unlock (&v->lock);
+    }
+    else {
+        s_hash_items (v->items, 0, v->count);
+    }
+    for (size_t i = 0; i < v->count; i++) {
+        if (s_check_item (v, &v->items [i]) != 0) {
+            return 1;
+        }
+    }
+    v->count = 0;
+    return 0;
+}
+
+static int
+s_verify_record (void *arg, uint64_t seq, const uint8_t *raw, size_t raw_len)
+{
+    s_verify_t *v = arg;
+    v->items [v->count++] = (s_item_t) { .seq = seq, .raw = raw, .raw_len = raw_len };
+    return v->count == S_BATCH? s_flush_batch (v): 0;
+}
+
+//  The scan with both cores; the batch's pointers stay valid for the
+//  whole scan (one read transaction).
+static int
+s_verify_scan (bus_store_t *store, s_verify_t *v, bus_error_t *err)
+{
+    v->items = malloc (S_BATCH * sizeof *v->items);
+    if (!v->items) {
+        return bus_fail (err, BUS_ENOMEM, "out of memory");
+    }
+    pthread_mutex_init (&v->lock, NULL);
+    pthread_cond_init (&v->cond, NULL);
+    v->threaded = pthread_create (&v->worker, NULL, s_worker, v) == 0;
+    int rc = bus_store_scan (store, 1, s_verify_record, v, err);
+    if (rc == 0 && v->count > 0) {
+        rc = s_flush_batch (v);
+    }
+    if (v->threaded) {
+        pthread_mutex_lock (&v->lock);
+        v->quit = true;
+        pthread_cond_broadcast (&v->cond);
+        pthread_mutex_unlock (&v->lock);
+        pthread_join (v->worker, NULL);
+    }
+    pthread_mutex_destroy (&v->lock);
+    pthread_cond_destroy (&v->cond);
+    free (v->items);
+    return rc;
 }
 
 int
@@ -413,7 +543,7 @@ cmd_verify (int argc, char **argv)
     bus_tree_t kept;
     bus_store_tree (store, &kept);
     bus_error_t err;
-    rc = bus_store_scan (store, 1, s_verify_record, &v, &err);
+    rc = s_verify_scan (store, &v, &err);
     bus_store_destroy (&store);
     if (rc < 0) {
         free (v.ckpts);

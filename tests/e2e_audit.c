@@ -249,6 +249,12 @@ test_intact_copy (void **state)
     assert_true (s_ckpt_last (a->ckpt) >= last / 10);
     //  Without checkpoints, it says what it cannot see.
     s_expect_ok (a, data, NULL, "this cannot detect a cut tail");
+    //  Each checkpoint is a record of the log too.
+    char *out = NULL;
+    assert_int_equal (harness_run (&a->h, &out, "log", "--data", data, "--kind", "checkpoint",
+                                   NULL), 0);
+    CHECK_CONTAINS (out, " checkpoint checkpoint 1 signed");
+    free (out);
 }
 
 static void
