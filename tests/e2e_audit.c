@@ -272,6 +272,32 @@ test_cut_tail (void **state)
     s_expect_bad (a, data, a->ckpt, "its tail was cut");
 }
 
+//  What `bulkhead purge` will do to an old record (drop field 19, set
+//  field 42): every checkpoint still matches, and verify says it is purged.
+static void
+test_purged_payload_still_verifies (void **state)
+{
+    audit_t *a = *state;
+    const char *data = s_copy (a, a->h.data, "purged");
+    uint64_t seq = s_find (data, "audit message 5");
+    uint8_t *raw;
+    size_t len;
+    assert_int_equal (logfix_get (data, seq, &raw, &len), 0);
+    Bulkhead__V1__Record *rec = bulkhead__v1__record__unpack (NULL, len, raw);
+    assert_non_null (rec);
+    rec->has_payload = false;
+    uint8_t buf [4096];
+    size_t n = bulkhead__v1__record__pack (rec, buf);
+    bulkhead__v1__record__free_unpacked (rec, NULL);
+    buf [n++] = 0xd0;                   //  field 42, varint: payload_purged_us
+    buf [n++] = 0x02;
+    buf [n++] = 0x01;
+    assert_int_equal (logfix_put (data, seq, buf, n), 0);
+    free (raw);
+    s_expect_ok (a, data, a->ckpt, "1 purged (digest kept, payload not checkable)");
+    s_expect_ok (a, data, a->ckpt, "matches");
+}
+
 static void
 test_rechained_edit (void **state)
 {
@@ -709,6 +735,7 @@ main (void)
     const struct CMUnitTest shared [] = {
         cmocka_unit_test (test_intact_copy),
         cmocka_unit_test (test_cut_tail),
+        cmocka_unit_test (test_purged_payload_still_verifies),
         cmocka_unit_test (test_rechained_edit),
         cmocka_unit_test (test_newest_record_edit),
         cmocka_unit_test (test_reordered),
