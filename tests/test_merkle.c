@@ -60,7 +60,7 @@ s_setup_leaves (void **state)
 {
     (void) state;
     for (int i = 0; i < 70; i++) {
-        char text [16];
+        char text [24];
         snprintf (text, sizeof text, "leaf %d", i);
         crypto_generichash (s_leaves [i], 32, (uint8_t *) text, strlen (text), NULL, 0);
     }

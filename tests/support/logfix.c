@@ -234,6 +234,9 @@ logfix_rechain (const char *dir, uint64_t from)
                 break;
             }
             uint8_t digest [32];
+            //  Ours for the pack only: the decoded ones go back before the free.
+            ProtobufCBinaryData old_prev = rec->prev_hash, old_digest = rec->payload_digest;
+            protobuf_c_boolean had_digest = rec->has_payload_digest;
             rec->seq = seq;
             rec->prev_hash.data = prev;
             rec->prev_hash.len = 32;
@@ -246,10 +249,9 @@ logfix_rechain (const char *dir, uint64_t from)
             size_t len = bulkhead__v1__record__get_packed_size (rec);
             uint8_t *buf = malloc (len);
             bulkhead__v1__record__pack (rec, buf);
-            rec->prev_hash.data = NULL;     //  not ours to free
-            rec->payload_digest.data = NULL;
-            rec->prev_hash.len = rec->payload_digest.len = 0;
-            rec->has_payload_digest = false;
+            rec->prev_hash = old_prev;
+            rec->payload_digest = old_digest;
+            rec->has_payload_digest = had_digest;
             bulkhead__v1__record__free_unpacked (rec, NULL);
             free (recs [i]);
             recs [i] = buf;
