@@ -59,6 +59,8 @@ bus_intake_ack (bus_core_t *core, const uint8_t *rid, size_t rid_len, const char
     ack.reason = (char *) reason;
     ack.has_seq = seq > 0;
     ack.seq = seq;
+    ack.has_leaf = seq > 0;             //  every record is a leaf of the log's tree
+    ack.leaf = seq > 0? seq - 1: 0;
     ack.intent_class = (char *) intent_class;
     ack.has_restricted = true;
     ack.restricted = restricted;

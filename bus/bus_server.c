@@ -16,6 +16,7 @@
     (mediators/), run by bus_decide.
 */
 #include "bus_approval.h"
+#include "bus_checkpoint.h"
 #include "bus_control.h"
 #include "bus_core.h"
 #include "bus_decide.h"
@@ -28,7 +29,10 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -51,6 +55,13 @@ struct bus_server {
     uint64_t next_timer_us;             //  when to look for expired holds and grants
     uint64_t next_refusals_us;          //  when to write the refusals counted
     bus_wire_t *wire;                   //  decodes agents' frames
+    bus_signer_t signers [2];           //  the signing key, and the next during a rotation
+    size_t signer_count;
+    char origin [BUS_CHECKPOINT_ORIGIN_MAX + 1];
+    uint64_t ckpt_number;               //  the last checkpoint written (0: none yet)
+    uint8_t ckpt_digest [32];           //  its body's digest: the next one's prev
+    uint64_t ckpt_size;                 //  records it covered
+    uint64_t next_ckpt_us;              //  when the next is due even if idle
 };
 
 //  ---------------------------------------------------------------------
@@ -135,6 +146,161 @@ s_commit (bus_server_t *self)
         s_flush (self);
         bus_core_observe_flush (core);
     }
+}
+
+//  ---------------------------------------------------------------------
+//  Checkpoints
+
+//  After a commit, when one is due (every checkpoint_every records, every
+//  checkpoint_secs seconds even idle, or forced at start and stop): sign
+//  the tree of what is durable, write it to the checkpoints directory, and
+//  log that it was written. A checkpoint that cannot be written fails the
+//  bus closed, as a log write does: records nobody can anchor are records
+//  an attacker could cut unseen.
+static void
+s_checkpoint (bus_server_t *self, bool force)
+{
+    bus_core_t *core = &self->core;
+    const bus_server_options_t *o = &core->options;
+    if (!o->checkpoints || core->failed || bus_store_dirty (core->store)) {
+        return;
+    }
+    uint64_t now = bus_now_us ();
+    uint64_t size = bus_store_last_seq (core->store);
+    if (!force && now < self->next_ckpt_us && size - self->ckpt_size < o->checkpoint_every) {
+        return;
+    }
+    bus_tree_t tree;
+    bus_store_tree (core->store, &tree);
+    bus_checkpoint_t ckpt = { .size = tree.size, .time_us = now, .number = self->ckpt_number + 1 };
+    snprintf (ckpt.origin, sizeof ckpt.origin, "%s", self->origin);
+    snprintf (ckpt.policy, sizeof ckpt.policy, "%s", core->policy? core->policy->hash: "");
+    memcpy (ckpt.prev, self->ckpt_digest, 32);
+    bus_tree_root (&tree, ckpt.root);
+    bus_error_t err;
+    uint8_t digest [32];
+    char *note = bus_checkpoint_sign (&ckpt, self->signers, self->signer_count, digest, &err);
+    if (!note || bus_checkpoint_write (o->checkpoints, ckpt.number, note, &err) != 0) {
+        free (note);
+        bus_core_fail (core, &err);
+        return;
+    }
+    free (note);
+    self->ckpt_number = ckpt.number;
+    self->ckpt_size = ckpt.size;
+    memcpy (self->ckpt_digest, digest, 32);
+    self->next_ckpt_us = now + (uint64_t) o->checkpoint_secs * 1000000;
+    record_t rec;
+    bus_record_init (core, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_CHECKPOINT);
+    rec.has_checkpoint_number = rec.has_checkpoint_size = true;
+    rec.checkpoint_number = ckpt.number;
+    rec.checkpoint_size = ckpt.size;
+    rec.has_checkpoint_root = rec.has_checkpoint_digest = true;
+    rec.checkpoint_root.data = ckpt.root;
+    rec.checkpoint_root.len = 32;
+    rec.checkpoint_digest.data = digest;
+    rec.checkpoint_digest.len = 32;
+    rec.code = (char *) bus_errword (BUS_OK);
+    char event [64];
+    snprintf (event, sizeof event, "checkpoint %" PRIu64 " signed", ckpt.number);
+    rec.event = event;
+    bus_core_append (core, &rec);
+}
+
+//  Is path inside dir (both resolved)? A key or checkpoints directory in
+//  the data dir would go wherever the log goes, to whoever can change it.
+static bool
+s_inside (const char *path, const char *dir)
+{
+    char rp [PATH_MAX], rd [PATH_MAX];
+    if (!realpath (path, rp) || !realpath (dir, rd)) {
+        return false;
+    }
+    size_t n = strlen (rd);
+    return strncmp (rp, rd, n) == 0 && (rp [n] == '/' || rp [n] == 0);
+}
+
+static int
+s_checkpoint_start (bus_server_t *self, bus_error_t *err)
+{
+    bus_core_t *core = &self->core;
+    const bus_server_options_t *o = &core->options;
+    if (!o->checkpoints) {
+        if (o->sign_key || o->next_sign_key) {
+            return bus_fail (err, BUS_EINVAL, "--sign-key needs --checkpoints DIR (where the "
+                             "signed checkpoints go)");
+        }
+        return 0;
+    }
+    if (!o->sign_key) {
+        return bus_fail (err, BUS_EINVAL, "--checkpoints needs --sign-key FILE (make one with "
+                         "bulkhead keygen NAME --sign --dir DIR, outside the data dir)");
+    }
+    if (mkdir (o->checkpoints, 0755) != 0 && errno != EEXIST) {
+        return bus_fail (err, BUS_EIO, "checkpoints directory %s: %s", o->checkpoints,
+                         strerror (errno));
+    }
+    const char *inside [] = { o->checkpoints, o->sign_key, o->next_sign_key };
+    for (int i = 0; i < 3; i++) {
+        if (inside [i] && s_inside (inside [i], o->data_dir)) {
+            return bus_fail (err, BUS_EINVAL, "%s is inside the data dir %s: checkpoints and the "
+                             "signing key must live elsewhere, or whoever can rewrite the log "
+                             "can rewrite them too", inside [i], o->data_dir);
+        }
+    }
+    if (bus_keys_private (o->checkpoints, 0755, err) != 0
+    ||  bus_signer_load (&self->signers [0], o->sign_key, true, err) != 0) {
+        return -1;
+    }
+    self->signer_count = 1;
+    if (o->next_sign_key) {
+        if (bus_signer_load (&self->signers [1], o->next_sign_key, true, err) != 0) {
+            return -1;
+        }
+        self->signer_count = 2;
+    }
+    if (o->origin) {
+        snprintf (self->origin, sizeof self->origin, "%s", o->origin);
+    }
+    else {
+        char fp [17];
+        bus_keys_fingerprint (fp, self->bus_key.public_z85);
+        snprintf (self->origin, sizeof self->origin, "bulkhead/%s", fp);
+    }
+    //  Go on from the directory's last checkpoint: its number, its digest
+    //  (the next prev), and it must not cover more than the log holds.
+    uint64_t last = 0;
+    if (bus_checkpoint_last (o->checkpoints, &last, err) != 0) {
+        return -1;
+    }
+    if (last > 0) {
+        char *note = NULL;
+        size_t len = 0;
+        int rc = bus_checkpoint_read (o->checkpoints, last, &note, &len, err);
+        bus_checkpoint_t ckpt;
+        if (rc == 0) {
+            rc = bus_checkpoint_open (&ckpt, note, len, self->signers, self->signer_count, NULL,
+                                      self->ckpt_digest, err);
+        }
+        free (note);
+        if (rc != 0) {
+            return bus_fail (err, err->code, "checkpoints directory %s: checkpoint %" PRIu64
+                             ": %s (is it another bus's directory, or its key not this one?)",
+                             o->checkpoints, last, err->text);
+        }
+        if (ckpt.number != last || ckpt.size > bus_store_last_seq (core->store)) {
+            return bus_fail (err, BUS_ECORRUPT, "checkpoint %" PRIu64 " in %s covers %" PRIu64
+                             " records but the log in %s has %" PRIu64 ": the log was cut or "
+                             "restored from an older copy. Keep that directory as evidence and "
+                             "start with a new --checkpoints directory (bulkhead verify "
+                             "--checkpoints %s says what is missing)", last, o->checkpoints,
+                             ckpt.size, o->data_dir, bus_store_last_seq (core->store),
+                             o->checkpoints);
+        }
+        self->ckpt_number = last;
+        self->ckpt_size = ckpt.size;
+    }
+    return 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -528,7 +694,8 @@ s_start (bus_server_t *self, bus_error_t *err)
     if (mkdir (o->data_dir, 0700) != 0 && errno != EEXIST) {
         return bus_fail (err, BUS_EIO, "data directory %s: %s", o->data_dir, strerror (errno));
     }
-    bus_store_options_t store_options = { .map_max = o->map_max };
+    //  A data dir from before the Merkle tree is upgraded here (once).
+    bus_store_options_t store_options = { .map_max = o->map_max, .upgrade = true };
     if (o->map_max && o->map_max < ((size_t) 64 << 20)) {
         store_options.map_initial = o->map_max;     //  a small limit starts small
     }
@@ -543,7 +710,8 @@ s_start (bus_server_t *self, bus_error_t *err)
     if (!core->sessions || !core->outbox || !core->refusals || !self->wire) {
         return bus_fail (err, BUS_ENOMEM, "out of memory at start");
     }
-    if (s_policy_load (self, err) != 0 || s_bus_key (self, err) != 0) {
+    if (s_policy_load (self, err) != 0 || s_bus_key (self, err) != 0
+    ||  s_checkpoint_start (self, err) != 0) {
         return -1;
     }
     //  Signals arrive on a descriptor in the loop; block them before libzmq
@@ -589,6 +757,12 @@ s_start (bus_server_t *self, bus_error_t *err)
     }
     bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_BUS, NULL, self->bus_key.public_z85,
                     BUS_OK, event);
+    if (bus_store_upgraded (core->store)) {
+        snprintf (event, sizeof event, "data dir upgraded from format 1 to %d (Merkle tree over "
+                  "records 1..%" PRIu64 ")", BUS_STORE_FORMAT,
+                  bus_store_chain_from (core->store) - 1);
+        bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_BUS, NULL, NULL, BUS_OK, event);
+    }
     snprintf (event, sizeof event, "policy loaded from %s", o->policy_path);
     bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_POLICY, NULL, NULL, BUS_OK, event);
     //  The policy may have changed while the bus was down: what waits for
@@ -597,6 +771,12 @@ s_start (bus_server_t *self, bus_error_t *err)
     bus_grants_sweep (core);
     bus_approval_resume_all (core, false);
     if (bus_store_commit (core->store, err) != 0) {
+        return -1;
+    }
+    //  The first checkpoint of this run anchors what the log held at start.
+    s_checkpoint (self, true);
+    if (core->failed) {
+        *err = core->failure;
         return -1;
     }
     bus_core_say (core, "BUS-READY", "endpoint=%s bus_key=%s policy=%.16s agents=%zu edges=%zu "
@@ -649,6 +829,12 @@ bus_server_open (bus_server_t **out, const bus_server_options_t *options, bus_er
     }
     if (!o->heartbeat_ms) {
         o->heartbeat_ms = 2000;
+    }
+    if (!o->checkpoint_every) {
+        o->checkpoint_every = 10000;
+    }
+    if (!o->checkpoint_secs) {
+        o->checkpoint_secs = 60;
     }
     self->sigfd = -1;
     self->stopfd = -1;
@@ -722,6 +908,7 @@ bus_server_loop (bus_server_t *self)
             }
         }
         s_commit (self);
+        s_checkpoint (self, false);
     }
     return 0;
 }
@@ -738,7 +925,12 @@ bus_server_destroy (bus_server_t **self_p)
         bus_refusals_flush (core, bus_now_us ());
         bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_BUS, NULL, NULL, BUS_OK, "bus stopped");
         s_commit (self);
+        //  A clean stop anchors everything but the record of this last
+        //  checkpoint itself.
+        s_checkpoint (self, true);
+        s_commit (self);
     }
+    sodium_memzero (self->signers, sizeof self->signers);
     bus_outbox_destroy (&core->outbox);
     if (core->router) {
         zmq_close (core->router);

@@ -36,6 +36,13 @@ typedef struct {
     uint32_t window;            //  unacknowledged DELIVERs per recipient; 0 = 1000
     int heartbeat_ms;           //  0 = 2000
     int quiet;                  //  no per-event lines on stderr
+    const char *checkpoints;    //  directory for signed checkpoints (outside data_dir),
+                                //  or NULL: none (bus_checkpoint.h)
+    const char *sign_key;       //  Ed25519 signing key file (outside data_dir)
+    const char *next_sign_key;  //  a second one during a rotation: both sign
+    const char *origin;         //  checkpoint origin; default "bulkhead/<bus key fp>"
+    uint64_t checkpoint_every;  //  records between checkpoints; 0 = 10000
+    uint32_t checkpoint_secs;   //  seconds between checkpoints, even idle; 0 = 60
     const struct med_stage_s *const *stages;    //  NULL: the shipped chain (tests may
                                                 //  give their own, NULL-terminated)
 } bus_server_options_t;

@@ -10,6 +10,7 @@
     what the last commit made durable.
 */
 #include "bus_store.h"
+#include "bus_merkle.h"
 #include "bulkhead.pb-c.h"
 
 #include <assert.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define S_MAP_INITIAL   ((size_t) 64 << 20)
 #define S_MAP_MAX       ((size_t) 64 << 30)
@@ -62,6 +64,11 @@ struct bus_store {
     uint64_t durable_seq;   //  these two as of the last commit
     uint8_t durable_hash [S_HASH_LEN];
     uint8_t prev_hash [S_HASH_LEN];     //  lent to the last appended record
+    bus_tree_t tree;                    //  the Merkle frontier, with the open batch
+    bus_tree_t durable_tree;            //  as of the last commit
+    int format;                         //  BUS_STORE_FORMAT, or 1 before an upgrade
+    uint64_t chain_from;                //  first seq whose prev_hash is a leaf hash
+    bool upgraded;                      //  this open upgraded the data dir
     int iterating;          //  > 0 while bus_store_iterate calls back
     bool unmapped;          //  a remap failed: the env is unusable
     bool failed;
@@ -152,6 +159,7 @@ s_fail (bus_store_t *self, bus_error_t *err, bus_code_t code,
     s_batch_end (self);
     self->last_seq = self->durable_seq;
     memcpy (self->last_hash, self->durable_hash, S_HASH_LEN);
+    self->tree = self->durable_tree;
     if (err) {
         *err = self->failure;
     }
@@ -521,7 +529,10 @@ s_find_last (bus_store_t *self, bus_error_t *err)
     int result = 0;
     if (rc == 0 && key.mv_size == 8) {
         self->last_seq = s_get_be64 (key.mv_data);
-        bus_hash (self->last_hash, val.mv_data, val.mv_size);
+        if (bus_record_leaf_hash (val.mv_data, val.mv_size, self->last_hash) != 0) {
+            result = bus_fail (err, BUS_ECORRUPT, "log %s: its last record (%" PRIu64 ") "
+                               "is not a protobuf message", self->dir, self->last_seq);
+        }
     }
     else if (rc == 0) {
         result = bus_fail (err, BUS_ECORRUPT, "log %s: its last key is %zu "
@@ -637,6 +648,133 @@ s_index_build (bus_store_t *self, bus_error_t *err)
     return 0;
 }
 
+//  Reads the format stamp. A data dir with no stamp and no record is new:
+//  it is stamped with today's format. One with records and no stamp was
+//  made before formats existed (format 1: no tree, prev_hash over stored
+//  bytes): upgraded when the caller allows it, else only readable.
+static int s_upgrade (bus_store_t *self, bus_error_t *err);
+
+static int
+s_format (bus_store_t *self, bool upgrade, bus_error_t *err)
+{
+    void *val = NULL;
+    size_t len = 0;
+    int rc = s_lookup (self, BUS_DB_META, BUS_META_FORMAT, strlen (BUS_META_FORMAT), &val, &len,
+                       err);
+    if (rc < 0) {
+        return -1;
+    }
+    if (rc == 0) {
+        char text [16] = "";
+        snprintf (text, sizeof text, "%.*s", (int) (len < 15? len: 15), (char *) val);
+        free (val);
+        unsigned long long n = 0;
+        char *end = NULL;
+        n = strtoull (text, &end, 10);
+        if (!*text || *end || n != BUS_STORE_FORMAT) {
+            return bus_fail (err, BUS_EVERSION, "log %s: data dir format '%s' is unknown to this "
+                             "bulkhead (it reads formats 1 and %d): it was made by another "
+                             "version; run that version, or restore a backup made for this one",
+                             self->dir, text, BUS_STORE_FORMAT);
+        }
+        self->format = BUS_STORE_FORMAT;
+        uint64_t from = 1;
+        rc = s_lookup_seq (self, BUS_DB_META, BUS_META_CHAIN_FROM, strlen (BUS_META_CHAIN_FROM),
+                           &from, err);
+        if (rc < 0) {
+            return -1;
+        }
+        self->chain_from = from;
+        rc = s_lookup (self, BUS_DB_META, BUS_META_TREE, strlen (BUS_META_TREE), &val, &len, err);
+        if (rc < 0) {
+            return -1;
+        }
+        bus_tree_init (&self->tree);
+        if (rc == 0) {
+            rc = bus_tree_decode (&self->tree, val, len);
+            free (val);
+        }
+        if (rc != 0 && self->last_seq > 0 && !self->read_only) {
+            return bus_fail (err, BUS_ECORRUPT, "log %s: its Merkle tree state is missing or "
+                             "damaged; bulkhead verify --data %s says more", self->dir,
+                             self->dir);
+        }
+        //  (A reader beside the bus read the tail and the tree in two
+        //  snapshots: only the writer can compare them.)
+        if (!self->read_only && self->tree.size != self->last_seq) {
+            return bus_fail (err, BUS_ECORRUPT, "log %s: its Merkle tree covers %" PRIu64
+                             " records but the log has %" PRIu64 "; bulkhead verify --data %s "
+                             "says more", self->dir, self->tree.size, self->last_seq, self->dir);
+        }
+        self->durable_tree = self->tree;
+        return 0;
+    }
+    self->format = self->last_seq == 0? BUS_STORE_FORMAT: 1;
+    self->chain_from = self->last_seq + 1;
+    if (self->read_only) {
+        return 0;
+    }
+    if (self->format == 1 && !upgrade) {
+        return bus_fail (err, BUS_EVERSION, "log %s: data dir format 1 (made before the Merkle "
+                         "tree); upgrade it with bulkhead migrate --data %s (serve upgrades it "
+                         "at start)", self->dir, self->dir);
+    }
+    return s_upgrade (self, err);
+}
+
+static int
+s_upgrade_leaf (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, size_t raw_len)
+{
+    bus_store_t *self = arg;
+    uint8_t leaf [S_HASH_LEN];
+    if (rec->seq != self->tree.size + 1 || bus_record_leaf_hash (raw, raw_len, leaf) != 0) {
+        return 1;
+    }
+    bus_tree_append (&self->tree, leaf);
+    return 0;
+}
+
+//  Format 1 -> 2 (or a new data dir): the tree over every record there is
+//  (one pass, once), the stamp, and where the leaf-hash chain starts. The
+//  records themselves are never rewritten: those before chain_from keep
+//  their format 1 prev_hash, which verify checks by the old rule.
+static int
+s_upgrade (bus_store_t *self, bus_error_t *err)
+{
+    bus_tree_init (&self->tree);
+    if (self->last_seq > 0) {
+        int rc = bus_store_iterate (self, 0, s_upgrade_leaf, self, err);
+        if (rc != 0 || self->tree.size != self->last_seq) {
+            if (rc > 0 || rc == 0) {
+                bus_fail (err, BUS_ECORRUPT, "log %s: cannot upgrade from format 1: record %"
+                          PRIu64 " is missing or damaged (bulkhead verify --data %s)", self->dir,
+                          self->tree.size + 1, self->dir);
+            }
+            return -1;
+        }
+    }
+    char text [8];
+    snprintf (text, sizeof text, "%d", BUS_STORE_FORMAT);
+    uint8_t from [8];
+    s_put_be64 (from, self->chain_from);
+    uint8_t buf [8 + BUS_MERKLE_DEPTH * BUS_MERKLE_HASH];
+    size_t len = bus_tree_encode (&self->tree, buf);
+    if (bus_store_put (self, BUS_DB_META, BUS_META_FORMAT, strlen (BUS_META_FORMAT), text,
+                       strlen (text), err)
+    ||  bus_store_put (self, BUS_DB_META, BUS_META_CHAIN_FROM, strlen (BUS_META_CHAIN_FROM),
+                       from, sizeof from, err)
+    ||  bus_store_put (self, BUS_DB_META, BUS_META_TREE, strlen (BUS_META_TREE), buf, len, err)) {
+        return -1;
+    }
+    self->durable_tree = self->tree;            //  written above, not by commit
+    if (bus_store_commit (self, err) != 0) {
+        return -1;
+    }
+    self->upgraded = self->format == 1;
+    self->format = BUS_STORE_FORMAT;
+    return 0;
+}
+
 int
 bus_store_open (bus_store_t **out, const char *dir,
                 const bus_store_options_t *options, bus_error_t *err)
@@ -702,7 +840,8 @@ bus_store_open (bus_store_t **out, const char *dir,
     self->key_max = (size_t) mdb_env_get_maxkeysize (self->env);
     assert (self->key_max < S_KEY_BUF);
 
-    if (s_open_dbs (self, err) || s_find_last (self, err) || s_index_load (self, err)
+    if (s_open_dbs (self, err) || s_find_last (self, err) || s_format (self, opts.upgrade, err)
+    ||  s_index_load (self, err)
     ||  (!self->read_only && !self->indexed && s_index_build (self, err))) {
         bus_store_destroy (&self);
         return -1;
@@ -728,6 +867,99 @@ bus_store_destroy (bus_store_t **self_p)
         free (self);
         *self_p = NULL;
     }
+}
+
+int
+bus_store_format (bus_store_t *self)
+{
+    assert (self);
+    return self->format;
+}
+
+bool
+bus_store_upgraded (bus_store_t *self)
+{
+    assert (self);
+    return self->upgraded;
+}
+
+uint64_t
+bus_store_chain_from (bus_store_t *self)
+{
+    assert (self);
+    return self->chain_from;
+}
+
+void
+bus_store_tree (bus_store_t *self, bus_tree_t *out)
+{
+    assert (self);
+    *out = self->tree;
+}
+
+int
+bus_store_backup (bus_store_t *self, const char *to, bus_error_t *err)
+{
+    assert (self);
+    if (mkdir (to, 0700) != 0 && errno != EEXIST) {
+        return bus_fail (err, BUS_EIO, "backup %s: cannot create the directory: %s", to,
+                         strerror (errno));
+    }
+    char path [4096];
+    snprintf (path, sizeof path, "%s/data.mdb", to);
+    if (access (path, F_OK) == 0) {
+        return bus_fail (err, BUS_EIO, "backup %s: already holds a log (data.mdb); a backup "
+                         "never overwrites one: give an empty or new directory", to);
+    }
+    //  One read transaction: a consistent snapshot of every database, with
+    //  free pages left out (compaction), while the bus goes on writing.
+    int rc = mdb_env_copy2 (self->env, to, MDB_CP_COMPACT);
+    if (rc) {
+        return bus_fail (err, BUS_EIO, "backup %s: copying the log %s failed: %s", to,
+                         self->dir, mdb_strerror (rc));
+    }
+    return 0;
+}
+
+int
+bus_store_scan (bus_store_t *self, uint64_t from, bus_store_scan_fn *fn, void *arg,
+                bus_error_t *err)
+{
+    assert (self);
+    MDB_txn *txn = NULL;
+    if (s_read_begin (self, true, &txn, err)) {
+        return -1;
+    }
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->dbi [BUS_DB_LOG], &cursor);
+    if (rc) {
+        s_read_end (self, txn);
+        return bus_fail (err, BUS_EIO, "log %s: %s", self->dir, mdb_strerror (rc));
+    }
+    uint8_t buf [8];
+    s_put_be64 (buf, from);
+    MDB_val key = { sizeof buf, buf }, val;
+    int result = 0;
+    self->iterating++;
+    rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && result == 0) {
+        if (key.mv_size != 8) {
+            result = bus_fail (err, BUS_ECORRUPT, "log %s: a key is %zu bytes, not 8",
+                               self->dir, key.mv_size);
+            break;
+        }
+        result = fn (arg, s_get_be64 (key.mv_data), val.mv_data, val.mv_size);
+        if (result == 0) {
+            rc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+        }
+    }
+    self->iterating--;
+    if (result == 0 && rc && rc != MDB_NOTFOUND) {
+        result = bus_fail (err, BUS_EIO, "log %s: reading: %s", self->dir, mdb_strerror (rc));
+    }
+    mdb_cursor_close (cursor);
+    s_read_end (self, txn);
+    return result;
 }
 
 uint64_t
@@ -920,7 +1152,9 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
     if (op.data) {
         s_put_be64 (op.data, seq);
         bulkhead__v1__record__pack (rec, op.data + 8);
-        bus_hash (hash, op.data + 8, len);
+        //  The chain and the tree both use the leaf hash (bus_merkle.h):
+        //  it leaves the payload out, so a purge keeps both intact.
+        bus_record_leaf_hash (op.data + 8, len, hash);
     }
     if (s_write (self, op, err)) {
         return -1;
@@ -972,6 +1206,7 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
     self->last_seq = seq;
     self->last_size = len;
     memcpy (self->last_hash, hash, S_HASH_LEN);
+    bus_tree_append (&self->tree, hash);
     return 0;
 }
 
@@ -1045,6 +1280,20 @@ bus_store_commit (bus_store_t *self, bus_error_t *err)
         }
         return -1;
     }
+    //  The frontier goes into the same commit as the records it covers:
+    //  O(log n) bytes, once per batch. A replay after MAP_FULL replays it.
+    if (self->txn && self->tree.size != self->durable_tree.size) {
+        uint8_t buf [8 + BUS_MERKLE_DEPTH * BUS_MERKLE_HASH];
+        size_t len = bus_tree_encode (&self->tree, buf);
+        s_op_t op = s_op_new (BUS_DB_META, 0, strlen (BUS_META_TREE), len);
+        if (op.data) {
+            memcpy (op.data, BUS_META_TREE, strlen (BUS_META_TREE));
+            memcpy (op.data + op.key_len, buf, len);
+        }
+        if (s_write (self, op, err)) {
+            return -1;
+        }
+    }
     while (self->txn) {
         int rc = mdb_txn_commit (self->txn);
         self->txn = NULL;       //  freed by the commit, whatever rc says
@@ -1060,6 +1309,7 @@ bus_store_commit (bus_store_t *self, bus_error_t *err)
     s_batch_end (self);
     self->durable_seq = self->last_seq;
     memcpy (self->durable_hash, self->last_hash, S_HASH_LEN);
+    self->durable_tree = self->tree;
     return 0;
 }
 
@@ -1325,6 +1575,8 @@ bus_store_iterate (bus_store_t *self, uint64_t from,
 typedef struct {
     uint64_t next;                  //  the seq the next record must have
     uint8_t prev [S_HASH_LEN];      //  hash of the record before it
+    uint64_t chain_from;            //  from here prev is the leaf hash
+    bus_tree_t tree;
     bus_error_t *err;
 } s_verify_t;
 
@@ -1344,7 +1596,17 @@ s_verify_one (void *arg, const Bulkhead__V1__Record *rec,
                          "prev_hash does not match the record before it; "
                          "the log was altered", rec->seq);
     }
-    bus_hash (v->prev, raw, raw_len);
+    uint8_t leaf [S_HASH_LEN];
+    bus_record_leaf_hash (raw, raw_len, leaf);
+    bus_tree_append (&v->tree, leaf);
+    //  Format 1 records chained the stored bytes; the record at chain_from
+    //  and every later one chain the leaf hash (bus_merkle.h).
+    if (rec->seq + 1 < v->chain_from) {
+        bus_hash (v->prev, raw, raw_len);
+    }
+    else {
+        memcpy (v->prev, leaf, S_HASH_LEN);
+    }
     v->next++;
     return 0;
 }
@@ -1353,8 +1615,20 @@ int
 bus_store_verify (bus_store_t *self, uint64_t *count, bus_error_t *err)
 {
     assert (self);
-    s_verify_t v = { .next = 1, .err = err };
+    s_verify_t v = { .next = 1, .err = err, .chain_from = self->chain_from };
+    bus_tree_init (&v.tree);
     int rc = bus_store_iterate (self, 0, s_verify_one, &v, err);
+    if (rc == 0 && self->format == BUS_STORE_FORMAT && !self->txn && !self->read_only) {
+        //  The frontier the bus keeps must be the tree of what is there.
+        uint8_t want [S_HASH_LEN], have [S_HASH_LEN];
+        bus_tree_root (&v.tree, want);
+        bus_tree_root (&self->tree, have);
+        if (v.tree.size != self->tree.size || memcmp (want, have, S_HASH_LEN) != 0) {
+            rc = bus_fail (err, BUS_ECORRUPT, "log %s: the Merkle tree state kept with the log "
+                           "(%" PRIu64 " leaves) is not the tree of its %" PRIu64 " records",
+                           self->dir, self->tree.size, v.tree.size);
+        }
+    }
     if (count) {
         *count = v.next - 1;
     }

@@ -3,8 +3,9 @@
 
     Databases in the environment:
       log     u64 big-endian seq -> serialized bulkhead.v1.Record. Appended with
-              MDB_APPEND; never deleted, updated only by a purge (below).
-              Hash-chained.
+              MDB_APPEND; never deleted, updated only by a purge (which drops
+              an old payload). Leaves of a Merkle tree and hash-chained by leaf
+              hash.
       msgid   sender '\0' message_id -> u64 BE seq of the Send (idempotency)
       mbox    recipient '\0' u64 BE seq -> "" (the durable mailbox: every
               delivered or queued message)
@@ -50,6 +51,7 @@
 #define BUS_STORE_H
 
 #include "bus_error.h"
+#include "bus_merkle.h"
 #include "bus_names.h"
 #include "record.pb-c.h"
 
@@ -73,10 +75,20 @@ typedef enum {
     BUS_DB_COUNT
 } bus_db_t;
 
+//  The data dir's format, stamped in meta under "format" when it is made.
+//  1: no stamp (before the Merkle tree); 2: the tree (meta "tree": its
+//  frontier, written in every commit), the leaf-hash chain from meta
+//  "chain_from" on. A format this code does not know is refused (EVERSION).
+#define BUS_STORE_FORMAT        2
+#define BUS_META_FORMAT         "format"
+#define BUS_META_TREE           "tree"
+#define BUS_META_CHAIN_FROM     "chain_from"
+
 typedef struct {
     size_t map_initial;     //  bytes; 0 = 64 MiB
     size_t map_max;         //  bytes; 0 = 64 GiB. The map never grows past it.
     bool read_only;         //  for `bulkhead log` / `verify` beside a live bus
+    bool upgrade;           //  upgrade a format 1 data dir (else refused, EVERSION)
 } bus_store_options_t;
 
 //  Opens (creating if needed) the environment in directory dir, clears stale
@@ -89,6 +101,35 @@ int
 //  Aborts any uncommitted batch and closes the environment.
 void
     bus_store_destroy (bus_store_t **self_p);
+
+//  The data dir's format (BUS_STORE_FORMAT, or 1 for an old one opened
+//  read-only); true if this open upgraded it; the first seq whose prev_hash
+//  is the leaf hash of the record before (1 for a dir made in format 2).
+int
+    bus_store_format (bus_store_t *self);
+bool
+    bus_store_upgraded (bus_store_t *self);
+uint64_t
+    bus_store_chain_from (bus_store_t *self);
+
+//  The Merkle frontier of every record appended (open batch included:
+//  call with no batch open for what is durable).
+void
+    bus_store_tree (bus_store_t *self, bus_tree_t *out);
+
+//  A consistent, compacted copy of the whole environment into directory
+//  to (made 0700; refused if it already holds a log), while the bus runs.
+int
+    bus_store_backup (bus_store_t *self, const char *to, bus_error_t *err);
+
+//  Like bus_store_iterate, without decoding: fn gets the key's seq and the
+//  stored bytes, valid until bus_store_scan returns (one read transaction
+//  for the whole scan, so a callback may keep them for a batch). The store
+//  must not be written meanwhile.
+typedef int (bus_store_scan_fn) (void *arg, uint64_t seq, const uint8_t *raw, size_t raw_len);
+int
+    bus_store_scan (bus_store_t *self, uint64_t from, bus_store_scan_fn *fn, void *arg,
+                    bus_error_t *err);
 
 //  Highest sequence appended (committed or in the open batch); 0 if empty.
 uint64_t
@@ -207,7 +248,9 @@ int
                        bus_store_iter_fn *fn, void *arg, bus_error_t *err);
 
 //  Walks the whole log: sequences 1..last with no gap, each prev_hash the
-//  BLAKE2b-256 of the record before. 0 if sound; -1 with ECORRUPT naming the
+//  leaf hash of the record before (from chain_from; before it, as format 1
+//  had it, the BLAKE2b-256 of its stored bytes), and the tree kept with the
+//  log the tree of its records. 0 if sound; -1 with ECORRUPT naming the
 //  first bad seq otherwise. *count gets the number of records checked.
 int
     bus_store_verify (bus_store_t *self, uint64_t *count, bus_error_t *err);

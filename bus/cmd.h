@@ -108,5 +108,11 @@ int cmd_grant (int argc, char **argv);
 int cmd_declassify (int argc, char **argv);
 int cmd_stats (int argc, char **argv);
 int cmd_purge (int argc, char **argv);
+int cmd_prove (int argc, char **argv);
+int cmd_backup (int argc, char **argv);
+int cmd_migrate (int argc, char **argv);
+
+//  keygen NAME --sign: the checkpoint signing key (cmd_audit.c).
+int cmd_keygen_sign (const char *name, const char *dir);
 
 #endif

@@ -1,4 +1,5 @@
-/*  cmd_admin.c: serve, keygen, verify, stats (check and access: cmd_policy.c; log: cmd_log.c). */
+/*  cmd_admin.c: serve, keygen, stats (check and access: cmd_policy.c; log: cmd_log.c;
+    verify, prove, backup, migrate: cmd_audit.c). */
 #include "cmd.h"
 #include "bus_keys.h"
 #include "bus_policy.h"
@@ -40,7 +41,16 @@ static const char *s_serve_help =
     "  --next-endpoint EP   ...this endpoint, so agents move to the new key one by one\n"
     "  --map-max BYTES    largest the log may grow to (default 64 GiB)\n"
     "  --ready-fd N       write \"ready ENDPOINT\" to fd N once listening (supervisors)\n"
-    "  --quiet            no event lines on stderr\n";
+    "  --quiet            no event lines on stderr\n\n"
+    "Signed checkpoints of the log (see README, \"The log\"; both outside DIR):\n"
+    "  --checkpoints CDIR write a signed checkpoint to CDIR every N records and every T\n"
+    "                     seconds even when idle, and at start and stop; one that cannot\n"
+    "                     be written stops the bus delivering (fail closed)\n"
+    "  --sign-key FILE    the Ed25519 signing key (bulkhead keygen NAME --sign)\n"
+    "  --next-sign-key F  during a rotation, the next key: checkpoints carry both signatures\n"
+    "  --origin TEXT      the checkpoints' origin line (default bulkhead/<bus key fingerprint>)\n"
+    "  --checkpoint-every N  records between checkpoints (default 10000)\n"
+    "  --checkpoint-secs T   seconds between checkpoints, even idle (default 60)\n";
 
 int
 cmd_serve (int argc, char **argv)
@@ -51,10 +61,16 @@ cmd_serve (int argc, char **argv)
         { "endpoint", required_argument, NULL, 'e' },
         { "key", required_argument, NULL, 'k' },
         { "next-key", required_argument, NULL, 'K' },
-        { "next-endpoint", required_argument, NULL, 'E' },
+        { "next-endpoint", required_argument, NULL, 'X' },
         { "map-max", required_argument, NULL, 'm' },
         { "ready-fd", required_argument, NULL, 'r' },
         { "quiet", no_argument, NULL, 'q' },
+        { "checkpoints", required_argument, NULL, 'C' },
+        { "sign-key", required_argument, NULL, 'S' },
+        { "next-sign-key", required_argument, NULL, 'N' },
+        { "origin", required_argument, NULL, 'O' },
+        { "checkpoint-every", required_argument, NULL, 'E' },
+        { "checkpoint-secs", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -68,8 +84,26 @@ cmd_serve (int argc, char **argv)
             case 'e': o.endpoint = optarg; break;
             case 'k': o.key_path = optarg; break;
             case 'K': o.next_key_path = optarg; break;
-            case 'E': o.next_endpoint = optarg; break;
+            case 'X': o.next_endpoint = optarg; break;
             case 'q': o.quiet = 1; break;
+            case 'C': o.checkpoints = optarg; break;
+            case 'S': o.sign_key = optarg; break;
+            case 'N': o.next_sign_key = optarg; break;
+            case 'O': o.origin = optarg; break;
+            case 'E':
+                if (!cmd_number (optarg, 1, 1ULL << 40, &n)) {
+                    fprintf (stderr, "bulkhead serve: --checkpoint-every takes a number of records, at least 1\n");
+                    return 2;
+                }
+                o.checkpoint_every = n;
+                break;
+            case 'T':
+                if (!cmd_number (optarg, 1, 86400, &n)) {
+                    fprintf (stderr, "bulkhead serve: --checkpoint-secs takes seconds, 1 to 86400\n");
+                    return 2;
+                }
+                o.checkpoint_secs = (uint32_t) n;
+                break;
             case 'm':
                 if (!cmd_number (optarg, 1 << 20, 1ULL << 46, &n)) {
                     fprintf (stderr, "bulkhead serve: --map-max takes bytes, 1 MiB to 64 TiB\n");
@@ -133,7 +167,8 @@ cmd_serve (int argc, char **argv)
 
 static const char *s_keygen_help =
     "usage: bulkhead keygen NAME [--rotate] [--dir DIR]\n"
-    "       bulkhead keygen --bus [--rotate] [--dir DIR]\n\n"
+    "       bulkhead keygen --bus [--rotate] [--dir DIR]\n"
+    "       bulkhead keygen NAME --sign [--dir DIR]\n\n"
     "Makes a CURVE keypair for agent NAME: DIR/NAME.key (secret, mode 0600: give it\n"
     "to that agent only) and DIR/NAME.pub, and prints the lines to paste into the\n"
     "policy's agents section: the key and the day it was made (created, UTC), from\n"
@@ -146,6 +181,9 @@ static const char *s_keygen_help =
     "                     bus makes one in its data dir on first start); with\n"
     "                     --rotate its next key, DIR/bus.next.key and .pub, and the\n"
     "                     steps of the overlap (serve --next-key, --next-endpoint)\n"
+    "  --sign             instead, the bus's checkpoint signing key (Ed25519):\n"
+    "                     DIR/NAME.sign.key (secret, 0600; keep it outside the data dir)\n"
+    "                     and DIR/NAME.sign.pub (for auditors: bulkhead verify --pub)\n"
     "  --dir DIR          where to write the files (default .)\n";
 
 //  Today, UTC, as the policy writes a date.
@@ -219,11 +257,12 @@ cmd_keygen (int argc, char **argv)
         { "dir", required_argument, NULL, 'd' },
         { "rotate", no_argument, NULL, 'r' },
         { "bus", no_argument, NULL, 'b' },
+        { "sign", no_argument, NULL, 's' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *dir = ".";
-    bool rotate = false;
+    bool rotate = false, sign = false;
     bool bus = false;
     int opt;
     while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
@@ -231,6 +270,7 @@ cmd_keygen (int argc, char **argv)
             case 'd': dir = optarg; break;
             case 'r': rotate = true; break;
             case 'b': bus = true; break;
+            case 's': sign = true; break;
             case 'h': return s_help (s_keygen_help, true);
             default: return s_help (s_keygen_help, false);
         }
@@ -239,6 +279,9 @@ cmd_keygen (int argc, char **argv)
         return s_help (s_keygen_help, false);
     }
     const char *name = bus? "bus": argv [optind];
+    if (sign) {
+        return rotate || bus? s_help (s_keygen_help, false): cmd_keygen_sign (name, dir);
+    }
     const char *suffix = rotate? ".next": "";
     bus_keypair_t pair;
     bus_error_t err;
@@ -302,42 +345,6 @@ cmd_open_log (const char *dir, const char *prog)
         return NULL;
     }
     return store;
-}
-
-static const char *s_verify_help =
-    "usage: bulkhead verify --data DIR\n\n"
-    "Walks the whole log: sequences with no gap, each record's hash chained to the\n"
-    "one before. Exit 0 if sound, 1 naming the first bad record. A hash chain finds\n"
-    "edits and gaps, not a cut-off tail (signed checkpoints kept elsewhere would).\n";
-
-int
-cmd_verify (int argc, char **argv)
-{
-    const char *dir = NULL;
-    if (argc == 2 && strcmp (argv [1], "--help") == 0) {
-        return s_help (s_verify_help, true);
-    }
-    if (argc == 3 && strcmp (argv [1], "--data") == 0) {
-        dir = argv [2];
-    }
-    if (!dir) {
-        return s_help (s_verify_help, false);
-    }
-    bus_store_t *store = cmd_open_log (dir, "verify");
-    if (!store) {
-        return 1;
-    }
-    uint64_t count = 0;
-    bus_error_t err;
-    int rc = bus_store_verify (store, &count, &err);
-    uint64_t last = bus_store_last_seq (store);
-    bus_store_destroy (&store);
-    if (rc != 0) {
-        return cmd_error ("verify", &err);
-    }
-    printf ("%s: ok: %llu records, sequence 1..%llu with no gap, hash chain intact\n", dir,
-            (unsigned long long) count, (unsigned long long) last);
-    return 0;
 }
 
 //  ---------------------------------------------------------------------

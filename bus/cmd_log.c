@@ -20,7 +20,9 @@ s_help (const char *text, bool ok)
 }
 
 static const char *s_kind_names [] = {
-    "?", "send", "session", "policy", "delivery-ack", "control", "error", "bus", "hold"
+    "?", "send", "session", "policy", "delivery-ack", "control", "error", "bus", "hold",
+    "alert",            //  RECORD_ALERT (9, monitoring)
+    "checkpoint",       //  RECORD_CHECKPOINT (10): a signed checkpoint was written
 };
 static const char *s_verdict_names [] = { "-", "delivered", "queued", "held", "denied" };
 
@@ -245,7 +247,8 @@ static const char *s_log_help =
     "  --data DIR         the bus's data directory\n"
     "  --agent NAME       records where NAME is sender, recipient or the acting\n"
     "                     approver or operator\n"
-    "  --kind KIND        send, session, policy, delivery-ack, control, error, bus, hold\n"
+    "  --kind KIND        send, session, policy, delivery-ack, control, error, bus, hold,\n"
+    "                     alert, checkpoint\n"
     "  --class CLASS      messages the bus classified as CLASS\n"
     "  --verdict V        delivered, queued, held, denied\n"
     "  --code WORD        records with this code word (DENIED, RATE, OK, ...)\n"

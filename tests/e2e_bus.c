@@ -476,8 +476,30 @@ test_malformed_multipart_oversize_answered (void **state)
     bus_client_destroy (&writer);
 }
 
+//  The bus of s_setup, signing checkpoints (every 100 records) into
+//  DIR/ckpt with DIR/bus.sign.key.
+static int
+s_setup_signed (void **state)
+{
+    harness_t *h = calloc (1, sizeof *h);
+    static char ckpt [300], key [300];
+    harness_init (h);
+    snprintf (ckpt, sizeof ckpt, "%s/ckpt", h->dir);
+    snprintf (key, sizeof key, "%s/bus.sign.key", h->dir);
+    const char *extra [] = { "--checkpoints", ckpt, "--sign-key", key, "--checkpoint-every",
+                             "100", NULL };
+    memcpy (h->extra, extra, sizeof extra);
+    *state = h;
+    if (harness_policy (h, s_policy) != 0
+    ||  harness_run (h, NULL, "keygen", "bus", "--sign", "--dir", h->dir, NULL) != 0) {
+        return -1;
+    }
+    return harness_start (h);
+}
+
 //  kill -9 during a stream of sends, restart: every ACKed message is in the
-//  log and reaches its recipient, and the sequence has no gap.
+//  log and reaches its recipient, the sequence has no gap, and the log
+//  matches every checkpoint signed before and after the crash.
 static void
 test_kill9_loses_nothing_acknowledged (void **state)
 {
@@ -517,6 +539,16 @@ test_kill9_loses_nothing_acknowledged (void **state)
 
     assert_int_equal (harness_start (h), 0);
     harness_verify (h);
+    char ckpt [300], pub [300];
+    snprintf (ckpt, sizeof ckpt, "%s/ckpt", h->dir);
+    snprintf (pub, sizeof pub, "%s/bus.sign.pub", h->dir);
+    char *out = NULL;
+    int rc = harness_run (h, &out, "verify", "--data", h->data, "--checkpoints", ckpt, "--pub",
+                          pub, NULL);
+    if (rc != 0 || !strstr (out, "matches")) {
+        fail_msg ("verify against the checkpoints after kill -9: exit %d: %s", rc, out);
+    }
+    free (out);
 
     //  The recipient gets every acknowledged message, in sequence order.
     bus_client_t *writer = harness_agent (h, "writer");
@@ -676,7 +708,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_rate_limit, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_duplicate_message_id_delivered_once, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_malformed_multipart_oversize_answered, s_setup, harness_fixture_end),
-        cmocka_unit_test_setup_teardown (test_kill9_loses_nothing_acknowledged, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_kill9_loses_nothing_acknowledged, s_setup_signed, harness_fixture_end),
         cmocka_unit_test (test_tcp_loopback),
         cmocka_unit_test (test_curve_closed_without_zap_handler),
         cmocka_unit_test (test_log_full_fails_closed),

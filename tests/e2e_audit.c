@@ -1,0 +1,760 @@
+/*  e2e_audit.c: the tamper-evident log (issue 14), against the real bus
+    over real sockets with a real LMDB log and real signed checkpoints.
+
+    One log is made by a real bus; each tampering case works on a copy of
+    its data dir (or of its checkpoints), edited in LMDB as someone with the
+    bus user's rights would (tests/support/logfix.h), and `bulkhead verify`
+    must name what was done. Proofs are compared with an independent
+    reference (tests/merkle_ref.py, Python's hashlib) and checked with
+    `bulkhead prove --check`.
+*/
+#include "check.h"
+#include "harness.h"
+#include "bus_checkpoint.h"
+#include "logfix.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *s_policy =
+    "agents\n"
+    "    planner\n        key = @planner@\n"
+    "    writer\n        key = @writer@\n"
+    "edges\n"
+    "    planner\n"
+    "        writer = message\n";
+
+#define MESSAGES 40
+
+typedef struct {
+    harness_t h;
+    char ckpt [400];        //  the checkpoints directory
+    char key [400];         //  bus-a.sign.key
+    char pub [400];         //  bus-a.sign.pub
+    char work [400];        //  where copies go
+} audit_t;
+
+static void
+s_paths (audit_t *a)
+{
+    snprintf (a->ckpt, sizeof a->ckpt, "%s/ckpt", a->h.dir);
+    snprintf (a->key, sizeof a->key, "%s/bus-a.sign.key", a->h.dir);
+    snprintf (a->pub, sizeof a->pub, "%s/bus-a.sign.pub", a->h.dir);
+    snprintf (a->work, sizeof a->work, "%s/work", a->h.dir);
+    mkdir (a->work, 0700);
+}
+
+static void
+s_serve_args (audit_t *a, const char *key, const char *next_key, const char *every)
+{
+    memset (a->h.extra, 0, sizeof a->h.extra);
+    int n = 0;
+    a->h.extra [n++] = "--checkpoints";
+    a->h.extra [n++] = a->ckpt;
+    a->h.extra [n++] = "--sign-key";
+    a->h.extra [n++] = key;
+    if (next_key) {
+        a->h.extra [n++] = "--next-sign-key";
+        a->h.extra [n++] = next_key;
+    }
+    a->h.extra [n++] = "--checkpoint-every";
+    a->h.extra [n++] = every;
+}
+
+static int
+s_run (const char *cmd)
+{
+    int rc = system (cmd);
+    return WIFEXITED (rc)? WEXITSTATUS (rc): -1;
+}
+
+//  Sends n messages planner -> writer ("audit message I"), each acked.
+static void
+s_send (harness_t *h, int from, int n)
+{
+    bus_client_t *planner = harness_agent (h, "planner");
+    for (int i = from; i < from + n; i++) {
+        char id [32], payload [64];
+        snprintf (id, sizeof id, "a-%d", i);
+        snprintf (payload, sizeof payload, "audit message %d", i);
+        Bulkhead__V1__Frame *reply = harness_send (planner, "writer", "message", payload, id);
+        assert_non_null (reply);
+        assert_int_equal (reply->body_case, BULKHEAD__V1__FRAME__BODY_ACK);
+        assert_string_equal (reply->ack->code, "OK");
+        //  The ACK names the record's leaf, for a later proof.
+        assert_true (reply->ack->has_leaf);
+        assert_int_equal (reply->ack->leaf, reply->ack->seq - 1);
+        bus_client_free (&reply);
+    }
+    bus_client_destroy (&planner);
+}
+
+static int
+s_group_setup (void **state)
+{
+    audit_t *a = calloc (1, sizeof *a);
+    harness_init (&a->h);
+    s_paths (a);
+    if (harness_policy (&a->h, s_policy) != 0
+    ||  harness_run (&a->h, NULL, "keygen", "bus-a", "--sign", "--dir", a->h.dir, NULL) != 0) {
+        return -1;
+    }
+    s_serve_args (a, a->key, NULL, "10");
+    if (harness_start (&a->h) != 0) {
+        return -1;
+    }
+    *state = a;
+    s_send (&a->h, 0, MESSAGES);
+    return harness_stop (&a->h, SIGTERM) == 0? 0: -1;
+}
+
+static int
+s_group_teardown (void **state)
+{
+    audit_t *a = *state;
+    int rc = harness_cleanup (&a->h);
+    free (a);
+    return rc;
+}
+
+//  A fresh copy of the data dir (or of the checkpoints) under work/NAME.
+static const char *
+s_copy (audit_t *a, const char *from, const char *name)
+{
+    static char path [600];
+    char cmd [1500];
+    snprintf (path, sizeof path, "%s/%s", a->work, name);
+    snprintf (cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", path, from, path);
+    assert_int_equal (s_run (cmd), 0);
+    return path;
+}
+
+//  bulkhead verify on data (and ckpt, with the given keys): exit code, and
+//  the output in *out (caller frees).
+static int
+s_verify (audit_t *a, const char *data, const char *ckpt, const char *pub, const char *pub2,
+          char **out)
+{
+    if (!ckpt) {
+        return harness_run (&a->h, out, "verify", "--data", data, NULL);
+    }
+    if (pub2) {
+        return harness_run (&a->h, out, "verify", "--data", data, "--checkpoints", ckpt,
+                            "--pub", pub, "--pub", pub2, NULL);
+    }
+    return harness_run (&a->h, out, "verify", "--data", data, "--checkpoints", ckpt, "--pub",
+                        pub, NULL);
+}
+
+static void
+s_expect_bad (audit_t *a, const char *data, const char *ckpt, const char *needle)
+{
+    char *out = NULL;
+    int rc = s_verify (a, data, ckpt, a->pub, NULL, &out);
+    if (rc != 1 || !strstr (out, needle)) {
+        fail_msg ("verify exit %d, want 1 and \"%s\": %s", rc, needle, out);
+    }
+    free (out);
+}
+
+static void
+s_expect_ok (audit_t *a, const char *data, const char *ckpt, const char *needle)
+{
+    char *out = NULL;
+    int rc = s_verify (a, data, ckpt, a->pub, NULL, &out);
+    if (rc != 0 || (needle && !strstr (out, needle))) {
+        fail_msg ("verify exit %d, want 0 and \"%s\": %s", rc, needle? needle: "", out);
+    }
+    free (out);
+}
+
+//  The size a checkpoint covers, from its file.
+static uint64_t
+s_ckpt_size (const char *dir, uint64_t number)
+{
+    char *note;
+    size_t len;
+    bus_error_t err;
+    assert_int_equal (bus_checkpoint_read (dir, number, &note, &len, &err), 0);
+    const char *line = strchr (note, '\n');
+    uint64_t size = strtoull (line + 1, NULL, 10);
+    free (note);
+    return size;
+}
+
+static uint64_t
+s_ckpt_last (const char *dir)
+{
+    uint64_t last = 0;
+    bus_error_t err;
+    CHECK_PASS (bus_checkpoint_last (dir, &last, &err), err);
+    return last;
+}
+
+//  The seq of the last record whose payload holds text, searching down.
+static uint64_t
+s_find (const char *data, const char *text)
+{
+    for (uint64_t seq = logfix_last (data); seq > 0; seq--) {
+        uint8_t *raw;
+        size_t len;
+        assert_int_equal (logfix_get (data, seq, &raw, &len), 0);
+        bool hit = memmem (raw, len, text, strlen (text)) != NULL;
+        free (raw);
+        if (hit) {
+            return seq;
+        }
+    }
+    fail_msg ("no record holds %s", text);
+    return 0;
+}
+
+//  Changes one byte of text in record seq (in place, same length).
+static void
+s_edit (const char *data, uint64_t seq, const char *text)
+{
+    uint8_t *raw;
+    size_t len;
+    assert_int_equal (logfix_get (data, seq, &raw, &len), 0);
+    uint8_t *at = memmem (raw, len, text, strlen (text));
+    assert_non_null (at);
+    at [0] ^= 0x20;                             //  'a' -> 'A'
+    assert_int_equal (logfix_put (data, seq, raw, len), 0);
+    free (raw);
+}
+
+
+//  --------------------------------------------------------------------------
+
+static void
+test_intact_copy (void **state)
+{
+    audit_t *a = *state;
+    const char *data = s_copy (a, a->h.data, "intact");
+    //  The clean stop's checkpoint anchors all but its own record.
+    uint64_t last = logfix_last (data);
+    uint64_t anchored = s_ckpt_size (a->ckpt, s_ckpt_last (a->ckpt));
+    assert_int_equal (anchored, last - 1);
+    char needle [100];
+    snprintf (needle, sizeof needle, "records %" PRIu64 "..%" PRIu64 " (1) are not yet anchored",
+              last, last);
+    s_expect_ok (a, data, a->ckpt, needle);
+    s_expect_ok (a, data, a->ckpt, "anchors records 1..");
+    //  Every N records (10) and at start and stop: more than a few.
+    assert_true (s_ckpt_last (a->ckpt) >= last / 10);
+    //  Without checkpoints, it says what it cannot see.
+    s_expect_ok (a, data, NULL, "this cannot detect a cut tail");
+    //  Each checkpoint is a record of the log too.
+    char *out = NULL;
+    assert_int_equal (harness_run (&a->h, &out, "log", "--data", data, "--kind", "checkpoint",
+                                   NULL), 0);
+    CHECK_CONTAINS (out, " checkpoint checkpoint 1 signed");
+    free (out);
+}
+
+static void
+test_cut_tail (void **state)
+{
+    audit_t *a = *state;
+    const char *data = s_copy (a, a->h.data, "cut");
+    uint64_t last = logfix_last (data);
+    for (uint64_t seq = last - 5; seq <= last; seq++) {
+        assert_int_equal (logfix_put (data, seq, NULL, 0), 0);
+    }
+    //  The chain alone cannot see it ...
+    s_expect_ok (a, data, NULL, "ok");
+    //  ... the checkpoints can.
+    s_expect_bad (a, data, a->ckpt, "its tail was cut");
+}
+
+//  What `bulkhead purge` will do to an old record (drop field 19, set
+//  field 42): every checkpoint still matches, and verify says it is purged.
+static void
+test_purged_payload_still_verifies (void **state)
+{
+    audit_t *a = *state;
+    const char *data = s_copy (a, a->h.data, "purged");
+    uint64_t seq = s_find (data, "audit message 5");
+    uint8_t *raw;
+    size_t len;
+    assert_int_equal (logfix_get (data, seq, &raw, &len), 0);
+    Bulkhead__V1__Record *rec = bulkhead__v1__record__unpack (NULL, len, raw);
+    assert_non_null (rec);
+    rec->has_payload = false;
+    uint8_t buf [4096];
+    size_t n = bulkhead__v1__record__pack (rec, buf);
+    bulkhead__v1__record__free_unpacked (rec, NULL);
+    buf [n++] = 0xd0;                   //  field 42, varint: payload_purged_us
+    buf [n++] = 0x02;
+    buf [n++] = 0x01;
+    assert_int_equal (logfix_put (data, seq, buf, n), 0);
+    free (raw);
+    s_expect_ok (a, data, a->ckpt, "1 purged (digest kept, payload not checkable)");
+    s_expect_ok (a, data, a->ckpt, "matches");
+}
+
+static void
+test_rechained_edit (void **state)
+{
+    audit_t *a = *state;
+    const char *data = s_copy (a, a->h.data, "rechained");
+    uint64_t seq = s_find (data, "audit message 3");
+    s_edit (data, seq, "audit message 3");
+    assert_int_equal (logfix_rechain (data, seq), 0);
+    s_expect_ok (a, data, NULL, "hash chain intact");
+    s_expect_bad (a, data, a->ckpt, "the log does not match checkpoint");
+}
+
+static void
+test_newest_record_edit (void **state)
+{
+    audit_t *a = *state;
+    char text [40];
+    snprintf (text, sizeof text, "audit message %d", MESSAGES - 1);
+    const char *data = s_copy (a, a->h.data, "newest");
+    uint64_t seq = s_find (data, text);
+    s_edit (data, seq, text);
+    char needle [100];
+    snprintf (needle, sizeof needle, "record %" PRIu64 ": its payload does not match", seq);
+    s_expect_bad (a, data, NULL, needle);
+    s_expect_bad (a, data, a->ckpt, needle);
+}
+
+static void
+test_reordered (void **state)
+{
+    audit_t *a = *state;
+    const char *data = s_copy (a, a->h.data, "swapped");
+    uint8_t *r7, *r8;
+    size_t l7, l8;
+    assert_int_equal (logfix_get (data, 7, &r7, &l7), 0);
+    assert_int_equal (logfix_get (data, 8, &r8, &l8), 0);
+    assert_int_equal (logfix_put (data, 7, r8, l8), 0);
+    assert_int_equal (logfix_put (data, 8, r7, l7), 0);
+    free (r7);
+    free (r8);
+    s_expect_bad (a, data, a->ckpt, "record 7 says it is record 8: records were reordered");
+    //  Renumbered and re-chained after the swap: only the checkpoints see it.
+    assert_int_equal (logfix_rechain (data, 7), 0);
+    s_expect_ok (a, data, NULL, "hash chain intact");
+    s_expect_bad (a, data, a->ckpt, "the log does not match checkpoint");
+}
+
+static void
+test_deleted_record (void **state)
+{
+    audit_t *a = *state;
+    const char *data = s_copy (a, a->h.data, "deleted");
+    assert_int_equal (logfix_put (data, 9, NULL, 0), 0);
+    s_expect_bad (a, data, NULL, "record 9 is missing");
+    //  Deleted, the rest renumbered and re-chained.
+    assert_int_equal (logfix_rechain (data, 9), 0);
+    s_expect_ok (a, data, NULL, "hash chain intact");
+    s_expect_bad (a, data, a->ckpt, "the log does not match checkpoint");
+}
+
+static void
+test_forged_checkpoint (void **state)
+{
+    audit_t *a = *state;
+    //  A body changed after signing.
+    const char *ckpt = s_copy (a, a->ckpt, "forged");
+    char path [700], cmd [1500];
+    snprintf (path, sizeof path, "%s/%020d.ckpt", ckpt, 3);
+    snprintf (cmd, sizeof cmd, "sed -i '4s/^time 1/time 2/' '%s'", path);
+    assert_int_equal (s_run (cmd), 0);
+    s_expect_bad (a, a->h.data, ckpt, "checkpoint 3: checkpoint 3 carries no valid signature");
+
+    //  A whole checkpoint made by someone with another key of the same name.
+    ckpt = s_copy (a, a->ckpt, "forged2");
+    uint64_t last = s_ckpt_last (ckpt);
+    char *note;
+    size_t len;
+    bus_error_t err;
+    bus_checkpoint_t c;
+    uint8_t digest [32];
+    assert_int_equal (bus_checkpoint_read (ckpt, last, &note, &len, &err), 0);
+    assert_int_equal (bus_checkpoint_open (&c, note, len, NULL, 0, NULL, digest, &err), -1);
+    free (note);
+    bus_signer_t mallory;
+    CHECK_PASS (bus_signer_generate (&mallory, "bus-a", &err), err);
+    c.size -= 3;
+    char *fake = bus_checkpoint_sign (&c, &mallory, 1, digest, &err);
+    assert_non_null (fake);
+    snprintf (path, sizeof path, "%s/%020" PRIu64 ".ckpt", ckpt, last);
+    unlink (path);
+    CHECK_PASS (bus_checkpoint_write (ckpt, last, fake, &err), err);
+    free (fake);
+    char needle [100];
+    snprintf (needle, sizeof needle, "checkpoint %" PRIu64 " carries no valid signature", last);
+    s_expect_bad (a, a->h.data, ckpt, needle);
+}
+
+static void
+test_replayed_and_deleted_checkpoints (void **state)
+{
+    audit_t *a = *state;
+    uint64_t last = s_ckpt_last (a->ckpt);
+    char cmd [1500];
+    //  An old checkpoint copied in as the next one (a replay).
+    const char *ckpt = s_copy (a, a->ckpt, "replayed");
+    snprintf (cmd, sizeof cmd, "cp '%s/%020d.ckpt' '%s/%020" PRIu64 ".ckpt'", ckpt, 2, ckpt,
+              last + 1);
+    assert_int_equal (s_run (cmd), 0);
+    char needle [120];
+    snprintf (needle, sizeof needle, "checkpoint %" PRIu64 ": its body says another number",
+              last + 1);
+    s_expect_bad (a, a->h.data, ckpt, needle);
+
+    //  One from the middle deleted.
+    ckpt = s_copy (a, a->ckpt, "gap");
+    snprintf (cmd, sizeof cmd, "rm '%s/%020d.ckpt'", ckpt, 3);
+    assert_int_equal (s_run (cmd), 0);
+    s_expect_bad (a, a->h.data, ckpt, "checkpoint 3 is missing");
+
+    //  The newest deleted along with the tail it anchored: the log itself
+    //  says that checkpoint was written.
+    ckpt = s_copy (a, a->ckpt, "newest-gone");
+    snprintf (cmd, sizeof cmd, "rm '%s/%020" PRIu64 ".ckpt'", ckpt, last);
+    assert_int_equal (s_run (cmd), 0);
+    snprintf (needle, sizeof needle, "logs checkpoint %" PRIu64 ", which is not in the "
+              "checkpoints directory", last);
+    s_expect_bad (a, a->h.data, ckpt, needle);
+}
+
+//  Runs prove ARGS into work/proof.txt, the Python reference on it, and
+//  prove --check; all must agree it holds.
+static void
+s_proof_ok (audit_t *a, const char *what, const char *arg1, const char *arg2)
+{
+    char *out = NULL;
+    int rc = arg2? harness_run (&a->h, &out, "prove", "--consistency", arg1, arg2, "--data",
+                                a->h.data, "--checkpoints", a->ckpt, NULL)
+                 : harness_run (&a->h, &out, "prove", arg1, "--data", a->h.data,
+                                "--checkpoints", a->ckpt, NULL);
+    if (rc != 0) {
+        fail_msg ("prove %s: exit %d: %s", what, rc, out);
+    }
+    char proof [600], records [600], cmd [2000];
+    snprintf (proof, sizeof proof, "%s/proof.txt", a->work);
+    snprintf (records, sizeof records, "%s/records.txt", a->work);
+    FILE *file = fopen (proof, "w");
+    fputs (out, file);
+    fclose (file);
+    free (out);
+    assert_int_equal (logfix_dump (a->h.data, records), 0);
+    snprintf (cmd, sizeof cmd, "/usr/bin/python3 tests/merkle_ref.py '%s' '%s' > '%s/ref.out' "
+              "2>&1", records, proof, a->work);
+    if (s_run (cmd) != 0) {
+        snprintf (cmd, sizeof cmd, "cat '%s/ref.out' >&2", a->work);
+        s_run (cmd);
+        fail_msg ("the reference disagrees with prove %s", what);
+    }
+    rc = harness_run (&a->h, &out, "prove", "--check", proof, "--pub", a->pub, NULL);
+    if (rc != 0 || !strstr (out, ": ok: ")) {
+        fail_msg ("prove --check %s: exit %d: %s", what, rc, out);
+    }
+    free (out);
+}
+
+static void
+test_proofs_against_reference (void **state)
+{
+    audit_t *a = *state;
+    uint64_t last = s_ckpt_last (a->ckpt);
+    uint64_t size = s_ckpt_size (a->ckpt, last);
+    char n [32], m [32];
+    uint64_t seqs [] = { 1, 2, 3, 16, 17, size / 2, size - 1, size };
+    for (size_t i = 0; i < sizeof seqs / sizeof seqs [0]; i++) {
+        snprintf (n, sizeof n, "%" PRIu64, seqs [i]);
+        s_proof_ok (a, n, n, NULL);
+    }
+    uint64_t pairs [][2] = { { 1, last }, { 2, 3 }, { 3, last }, { last - 1, last }, { 2, 2 } };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs [0]; i++) {
+        snprintf (n, sizeof n, "%" PRIu64, pairs [i][0]);
+        snprintf (m, sizeof m, "%" PRIu64, pairs [i][1]);
+        s_proof_ok (a, "--consistency", n, m);
+    }
+    //  The last proof (consistency) with a path hash changed; then an
+    //  inclusion proof of a record whose bytes were changed.
+    char proof [600], cmd [1500];
+    snprintf (proof, sizeof proof, "%s/proof.txt", a->work);
+    s_proof_ok (a, "--consistency", "1", m);
+    snprintf (cmd, sizeof cmd, "sed -i '0,/^path ./s/^path ./path A/;0,/^path AA/s/^path AA/path "
+              "BA/' '%s'", proof);
+    assert_int_equal (s_run (cmd), 0);
+    char *out = NULL;
+    assert_int_equal (harness_run (&a->h, &out, "prove", "--check", proof, "--pub", a->pub, NULL),
+                      1);
+    CHECK_CONTAINS (out, "does NOT hold");
+    free (out);
+    s_proof_ok (a, "17", "17", NULL);
+    snprintf (cmd, sizeof cmd, "sed -i 's/^record CBE/record CBI/' '%s'", proof);
+    assert_int_equal (s_run (cmd), 0);
+    assert_int_equal (harness_run (&a->h, &out, "prove", "--check", proof, "--pub", a->pub, NULL),
+                      1);
+    CHECK_CONTAINS (out, "does NOT hold");
+    free (out);
+    //  A record no checkpoint covers yet.
+    snprintf (n, sizeof n, "%" PRIu64, size + 1);
+    assert_int_equal (harness_run (&a->h, &out, "prove", n, "--data", a->h.data, "--checkpoints",
+                                   a->ckpt, NULL), 1);
+    CHECK_CONTAINS (out, "a later checkpoint will cover it");
+    free (out);
+}
+
+//  Restart on the same data and checkpoints (the numbering goes on), back
+//  up while it runs, and check the restored copy against the checkpoints.
+static void
+test_backup_of_live_bus (void **state)
+{
+    audit_t *a = *state;
+    uint64_t before = s_ckpt_last (a->ckpt);
+    assert_int_equal (harness_start (&a->h), 0);
+    s_send (&a->h, MESSAGES, 15);
+    char backup [600];
+    snprintf (backup, sizeof backup, "%s/backup", a->work);
+    char *out = NULL;
+    int rc = harness_run (&a->h, &out, "backup", "--data", a->h.data, backup, NULL);
+    if (rc != 0) {
+        fail_msg ("backup: %s", out);
+    }
+    free (out);
+    //  Never over an existing backup.
+    assert_int_equal (harness_run (&a->h, &out, "backup", "--data", a->h.data, backup, NULL), 1);
+    CHECK_CONTAINS (out, "already holds a log");
+    free (out);
+    s_send (&a->h, MESSAGES + 15, 5);
+    assert_int_equal (harness_stop (&a->h, SIGTERM), 0);
+    assert_true (s_ckpt_last (a->ckpt) > before);
+    //  Checked as what it is, a copy older than the checkpoints since.
+    s_expect_bad (a, backup, a->ckpt, "its tail was cut");
+    rc = harness_run (&a->h, &out, "verify", "--data", backup, "--checkpoints", a->ckpt, "--pub",
+                      a->pub, "--backup", NULL);
+    if (rc != 0 || !strstr (out, "a backup: ") || !strstr (out, "matches")) {
+        fail_msg ("verify --backup: exit %d: %s", rc, out);
+    }
+    free (out);
+    //  A backup edited is no backup.
+    uint64_t seq = s_find (backup, "audit message 50");
+    s_edit (backup, seq, "audit message 50");
+    assert_int_equal (logfix_rechain (backup, seq), 0);
+    assert_int_equal (harness_run (&a->h, &out, "verify", "--data", backup, "--checkpoints",
+                                   a->ckpt, "--pub", a->pub, "--backup", NULL), 1);
+    CHECK_CONTAINS (out, "does not match checkpoint");
+    free (out);
+    s_expect_ok (a, a->h.data, a->ckpt, "matches");
+}
+
+
+//  --------------------------------------------------------------------------
+//  Runs of their own
+
+static int
+s_setup_own (void **state)
+{
+    audit_t *a = calloc (1, sizeof *a);
+    harness_init (&a->h);
+    s_paths (a);
+    if (harness_policy (&a->h, s_policy) != 0
+    ||  harness_run (&a->h, NULL, "keygen", "bus-a", "--sign", "--dir", a->h.dir, NULL) != 0) {
+        return -1;
+    }
+    *state = a;
+    return 0;
+}
+
+//  A checkpoint that cannot be written stops the bus delivering, as a log
+//  write that fails does.
+static void
+test_checkpoint_write_fails_closed (void **state)
+{
+    audit_t *a = *state;
+    s_serve_args (a, a->key, NULL, "1000000");
+    a->h.extra [6] = "--checkpoint-secs";
+    a->h.extra [7] = "1";
+    assert_int_equal (harness_start (&a->h), 0);
+    s_send (&a->h, 0, 3);
+    char cmd [1500];
+    snprintf (cmd, sizeof cmd, "mv '%s' '%s.gone' && touch '%s'", a->ckpt, a->ckpt, a->ckpt);
+    assert_int_equal (s_run (cmd), 0);
+    bus_client_t *planner = harness_agent (&a->h, "planner");
+    Bulkhead__V1__Frame *reply = NULL;
+    //  Within a few checkpoint periods the bus fails closed.
+    for (int i = 0; i < 40; i++) {
+        char id [16];
+        snprintf (id, sizeof id, "f-%d", i);
+        reply = harness_send (planner, "writer", "message", "after", id);
+        if (reply && reply->body_case == BULKHEAD__V1__FRAME__BODY_ERROR) {
+            break;
+        }
+        bus_client_free (&reply);
+        struct timespec tick = { 0, 100 * 1000 * 1000 };
+        nanosleep (&tick, NULL);
+    }
+    assert_non_null (reply);
+    assert_int_equal (reply->body_case, BULKHEAD__V1__FRAME__BODY_ERROR);
+    assert_string_equal (reply->error->code, "LOGFAIL");
+    CHECK_CONTAINS (reply->error->reason, "cannot be written");
+    bus_client_free (&reply);
+    bus_client_destroy (&planner);
+    harness_stop (&a->h, SIGTERM);
+    //  Nothing acknowledged was lost; what the old directory anchors holds.
+    snprintf (cmd, sizeof cmd, "rm '%s' && mv '%s.gone' '%s'", a->ckpt, a->ckpt, a->ckpt);
+    assert_int_equal (s_run (cmd), 0);
+    s_expect_ok (a, a->h.data, a->ckpt, "matches");
+}
+
+//  The signing key rotates with an overlap: A alone, A and B together,
+//  B alone; a verifier with both public keys accepts every checkpoint.
+static void
+test_signing_key_rotation (void **state)
+{
+    audit_t *a = *state;
+    char key_b [400], pub_b [400];
+    snprintf (key_b, sizeof key_b, "%s/bus-b.sign.key", a->h.dir);
+    snprintf (pub_b, sizeof pub_b, "%s/bus-b.sign.pub", a->h.dir);
+    assert_int_equal (harness_run (&a->h, NULL, "keygen", "bus-b", "--sign", "--dir", a->h.dir,
+                                   NULL), 0);
+    s_serve_args (a, a->key, NULL, "5");
+    assert_int_equal (harness_start (&a->h), 0);
+    s_send (&a->h, 0, 4);
+    assert_int_equal (harness_stop (&a->h, SIGTERM), 0);
+    uint64_t only_a = s_ckpt_last (a->ckpt);
+
+    s_serve_args (a, a->key, key_b, "5");
+    assert_int_equal (harness_start (&a->h), 0);
+    s_send (&a->h, 4, 4);
+    assert_int_equal (harness_stop (&a->h, SIGTERM), 0);
+    uint64_t both = s_ckpt_last (a->ckpt);
+    char *note;
+    size_t len;
+    bus_error_t err;
+    assert_int_equal (bus_checkpoint_read (a->ckpt, both, &note, &len, &err), 0);
+    CHECK_CONTAINS (note, "\xe2\x80\x94 bus-a ");
+    CHECK_CONTAINS (note, "\xe2\x80\x94 bus-b ");
+    free (note);
+
+    s_serve_args (a, key_b, NULL, "5");
+    assert_int_equal (harness_start (&a->h), 0);
+    s_send (&a->h, 8, 4);
+    assert_int_equal (harness_stop (&a->h, SIGTERM), 0);
+    assert_true (s_ckpt_last (a->ckpt) > both);
+
+    char *out = NULL;
+    assert_int_equal (s_verify (a, a->h.data, a->ckpt, a->pub, pub_b, &out), 0);
+    CHECK_CONTAINS (out, "signed by bus-b");
+    free (out);
+    //  One key alone does not cover the other's checkpoints.
+    char needle [100];
+    snprintf (needle, sizeof needle, "checkpoint %" PRIu64 ": checkpoint %" PRIu64
+              " carries no valid signature", both + 1, both + 1);
+    assert_int_equal (s_verify (a, a->h.data, a->ckpt, a->pub, NULL, &out), 1);
+    CHECK_CONTAINS (out, needle);
+    free (out);
+    assert_int_equal (s_verify (a, a->h.data, a->ckpt, pub_b, NULL, &out), 1);
+    CHECK_CONTAINS (out, "checkpoint 1: checkpoint 1 carries no valid signature");
+    free (out);
+    assert_true (only_a >= 1);
+}
+
+//  A data dir as main made it before this change (format 1) is upgraded
+//  by migrate, and by serve at start; an unknown format is refused.
+static void
+test_format_1_upgraded (void **state)
+{
+    audit_t *a = *state;
+    char old [600];
+    snprintf (old, sizeof old, "%s/old", a->work);
+    assert_int_equal (logfix_v1 (old, 30), 0);
+    char *out = NULL;
+    assert_int_equal (harness_run (&a->h, &out, "verify", "--data", old, NULL), 0);
+    free (out);
+    assert_int_equal (harness_run (&a->h, &out, "migrate", "--data", old, NULL), 0);
+    CHECK_CONTAINS (out, "upgraded from format 1 to 2: Merkle tree over records 1..30");
+    free (out);
+    assert_int_equal (harness_run (&a->h, &out, "migrate", "--data", old, NULL), 0);
+    CHECK_CONTAINS (out, "already format 2");
+    free (out);
+    assert_int_equal (harness_run (&a->h, &out, "verify", "--data", old, NULL), 0);
+    free (out);
+
+    //  serve upgrades at start, logs that it did, and its checkpoints
+    //  anchor the old records too.
+    assert_int_equal (logfix_v1 (a->h.data, 25), 0);
+    s_serve_args (a, a->key, NULL, "10");
+    assert_int_equal (harness_start (&a->h), 0);
+    s_send (&a->h, 0, 5);
+    assert_int_equal (harness_stop (&a->h, SIGTERM), 0);
+    assert_int_equal (harness_run (&a->h, &out, "log", "--data", a->h.data, NULL), 0);
+    CHECK_CONTAINS (out, "data dir upgraded from format 1 to 2");
+    free (out);
+    s_expect_ok (a, a->h.data, a->ckpt, "matches");
+    s_proof_ok (a, "a format 1 record", "7", NULL);
+
+    assert_int_equal (logfix_meta (a->h.data, "format", "7"), 0);
+    assert_int_equal (harness_start (&a->h), -1);
+    snprintf (old, sizeof old, "grep -q \"format '7' is unknown to this bulkhead\" '%s'",
+              a->h.log);
+    assert_int_equal (s_run (old), 0);
+}
+
+//  The signing key must be private and, with the checkpoints, outside the
+//  data dir.
+static void
+test_key_and_directory_refused (void **state)
+{
+    audit_t *a = *state;
+    chmod (a->key, 0640);
+    s_serve_args (a, a->key, NULL, "10");
+    assert_int_equal (harness_start (&a->h), -1);
+    char cmd [1500];
+    snprintf (cmd, sizeof cmd, "grep -q 'chmod 600' '%s'", a->h.log);
+    assert_int_equal (s_run (cmd), 0);
+    chmod (a->key, 0600);
+
+    char inside [600];
+    snprintf (inside, sizeof inside, "%s/ckpt", a->h.data);
+    mkdir (a->h.data, 0700);
+    mkdir (inside, 0755);
+    s_serve_args (a, a->key, NULL, "10");
+    a->h.extra [1] = inside;
+    assert_int_equal (harness_start (&a->h), -1);
+    snprintf (cmd, sizeof cmd, "grep -q 'is inside the data dir' '%s'", a->h.log);
+    assert_int_equal (s_run (cmd), 0);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest shared [] = {
+        cmocka_unit_test (test_intact_copy),
+        cmocka_unit_test (test_cut_tail),
+        cmocka_unit_test (test_purged_payload_still_verifies),
+        cmocka_unit_test (test_rechained_edit),
+        cmocka_unit_test (test_newest_record_edit),
+        cmocka_unit_test (test_reordered),
+        cmocka_unit_test (test_deleted_record),
+        cmocka_unit_test (test_forged_checkpoint),
+        cmocka_unit_test (test_replayed_and_deleted_checkpoints),
+        cmocka_unit_test (test_proofs_against_reference),
+        cmocka_unit_test (test_backup_of_live_bus),
+    };
+    const struct CMUnitTest own [] = {
+        cmocka_unit_test_setup_teardown (test_checkpoint_write_fails_closed, s_setup_own,
+                                         s_group_teardown),
+        cmocka_unit_test_setup_teardown (test_signing_key_rotation, s_setup_own,
+                                         s_group_teardown),
+        cmocka_unit_test_setup_teardown (test_format_1_upgraded, s_setup_own, s_group_teardown),
+        cmocka_unit_test_setup_teardown (test_key_and_directory_refused, s_setup_own,
+                                         s_group_teardown),
+    };
+    int failed = cmocka_run_group_tests_name ("tampering", shared, s_group_setup,
+                                              s_group_teardown);
+    return failed + cmocka_run_group_tests_name ("runs", own, NULL, NULL);
+}
