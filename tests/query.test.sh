@@ -215,6 +215,11 @@ expect "after purge: the queued messages are still delivered, payload and all" 0
     *"id=m1"*"payload=alpha-secret"*"id=m5"*"payload=epsilon-secret"* "$out"
 as ops purge --before 0s
 expect "purge again: what was acknowledged since goes too" 0 "purged 2 payloads"*"0 kept"* "$out"
+#   The record commits to its payload's digest, and its leaf hash leaves
+#   the payload out: the log still verifies after a purge, the purged
+#   payloads counted as not checkable.
+run verify --data "$DATA"
+expect "verify after purge: the log is intact, purged payloads counted" 0 *"5 purged"* "$out"
 
 run log --data "$DATA" --agent nobody --explain
 expect "log for an agent with no records: nothing" 0 "" "$out"
