@@ -18,6 +18,7 @@ struct bus_seen {
     char recipient [BUS_NAME_MAX + 1];
     char intent_class [BUS_NAME_MAX + 1];
     char action [257];
+    char intent [BUS_NAME_MAX + 1];
     char stage [32];
     uint64_t causes [64];
 };
@@ -143,6 +144,15 @@ bus_core_observe (bus_core_t *self, const record_t *rec, med_verdict_t verdict, 
     seen->event.code = rec->code? bus_code_from_word (rec->code): BUS_OK;
     seen->event.restricted = rec->has_restricted && rec->restricted;
     seen->event.n_causes = n_causes;
+    snprintf (seen->intent, sizeof seen->intent, "%s", rec->intent? rec->intent: "");
+    if (rec->has_payload_digest && rec->payload_digest.len == 32) {
+        memcpy (seen->event.digest, rec->payload_digest.data, 32);
+    }
+    seen->event.payload_size = rec->has_payload_size? rec->payload_size: 0;
+    seen->event.ref_seq = rec->has_ref_seq? rec->ref_seq: 0;
+    //  What the record cost: the store's figure for the one just appended,
+    //  so the cost detector measures what the log budget measures.
+    seen->event.record_size = rec->seq? bus_store_last_size (self->store): 0;
 }
 
 void
@@ -156,6 +166,7 @@ bus_core_observe_flush (bus_core_t *self)
         seen->event.action = seen->action;
         seen->event.stage = seen->stage;
         seen->event.causes = seen->causes;
+        seen->event.intent = seen->intent;
         med_chain_observe (self->chain, &seen->event);
     }
     self->seen_count = 0;

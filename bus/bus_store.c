@@ -31,7 +31,8 @@
 #define S_KEY_BUF       512         //  LMDB's key limit is 511 bytes
 
 static const char *s_db_names [BUS_DB_COUNT] = {
-    "log", "msgid", "mbox", "cursor", "taint", "pending", "meta", "cause"
+    "log", "msgid", "mbox", "cursor", "taint", "pending", "meta", "cause",
+    "monitor"
 };
 
 //  One write of the open batch, kept for replay.

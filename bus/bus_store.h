@@ -14,6 +14,8 @@
       cause   u64 BE seq -> flags, sender NUL, recipient NUL of every SEND
               record: what a later Send naming it as a cause needs, without
               decoding it (written in the same batch as the record)
+      monitor name -> opaque (owned by the monitor: detector baselines,
+              alerts, quarantines; written in a batch like everything else)
 
     Writing is by batch (group commit): the first write of a batch opens the
     write transaction; bus_store_commit makes every write since then durable
@@ -52,6 +54,7 @@ typedef enum {
     BUS_DB_PENDING,
     BUS_DB_META,
     BUS_DB_CAUSE,
+    BUS_DB_MONITOR,
     BUS_DB_COUNT
 } bus_db_t;
 
