@@ -14,6 +14,11 @@
         LIST_TAINT      operator              here
         CLEAR_TAINT     operator              here
         DECLASSIFY      operator              here (bus_taint keeps the mark)
+        LIST_ALERTS     operator or monitor   bus_monitor
+        ACK_ALERT       operator or monitor   bus_monitor
+        QUARANTINE      operator              bus_monitor (audited: this record)
+        RELEASE         operator              bus_monitor (holds decided again)
+        LIST_QUARANTINE operator              bus_monitor
 */
 #ifndef BUS_CONTROL_H
 #define BUS_CONTROL_H

@@ -3,6 +3,7 @@
 #include "bus_keys.h"
 #include "bus_record.h"
 #include "bus_refusals.h"
+#include "med_monitor.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -113,7 +114,7 @@ void
 bus_core_observe (bus_core_t *self, const record_t *rec, med_verdict_t verdict, bool hold_closed,
                   const char *stage)
 {
-    if (!self->chain || !med_chain_observed (self->chain)) {
+    if ((!self->chain || !med_chain_observed (self->chain)) && !self->monitor) {
         return;
     }
     if (self->seen_count == self->seen_alloc) {
@@ -167,7 +168,12 @@ bus_core_observe_flush (bus_core_t *self)
         seen->event.stage = seen->stage;
         seen->event.causes = seen->causes;
         seen->event.intent = seen->intent;
-        med_chain_observe (self->chain, &seen->event);
+        if (med_chain_observed (self->chain)) {
+            med_chain_observe (self->chain, &seen->event);
+        }
+        if (self->monitor) {
+            med_monitor_observe (self->monitor, &seen->event);
+        }
     }
     self->seen_count = 0;
 }

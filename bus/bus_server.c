@@ -22,6 +22,7 @@
 #include "bus_grants.h"
 #include "bus_intake.h"
 #include "bus_keys.h"
+#include "bus_monitor.h"
 #include "bus_record.h"
 #include "bus_refusals.h"
 #include "bus_wire.h"
@@ -113,25 +114,32 @@ s_on_gone (void *arg, int fd)
     bus_session_gone (arg, fd);
 }
 
+//  Commit, flush, observe. What the observers raise (alerts, and the
+//  bus's own quarantines) is logged in a second small batch right after,
+//  so an alert is told within the same turn of the loop, not a poll later.
 static void
 s_commit (bus_server_t *self)
 {
     bus_core_t *core = &self->core;
-    if (!core->failed && bus_store_dirty (core->store)) {
-        bus_error_t err;
-        if (bus_store_commit (core->store, &err) != 0) {
-            bus_core_fail (core, &err);
+    for (int round = 0; round < 2; round++) {
+        if (!core->failed && bus_store_dirty (core->store)) {
+            bus_error_t err;
+            if (bus_store_commit (core->store, &err) != 0) {
+                bus_core_fail (core, &err);
+            }
         }
-    }
-    if (core->failed) {
-        s_flush_failed (self);
-    }
-    else {
+        if (core->failed) {
+            s_flush_failed (self);
+            return;
+        }
         //  Connections that closed before this moment lose their routing
         //  ids now, before anything is sent to one of them.
         bus_router_events (self->monitor, s_on_gone, core);
         s_flush (self);
         bus_core_observe_flush (core);
+        if (!bus_monitor_drain (core)) {
+            return;
+        }
     }
 }
 
@@ -160,6 +168,7 @@ s_policy_load (bus_server_t *self, bus_error_t *err)
     bus_policy_destroy (&core->policy);
     core->policy = policy;
     core->chain = chain;
+    bus_monitor_configure (core);       //  baselines and alerts stay
     //  A key changed or removed gets nothing more pushed, from now; its
     //  frames are refused from its next one.
     bus_sessions_rekey (core);
@@ -439,6 +448,7 @@ s_timers (bus_server_t *self)
     bus_approval_expire (core, now);
     bus_grants_expire (core, now);
     bus_approval_resume_all (core, true);
+    bus_monitor_tick (core, now);
 }
 
 //  ---------------------------------------------------------------------
@@ -499,7 +509,8 @@ s_start (bus_server_t *self, bus_error_t *err)
     if (!core->sessions || !core->outbox || !core->refusals || !self->wire) {
         return bus_fail (err, BUS_ENOMEM, "out of memory at start");
     }
-    if (s_policy_load (self, err) != 0 || s_bus_key (self, err) != 0) {
+    if (s_policy_load (self, err) != 0 || bus_monitor_open (core, err) != 0
+    ||  s_bus_key (self, err) != 0) {
         return -1;
     }
     //  Signals arrive on a descriptor in the loop; block them before libzmq
@@ -683,6 +694,7 @@ bus_server_destroy (bus_server_t **self_p)
     if (core->store && !core->failed && core->policy && core->router) {
         bus_refusals_flush (core, bus_now_us ());
         bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_BUS, NULL, NULL, BUS_OK, "bus stopped");
+        bus_monitor_save (core);        //  baselines as they are now, for the next start
         s_commit (self);
     }
     bus_outbox_destroy (&core->outbox);
@@ -708,6 +720,7 @@ bus_server_destroy (bus_server_t **self_p)
     bus_refusals_destroy (&core->refusals);
     bus_wire_destroy (&self->wire);
     bus_holds_destroy (&core->holds);
+    bus_monitor_close (core);
     med_chain_destroy (&core->chain);
     bus_policy_destroy (&core->policy);
     bus_store_destroy (&core->store);

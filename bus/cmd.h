@@ -99,5 +99,8 @@ int cmd_deny (int argc, char **argv);
 int cmd_grant (int argc, char **argv);
 int cmd_declassify (int argc, char **argv);
 int cmd_stats (int argc, char **argv);
+int cmd_alerts (int argc, char **argv);
+int cmd_quarantine (int argc, char **argv);
+int cmd_release (int argc, char **argv);
 
 #endif

@@ -25,6 +25,9 @@ static const cmd_t s_commands [] = {
     { "taint",  cmd_taint,  "list tainted agents (operators)" },
     { "clear",  cmd_clear,  "clear an agent's taint (operators, audited)" },
     { "declassify", cmd_declassify, "lower one message's restricted mark, with a reason (operators)" },
+    { "alerts", cmd_alerts, "list and acknowledge the monitor's alerts (operators, monitors)" },
+    { "quarantine", cmd_quarantine, "hold all of an agent's sends for an operator (operators, audited)" },
+    { "release", cmd_release, "end an agent's quarantine (operators, audited)" },
 };
 
 static void
