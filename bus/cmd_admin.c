@@ -228,7 +228,8 @@ cmd_keygen (int argc, char **argv)
 //  log
 
 static const char *s_kind_names [] = {
-    "?", "send", "session", "policy", "delivery-ack", "control", "error", "bus", "hold"
+    "?", "send", "session", "policy", "delivery-ack", "control", "error", "bus", "hold",
+    "alert"
 };
 static const char *s_verdict_names [] = { "-", "delivered", "queued", "held", "denied" };
 
@@ -333,6 +334,16 @@ s_print_record (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, 
         s_json_string ("restricted_why", rec->restricted_why, &first);
         s_json_string ("policy_hash", rec->policy_hash, &first);
         s_json_string ("actor", rec->actor, &first);
+        s_json_string ("alert_id", rec->alert_id, &first);
+        s_json_string ("alert_kind", rec->alert_kind, &first);
+        s_json_string ("alert_subject", rec->alert_subject, &first);
+        if (rec->n_evidence) {
+            printf (",\"evidence\":[");
+            for (size_t i = 0; i < rec->n_evidence; i++) {
+                printf ("%s%llu", i? ",": "", (unsigned long long) rec->evidence [i]);
+            }
+            printf ("]");
+        }
         if (rec->has_votes) {
             printf (",\"votes\":%u", rec->votes);
         }
@@ -412,6 +423,14 @@ s_print_record (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, 
         if (rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_HOLD && rec->recipient) {
             s_field (" -> ", rec->recipient);
         }
+        if (rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_ALERT) {
+            s_field (" ", rec->alert_id? rec->alert_id: "?");
+            s_field (" ", rec->alert_kind? rec->alert_kind: "?");
+            s_field (" on ", rec->alert_subject? rec->alert_subject: "?");
+            for (size_t i = 0; i < rec->n_evidence; i++) {
+                printf ("%s%llu", i? ",": " evidence=", (unsigned long long) rec->evidence [i]);
+            }
+        }
         if (rec->actor && (!rec->sender || strcmp (rec->actor, rec->sender) != 0)) {
             s_field (" by=", rec->actor);
         }
@@ -440,7 +459,7 @@ static const char *s_log_help =
     "Prints the log, oldest first. Safe while the bus runs (a read-only snapshot).\n\n"
     "  --data DIR         the bus's data directory\n"
     "  --agent NAME       only records where NAME is sender or recipient\n"
-    "  --kind KIND        send, session, policy, delivery-ack, control, error, bus, hold\n"
+    "  --kind KIND        send, session, policy, delivery-ack, control, error, bus, hold, alert\n"
     "  --class CLASS      only messages the bus classified as CLASS\n"
     "  --restricted       only restricted messages\n"
     "  --from SEQ         start at this sequence\n"
