@@ -3,6 +3,7 @@
 #include "bus_keys.h"
 #include "bus_record.h"
 #include "bus_refusals.h"
+#include "bus_metrics.h"
 #include "med_monitor.h"
 
 #include <stdarg.h>
@@ -173,6 +174,9 @@ bus_core_observe_flush (bus_core_t *self)
         }
         if (self->monitor) {
             med_monitor_observe (self->monitor, &seen->event);
+        }
+        if (self->metrics) {
+            bus_metrics_count (self->metrics, self, &seen->event);
         }
     }
     self->seen_count = 0;

@@ -22,6 +22,7 @@
 #include "bus_grants.h"
 #include "bus_intake.h"
 #include "bus_keys.h"
+#include "bus_metrics.h"
 #include "bus_monitor.h"
 #include "bus_record.h"
 #include "bus_refusals.h"
@@ -124,8 +125,12 @@ s_commit (bus_server_t *self)
     for (int round = 0; round < 2; round++) {
         if (!core->failed && bus_store_dirty (core->store)) {
             bus_error_t err;
+            uint64_t start = core->metrics? bus_now_us (): 0;
             if (bus_store_commit (core->store, &err) != 0) {
                 bus_core_fail (core, &err);
+            }
+            if (core->metrics) {
+                bus_metrics_commit (core->metrics, bus_now_us () - start);
             }
         }
         if (core->failed) {
@@ -444,6 +449,9 @@ s_timers (bus_server_t *self)
         bus_refusals_flush (core, now);
         //  A key that expired since is cut off as a removed one would be.
         bus_sessions_rekey (core);
+        if (core->metrics) {
+            bus_metrics_render (core->metrics, core);
+        }
     }
     bus_approval_expire (core, now);
     bus_grants_expire (core, now);
@@ -544,6 +552,14 @@ s_start (bus_server_t *self, bus_error_t *err)
     }
     size_t len = sizeof self->endpoint;
     zmq_getsockopt (core->router, ZMQ_LAST_ENDPOINT, self->endpoint, &len);
+    if (o->metrics) {
+        if (bus_metrics_open (&core->metrics, o->metrics, o->metrics_public, err) != 0) {
+            return -1;
+        }
+        bus_metrics_render (core->metrics, core);
+        bus_core_say (core, "BUS-METRICS", "listen=%s port=%u path=/metrics", o->metrics,
+                      bus_metrics_port (core->metrics));
+    }
 
     char event [400];
     snprintf (event, sizeof event, "bus started on %s, key %s", self->endpoint, self->bus_key.public_z85);
@@ -720,6 +736,7 @@ bus_server_destroy (bus_server_t **self_p)
     bus_refusals_destroy (&core->refusals);
     bus_wire_destroy (&self->wire);
     bus_holds_destroy (&core->holds);
+    bus_metrics_destroy (&core->metrics);
     bus_monitor_close (core);
     med_chain_destroy (&core->chain);
     bus_policy_destroy (&core->policy);

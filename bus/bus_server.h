@@ -31,6 +31,8 @@ typedef struct {
     uint32_t window;            //  unacknowledged DELIVERs per recipient; 0 = 1000
     int heartbeat_ms;           //  0 = 2000
     int quiet;                  //  no per-event lines on stderr
+    const char *metrics;        //  "[ADDR:]PORT" for Prometheus (bus_metrics.h), NULL: none
+    bool metrics_public;        //  allow a non-loopback metrics address
     const struct med_stage_s *const *stages;    //  NULL: the shipped chain (tests may
                                                 //  give their own, NULL-terminated)
 } bus_server_options_t;

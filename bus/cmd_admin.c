@@ -37,7 +37,11 @@ static const char *s_serve_help =
     "  --key FILE         the bus's secret key (default DIR/bus.key)\n"
     "  --map-max BYTES    largest the log may grow to (default 64 GiB)\n"
     "  --ready-fd N       write \"ready ENDPOINT\" to fd N once listening (supervisors)\n"
-    "  --quiet            no event lines on stderr\n";
+    "  --quiet            no event lines on stderr\n"
+    "  --metrics [ADDR:]PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+    "                     (ADDR 127.0.0.1 unless given; loopback only, see below)\n"
+    "  --metrics-public   allow a non-loopback metrics address (the page names every\n"
+    "                     agent and edge: put it behind something that authenticates)\n";
 
 int
 cmd_serve (int argc, char **argv)
@@ -50,6 +54,8 @@ cmd_serve (int argc, char **argv)
         { "map-max", required_argument, NULL, 'm' },
         { "ready-fd", required_argument, NULL, 'r' },
         { "quiet", no_argument, NULL, 'q' },
+        { "metrics", required_argument, NULL, 'M' },
+        { "metrics-public", no_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -63,6 +69,8 @@ cmd_serve (int argc, char **argv)
             case 'e': o.endpoint = optarg; break;
             case 'k': o.key_path = optarg; break;
             case 'q': o.quiet = 1; break;
+            case 'M': o.metrics = optarg; break;
+            case 'P': o.metrics_public = true; break;
             case 'm':
                 if (!cmd_number (optarg, 1 << 20, 1ULL << 46, &n)) {
                     fprintf (stderr, "bulkhead serve: --map-max takes bytes, 1 MiB to 64 TiB\n");
