@@ -151,6 +151,8 @@ static const row_t s_table [] = {
       bus_monitor_control },
     { BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_QUARANTINE, BUS_ROLE_OPERATOR, "an operator",
       bus_monitor_control },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_SNAPSHOT, BUS_ROLE_OPERATOR | BUS_ROLE_MONITOR,
+      "an operator or a monitor", bus_monitor_control },
 };
 
 static const char *

@@ -19,6 +19,7 @@
         QUARANTINE      operator              bus_monitor (audited: this record)
         RELEASE         operator              bus_monitor (holds decided again)
         LIST_QUARANTINE operator              bus_monitor
+        SNAPSHOT        operator or monitor   bus_monitor (what `bulkhead top` shows)
 */
 #ifndef BUS_CONTROL_H
 #define BUS_CONTROL_H

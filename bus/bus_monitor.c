@@ -297,6 +297,65 @@ s_list_quarantine (bus_core_t *core, Bulkhead__V1__ControlReply *reply, char *re
     return BUS_OK;
 }
 
+//  One `key value...` line each: the bus, then agents and edges busiest
+//  first, then the open alerts. What `bulkhead top` shows.
+#define S_SNAPSHOT_LINES    512
+static bus_code_t
+s_snapshot (bus_core_t *core, Bulkhead__V1__ControlReply *reply, char *reason, size_t size)
+{
+    static char lines [S_SNAPSHOT_LINES][560];
+    static char *line_ptrs [S_SNAPSHOT_LINES];
+    static med_rate_view_t rates [S_SNAPSHOT_LINES];
+    static const med_alert_t *alerts [MED_MON_ALERTS];
+    uint64_t now = bus_now_us ();
+    size_t n_alerts = med_monitor_alerts (core->monitor, alerts, MED_MON_ALERTS);
+    size_t open = 0;
+    for (size_t i = 0; i < n_alerts; i++) {
+        open += alerts [i]->closed_us == 0;
+    }
+    const med_quarantine_t *list;
+    size_t quarantined = med_monitor_quarantines (core->monitor, &list);
+    size_t online = 0, sessions = 0;
+    for (bus_session_t *session = bus_session_first (core); session;
+         session = bus_session_next (core)) {
+        sessions++;
+        online += session->online;
+    }
+    size_t n = 0;
+    snprintf (lines [n++], sizeof lines [0], "bus seq=%llu holds=%u alerts_open=%zu "
+              "quarantined=%zu online=%zu agents=%zu policy=%.16s",
+              (unsigned long long) bus_store_last_seq (core->store),
+              (unsigned) bus_holds_size (core->holds), open, quarantined, online,
+              core->policy->agent_count, core->policy->hash);
+    size_t n_rates = med_monitor_rates (core->monitor, now, rates, S_SNAPSHOT_LINES / 2);
+    for (size_t i = 0; i < n_rates && n < S_SNAPSHOT_LINES - 64; i++) {
+        const med_rate_view_t *r = &rates [i];
+        if (r->recipient [0]) {
+            snprintf (lines [n++], sizeof lines [0], "edge %s>%s minute=%u baseline=%.1f",
+                      r->sender, r->recipient, r->minute, r->baseline);
+            continue;
+        }
+        bus_session_t *session = bus_session_get (core, r->sender);
+        snprintf (lines [n++], sizeof lines [0], "agent %s %s minute=%u baseline=%.1f hour=%llu%s",
+                  r->sender, session && session->online? "online": "offline", r->minute,
+                  r->baseline, (unsigned long long) r->hour,
+                  med_monitor_quarantined (core->monitor, r->sender)? " QUARANTINED": "");
+    }
+    for (size_t i = 0; i < n_alerts && n < S_SNAPSHOT_LINES; i++) {
+        if (!alerts [i]->closed_us) {
+            snprintf (lines [n++], sizeof lines [0], "alert %s %s %s %.300s", alerts [i]->id,
+                      bus_alert_kinds [alerts [i]->kind], alerts [i]->subject, alerts [i]->text);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        line_ptrs [i] = lines [i];
+    }
+    reply->n_lines = n;
+    reply->lines = line_ptrs;
+    snprintf (reason, size, "snapshot of %zu lines (%zu sessions known)", n, sessions);
+    return BUS_OK;
+}
+
 bus_code_t
 bus_monitor_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *control,
                      Bulkhead__V1__ControlReply *reply, char *reason, size_t size)
@@ -313,6 +372,8 @@ bus_monitor_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Con
             return s_list_alerts (core, reply, reason, size);
         case BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_QUARANTINE:
             return s_list_quarantine (core, reply, reason, size);
+        case BULKHEAD__V1__CONTROL_OP__CONTROL_SNAPSHOT:
+            return s_snapshot (core, reply, reason, size);
         case BULKHEAD__V1__CONTROL_OP__CONTROL_ACK_ALERT:
             if (!control->id || med_monitor_ack (core->monitor, control->id, who, now) != 0) {
                 snprintf (reason, size, "no alert '%.32s' (see: bulkhead alerts)",

@@ -102,5 +102,6 @@ int cmd_stats (int argc, char **argv);
 int cmd_alerts (int argc, char **argv);
 int cmd_quarantine (int argc, char **argv);
 int cmd_release (int argc, char **argv);
+int cmd_top (int argc, char **argv);
 
 #endif

@@ -613,6 +613,7 @@ typedef struct {
     uint64_t held;
     uint64_t denied;
     uint64_t refusals;          //  ERROR records: their count, else 1 each
+    uint64_t alerts;            //  monitoring alerts opened about it (ALERT records)
 } stats_row_t;
 
 typedef struct {
@@ -655,6 +656,10 @@ s_row_add (stats_row_t *row, const Bulkhead__V1__Record *rec, size_t raw_len)
     else
     if (rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_ERROR) {
         row->refusals += rec->has_count? rec->count: 1;
+    }
+    else
+    if (rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_ALERT) {
+        row->alerts += rec->event && strcmp (rec->event, "opened") == 0;
     }
 }
 
@@ -767,11 +772,12 @@ s_stats_json (const stats_row_t *row)
     printf ("{\"agent\":");
     bus_print_json (stdout, row->name);
     printf (",\"records\":%llu,\"bytes\":%llu,\"sent\":%llu,\"delivered\":%llu,\"queued\":%llu,"
-            "\"held\":%llu,\"denied\":%llu,\"refusals\":%llu}\n",
+            "\"held\":%llu,\"denied\":%llu,\"refusals\":%llu,\"alerts\":%llu}\n",
             (unsigned long long) row->records, (unsigned long long) row->bytes,
             (unsigned long long) row->sent, (unsigned long long) row->delivered,
             (unsigned long long) row->queued, (unsigned long long) row->held,
-            (unsigned long long) row->denied, (unsigned long long) row->refusals);
+            (unsigned long long) row->denied, (unsigned long long) row->refusals,
+            (unsigned long long) row->alerts);
 }
 
 //  Names as they are shown: escaped, at most this many columns wide.
@@ -865,7 +871,9 @@ static const char *s_stats_help =
     "                     is released counts again as delivered or queued\n"
     "  refusals           frames refused for form or load (RATE, DUPLICATE, TOOBIG,\n"
     "                     ...), each merged record counting as many as it merged;\n"
-    "                     refusals of the last second may not be in the log yet\n\n"
+    "                     refusals of the last second may not be in the log yet\n"
+    "  alerts             (--json) monitoring alerts opened about it (bulkhead alerts)\n\n"
+    "For a live view of rates, holds, alerts and sessions: bulkhead top.\n"
     "Refusals before authentication are under the peer's address; the bus's own\n"
     "records (start, stop, policy) under (bus).\n\n"
     "  --data DIR         the bus's data directory\n"

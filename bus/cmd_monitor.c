@@ -1,10 +1,12 @@
-/*  cmd_monitor.c: `bulkhead alerts`, `quarantine`, `release`. */
+/*  cmd_monitor.c: `bulkhead alerts`, `quarantine`, `release`, `top`. */
 #include "cmd.h"
 
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static int
 s_help (const char *text, bool ok)
@@ -206,4 +208,131 @@ cmd_release (int argc, char **argv)
     control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_RELEASE;
     control.agent = argv [optind];
     return s_call (&conn, &control, argv [0], false);
+}
+
+static const char *s_top_help =
+    "usage: bulkhead top [--interval SECONDS] [--once | --count N] [options]\n\n"
+    "A live view of the running bus, refreshed in the terminal: the log's last\n"
+    "sequence, holds waiting, alerts open, agents quarantined and online; then per\n"
+    "agent and per edge, busiest first, the messages of this minute against the\n"
+    "baseline the detectors learned (messages a minute) and an agent's last hour;\n"
+    "then the open alerts. Everything shown is escaped. Operators and agents with\n"
+    "role = monitor (each refresh is one CONTROL record in the log, like every\n"
+    "command). Ctrl-C stops it.\n\n"
+    "  --interval SECONDS how often to refresh (1-3600, default 2)\n"
+    "  --once             one snapshot, no screen control (for scripts)\n"
+    "  --count N          N refreshes, then stop\n"
+    CMD_CONN_HELP;
+
+//  One snapshot, by section; a line the bus sent is printed escaped.
+static void
+s_top_print (const Bulkhead__V1__ControlReply *r, bool clear, unsigned interval)
+{
+    if (clear) {
+        fputs ("\033[H\033[2J", stdout);
+    }
+    char when [32];
+    time_t now = time (NULL);
+    struct tm tm;
+    strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&now, &tm));
+    printf ("bulkhead top  %s  every %u s\n", when, interval);
+    static const char *sections [] = { "bus", "agent", "edge", "alert" };
+    static const char *titles [] = { NULL, "agents (this minute / usual a minute / last hour)",
+                                     "edges (this minute / usual a minute)", "open alerts" };
+    for (size_t s = 0; s < 4; s++) {
+        bool first = true;
+        size_t len = strlen (sections [s]);
+        for (size_t i = 0; i < r->n_lines; i++) {
+            const char *line = r->lines [i];
+            if (strncmp (line, sections [s], len) != 0 || line [len] != ' ') {
+                continue;
+            }
+            if (first && titles [s]) {
+                printf ("\n%s\n", titles [s]);
+            }
+            first = false;
+            fputs ("  ", stdout);
+            bus_print_line (stdout, line + len + 1);
+            fputs ("\n", stdout);
+        }
+    }
+    fflush (stdout);
+}
+
+int
+cmd_top (int argc, char **argv)
+{
+    enum { INTERVAL = CMD_OPT_FIRST_FREE, ONCE, COUNT, HELP };
+    static const struct option options [] = {
+        CMD_CONN_OPTIONS,
+        { "interval", required_argument, NULL, INTERVAL },
+        { "once", no_argument, NULL, ONCE },
+        { "count", required_argument, NULL, COUNT },
+        { "help", no_argument, NULL, HELP },
+        { NULL, 0, NULL, 0 }
+    };
+    cmd_conn_t conn;
+    cmd_conn_defaults (&conn);
+    unsigned long long interval = 2, count = 0;
+    bool once = false;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+        if (cmd_conn_option (&conn, opt, optarg)) {
+            continue;
+        }
+        switch (opt) {
+            case INTERVAL:
+                if (!cmd_number (optarg, 1, 3600, &interval)) {
+                    return s_help (s_top_help, false);
+                }
+                break;
+            case COUNT:
+                if (!cmd_number (optarg, 1, 1000000, &count)) {
+                    return s_help (s_top_help, false);
+                }
+                break;
+            case ONCE: once = true; break;
+            case HELP: return s_help (s_top_help, true);
+            default: return s_help (s_top_help, false);
+        }
+    }
+    if (optind != argc || (once && count)) {
+        return s_help (s_top_help, false);
+    }
+    if (once) {
+        count = 1;
+    }
+    bus_client_t *client = cmd_connect (&conn, argv [0]);
+    if (!client) {
+        return 1;
+    }
+    bool clear = !once && isatty (STDOUT_FILENO);
+    int rc = 0;
+    for (unsigned long long n = 0; !count || n < count; n++) {
+        if (n) {
+            sleep ((unsigned) interval);
+        }
+        Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+        control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_SNAPSHOT;
+        Bulkhead__V1__Frame *reply;
+        bus_error_t err;
+        if (bus_client_control (client, &control, &reply, conn.timeout_ms, &err) != 0) {
+            rc = cmd_error (argv [0], &err);
+            break;
+        }
+        if (reply->body_case != BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY
+        ||  strcmp (reply->control_reply->code, "OK") != 0) {
+            const char *code = reply->body_case == BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY
+                             ? reply->control_reply->code: reply->error->code;
+            const char *why = reply->body_case == BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY
+                            ? reply->control_reply->reason: reply->error->reason;
+            rc = cmd_reply_error (argv [0], code, why);
+            bus_client_free (&reply);
+            break;
+        }
+        s_top_print (reply->control_reply, clear, (unsigned) interval);
+        bus_client_free (&reply);
+    }
+    bus_client_destroy (&client);
+    return rc;
 }

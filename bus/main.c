@@ -28,6 +28,7 @@ static const cmd_t s_commands [] = {
     { "alerts", cmd_alerts, "list and acknowledge the monitor's alerts (operators, monitors)" },
     { "quarantine", cmd_quarantine, "hold all of an agent's sends for an operator (operators, audited)" },
     { "release", cmd_release, "end an agent's quarantine (operators, audited)" },
+    { "top",    cmd_top,    "a live view: rates per agent and edge, holds, alerts, sessions" },
 };
 
 static void

@@ -364,6 +364,52 @@ med_monitor_ack (med_monitor_t *self, const char *id, const char *by, uint64_t n
     return -1;
 }
 
+static int
+s_by_rate (const void *a, const void *b)
+{
+    const med_rate_view_t *x = a, *y = b;
+    if ((x->recipient [0] == 0) != (y->recipient [0] == 0)) {
+        return x->recipient [0] == 0? -1: 1;
+    }
+    if (x->minute != y->minute) {
+        return x->minute > y->minute? -1: 1;
+    }
+    return x->baseline > y->baseline? -1: x->baseline < y->baseline? 1: 0;
+}
+
+size_t
+med_monitor_rates (med_monitor_t *self, uint64_t now_us, med_rate_view_t *out, size_t max)
+{
+    uint64_t minute = now_us / MON_MINUTE_US;
+    size_t n = 0;
+    for (uint32_t i = 0; i < MED_MON_AGENTS && n < max; i++) {
+        const mon_agent_t *agent = &self->agents [i];
+        if (agent->name [0]) {
+            //  Minutes that left the hour since its last message.
+            uint64_t hour = agent->sum_msgs;
+            for (uint64_t m = agent->hour_minute + 1; m <= minute && m <= agent->hour_minute + 60;
+                 m++) {
+                hour -= agent->hour_msgs [m % 60];
+            }
+            out [n++] = (med_rate_view_t) {
+                agent->name, "", agent->rate.minute == minute? agent->rate.count: 0,
+                agent->rate.ewma, hour
+            };
+        }
+    }
+    for (uint32_t i = 0; i < MED_MON_EDGES && n < max; i++) {
+        const mon_edge_t *edge = &self->edges [i];
+        if (edge->from != MON_NONE && edge->rate.minutes + edge->rate.count > 0) {
+            out [n++] = (med_rate_view_t) {
+                self->agents [edge->from].name, self->agents [edge->to].name,
+                edge->rate.minute == minute? edge->rate.count: 0, edge->rate.ewma, 0
+            };
+        }
+    }
+    qsort (out, n, sizeof *out, s_by_rate);
+    return n;
+}
+
 uint64_t
 med_monitor_opened (const med_monitor_t *self, bus_alert_kind_t kind)
 {

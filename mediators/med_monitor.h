@@ -133,6 +133,20 @@ size_t
 int
     med_monitor_ack (med_monitor_t *self, const char *id, const char *by, uint64_t now_us);
 
+//  A rate as the detectors see it: an agent (recipient "") or an edge.
+typedef struct {
+    const char *sender;
+    const char *recipient;
+    uint32_t minute;                        //  messages this minute so far
+    double baseline;                        //  its learned messages a minute
+    uint64_t hour;                          //  agents: messages in the last hour
+} med_rate_view_t;
+
+//  Agents then edges, each busiest first (this minute, then baseline);
+//  strings valid until the next call into the monitor.
+size_t
+    med_monitor_rates (med_monitor_t *self, uint64_t now_us, med_rate_view_t *out, size_t max);
+
 //  Alerts opened, by kind, since the monitor was made (for metrics).
 uint64_t
     med_monitor_opened (const med_monitor_t *self, bus_alert_kind_t kind);

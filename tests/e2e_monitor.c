@@ -185,6 +185,21 @@ test_loop_caught_and_quarantined (void **state)
     assert_non_null (strstr (out, "quarantine"));
     free (out);
 
+    //  The live view and the snapshot of the log say so too.
+    assert_int_equal (S_CLI (h, &out, "ops", "top", "--once"), 0);
+    assert_non_null (strstr (out, "bulkhead top "));
+    assert_non_null (strstr (out, "quarantined=1"));
+    assert_non_null (strstr (out, "QUARANTINED"));
+    assert_non_null (strstr (out, "edges (this minute"));
+    assert_non_null (strstr (out, "  planner>worker minute="));
+    assert_non_null (strstr (out, "open alerts\n  a-"));
+    free (out);
+    assert_int_equal (S_CLI (h, &out, "planner", "top", "--once"), 1);    //  not for agents
+    free (out);
+    assert_int_equal (harness_run (h, &out, "stats", "--data", h->data, "--json", NULL), 0);
+    assert_non_null (strstr (out, "\"alerts\":1}"));
+    free (out);
+
     //  Released by an operator: the held message goes on (message is not
     //  a held class), and the release is audited.
     bus_client_t *to = strcmp (quarantined, "planner") == 0? worker: planner;
