@@ -237,7 +237,7 @@ s_list_alerts (bus_core_t *core, Bulkhead__V1__ControlReply *reply, char *reason
     static const med_alert_t *alerts [MED_MON_ALERTS];
     static Bulkhead__V1__Alert bodies [MED_MON_ALERTS];
     static Bulkhead__V1__Alert *body_ptrs [MED_MON_ALERTS];
-    static char lines [MED_MON_ALERTS][640];
+    static char lines [MED_MON_ALERTS][900];
     static char *line_ptrs [MED_MON_ALERTS];
     size_t n = med_monitor_alerts (core->monitor, alerts, MED_MON_ALERTS);
     size_t open = 0;

@@ -9,6 +9,8 @@
     - A missing expected result is alerted within its T (2 s here); a
       result that came back denied is alerted at once.
     - Quarantine and alerts survive a restart; only operators quarantine.
+    - While quarantined no approval releases a message; after the release a
+      message of a held class still waits for its approvers.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,9 +32,12 @@ static const char *s_policy =
     "    worker\n        key = @worker@\n"
     "    watch\n        key = @watch@\n        role = monitor\n"
     "    ops\n        key = @ops@\n        role = operator\n"
+    "    payments\n        key = @payments@\n        class = finance\n"
+    "    alice\n        key = @alice@\n        role = approver\n"
     "edges\n"
     "    planner\n"
     "        worker = message\n"
+    "        payments = finance\n"
     "    worker\n"
     "        planner = message\n"
     "monitor\n"
@@ -310,6 +315,59 @@ test_quarantine_survives_restart (void **state)
     harness_verify (h);
 }
 
+static void
+test_quarantine_then_approvers (void **state)
+{
+    harness_t *h = *state;
+    char *out = NULL;
+    assert_int_equal (S_CLI (h, &out, "ops", "quarantine", "planner", "--reason", "testing"), 0);
+    free (out);
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *worker = harness_agent (h, "worker");
+    bus_client_t *payments = harness_agent (h, "payments");
+    Bulkhead__V1__Frame *ack = s_send (planner, "worker", "a note", 0);
+    assert_string_equal (s_code (ack), "QUARANTINE");
+    char note [32];
+    snprintf (note, sizeof note, "%s", ack->ack->approval_id);
+    bus_client_free (&ack);
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    send.recipient = "payments";
+    send.intent = "finance";
+    send.has_payload = true;
+    send.payload.data = (uint8_t *) "pay 10";
+    send.payload.len = 6;
+    bus_error_t err;
+    assert_int_equal (bus_client_send (planner, &send, &ack, 5000, &err), 0);
+    assert_string_equal (s_code (ack), "QUARANTINE");
+    char pay [32];
+    snprintf (pay, sizeof pay, "%s", ack->ack->approval_id);
+    bus_client_free (&ack);
+    //  An approver's yes does not end a quarantine.
+    assert_int_equal (S_CLI (h, &out, "alice", "approve", note), 0);
+    assert_non_null (strstr (out, "still planner is quarantined"));
+    free (out);
+    assert_null (harness_deliver (worker, 500));
+    //  Released: the note goes on; the payment still waits for alice.
+    assert_int_equal (S_CLI (h, &out, "ops", "release", "planner"), 0);
+    free (out);
+    Bulkhead__V1__Frame *d = harness_deliver (worker, 5000);
+    assert_non_null (d);
+    bus_client_free (&d);
+    assert_null (harness_deliver (payments, 500));
+    assert_int_equal (S_CLI (h, &out, "alice", "pending"), 0);
+    assert_non_null (strstr (out, pay));
+    free (out);
+    assert_int_equal (S_CLI (h, &out, "alice", "approve", pay), 0);
+    free (out);
+    d = harness_deliver (payments, 5000);
+    assert_non_null (d);
+    bus_client_free (&d);
+    bus_client_destroy (&planner);
+    bus_client_destroy (&worker);
+    bus_client_destroy (&payments);
+    harness_verify (h);
+}
+
 int
 main (void)
 {
@@ -317,6 +375,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_loop_caught_and_quarantined, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_missing_and_denied_result, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_quarantine_survives_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_quarantine_then_approvers, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
