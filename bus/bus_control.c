@@ -2,6 +2,7 @@
 #include "bus_approval.h"
 #include "bus_control.h"
 #include "bus_grants.h"
+#include "bus_monitor.h"
 #include "bus_record.h"
 #include "bus_taint.h"
 #include "bus_wire.h"
@@ -217,11 +218,26 @@ static const row_t s_table [] = {
     { BULKHEAD__V1__CONTROL_OP__CONTROL_DECLASSIFY, BUS_ROLE_OPERATOR, "an operator",
       s_declassify },
     { BULKHEAD__V1__CONTROL_OP__CONTROL_PURGE, BUS_ROLE_OPERATOR, "an operator", s_purge },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_ALERTS, BUS_ROLE_OPERATOR | BUS_ROLE_MONITOR,
+      "an operator or a monitor", bus_monitor_control },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_ACK_ALERT, BUS_ROLE_OPERATOR | BUS_ROLE_MONITOR,
+      "an operator or a monitor", bus_monitor_control },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_QUARANTINE, BUS_ROLE_OPERATOR, "an operator",
+      bus_monitor_control },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_RELEASE, BUS_ROLE_OPERATOR, "an operator",
+      bus_monitor_control },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_QUARANTINE, BUS_ROLE_OPERATOR, "an operator",
+      bus_monitor_control },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_SNAPSHOT, BUS_ROLE_OPERATOR | BUS_ROLE_MONITOR,
+      "an operator or a monitor", bus_monitor_control },
 };
 
 static const char *
 s_role_word (unsigned roles)
 {
+    if (roles & BUS_ROLE_MONITOR) {
+        return "operator or monitor";
+    }
     return roles & BUS_ROLE_OPERATOR? (roles & BUS_ROLE_APPROVER? "approver or operator": "operator")
                                     : "approver";
 }

@@ -15,6 +15,12 @@
         CLEAR_TAINT     operator              here
         DECLASSIFY      operator              here (bus_taint keeps the mark)
         PURGE           operator              here (retention: old payloads)
+        LIST_ALERTS     operator or monitor   bus_monitor
+        ACK_ALERT       operator or monitor   bus_monitor
+        QUARANTINE      operator              bus_monitor (audited: this record)
+        RELEASE         operator              bus_monitor (holds decided again)
+        LIST_QUARANTINE operator              bus_monitor
+        SNAPSHOT        operator or monitor   bus_monitor (what `bulkhead top` shows)
 */
 #ifndef BUS_CONTROL_H
 #define BUS_CONTROL_H

@@ -3,6 +3,8 @@
 #include "bus_keys.h"
 #include "bus_record.h"
 #include "bus_refusals.h"
+#include "bus_metrics.h"
+#include "med_monitor.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@ struct bus_seen {
     char recipient [BUS_NAME_MAX + 1];
     char intent_class [BUS_NAME_MAX + 1];
     char action [257];
+    char intent [BUS_NAME_MAX + 1];
     char stage [32];
     uint64_t causes [64];
 };
@@ -112,7 +115,7 @@ void
 bus_core_observe (bus_core_t *self, const record_t *rec, med_verdict_t verdict, bool hold_closed,
                   const char *stage)
 {
-    if (!self->chain || !med_chain_observed (self->chain)) {
+    if ((!self->chain || !med_chain_observed (self->chain)) && !self->monitor) {
         return;
     }
     if (self->seen_count == self->seen_alloc) {
@@ -143,6 +146,15 @@ bus_core_observe (bus_core_t *self, const record_t *rec, med_verdict_t verdict, 
     seen->event.code = rec->code? bus_code_from_word (rec->code): BUS_OK;
     seen->event.restricted = rec->has_restricted && rec->restricted;
     seen->event.n_causes = n_causes;
+    snprintf (seen->intent, sizeof seen->intent, "%s", rec->intent? rec->intent: "");
+    if (rec->has_payload_digest && rec->payload_digest.len == 32) {
+        memcpy (seen->event.digest, rec->payload_digest.data, 32);
+    }
+    seen->event.payload_size = rec->has_payload_size? rec->payload_size: 0;
+    seen->event.ref_seq = rec->has_ref_seq? rec->ref_seq: 0;
+    //  What the record cost: the store's figure for the one just appended,
+    //  so the cost detector measures what the log budget measures.
+    seen->event.record_size = rec->seq? bus_store_last_size (self->store): 0;
 }
 
 void
@@ -156,7 +168,16 @@ bus_core_observe_flush (bus_core_t *self)
         seen->event.action = seen->action;
         seen->event.stage = seen->stage;
         seen->event.causes = seen->causes;
-        med_chain_observe (self->chain, &seen->event);
+        seen->event.intent = seen->intent;
+        if (med_chain_observed (self->chain)) {
+            med_chain_observe (self->chain, &seen->event);
+        }
+        if (self->monitor) {
+            med_monitor_observe (self->monitor, &seen->event);
+        }
+        if (self->metrics) {
+            bus_metrics_count (self->metrics, self, &seen->event);
+        }
     }
     self->seen_count = 0;
 }

@@ -13,6 +13,7 @@
         bus_grants    standing grants: made, used, ended
         bus_taint     the taint ledger
         bus_control   operator and approver commands, as a table
+        bus_monitor   alerts logged and told, quarantines, the detectors' state
 
     The core functions below fail the bus closed: once a log write failed,
     `failed` is set and every later frame is answered with the failure.
@@ -54,6 +55,9 @@ typedef struct bus_core {
     struct bus_seen *seen;              //  committed outcomes for the observers
     size_t seen_count;
     size_t seen_alloc;
+    struct med_monitor *monitor;        //  the detectors, for the life of the bus
+    struct bus_metrics *metrics;        //  counters for `serve --metrics`, or NULL
+    char quarantine_why [400];          //  env->quarantine points here while a chain runs
 } bus_core_t;
 
 //  A connection a frame came from: its key, the agent of that key in the

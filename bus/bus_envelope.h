@@ -48,6 +48,8 @@ typedef struct {
     double log_left;                    //  bytes of log the sender may still cause
     const bus_hold_t *resume;           //  set when a held message is decided again
     uint64_t now_us;
+    const char *quarantine;             //  the sender is quarantined: by whom and why
+                                        //  (NULL: it is not)
 
     //  Decisions, set by stages.
     int class_index;                    //  decided intent class, -1 = undecided

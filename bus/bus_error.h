@@ -44,7 +44,8 @@
     X (EKEY,        "bad key file") \
     X (ELOGBUDGET,  "sender is over its share of the log") \
     X (ECAUSE,      "a cause names a message this sender never saw") \
-    X (ESCOPE,      "outside the edge's scope")
+    X (ESCOPE,      "outside the edge's scope") \
+    X (EQUARANTINE, "sender is quarantined; its messages wait for an operator")
 
 typedef enum {
 #define BUS_ERR_ENUM(name, text) BUS_##name,

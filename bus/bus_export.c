@@ -87,15 +87,18 @@ s_set (json_t *obj, const char *key, json_t *value)
     return value && json_object_set_new (obj, key, value) == 0;
 }
 
-static const char *s_kinds [] = {
-    "?", "send", "session", "policy", "delivery-ack", "control", "error", "bus", "hold"
+const char *const bus_record_kinds [] = {
+    "?", "send", "session", "policy", "delivery-ack", "control", "error", "bus", "hold",
+    "alert",            //  RECORD_ALERT (9): a monitoring alert's transition
+    "checkpoint",       //  RECORD_CHECKPOINT (10): a signed checkpoint was written
 };
+const size_t bus_record_kind_count = sizeof bus_record_kinds / sizeof bus_record_kinds [0];
 static const char *s_verdicts [] = { NULL, "delivered", "queued", "held", "denied" };
 
 static const char *
 s_kind (const Bulkhead__V1__Record *rec)
 {
-    return (size_t) rec->kind < sizeof s_kinds / sizeof s_kinds [0]? s_kinds [rec->kind]: "?";
+    return (size_t) rec->kind < bus_record_kind_count? bus_record_kinds [rec->kind]: "?";
 }
 
 static const char *
@@ -177,7 +180,18 @@ bus_export_json (const Bulkhead__V1__Record *rec, size_t raw_len, bool with_payl
             && (!rec->has_ref_seq || s_int (obj, "ref_seq", rec->ref_seq))
             && (!rec->has_count || s_int (obj, "count", rec->count))
             && (!rec->has_first_us || s_int (obj, "first_us", rec->first_us))
-            && (!rec->has_last_us || s_int (obj, "last_us", rec->last_us));
+            && (!rec->has_last_us || s_int (obj, "last_us", rec->last_us))
+            && s_str (obj, "alert_id", rec->alert_id) && s_str (obj, "alert_kind", rec->alert_kind)
+            && s_str (obj, "alert_subject", rec->alert_subject)
+            && (!rec->n_evidence || s_set (obj, "evidence", s_seqs (rec->evidence, rec->n_evidence)))
+            && (!rec->has_opened_us || s_int (obj, "opened_us", rec->opened_us))
+            && (!rec->has_closed_us || s_int (obj, "closed_us", rec->closed_us))
+            && (!rec->has_acked_us || s_int (obj, "acked_us", rec->acked_us))
+            && (!rec->has_checkpoint_number
+                || s_int (obj, "checkpoint_number", rec->checkpoint_number))
+            && (!rec->has_checkpoint_size || s_int (obj, "checkpoint_size", rec->checkpoint_size))
+            && (!rec->has_checkpoint_root
+                || s_set (obj, "checkpoint_root", s_hex (&rec->checkpoint_root)));
     if (ok && rec->has_payload_digest) {
         uint64_t len = rec->has_payload_size? rec->payload_size: rec->payload.len;
         ok = s_int (obj, "payload_len", len)

@@ -26,6 +26,11 @@
 
 #define BUS_OCSF_VERSION    "1.3.0"
 
+//  The name of each record kind, by RecordKind value, as `log` prints it
+//  and `--kind` takes it.
+extern const char *const bus_record_kinds [];
+extern const size_t bus_record_kind_count;
+
 //  The record in our names, as `log --json` prints it; the payload too
 //  (base64, payload_base64) when with_payload. NULL if out of memory.
 json_t *

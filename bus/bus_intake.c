@@ -4,6 +4,7 @@
 #include "bus_refusals.h"
 #include "bus_taint.h"
 #include "bus_wire.h"
+#include "med_monitor.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -109,6 +110,13 @@ bus_intake_envelope (bus_core_t *core, bus_envelope_t *env, const char *sender,
     env->resume = resume;
     env->now_us = bus_now_us ();
     env->class_index = bus_policy_class (policy, send->intent);
+    const med_quarantine_t *quarantine = core->monitor? med_monitor_quarantined (core->monitor, sender)
+                                                      : NULL;
+    if (quarantine) {
+        snprintf (core->quarantine_why, sizeof core->quarantine_why, "by %s: %s", quarantine->by,
+                  quarantine->reason);
+        env->quarantine = core->quarantine_why;
+    }
     if (env->sender) {
         bus_session_t *session = bus_session_get (core, sender);
         env->sender_tainted = session && session->taint_seq > 0;

@@ -278,7 +278,7 @@ typedef struct {
     const char *words [3];              //  S_WORD: the second sets the bool
 } s_option_t;
 
-#define S_OPTIONS_MAX   16
+#define S_OPTIONS_MAX   24
 #define S_OTHER_OPTION(n) { .name = n, .type = S_OTHER }
 #define S_BOOL_OPTION(n, T, f) \
     { .name = n, .type = S_BOOL, .offset = offsetof (T, f) }
@@ -291,7 +291,41 @@ typedef struct {
 
 static const s_option_t s_sections [] = {
     S_OTHER_OPTION ("bus"), S_OTHER_OPTION ("classes"),
-    S_OTHER_OPTION ("agents"), S_OTHER_OPTION ("edges"), { .name = NULL }
+    S_OTHER_OPTION ("agents"), S_OTHER_OPTION ("edges"), S_OTHER_OPTION ("monitor"),
+    { .name = NULL }
+};
+
+const char *const bus_alert_kinds [BUS_ALERT_KIND_COUNT + 1] = {
+    "loop", "depth", "bounce", "pingpong", "volume", "cost", "new_edge", "probe", "timing",
+    "heartbeat", "result", "result_denied", NULL
+};
+
+//  The detectors' settings; the row is the documentation (README, monitor).
+#define S_EXPECT    15                  //  its place in s_monitor_options
+static const s_option_t s_monitor_options [] = {
+    S_BOOL_OPTION ("on", bus_monitor_policy_t, on),
+    S_NUMBER_OPTION ("loop_turns", bus_monitor_policy_t, loop_turns, 2, 1000),
+    S_NUMBER_OPTION ("loop_depth", bus_monitor_policy_t, loop_depth, 2, 1000),
+    S_NUMBER_OPTION ("bounce", bus_monitor_policy_t, bounce, 2, 1000),
+    S_NUMBER_OPTION ("factor", bus_monitor_policy_t, factor, 2, 1000),
+    S_NUMBER_OPTION ("min_volume", bus_monitor_policy_t, min_volume, 1, 1000000),
+    S_NUMBER_OPTION ("learn_hours", bus_monitor_policy_t, learn_hours, 0, 24 * 365),
+    S_NUMBER_OPTION ("budget_messages", bus_monitor_policy_t, budget_messages, 0, UINT32_MAX),
+    S_NUMBER_OPTION ("budget_bytes", bus_monitor_policy_t, budget_bytes, 0, UINT32_MAX),
+    S_NUMBER_OPTION ("cost_percent", bus_monitor_policy_t, cost_percent, 1, 100),
+    S_NUMBER_OPTION ("new_edge_days", bus_monitor_policy_t, new_edge_days, 1, 3650),
+    S_NUMBER_OPTION ("probe", bus_monitor_policy_t, probe, 1, 1000000),
+    S_NUMBER_OPTION ("timing_permille", bus_monitor_policy_t, timing_permille, 0, 1000),
+    S_NUMBER_OPTION ("quiet", bus_monitor_policy_t, quiet, 1, 86400),
+    S_OTHER_OPTION ("quarantine_on"),
+    S_OTHER_OPTION ("expect"),
+    { .name = NULL }
+};
+
+static const s_option_t s_expect_options [] = {
+    S_OTHER_OPTION ("agent"), S_OTHER_OPTION ("intent"), S_OTHER_OPTION ("every"),
+    S_OTHER_OPTION ("class"), S_OTHER_OPTION ("to"), S_OTHER_OPTION ("reply_within"),
+    { .name = NULL }
 };
 
 static const s_option_t s_bus_options [] = {
@@ -709,7 +743,7 @@ s_date (const char *text, uint64_t *out)
 static int
 s_agent_other (s_ctx_t *ctx, void *base, s_item_t *item)
 {
-    static const char *roles [] = { "agent", "approver", "operator", NULL };
+    static const char *roles [] = { "agent", "approver", "operator", "monitor", NULL };
     bus_agent_t *agent = base;
     const bus_policy_t *self = &ctx->self->base;
     const char *value = item->value;
@@ -1210,6 +1244,153 @@ s_section_edges (s_ctx_t *ctx, int first)
     return 0;
 }
 
+//  One expectation: a heartbeat (agent, every, intent optional) or an
+//  expected result (to, reply_within, class optional).
+static int
+s_expect (s_ctx_t *ctx, s_item_t *item, bus_expect_t *expect)
+{
+    const bus_policy_t *self = &ctx->self->base;
+    if (s_heading (ctx, item, "expect") || s_name (ctx, item, "expect")) {
+        return -1;
+    }
+    strcpy (expect->name, item->name);
+    expect->agent = -1;
+    expect->class_index = -1;
+    expect->line = item->line;
+    int seen [S_OPTIONS_MAX] = { 0 };
+    char where [BUS_NAME_MAX + 16];
+    snprintf (where, sizeof where, "expect '%s'", expect->name);
+    for (int i = item->child; i >= 0; i = ctx->items [i].next) {
+        s_item_t *option = &ctx->items [i];
+        int k = s_key (ctx, option, s_expect_options, where, seen);
+        if (k < 0 || s_scalar (ctx, option)) {
+            return -1;
+        }
+        const char *value = option->value;
+        if (k == 0 || k == 4) {
+            const bus_agent_t *agent = bus_policy_agent (self, value);
+            if (!agent) {
+                char known [S_KNOWN_MAX] = "";
+                s_known_agents (self, ~0u, known, sizeof known);
+                return s_fail (ctx, option->line, "unknown agent '%.64s' in %s (known: %s)",
+                               value, where, known);
+            }
+            expect->agent = (int) (agent - self->agents);
+        }
+        else
+        if (k == 1) {
+            if (!bus_name_valid (value, strlen (value))) {
+                return s_fail (ctx, option->line, "intent '%.64s' in %s is not a name (a-z 0-9 "
+                               ". _ -)", value, where);
+            }
+            strcpy (expect->intent, value);
+        }
+        else
+        if (k == 3) {
+            expect->class_index = bus_policy_class (self, value);
+            if (expect->class_index < 0) {
+                char known [S_KNOWN_MAX] = "";
+                s_known_classes (self, known, sizeof known);
+                return s_fail (ctx, option->line, "unknown class '%.64s' in %s (known: %s)",
+                               value, where, known);
+            }
+        }
+        else
+        if (s_u32 (ctx, option, 1, 30 * 86400, &expect->seconds) != 0) {
+            return -1;
+        }
+    }
+    bool heartbeat = seen [0] || seen [2] || seen [1];
+    bool reply = seen [4] || seen [5] || seen [3];
+    if (heartbeat == reply) {
+        return s_fail (ctx, item->line, "%s must be a heartbeat (agent, every, intent) or an "
+                       "expected result (to, reply_within, class), one of the two", where);
+    }
+    expect->reply = reply;
+    if (heartbeat && (!seen [0] || !seen [2])) {
+        return s_fail (ctx, item->line, "%s needs agent = NAME and every = SECONDS", where);
+    }
+    if (reply && (!seen [4] || !seen [5])) {
+        return s_fail (ctx, item->line, "%s needs to = NAME and reply_within = SECONDS", where);
+    }
+    return 0;
+}
+
+static int
+s_section_monitor (s_ctx_t *ctx, int first)
+{
+    bus_monitor_policy_t *monitor = &ctx->self->base.monitor;
+    int seen [S_OPTIONS_MAX] = { 0 };
+    for (int i = first; i >= 0; i = ctx->items [i].next) {
+        s_item_t *item = &ctx->items [i];
+        int k = s_key (ctx, item, s_monitor_options, "monitor", seen);
+        if (k < 0) {
+            return -1;
+        }
+        if (k == S_EXPECT) {
+            if (s_heading (ctx, item, "expect")) {
+                return -1;
+            }
+            size_t count = 0;
+            for (int j = item->child; j >= 0; j = ctx->items [j].next) {
+                count++;
+            }
+            monitor->expects = calloc (count? count: 1, sizeof *monitor->expects);
+            if (!monitor->expects) {
+                return s_nomem (ctx);
+            }
+            for (int j = item->child; j >= 0; j = ctx->items [j].next) {
+                bus_expect_t *expect = &monitor->expects [monitor->expect_count];
+                for (size_t e = 0; e < monitor->expect_count; e++) {
+                    if (strcmp (monitor->expects [e].name, ctx->items [j].name) == 0) {
+                        return s_fail (ctx, ctx->items [j].line, "expect '%.64s' is given twice "
+                                       "(first at line %d); rename one", ctx->items [j].name,
+                                       monitor->expects [e].line);
+                    }
+                }
+                if (s_expect (ctx, &ctx->items [j], expect) != 0) {
+                    return -1;
+                }
+                monitor->expect_count++;
+            }
+            continue;
+        }
+        if (s_scalar (ctx, item)) {
+            return -1;
+        }
+        void *field = (char *) monitor + s_monitor_options [k].offset;
+        int rc = 0;
+        if (s_monitor_options [k].type == S_NUMBER) {
+            rc = s_u32 (ctx, item, s_monitor_options [k].min, s_monitor_options [k].max, field);
+        }
+        else
+        if (s_monitor_options [k].type == S_BOOL) {
+            rc = s_bool (ctx, item, field);
+        }
+        else {
+            //  quarantine_on: alert kinds that quarantine their agent at once
+            size_t count;
+            char **words = s_split (ctx, item, &count);
+            rc = words? 0: -1;
+            monitor->quarantine_on = 0;
+            for (size_t w = 0; rc == 0 && w < count; w++) {
+                if (strcmp (words [w], "none") == 0) {
+                    continue;
+                }
+                int kind = s_choice (ctx, item->line, "alert kind", words [w],
+                                     (const char *const *) bus_alert_kinds);
+                rc = kind < 0? -1: 0;
+                monitor->quarantine_on |= kind >= 0? 1u << kind: 0;
+            }
+            free (words);
+        }
+        if (rc) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 //  Built-ins come first so their indices (and bits in edge masks) are the
 //  same in every policy.
 static const struct {
@@ -1247,6 +1428,11 @@ s_policy_new (void)
     self->base.connections = 8;
     self->base.log_budget = 0;
     self->base.backlog_share = 50;
+    self->base.monitor = (bus_monitor_policy_t) {
+        .on = true, .loop_turns = 4, .loop_depth = 32, .bounce = 3, .factor = 8,
+        .min_volume = 60, .learn_hours = 24, .cost_percent = 80, .new_edge_days = 30,
+        .probe = 10, .timing_permille = 5, .quiet = 300,
+    };
     return self;
 }
 
@@ -1254,7 +1440,7 @@ static int
 s_build (s_ctx_t *ctx)
 {
     int seen [S_OPTIONS_MAX] = { 0 };
-    int child [4] = { -1, -1, -1, -1 };
+    int child [5] = { -1, -1, -1, -1, -1 };
     for (int i = ctx->count? 0: -1; i >= 0; i = ctx->items [i].next) {
         s_item_t *item = &ctx->items [i];
         int k = s_key (ctx, item, s_sections, "the top level", seen);
@@ -1269,7 +1455,8 @@ s_build (s_ctx_t *ctx)
     ||  s_section_classes (ctx, child [1])
     ||  s_section_agents (ctx, child [2])
     ||  s_check_approvers (ctx)
-    ||  s_section_edges (ctx, child [3])) {
+    ||  s_section_edges (ctx, child [3])
+    ||  s_section_monitor (ctx, child [4])) {
         return -1;
     }
     return 0;
@@ -1400,6 +1587,7 @@ bus_policy_destroy (bus_policy_t **self_p)
             free (edge->class_scopes);
         }
         free (self->base.edges);
+        free (self->base.monitor.expects);
         free (self->base.path);
         free (self->by_key);
         free (self);

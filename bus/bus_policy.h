@@ -80,6 +80,61 @@
 #define BUS_ROLE_AGENT      1u
 #define BUS_ROLE_APPROVER   2u
 #define BUS_ROLE_OPERATOR   4u
+#define BUS_ROLE_MONITOR    8u          //  receives alerts over the bus, lists and acks them
+
+//  Alert kinds, in the order of bus_alert_kinds (policy words, log words).
+typedef enum {
+    BUS_ALERT_LOOP,         //  a cause cycle: one edge repeats along a chain of causes
+    BUS_ALERT_DEPTH,        //  a cause chain deeper than loop_depth
+    BUS_ALERT_BOUNCE,       //  the same payload forwarded again and again
+    BUS_ALERT_PINGPONG,     //  a pair exchanging far above its baseline
+    BUS_ALERT_VOLUME,       //  an agent or an edge far above its baseline
+    BUS_ALERT_COST,         //  an agent over a budget per hour, or near its log budget
+    BUS_ALERT_NEW_EDGE,     //  an allowed edge used for the first time in a window
+    BUS_ALERT_PROBE,        //  a burst of denied attempts
+    BUS_ALERT_TIMING,       //  activity far outside an agent's usual hours
+    BUS_ALERT_HEARTBEAT,    //  an expected heartbeat did not come
+    BUS_ALERT_RESULT,       //  an expected result did not come
+    BUS_ALERT_RESULT_DENIED,//  the expected result came back denied
+    BUS_ALERT_KIND_COUNT
+} bus_alert_kind_t;
+
+extern const char *const bus_alert_kinds [BUS_ALERT_KIND_COUNT + 1];
+
+//  One `expect` of the monitor section: a heartbeat ("agent sends [intent]
+//  at least every T") or an expected result ("a message of class C to R
+//  expects a reply from R naming it as a cause within T").
+typedef struct {
+    char name [BUS_NAME_MAX + 1];
+    bool reply;                         //  false: a heartbeat
+    int agent;                          //  heartbeat: the sender; reply: R (index)
+    char intent [BUS_NAME_MAX + 1];     //  heartbeat: the intent it must send, "" any
+    int class_index;                    //  reply: class C, -1 for any class
+    uint32_t seconds;                   //  T
+    int line;
+} bus_expect_t;
+
+//  Detector settings (policy: `monitor`), defaults in bus_policy.c and README.
+typedef struct {
+    bool on;                            //  detectors run (default true)
+    uint32_t loop_turns;                //  one edge this often along a cause chain: 4
+    uint32_t loop_depth;                //  a cause chain deeper than this: 32
+    uint32_t bounce;                    //  one payload forwarded this often in 10 min: 3
+    uint32_t factor;                    //  "far above" a baseline: 8 times
+    uint32_t min_volume;                //  messages a minute below which volume is quiet: 60
+    uint32_t learn_hours;               //  baselines learn this long before they alert: 24
+    uint32_t budget_messages;           //  per agent per hour, 0 = none
+    uint32_t budget_bytes;              //  payload bytes per agent per hour, 0 = none
+    uint32_t cost_percent;              //  of the agent's log budget per hour: 80
+    uint32_t new_edge_days;             //  an edge unused this long is new again: 30
+    uint32_t probe;                     //  denied attempts a minute from one agent: 10
+    uint32_t timing_permille;           //  an hour holding less than this of an agent's
+                                        //  traffic is unusual: 5 (0.5%)
+    uint32_t quiet;                     //  seconds with no new sign before an alert closes: 300
+    unsigned quarantine_on;             //  bit k: alert kind k quarantines its agent
+    bus_expect_t *expects;
+    size_t expect_count;
+} bus_monitor_policy_t;
 
 typedef struct {
     char name [BUS_NAME_MAX + 1];
@@ -180,6 +235,7 @@ typedef struct {
     uint32_t backlog_share;             //  percent of a recipient's mailbox one sender
                                         //  may fill: 50
     uint32_t key_max_age;               //  days a key with `created` lives; 0 = no limit
+    bus_monitor_policy_t monitor;       //  detectors, expectations, automatic quarantine
 } bus_policy_t;
 
 //  Reads and validates a policy file. On failure err says

@@ -23,6 +23,8 @@
 #include "bus_grants.h"
 #include "bus_intake.h"
 #include "bus_keys.h"
+#include "bus_metrics.h"
+#include "bus_monitor.h"
 #include "bus_record.h"
 #include "bus_refusals.h"
 #include "bus_wire.h"
@@ -126,25 +128,36 @@ s_on_gone (void *arg, int fd)
     bus_session_gone (arg, fd);
 }
 
+//  Commit, flush, observe. What the observers raise (alerts, and the
+//  bus's own quarantines) is logged in a second small batch right after,
+//  so an alert is told within the same turn of the loop, not a poll later.
 static void
 s_commit (bus_server_t *self)
 {
     bus_core_t *core = &self->core;
-    if (!core->failed && bus_store_dirty (core->store)) {
-        bus_error_t err;
-        if (bus_store_commit (core->store, &err) != 0) {
-            bus_core_fail (core, &err);
+    for (int round = 0; round < 2; round++) {
+        if (!core->failed && bus_store_dirty (core->store)) {
+            bus_error_t err;
+            uint64_t start = core->metrics? bus_now_us (): 0;
+            if (bus_store_commit (core->store, &err) != 0) {
+                bus_core_fail (core, &err);
+            }
+            if (core->metrics) {
+                bus_metrics_commit (core->metrics, bus_now_us () - start);
+            }
         }
-    }
-    if (core->failed) {
-        s_flush_failed (self);
-    }
-    else {
+        if (core->failed) {
+            s_flush_failed (self);
+            return;
+        }
         //  Connections that closed before this moment lose their routing
         //  ids now, before anything is sent to one of them.
         bus_router_events (self->monitor, s_on_gone, core);
         s_flush (self);
         bus_core_observe_flush (core);
+        if (!bus_monitor_drain (core)) {
+            return;
+        }
     }
 }
 
@@ -328,6 +341,7 @@ s_policy_load (bus_server_t *self, bus_error_t *err)
     bus_policy_destroy (&core->policy);
     core->policy = policy;
     core->chain = chain;
+    bus_monitor_configure (core);       //  baselines and alerts stay
     //  A key changed or removed gets nothing more pushed, from now; its
     //  frames are refused from its next one.
     bus_sessions_rekey (core);
@@ -603,10 +617,14 @@ s_timers (bus_server_t *self)
         bus_refusals_flush (core, now);
         //  A key that expired since is cut off as a removed one would be.
         bus_sessions_rekey (core);
+        if (core->metrics) {
+            bus_metrics_render (core->metrics, core);
+        }
     }
     bus_approval_expire (core, now);
     bus_grants_expire (core, now);
     bus_approval_resume_all (core, true);
+    bus_monitor_tick (core, now);
 }
 
 //  ---------------------------------------------------------------------
@@ -710,8 +728,8 @@ s_start (bus_server_t *self, bus_error_t *err)
     if (!core->sessions || !core->outbox || !core->refusals || !self->wire) {
         return bus_fail (err, BUS_ENOMEM, "out of memory at start");
     }
-    if (s_policy_load (self, err) != 0 || s_bus_key (self, err) != 0
-    ||  s_checkpoint_start (self, err) != 0) {
+    if (s_policy_load (self, err) != 0 || bus_monitor_open (core, err) != 0
+    ||  s_bus_key (self, err) != 0 || s_checkpoint_start (self, err) != 0) {
         return -1;
     }
     //  Signals arrive on a descriptor in the loop; block them before libzmq
@@ -748,6 +766,15 @@ s_start (bus_server_t *self, bus_error_t *err)
     if (!(self->monitor = bus_router_monitor (self->ctx, core->router, err))) {
         return -1;
     }
+    if (o->metrics) {
+        if (bus_metrics_open (&core->metrics, o->metrics, o->metrics_public, err) != 0) {
+            return -1;
+        }
+        bus_metrics_render (core->metrics, core);
+        bus_core_say (core, "BUS-METRICS", "listen=%s port=%u path=/metrics", o->metrics,
+                      bus_metrics_port (core->metrics));
+    }
+
     char event [700];
     int at = snprintf (event, sizeof event, "bus started on %s, key %s", self->endpoint,
                        self->bus_key.public_z85);
@@ -924,6 +951,7 @@ bus_server_destroy (bus_server_t **self_p)
     if (core->store && !core->failed && core->policy && core->router) {
         bus_refusals_flush (core, bus_now_us ());
         bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_BUS, NULL, NULL, BUS_OK, "bus stopped");
+        bus_monitor_save (core);        //  baselines as they are now, for the next start
         s_commit (self);
         //  A clean stop anchors everything but the record of this last
         //  checkpoint itself.
@@ -954,6 +982,8 @@ bus_server_destroy (bus_server_t **self_p)
     bus_refusals_destroy (&core->refusals);
     bus_wire_destroy (&self->wire);
     bus_holds_destroy (&core->holds);
+    bus_metrics_destroy (&core->metrics);
+    bus_monitor_close (core);
     med_chain_destroy (&core->chain);
     bus_policy_destroy (&core->policy);
     bus_store_destroy (&core->store);

@@ -43,6 +43,8 @@ typedef struct {
     const char *origin;         //  checkpoint origin; default "bulkhead/<bus key fp>"
     uint64_t checkpoint_every;  //  records between checkpoints; 0 = 10000
     uint32_t checkpoint_secs;   //  seconds between checkpoints, even idle; 0 = 60
+    const char *metrics;        //  "[ADDR:]PORT" for Prometheus (bus_metrics.h), NULL: none
+    bool metrics_public;        //  allow a non-loopback metrics address
     const struct med_stage_s *const *stages;    //  NULL: the shipped chain (tests may
                                                 //  give their own, NULL-terminated)
 } bus_server_options_t;

@@ -34,7 +34,7 @@
 
 static const char *s_db_names [BUS_DB_COUNT] = {
     "log", "msgid", "mbox", "cursor", "taint", "pending", "meta", "cause",
-    "index", "time"
+    "index", "time", "monitor"
 };
 
 //  One write of the open batch, kept for replay.

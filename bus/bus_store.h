@@ -31,6 +31,8 @@
 
     The log is append-only with one exception: bus_store_purge_payload
     rewrites an old SEND record without its payload (retention).
+      monitor name -> opaque (owned by the monitor: detector baselines,
+              alerts, quarantines; written in a batch like everything else)
 
     Writing is by batch (group commit): the first write of a batch opens the
     write transaction; bus_store_commit makes every write since then durable
@@ -72,6 +74,7 @@ typedef enum {
     BUS_DB_CAUSE,
     BUS_DB_INDEX,
     BUS_DB_TIME,
+    BUS_DB_MONITOR,
     BUS_DB_COUNT
 } bus_db_t;
 

@@ -114,5 +114,9 @@ int cmd_migrate (int argc, char **argv);
 
 //  keygen NAME --sign: the checkpoint signing key (cmd_audit.c).
 int cmd_keygen_sign (const char *name, const char *dir);
+int cmd_alerts (int argc, char **argv);
+int cmd_quarantine (int argc, char **argv);
+int cmd_release (int argc, char **argv);
+int cmd_top (int argc, char **argv);
 
 #endif

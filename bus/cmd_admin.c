@@ -41,7 +41,11 @@ static const char *s_serve_help =
     "  --next-endpoint EP   ...this endpoint, so agents move to the new key one by one\n"
     "  --map-max BYTES    largest the log may grow to (default 64 GiB)\n"
     "  --ready-fd N       write \"ready ENDPOINT\" to fd N once listening (supervisors)\n"
-    "  --quiet            no event lines on stderr\n\n"
+    "  --quiet            no event lines on stderr\n"
+    "  --metrics [ADDR:]PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+    "                     (ADDR 127.0.0.1 unless given; loopback only, see below)\n"
+    "  --metrics-public   allow a non-loopback metrics address (the page names every\n"
+    "                     agent and edge: put it behind something that authenticates)\n\n"
     "Signed checkpoints of the log (see README, \"The log\"; both outside DIR):\n"
     "  --checkpoints CDIR write a signed checkpoint to CDIR every N records and every T\n"
     "                     seconds even when idle, and at start and stop; one that cannot\n"
@@ -71,6 +75,8 @@ cmd_serve (int argc, char **argv)
         { "origin", required_argument, NULL, 'O' },
         { "checkpoint-every", required_argument, NULL, 'E' },
         { "checkpoint-secs", required_argument, NULL, 'T' },
+        { "metrics", required_argument, NULL, 'M' },
+        { "metrics-public", no_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -104,6 +110,8 @@ cmd_serve (int argc, char **argv)
                 }
                 o.checkpoint_secs = (uint32_t) n;
                 break;
+            case 'M': o.metrics = optarg; break;
+            case 'P': o.metrics_public = true; break;
             case 'm':
                 if (!cmd_number (optarg, 1 << 20, 1ULL << 46, &n)) {
                     fprintf (stderr, "bulkhead serve: --map-max takes bytes, 1 MiB to 64 TiB\n");
@@ -363,6 +371,7 @@ typedef struct {
     uint64_t held;
     uint64_t denied;
     uint64_t refusals;          //  ERROR records: their count, else 1 each
+    uint64_t alerts;            //  monitoring alerts opened about it (ALERT records)
 } stats_row_t;
 
 typedef struct {
@@ -405,6 +414,10 @@ s_row_add (stats_row_t *row, const Bulkhead__V1__Record *rec, size_t raw_len)
     else
     if (rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_ERROR) {
         row->refusals += rec->has_count? rec->count: 1;
+    }
+    else
+    if (rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_ALERT) {
+        row->alerts += rec->event && strcmp (rec->event, "opened") == 0;
     }
 }
 
@@ -517,11 +530,12 @@ s_stats_json (const stats_row_t *row)
     printf ("{\"agent\":");
     bus_print_json (stdout, row->name);
     printf (",\"records\":%llu,\"bytes\":%llu,\"sent\":%llu,\"delivered\":%llu,\"queued\":%llu,"
-            "\"held\":%llu,\"denied\":%llu,\"refusals\":%llu}\n",
+            "\"held\":%llu,\"denied\":%llu,\"refusals\":%llu,\"alerts\":%llu}\n",
             (unsigned long long) row->records, (unsigned long long) row->bytes,
             (unsigned long long) row->sent, (unsigned long long) row->delivered,
             (unsigned long long) row->queued, (unsigned long long) row->held,
-            (unsigned long long) row->denied, (unsigned long long) row->refusals);
+            (unsigned long long) row->denied, (unsigned long long) row->refusals,
+            (unsigned long long) row->alerts);
 }
 
 //  Names as they are shown: escaped, at most this many columns wide.
@@ -615,7 +629,9 @@ static const char *s_stats_help =
     "                     is released counts again as delivered or queued\n"
     "  refusals           frames refused for form or load (RATE, DUPLICATE, TOOBIG,\n"
     "                     ...), each merged record counting as many as it merged;\n"
-    "                     refusals of the last second may not be in the log yet\n\n"
+    "                     refusals of the last second may not be in the log yet\n"
+    "  alerts             (--json) monitoring alerts opened about it (bulkhead alerts)\n\n"
+    "For a live view of rates, holds, alerts and sessions: bulkhead top.\n"
     "Refusals before authentication are under the peer's address; the bus's own\n"
     "records (start, stop, policy) under (bus).\n\n"
     "  --data DIR         the bus's data directory\n"

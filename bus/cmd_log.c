@@ -19,11 +19,6 @@ s_help (const char *text, bool ok)
     return ok? 0: 2;
 }
 
-static const char *s_kind_names [] = {
-    "?", "send", "session", "policy", "delivery-ack", "control", "error", "bus", "hold",
-    "alert",            //  RECORD_ALERT (9, monitoring)
-    "checkpoint",       //  RECORD_CHECKPOINT (10): a signed checkpoint was written
-};
 static const char *s_verdict_names [] = { "-", "delivered", "queued", "held", "denied" };
 
 static uint64_t
@@ -141,8 +136,8 @@ s_quoted (const char *value)
 static void
 s_text (const Bulkhead__V1__Record *rec)
 {
-    const char *kind = (size_t) rec->kind < sizeof s_kind_names / sizeof s_kind_names [0]
-                     ? s_kind_names [rec->kind]: "?";
+    const char *kind = (size_t) rec->kind < bus_record_kind_count? bus_record_kinds [rec->kind]
+                                                                 : "?";
     const char *verdict = rec->has_verdict && rec->verdict < 5? s_verdict_names [rec->verdict]: NULL;
     char when [40];
     time_t secs = (time_t) (rec->time_us / 1000000);
@@ -186,6 +181,14 @@ s_text (const Bulkhead__V1__Record *rec)
         }
         if (rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_HOLD && rec->recipient) {
             s_field (" -> ", rec->recipient);
+        }
+        if (rec->kind == BULKHEAD__V1__RECORD_KIND__RECORD_ALERT) {
+            s_field (" ", rec->alert_id? rec->alert_id: "?");
+            s_field (" ", rec->alert_kind? rec->alert_kind: "?");
+            s_field (" on ", rec->alert_subject? rec->alert_subject: "?");
+            for (size_t i = 0; i < rec->n_evidence; i++) {
+                printf ("%s%llu", i? ",": " evidence=", (unsigned long long) rec->evidence [i]);
+            }
         }
         if (rec->actor && (!rec->sender || strcmp (rec->actor, rec->sender) != 0)) {
             s_field (" by=", rec->actor);
@@ -353,7 +356,7 @@ cmd_log (int argc, char **argv)
             case FOLLOW: follow = true; break;
             case EXPLAIN: explain = true; break;
             case 'k':
-                q.kind = s_lookup (s_kind_names, sizeof s_kind_names / sizeof s_kind_names [0],
+                q.kind = s_lookup (bus_record_kinds, bus_record_kind_count,
                                    optarg);
                 if (!q.kind) {
                     return s_bad ("unknown kind", optarg, " (known: send, session, policy, "

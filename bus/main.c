@@ -30,6 +30,10 @@ static const cmd_t s_commands [] = {
     { "clear",  cmd_clear,  "clear an agent's taint (operators, audited)" },
     { "declassify", cmd_declassify, "lower one message's restricted mark, with a reason (operators)" },
     { "purge",  cmd_purge,  "drop payloads older than a time, keeping every record and digest (operators)" },
+    { "alerts", cmd_alerts, "list and acknowledge the monitor's alerts (operators, monitors)" },
+    { "quarantine", cmd_quarantine, "hold all of an agent's sends for an operator (operators, audited)" },
+    { "release", cmd_release, "end an agent's quarantine (operators, audited)" },
+    { "top",    cmd_top,    "a live view: rates per agent and edge, holds, alerts, sessions" },
 };
 
 static void

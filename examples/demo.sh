@@ -2,7 +2,8 @@
 #   The whole flow on one machine, loopback only: keys, policy, the bus, and
 #   agents (the C command line, the C example agent and the Python agent) showing a message
 #   delivered, one denied, one restricted (and the relay it would trigger
-#   stopped), one held and then approved, and the log that saw it all.
+#   stopped), one held and then approved, a loop across two agents caught and
+#   quarantined, a missing expected result alerted, and the log that saw it all.
 #   Run by `make demo`; everything lives in build/demo and is stopped on exit.
 set -euo pipefail
 shopt -u patsub_replacement 2>/dev/null || true   # Z85 keys may contain '&'
@@ -33,7 +34,7 @@ run () { printf '$ %s\n' "$*" | sed "s|$AGENT|agent|g; s|$BIN|bulkhead|g; s|$DIR
 
 say "1. one CURVE key per agent, and the policy that names them"
 policy=$(cat examples/policy.cfg)
-for agent in web-reader planner writer payments alice bob ops; do
+for agent in web-reader planner writer payments alice bob ops watch; do
     "$BIN" keygen "$agent" --dir "$DIR/keys" >/dev/null
     key=$(sed -n 's/.*public-key = "\(.*\)"/\1/p' "$DIR/keys/$agent.pub")
     policy=${policy//@$agent@/\"$key\"}
@@ -114,7 +115,30 @@ done
 echo "... who used how much of the log (refusals counted, not stored one by one):"
 run "$BIN" stats --data "$DIR/data"
 
-say "8. the log saw everything, in order, hash-chained"
+say "8. monitoring: a loop across two agents, and a result that never came"
+echo "... planner and writer answer each other, each naming what it got as the cause:"
+as planner "$BIN" recv --wait 300 >/dev/null || true     #   what was left for planner
+cause=""
+quarantined=""
+for turn in 1 2 3 4 5 6 7 8 9; do
+    if [ $((turn % 2)) = 1 ]; then from=planner to=writer; else from=writer to=planner; fi
+    out=$(as $from "$BIN" send --to $to --intent message ${cause:+--cause $cause} \
+          --payload "turn $turn: what do you think?" 2>&1) || true
+    echo "    $from -> $to: $out"
+    if [[ "$out" == *QUARANTINE* ]]; then quarantined=$from; break; fi
+    cause=$(as $to "$BIN" recv --count 1 --wait 2000 | sed -n 's/^seq=\([0-9]*\) .*/\1/p' | tail -1)
+done
+echo "... caught on the 7th message: an alert (a log record, and a frame to watch), and the"
+echo "    bus quarantined $quarantined (policy: quarantine_on = loop): its sends wait for an operator"
+as ops run "$BIN" alerts
+as ops run "$BIN" quarantine --list
+as ops run "$BIN" release "$quarantined"
+echo "... a query to writer expects writer's reply within 2 s (policy: expect writer-answers):"
+as planner run "$BIN" send --to writer --intent query --payload "how many invoices are open?"
+sleep 2.5
+as watch run "$BIN" alerts
+
+say "9. the log saw everything, in order, hash-chained"
 run "$BIN" log --data "$DIR/data" --kind send
 run "$BIN" verify --data "$DIR/data"
 echo

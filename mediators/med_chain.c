@@ -12,6 +12,7 @@ extern const med_stage_t med_scope_stage;
 extern const med_stage_t med_taint_stage;
 extern const med_stage_t med_limits_stage;
 extern const med_stage_t med_backlog_stage;
+extern const med_stage_t med_quarantine_stage;
 extern const med_stage_t med_hold_stage;
 
 //  The pipeline. Adding a stage is adding its file and one line here.
@@ -24,6 +25,7 @@ static const med_stage_t *const s_stages [] = {
     &med_taint_stage,
     &med_limits_stage,
     &med_backlog_stage,
+    &med_quarantine_stage,
     &med_hold_stage,
     NULL
 };

@@ -1,7 +1,7 @@
 /*  med_chain.h: runs the mediator stages in order over one envelope.
 
     The order is the table in med_chain.c: identity -> causes -> reach ->
-    classify -> scope -> taint -> limits -> backlog -> hold. The first stage that does not PASS
+    classify -> scope -> taint -> limits -> backlog -> quarantine -> hold. The first stage that does not PASS
     decides. The bus core knows nothing of any stage's rules; it fills the
     envelope, runs the chain, logs, and carries out the verdict.
 */

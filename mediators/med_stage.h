@@ -53,6 +53,11 @@ typedef struct {
     bool restricted;
     const uint64_t *causes;
     size_t n_causes;
+    const char *intent;                 //  as the sender labelled it, "" if none
+    uint8_t digest [32];                //  of the payload (zeros if unknown)
+    uint64_t payload_size;
+    uint64_t record_size;               //  bytes the record cost the log (0 if not logged)
+    uint64_t ref_seq;                   //  a hold that closed: the held SEND record
 } med_event_t;
 
 typedef struct med_stage_s {

@@ -642,8 +642,8 @@ test_shipped_order (void **state)
 {
     fixture_t *f = *state;
     const char *order [] = {
-        "identity", "causes", "reach", "classify", "scope", "taint", "limits", "backlog", "hold",
-        NULL
+        "identity", "causes", "reach", "classify", "scope", "taint", "limits", "backlog",
+        "quarantine", "hold", NULL
     };
     const med_stage_t *const *stages = med_chain_stages ();
     for (size_t i = 0; order [i]; i++) {
@@ -651,7 +651,7 @@ test_shipped_order (void **state)
         assert_string_equal (stages [i]->name, order [i]);
         assert_non_null (stages [i]->decide);
     }
-    assert_null (stages [9]);
+    assert_null (stages [10]);
     med_chain_t *chain = NULL;
     bus_error_t err;
     CHECK_PASS (med_chain_open (&chain, f->policy, &err), err);

@@ -337,7 +337,7 @@ test_section_errors (void **state)
     (void) state;
     static const s_case_t cases [] = {
         { "bus\n\nfoo\n", 3, "unknown key 'foo' in the top level "
-                             "(known: bus, classes, agents, edges)" },
+                             "(known: bus, classes, agents, edges, monitor)" },
         { "bus\nagents\nbus\n", 3, "given twice (first at line 1)" },
         { "agents = all\n", 1, "takes no value" },
         { "bus\n    max_frames = 1\n", 2, "unknown key 'max_frames' in bus "
@@ -451,7 +451,7 @@ test_agent_errors (void **state)
         { AGENTS_AB "        taint = none\n", 6,
           "unknown taint 'none' (known: sticky, causal)" },
         { AGENTS_AB "        role = agent, boss\n", 6,
-          "unknown role 'boss' (known: agent, approver, operator)" },
+          "unknown role 'boss' (known: agent, approver, operator, monitor)" },
         { AGENTS_AB "        accepts_restricted = nope\n", 6, "true or false" },
         { AGENTS_AB "        max_backlog = 0\n", 6, "from 1 to" },
         { AGENTS_AB "        rate = 1.5\n", 6, "whole number" },
