@@ -485,8 +485,10 @@ s_open_dbs (bus_store_t *self, bus_error_t *err)
         rc = mdb_dbi_open (txn, s_db_names [db],
                            (self->read_only? 0: MDB_CREATE) | dup, &self->dbi [db]);
         if (rc == MDB_NOTFOUND
-        &&  (db == BUS_DB_CAUSE || db == BUS_DB_INDEX || db == BUS_DB_TIME)) {
-            //  A log written before this index: readers do without.
+        &&  (db == BUS_DB_CAUSE || db == BUS_DB_INDEX || db == BUS_DB_TIME
+             || db == BUS_DB_MONITOR)) {
+            //  A log written before this index (or before the monitor
+            //  kept its state): readers do without.
             self->dbi [db] = 0;
             rc = 0;
             continue;
