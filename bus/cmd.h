@@ -99,5 +99,6 @@ int cmd_deny (int argc, char **argv);
 int cmd_grant (int argc, char **argv);
 int cmd_declassify (int argc, char **argv);
 int cmd_stats (int argc, char **argv);
+int cmd_console (int argc, char **argv);
 
 #endif
