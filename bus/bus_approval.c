@@ -181,9 +181,10 @@ s_notify (bus_core_t *core, const bus_hold_t *hold)
     free (bytes);
 }
 
-//  Tells every connected approver of the hold's class but its sender that
-//  the hold changed (state: pending, released, denied, expired), so that
-//  what each one sees is live, whoever acted.
+//  Tells every connected approver of the hold's class that the hold
+//  changed (state: pending, released, denied, expired), so that what each
+//  one sees is live, whoever acted. Its sender too when it approves the
+//  class: a listing with include_own shows it its own holds' votes anyway.
 static void
 s_update (bus_core_t *core, const bus_hold_t *hold, const char *state, const char *actor,
           const char *reason)
@@ -217,8 +218,7 @@ s_update (bus_core_t *core, const bus_hold_t *hold, const char *state, const cha
     for (size_t i = 0; i < core->policy->agent_count; i++) {
         const bus_agent_t *agent = &core->policy->agents [i];
         bus_session_t *session = bus_session_find (core, agent->name);
-        if (session && session->online && strcmp (agent->name, hold->sender) != 0
-        &&  med_hold_may_approve (agent, cls)) {
+        if (session && session->online && med_hold_may_approve (agent, cls)) {
             bus_outbox_frame (core->outbox, session->rid, session->rid_len, &frame, NULL);
         }
     }

@@ -61,6 +61,7 @@
 #define CON_LIST_GAP_MS     200     //  a flood of notices makes a listing at most this often
 #define CON_KEEPALIVE_S     15      //  a comment on an idle event stream
 #define CON_TOKEN_BYTES     24
+#define CON_NOTIFIED_MAX    2048    //  ids the notify hook was told of, newest kept
 
 //  What approving unlocks: the recipient's own reach, from the blast-radius
 //  analysis (mediators/, another part of bulkhead). When that exists, this
@@ -147,6 +148,13 @@ typedef struct {
     json_t *history;            //  newest first
     bool bus_ok;
     char bus_error [400];
+
+    //  The notify hook (main thread only) and the holds it was told of:
+    //  a hold is told once, from its notice or, when the notice did not
+    //  reach this connection, from the listing that found it.
+    cmd_notify_t *notify;
+    char notified [CON_NOTIFIED_MAX][80];
+    size_t n_notified;
 } con_t;
 
 static volatile sig_atomic_t s_stop;
@@ -252,6 +260,24 @@ s_decided_locked (con_t *self, size_t index, const char *state, const char *acto
     }
     s_hold_free (&self->holds [index]);
     self->holds [index] = self->holds [--self->n_holds];
+}
+
+//  Tells the notify hook of p once; never of this approver's own holds.
+static void
+s_notify (con_t *self, const Bulkhead__V1__Pending *p)
+{
+    if (!self->notify || strcmp (p->sender, self->agent) == 0) {
+        return;
+    }
+    size_t known = self->n_notified < CON_NOTIFIED_MAX? self->n_notified: CON_NOTIFIED_MAX;
+    for (size_t i = 0; i < known; i++) {
+        if (strcmp (self->notified [i], p->approval_id) == 0) {
+            return;
+        }
+    }
+    snprintf (self->notified [self->n_notified++ % CON_NOTIFIED_MAX], sizeof self->notified [0], "%s",
+              p->approval_id);
+    cmd_notify_pending (self->notify, p);
 }
 
 // ---------------------------------------------------------------------------
@@ -535,6 +561,7 @@ s_list (con_t *self, bus_client_t *client)
     size_t n_made = 0;
     for (size_t i = 0; i < r->n_pending && n_made < CON_HOLDS_MAX; i++) {
         if (!s_find (self, r->pending [i]->approval_id, NULL)) {
+            s_notify (self, r->pending [i]);
             made [n_made] = s_make (self, client, r->pending [i]);
             if (made [n_made]) {
                 n_made++;
@@ -1075,8 +1102,9 @@ s_requests (con_t *self, bus_client_t *client)
 //  The main loop: notices from the bus, requests from pages, listings,
 //  the notify hook; until SIGINT or SIGTERM.
 static void
-s_run (con_t *self, bus_client_t *client, cmd_notify_t *notify)
+s_run (con_t *self, bus_client_t *client)
 {
+    cmd_notify_t *notify = self->notify;
     int64_t listed_ms = 0;
     bool list_due = true;
     while (!s_stop) {
@@ -1086,9 +1114,7 @@ s_run (con_t *self, bus_client_t *client, cmd_notify_t *notify)
         while (bus_client_recv (client, &frame, 0, &err) == 0) {
             if (frame->body_case == BULKHEAD__V1__FRAME__BODY_PENDING) {
                 list_due = true;
-                if (notify) {
-                    cmd_notify_pending (notify, frame->pending);
-                }
+                s_notify (self, frame->pending);
             }
             else
             if (frame->body_case == BULKHEAD__V1__FRAME__BODY_HOLD_UPDATE) {
@@ -1194,7 +1220,7 @@ cmd_console (int argc, char **argv)
     unsigned port = info? info->port: ntohs (addr.sin_port);
     snprintf (self->host, sizeof self->host, "%s:%u", host, port);
     snprintf (self->host_alt, sizeof self->host_alt, "%s:%u", loopback? "localhost": host, port);
-    cmd_notify_t *notify = args.notify? cmd_notify_new (args.notify, args.notify_interval): NULL;
+    self->notify = args.notify? cmd_notify_new (args.notify, args.notify_interval): NULL;
     struct sigaction sa;
     memset (&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
@@ -1203,7 +1229,7 @@ cmd_console (int argc, char **argv)
     printf ("bulkhead console: the approvals of %s, at\n    http://%s/?token=%s\n", self->agent,
             self->host, self->token);
     fflush (stdout);
-    s_run (self, client, notify);
+    s_run (self, client);
 
     //  Stop: wake every stream and every waiting request, then the server.
     pthread_mutex_lock (&self->lock);
@@ -1215,7 +1241,7 @@ cmd_console (int argc, char **argv)
     pthread_cond_broadcast (&self->changed);
     pthread_mutex_unlock (&self->lock);
     MHD_stop_daemon (daemon);
-    cmd_notify_destroy (&notify);
+    cmd_notify_destroy (&self->notify);
     for (size_t i = 0; i < self->n_holds; i++) {
         s_hold_free (&self->holds [i]);
     }

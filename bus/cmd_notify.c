@@ -91,6 +91,20 @@ s_reap (cmd_notify_t *self, bool wait)
     }
 }
 
+static void s_run (cmd_notify_t *self);
+
+//  Waits up to a second for the run going to end.
+static void
+s_wait_child (cmd_notify_t *self)
+{
+    for (int i = 0; i < 10 && self->child; i++) {
+        s_reap (self, false);
+        if (self->child) {
+            usleep (100 * 1000);
+        }
+    }
+}
+
 void
 cmd_notify_destroy (cmd_notify_t **self_p)
 {
@@ -98,12 +112,13 @@ cmd_notify_destroy (cmd_notify_t **self_p)
         return;
     }
     cmd_notify_t *self = *self_p;
-    for (int i = 0; i < 10 && self->child; i++) {
-        s_reap (self, false);
-        if (self->child) {
-            usleep (100 * 1000);
-        }
+    //  What is queued still goes out, whatever the interval: nothing told
+    //  is lost at exit.
+    s_wait_child (self);
+    if (!self->child && (self->count || self->dropped)) {
+        s_run (self);
     }
+    s_wait_child (self);
     if (self->child) {
         kill (self->child, SIGKILL);
         s_reap (self, true);

@@ -31,7 +31,8 @@ typedef struct cmd_notify cmd_notify_t;
 //  NULL if out of memory.
 cmd_notify_t *
     cmd_notify_new (const char *command, unsigned interval_s);
-//  Waits for a run still going (at most a second, then kills it).
+//  Runs what is still queued, waiting for a run going (at most a second
+//  each, then it is killed).
 void
     cmd_notify_destroy (cmd_notify_t **self_p);
 
