@@ -59,7 +59,8 @@
 #define CON_CAUSES_DEPTH    8       //  generations of causes shown
 #define CON_LIST_EVERY_MS   3000    //  a listing now and then: own holds have no notice
 #define CON_LIST_GAP_MS     200     //  a flood of notices makes a listing at most this often
-#define CON_KEEPALIVE_S     15      //  a comment on an idle event stream
+#define CON_KEEPALIVE_S     15
+#define CON_RECONNECT_MS    3000    //  a new session this often while the bus is gone      //  a comment on an idle event stream
 #define CON_TOKEN_BYTES     24
 #define CON_NOTIFIED_MAX    2048    //  ids the notify hook was told of, newest kept
 
@@ -283,31 +284,38 @@ s_notify (con_t *self, const Bulkhead__V1__Pending *p)
 // ---------------------------------------------------------------------------
 //  The bus, on the main thread
 
-//  A control call; the reply (owned by the caller) or NULL with why in
-//  self->bus_error (and bus_ok false when the bus did not answer).
+//  A control call: the reply (owned by the caller), or NULL with why
+//  ("CODE: sentence") in why. No answer in time is the bus gone (bus_ok
+//  false, shown on the page, and the main loop connects again); an ERROR
+//  frame refuses this request only (a reason the bus finds malformed),
+//  unless `listing`: a listing refused means the session is gone (the bus
+//  restarted and wants a HELLO).
 static Bulkhead__V1__Frame *
-s_call (con_t *self, bus_client_t *client, const Bulkhead__V1__Control *control, int timeout_ms)
+s_call (con_t *self, bus_client_t *client, const Bulkhead__V1__Control *control, bool listing,
+        char *why, size_t size)
 {
     Bulkhead__V1__Frame *reply;
     bus_error_t err;
-    if (bus_client_control (client, control, &reply, timeout_ms, &err) != 0) {
-        pthread_mutex_lock (&self->lock);
-        self->bus_ok = false;
-        snprintf (self->bus_error, sizeof self->bus_error, "%s: %.250s", bus_errword (err.code), err.text);
-        s_publish_locked (self);
-        pthread_mutex_unlock (&self->lock);
-        return NULL;
+    bool gone = false;
+    if (bus_client_control (client, control, &reply, 5000, &err) != 0) {
+        snprintf (why, size, "%s: %.250s", bus_errword (err.code), err.text);
+        gone = true;
+        reply = NULL;
     }
+    else
     if (reply->body_case != BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY) {
+        bool error = reply->body_case == BULKHEAD__V1__FRAME__BODY_ERROR;
+        snprintf (why, size, "%.32s: %.300s", error? reply->error->code: "PROTOCOL",
+                  error? reply->error->reason: "the bus answered with something else");
+        gone = listing;
+        bus_client_free (&reply);
+    }
+    if (gone) {
         pthread_mutex_lock (&self->lock);
         self->bus_ok = false;
-        snprintf (self->bus_error, sizeof self->bus_error, "%s: %s",
-                  reply->body_case == BULKHEAD__V1__FRAME__BODY_ERROR? reply->error->code: "?",
-                  reply->body_case == BULKHEAD__V1__FRAME__BODY_ERROR? reply->error->reason: "no reply");
+        snprintf (self->bus_error, sizeof self->bus_error, "%s", why);
         s_publish_locked (self);
         pthread_mutex_unlock (&self->lock);
-        bus_client_free (&reply);
-        return NULL;
     }
     return reply;
 }
@@ -329,7 +337,8 @@ s_causes (con_t *self, bus_client_t *client, const char *id, const Bulkhead__V1_
     control.id = (char *) id;
     control.has_depth = true;
     control.depth = CON_CAUSES_DEPTH;
-    Bulkhead__V1__Frame *reply = s_call (self, client, &control, 5000);
+    char why [400];
+    Bulkhead__V1__Frame *reply = s_call (self, client, &control, false, why, sizeof why);
     if (!reply) {
         return out;
     }
@@ -410,10 +419,11 @@ s_fetch (con_t *self, bus_client_t *client, const Bulkhead__V1__Pending *p, uint
         Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
         control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_GET_HOLD;
         control.id = p->approval_id;
-        reply = s_call (self, client, &control, 5000);
+        char failed [400];
+        reply = s_call (self, client, &control, false, failed, sizeof failed);
         if (!reply || strcmp (reply->control_reply->code, "OK") != 0 || !reply->control_reply->has_record) {
             snprintf (why, size, "the bus did not send its record: %.300s",
-                      reply? reply->control_reply->reason: self->bus_error);
+                      reply? reply->control_reply->reason: failed);
             bus_client_free (&reply);
             return NULL;
         }
@@ -550,7 +560,8 @@ s_list (con_t *self, bus_client_t *client)
     control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING;
     control.has_include_own = true;
     control.include_own = true;
-    Bulkhead__V1__Frame *reply = s_call (self, client, &control, 5000);
+    char why [400];
+    Bulkhead__V1__Frame *reply = s_call (self, client, &control, true, why, sizeof why);
     if (!reply) {
         return;
     }
@@ -665,20 +676,21 @@ s_decide (con_t *self, bus_client_t *client, con_request_t *req)
             control.digest.data = hold->digest;
             control.digest.len = 32;
         }
-        Bulkhead__V1__Frame *reply = s_call (self, client, &control, 5000);
+        char why [400];
+        Bulkhead__V1__Frame *reply = s_call (self, client, &control, false, why, sizeof why);
         if (reply) {
             snprintf (code, sizeof code, "%s", reply->control_reply->code);
             snprintf (reason, sizeof reason, "%s", reply->control_reply->reason);
             bus_client_free (&reply);
         }
         else {
-            snprintf (code, sizeof code, "UNAVAILABLE");
-            snprintf (reason, sizeof reason, "%s", self->bus_error);
+            snprintf (code, sizeof code, "REFUSED");
+            snprintf (reason, sizeof reason, "%s", why);
         }
     }
     json_t *answer = json_pack ("{s:o, s:o}", "code", cmd_json_str (code), "reason", cmd_json_str (reason));
     req->answer = answer? json_dumps (answer, JSON_COMPACT): NULL;
-    req->status = strcmp (code, "OK") == 0? 200: strcmp (code, "UNAVAILABLE") == 0? 503: 409;
+    req->status = strcmp (code, "OK") == 0? 200: 409;
     json_decref (answer);
 }
 
@@ -1102,12 +1114,26 @@ s_requests (con_t *self, bus_client_t *client)
 //  The main loop: notices from the bus, requests from pages, listings,
 //  the notify hook; until SIGINT or SIGTERM.
 static void
-s_run (con_t *self, bus_client_t *client)
+s_run (con_t *self, bus_client_t **client_p, const con_args_t *args)
 {
     cmd_notify_t *notify = self->notify;
     int64_t listed_ms = 0;
+    int64_t connected_ms = s_mono_ms ();
     bool list_due = true;
     while (!s_stop) {
+        //  The bus went away (or restarted and forgot this session): a new
+        //  session, every few seconds until one works.
+        if (!self->bus_ok && s_mono_ms () - connected_ms >= CON_RECONNECT_MS) {
+            connected_ms = s_mono_ms ();
+            bus_client_t *fresh = cmd_connect (&args->conn, args->prog);
+            if (fresh) {
+                bus_client_destroy (client_p);
+                *client_p = fresh;
+                list_due = true;
+                listed_ms = 0;
+            }
+        }
+        bus_client_t *client = *client_p;
         //  Everything the bus sent, also what a control call kept aside.
         Bulkhead__V1__Frame *frame;
         bus_error_t err;
@@ -1229,7 +1255,7 @@ cmd_console (int argc, char **argv)
     printf ("bulkhead console: the approvals of %s, at\n    http://%s/?token=%s\n", self->agent,
             self->host, self->token);
     fflush (stdout);
-    s_run (self, client);
+    s_run (self, &client, &args);
 
     //  Stop: wake every stream and every waiting request, then the server.
     pthread_mutex_lock (&self->lock);

@@ -264,6 +264,47 @@ else
     fail "console --notify: the holds it saw" "$cn objects" "$(head -c 600 "$DIR/console-notified" 2>&1)"
 fi
 
+#   snapshot: the console's state as its event stream sends it first.
+snapshot () {
+    curl -s -m 2 -N "$BASE/events?token=$TOKEN" -H "Host: $HOSTPORT" 2>/dev/null | head -c 200000 | grep -m1 '^data: '
+}
+#   A reason the bus refuses (a control character) is that request's
+#   answer, not the bus gone.
+flood_id=$(sed -n 's/.*"approval_id":"\(h-[0-9a-f]*\)".*"justification":"flood 20".*/\1/p' "$DIR/follow-notified")
+got=$(status POST "$BASE/api/deny" -H "X-Bulkhead-Token: $TOKEN" -H 'Content-Type: application/json' \
+      -d "{\"id\":\"$flood_id\",\"reason\":\"no\\u001b[2J\"}")
+if [ "$got" = 409 ] && grep -q '"code":"REFUSED"' "$DIR/body" && grep -q 'MALFORMED' "$DIR/body" \
+   && snapshot | grep -q '"bus_ok":true'; then
+    pass "a reason the bus refuses: answered as refused, the console stays live"
+else
+    fail "a reason the bus refuses: answered as refused, the console stays live" "status $got" "$(cat "$DIR/body")"
+fi
+
+#   The bus restarts: the console opens a new session by itself and shows
+#   what is held after.
+kill -TERM "$BUS_PID"
+wait "$BUS_PID"
+"$BIN" serve --policy "$DIR/policy.cfg" --data "$DATA" --endpoint "$EP" --ready-fd 3 \
+    3>"$DIR/ready" 2>>"$DIR/bus.log" &
+BUS_PID=$!
+timeout $T head -1 "$DIR/ready" >/dev/null
+line=$(timeout $T "$BIN" send $CONN --key "$DIR/planner.key" --to payments --intent finance \
+       --payload "after restart" --justification "after the restart")
+after=$(echo "$line" | sed -n 's/.*approval=\(h-[0-9a-f]*\).*/\1/p')
+seen=""
+for _ in $(seq 40); do
+    if snapshot | grep -q "\"id\":\"$after\".*\"bus_ok\":true\|\"bus_ok\":true.*\"id\":\"$after\""; then
+        seen=yes
+        break
+    fi
+    sleep 0.25
+done
+if [ -n "$after" ] && [ -n "$seen" ]; then
+    pass "the bus restarts: the console connects again and shows the new hold"
+else
+    fail "the bus restarts: the console connects again and shows the new hold" "$line" "$(snapshot | head -c 300)"
+fi
+
 #   A clean stop: SIGTERM ends the console and the follower with exit 0.
 kill -TERM "$CONSOLE_PID" "$FOLLOW_PID"
 wait "$CONSOLE_PID"; crc=$?
