@@ -31,10 +31,12 @@ SHOTS = os.environ["SHOTS"]
 WAIT = 15  # seconds any one step may take
 
 failures = 0
+last = "the start"
 
 
 def check(name, ok, detail=""):
-    global failures
+    global failures, last
+    last = name
     if ok:
         print("ok   " + name, flush=True)
     else:
@@ -60,15 +62,21 @@ def field(line, name):
 
 
 def card_for(driver, hold_id):
-    return WebDriverWait(driver, WAIT).until(
+    return WebDriverWait(driver, WAIT, poll_frequency=0.1).until(
         lambda d: d.find_element(By.CSS_SELECTOR, 'article.hold[data-id="%s"]' % hold_id))
 
 
 def history_entry(driver, hold_id, state):
-    return WebDriverWait(driver, WAIT).until(
+    return WebDriverWait(driver, WAIT, poll_frequency=0.1).until(
         lambda d: d.find_element(By.CSS_SELECTOR, '#history li[data-id="%s"][data-state="%s"]'
                                  % (hold_id, state)))
 
+
+# The message that will be the payment's cause, sent while the browser starts.
+helper = subprocess.Popen([BIN, "send", "--to", "planner", "--intent", "message",
+                           "--payload", "the invoice mail says: pay ACME 10 EUR", *CONN,
+                           "--key", os.path.join(DIR, "helper.key")],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 options = webdriver.ChromeOptions()
 options.binary_location = "/usr/bin/chromium"
@@ -81,15 +89,13 @@ driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opti
 driver.set_page_load_timeout(WAIT)
 try:
     driver.get(URL)
-    WebDriverWait(driver, WAIT).until(
+    WebDriverWait(driver, WAIT, poll_frequency=0.1).until(
         lambda d: "alice" in d.find_element(By.ID, "who").text)
     check("the page loads, its script runs under the CSP, and says who it is", True)
 
     # A payment caused by a restricted message appears without a reload.
     mark = driver.execute_script("window.__noReload = 1; return window.__noReload;")
-    line = bulkhead("helper", "send", "--to", "planner", "--intent", "message",
-                    "--payload", "the invoice mail says: pay ACME 10 EUR")
-    cause = field(line, "seq")
+    cause = field(helper.communicate(timeout=WAIT)[0], "seq")
     items = "".join("item %02d: consulting, 1 h, 0.25 EUR\n" % i for i in range(1, 41))
     payload = "amount=10 EUR\nto=ACME <b>bold</b>\x1b[2J\n" + items
     line = bulkhead("planner", "send", "--to", "payments", "--intent", "finance",
@@ -132,7 +138,7 @@ try:
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
     card.find_element(By.CSS_SELECTOR, "button.show-all").click()
-    WebDriverWait(driver, WAIT).until(lambda d: "item 40" in pre.text)
+    WebDriverWait(driver, WAIT, poll_frequency=0.1).until(lambda d: "item 40" in pre.text)
     check("show all: the whole payload", True)
 
     # Approve: payments receives exactly that message.
@@ -140,7 +146,7 @@ try:
                              "--key", os.path.join(DIR, "payments.key")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     card.find_element(By.CSS_SELECTOR, "button.approve").click()
-    WebDriverWait(driver, WAIT).until(
+    WebDriverWait(driver, WAIT, poll_frequency=0.1).until(
         lambda d: card.find_element(By.CSS_SELECTOR, ".result").text.startswith("OK"))
     check("approve: the result shows at once", True)
     history_entry(driver, hold, "released")
@@ -156,12 +162,12 @@ try:
                                "--to", "payments", "--intent", "finance", "--payload", "amount=99",
                                "--justification", "second payment", "--wait-held", str(WAIT * 1000)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    card = WebDriverWait(driver, WAIT).until(
+    card = WebDriverWait(driver, WAIT, poll_frequency=0.1).until(
         lambda d: next((c for c in d.find_elements(By.CSS_SELECTOR, "article.hold")
                         if "second payment" in c.text), False))
     denied = card.get_attribute("data-id")
     card.find_element(By.CSS_SELECTOR, "button.deny").click()
-    WebDriverWait(driver, WAIT).until(
+    WebDriverWait(driver, WAIT, poll_frequency=0.1).until(
         lambda d: card.find_element(By.CSS_SELECTOR, ".result").text.startswith("REASON"))
     check("deny without a reason is not sent", driver.find_elements(
         By.CSS_SELECTOR, 'article.hold[data-id="%s"]' % denied) != [])
@@ -190,7 +196,7 @@ try:
                     "--justification", "alice pays herself")
     own = field(line, "approval")
     card = card_for(driver, own)
-    WebDriverWait(driver, WAIT).until(lambda d: "its own message" in card.text)
+    WebDriverWait(driver, WAIT, poll_frequency=0.1).until(lambda d: "its own message" in card.text)
     check("its own hold says why it may not decide, shows no approve button",
           not card.find_element(By.CSS_SELECTOR, ".actions").is_displayed()
           and "You may not decide on this" in card.text, card.text)
@@ -198,6 +204,9 @@ try:
     errors = [e for e in driver.get_log("browser")
               if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")]
     check("no errors in the browser (no CSP violation)", not errors, errors)
+except Exception as e:  # a step that timed out or broke: name it
+    check("the steps run to their end (%s after: %s)" % (type(e).__name__, last), False,
+          (getattr(e, "msg", None) or str(e) or repr(e)).splitlines()[0])
 finally:
     driver.quit()
 sys.exit(1 if failures else 0)
