@@ -168,6 +168,10 @@ s_show (const Bulkhead__V1__Pending *p, const Bulkhead__V1__Record *rec,
     else {
         s_row ("restricted", "no");
     }
+    if (p->blocked) {
+        //  The bus says this approver may not decide on it, and why.
+        s_row ("YOU MAY NOT", p->blocked);
+    }
     char seq [32];
     snprintf (seq, sizeof seq, "%llu", (unsigned long long) rec->seq);
     s_row ("seq", seq);

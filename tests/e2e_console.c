@@ -367,6 +367,18 @@ test_blocked_says_why (void **state)
     assert_non_null (entry);
     assert_null (entry->blocked);
     bus_client_free (&reply);
+    //  `bulkhead pending` says it too, for alice only.
+    const char *who [] = { "alice", "bob" };
+    for (size_t i = 0; i < 2; i++) {
+        char key [512];
+        snprintf (key, sizeof key, "%s/%s.key", h->dir, who [i]);
+        char *out = NULL;
+        assert_int_equal (harness_run (h, &out, "pending", "--bus", h->endpoint, "--bus-key", h->bus_pub,
+                                       "--key", key, NULL), 0);
+        assert_non_null (out);
+        assert_true ((strstr (out, "YOU MAY NOT") && strstr (out, "among the causes")) == (i == 0));
+        free (out);
+    }
 
     //  Its own hold: listed only when asked, and blocked.
     bus_client_t *selfish = harness_agent (h, "selfish");
