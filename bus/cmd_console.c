@@ -211,7 +211,9 @@ s_hold_free (con_hold_t **hold_p)
     }
 }
 
-//  Rebuilds the snapshot from the state; the caller holds the lock.
+//  Rebuilds the snapshot from the state, and wakes the event streams if
+//  it changed (a listing every few seconds changes nothing, mostly); the
+//  caller holds the lock. The streams add the time when they send it.
 static void
 s_publish_locked (con_t *self)
 {
@@ -219,15 +221,18 @@ s_publish_locked (con_t *self)
     for (size_t i = 0; i < self->n_holds; i++) {
         json_array_append (holds, self->holds [i]->view);
     }
-    json_t *state = json_pack ("{s:o, s:I, s:b, s:o, s:o, s:O}",
+    json_t *state = json_pack ("{s:o, s:b, s:o, s:o, s:O}",
                                "agent", cmd_json_str (self->agent),
-                               "now_us", (json_int_t) s_now_us (),
                                "bus_ok", self->bus_ok,
                                "bus_error", cmd_json_str (self->bus_error),
                                "holds", holds,
                                "history", self->history);
     char *text = state? json_dumps (state, JSON_COMPACT): NULL;
     json_decref (state);
+    if (text && self->snapshot && strcmp (text, self->snapshot) == 0) {
+        free (text);
+    }
+    else
     if (text) {
         free (self->snapshot);
         self->snapshot = text;
@@ -772,11 +777,13 @@ s_stream_read (void *cls, uint64_t pos, char *out, size_t max)
         }
         if (self->version != st->version && self->snapshot) {
             st->version = self->version;
-            size_t size = strlen (self->snapshot) + 64;
+            size_t size = strlen (self->snapshot) + 96;
             st->buf = malloc (size);
             if (st->buf) {
-                st->len = (size_t) snprintf (st->buf, size, "retry: 2000\nevent: state\ndata: %s\n\n",
-                                             self->snapshot);
+                //  The snapshot is one JSON object: the time goes in first.
+                st->len = (size_t) snprintf (st->buf, size, "retry: 2000\nevent: state\n"
+                                             "data: {\"now_us\":%llu,%s\n\n",
+                                             (unsigned long long) s_now_us (), self->snapshot + 1);
             }
         }
         pthread_mutex_unlock (&self->lock);
