@@ -131,6 +131,13 @@ $(BUILD)/py/%_pb2.py: schemas/%.proto
 	@mkdir -p $(BUILD)/py
 	protoc --python_out=$(BUILD)/py -Ischemas $<
 
+#   The approval console's page, embedded: bus/console/* as C strings.
+CONSOLE_ASSETS := bus/console/console.html bus/console/console.css bus/console/console.js
+$(BUILD)/gen/console_assets.h: $(CONSOLE_ASSETS) scripts/embed
+	@mkdir -p $(BUILD)/gen
+	scripts/embed $@ $(CONSOLE_ASSETS)
+$(BUILD)/obj/bus/cmd_console.o: $(BUILD)/gen/console_assets.h
+
 $(BUILD)/obj/%.o: %.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<

@@ -26,6 +26,69 @@ s_counted (bus_core_t *core, const bus_hold_t *hold, uint32_t *quorum)
     return cls? med_hold_votes (core->policy, cls, hold, votes): 0;
 }
 
+//  How far back an approver's own part in a held message is looked for.
+#define BUS_CAUSE_DEPTH     16
+#define BUS_CAUSE_VISITS    256
+
+//  The seq of a message sent by agent among the causes of record seq,
+//  transitively (BUS_CAUSE_DEPTH generations, at most BUS_CAUSE_VISITS
+//  records read), or 0. An approver that caused what it approves would be
+//  approving its own request: a steered approver could launder through it.
+static uint64_t
+s_caused_by (bus_core_t *core, uint64_t seq, const char *agent)
+{
+    uint64_t queue [BUS_CAUSE_VISITS];
+    uint32_t depth [BUS_CAUSE_VISITS];
+    size_t head = 0, tail = 0;
+    queue [tail] = seq;
+    depth [tail++] = 0;
+    while (head < tail) {
+        uint64_t at = queue [head];
+        uint32_t level = depth [head++];
+        record_t *rec = NULL;
+        bus_error_t err;
+        if (bus_store_record (core->store, at, &rec, &err) != 0) {
+            continue;
+        }
+        uint64_t found = 0;
+        if (level > 0 && rec->sender && strcmp (rec->sender, agent) == 0) {
+            found = at;
+        }
+        for (size_t i = 0; !found && level < BUS_CAUSE_DEPTH && i < rec->n_causes
+                           && tail < BUS_CAUSE_VISITS; i++) {
+            if (rec->causes [i] < at) {     //  causes come before: no cycles
+                queue [tail] = rec->causes [i];
+                depth [tail++] = level + 1;
+            }
+        }
+        bulkhead__v1__record__free_unpacked (rec, NULL);
+        if (found) {
+            return found;
+        }
+    }
+    return 0;
+}
+
+//  Why approver me may not decide on hold (into why), or NULL if it may:
+//  its own message, or one of its own messages among the causes. Said in
+//  listings and notices so that a console shows the reason, not a button
+//  that would fail.
+static const char *
+s_blocked (bus_core_t *core, const bus_hold_t *hold, const char *me, char *why, size_t size)
+{
+    if (strcmp (hold->sender, me) == 0) {
+        snprintf (why, size, "its own message: another approver must decide");
+        return why;
+    }
+    uint64_t own = s_caused_by (core, hold->seq, me);
+    if (own) {
+        snprintf (why, size, "its own message (seq %llu) is among the causes of what it would "
+                  "release: another approver must decide", (unsigned long long) own);
+        return why;
+    }
+    return NULL;
+}
+
 //  What Pending notices and LIST-PENDING carry of the held record: its
 //  first bytes; GET_HOLD gives them all.
 #define BUS_PENDING_RECORD_MAX  4096
@@ -48,7 +111,7 @@ s_held_bytes (bus_core_t *core, const bus_hold_t *hold, size_t *size)
 //  (caller frees after packing).
 static void
 s_pending_fill (bus_core_t *core, Bulkhead__V1__Pending *pending, const bus_hold_t *hold,
-                char **votes, uint8_t **bytes)
+                char **votes, uint8_t **bytes, const char *blocked)
 {
     bulkhead__v1__pending__init (pending);
     pending->approval_id = (char *) hold->id;
@@ -76,6 +139,7 @@ s_pending_fill (bus_core_t *core, Bulkhead__V1__Pending *pending, const bus_hold
     }
     pending->n_votes = hold->n_votes;
     pending->votes = votes;
+    pending->blocked = (char *) blocked;
     size_t size = 0;
     *bytes = s_held_bytes (core, hold, &size);
     if (*bytes) {
@@ -87,7 +151,9 @@ s_pending_fill (bus_core_t *core, Bulkhead__V1__Pending *pending, const bus_hold
     }
 }
 
-//  Tells every connected approver of the hold's class that it waits.
+//  Tells every connected approver of the hold's class that it waits, each
+//  with its own `blocked` (an approver whose message is among the causes
+//  hears of it too, and why it may not decide).
 static void
 s_notify (bus_core_t *core, const bus_hold_t *hold)
 {
@@ -98,7 +164,7 @@ s_notify (bus_core_t *core, const bus_hold_t *hold)
     Bulkhead__V1__Pending pending;
     char *votes [BUS_HOLD_VOTES_MAX];
     uint8_t *bytes;
-    s_pending_fill (core, &pending, hold, votes, &bytes);
+    s_pending_fill (core, &pending, hold, votes, &bytes, NULL);
     frame_t frame = BULKHEAD__V1__FRAME__INIT;
     frame.body_case = BULKHEAD__V1__FRAME__BODY_PENDING;
     frame.pending = &pending;
@@ -107,10 +173,55 @@ s_notify (bus_core_t *core, const bus_hold_t *hold)
         bus_session_t *session = bus_session_find (core, agent->name);
         if (session && session->online && strcmp (agent->name, hold->sender) != 0
         &&  med_hold_may_approve (agent, cls)) {
+            char why [200];
+            pending.blocked = (char *) s_blocked (core, hold, agent->name, why, sizeof why);
             bus_outbox_frame (core->outbox, session->rid, session->rid_len, &frame, NULL);
         }
     }
     free (bytes);
+}
+
+//  Tells every connected approver of the hold's class that the hold
+//  changed (state: pending, released, denied, expired), so that what each
+//  one sees is live, whoever acted. Its sender too when it approves the
+//  class: a listing with include_own shows it its own holds' votes anyway.
+static void
+s_update (bus_core_t *core, const bus_hold_t *hold, const char *state, const char *actor,
+          const char *reason)
+{
+    const bus_class_t *cls = s_class (core, hold);
+    if (!cls) {
+        return;
+    }
+    Bulkhead__V1__HoldUpdate update = BULKHEAD__V1__HOLD_UPDATE__INIT;
+    char *votes [BUS_HOLD_VOTES_MAX];
+    update.approval_id = (char *) hold->id;
+    update.state = (char *) state;
+    update.actor = (char *) actor;
+    for (uint32_t i = 0; i < hold->n_votes; i++) {
+        votes [i] = (char *) hold->votes [i];
+    }
+    update.n_votes = hold->n_votes;
+    update.votes = votes;
+    uint32_t quorum;
+    s_counted (core, hold, &quorum);
+    update.has_quorum = true;
+    update.quorum = quorum;
+    update.reason = (char *) reason;
+    update.has_time_us = true;
+    update.time_us = bus_now_us ();
+    update.has_seq = true;
+    update.seq = hold->seq;
+    frame_t frame = BULKHEAD__V1__FRAME__INIT;
+    frame.body_case = BULKHEAD__V1__FRAME__BODY_HOLD_UPDATE;
+    frame.hold_update = &update;
+    for (size_t i = 0; i < core->policy->agent_count; i++) {
+        const bus_agent_t *agent = &core->policy->agents [i];
+        bus_session_t *session = bus_session_find (core, agent->name);
+        if (session && session->online && med_hold_may_approve (agent, cls)) {
+            bus_outbox_frame (core->outbox, session->rid, session->rid_len, &frame, NULL);
+        }
+    }
 }
 
 int
@@ -211,6 +322,7 @@ bus_approval_released (bus_core_t *core, bus_hold_t *hold, const record_t *rec)
     hold->state = BULKHEAD__V1__HOLD_STATE__HOLD_RELEASED;
     hold->release_seq = rec->seq;
     s_tell_sender (core, hold, rec->verdict, BUS_OK, rec->reason, rec->seq);
+    s_update (core, hold, "released", NULL, rec->reason);
     s_save (core, hold);
 }
 
@@ -222,6 +334,8 @@ bus_approval_close (bus_core_t *core, bus_hold_t *hold, int state, const char *a
     snprintf (hold->reason, sizeof hold->reason, "%s", reason);
     bus_approval_record (core, hold, actor, code, reason);
     s_tell_sender (core, hold, BULKHEAD__V1__VERDICT__VERDICT_DENIED, code, reason, hold->seq);
+    s_update (core, hold, state == BULKHEAD__V1__HOLD_STATE__HOLD_EXPIRED? "expired": "denied",
+              actor, reason);
     bus_core_say (core, "BUS-HOLD", "id=%s state=%s by=%s reason=\"%s\"", hold->id,
                   state == BULKHEAD__V1__HOLD_STATE__HOLD_EXPIRED? "expired": "denied",
                   actor? actor: "-", reason);
@@ -316,8 +430,8 @@ s_hold_for (bus_core_t *core, const bus_agent_t *approver, const char *id,
 }
 
 static bus_code_t
-s_list (bus_core_t *core, const bus_agent_t *me, Bulkhead__V1__ControlReply *reply,
-        char *reason, size_t size)
+s_list (bus_core_t *core, const bus_agent_t *me, bool include_own,
+        Bulkhead__V1__ControlReply *reply, char *reason, size_t size)
 {
     //  What waits for this approver: static storage, the reply is packed
     //  before the next control frame is handled.
@@ -325,6 +439,7 @@ s_list (bus_core_t *core, const bus_agent_t *me, Bulkhead__V1__ControlReply *rep
     static Bulkhead__V1__Pending *item_ptrs [1024];
     static char *votes [1024][BUS_HOLD_VOTES_MAX];
     static uint8_t *bytes [1024];
+    static char blocked [1024][200];
     static size_t n_bytes;
     for (size_t i = 0; i < n_bytes; i++) {
         free (bytes [i]);
@@ -335,8 +450,10 @@ s_list (bus_core_t *core, const bus_agent_t *me, Bulkhead__V1__ControlReply *rep
     for (uint32_t i = 0; i < bus_holds_size (core->holds) && n < 1024; i++) {
         bus_hold_t *hold = bus_holds_at (core->holds, i);
         const bus_class_t *cls = s_class (core, hold);
-        if (cls && med_hold_may_approve (me, cls) && strcmp (hold->sender, me->name) != 0) {
-            s_pending_fill (core, &items [n], hold, votes [n], &bytes [n]);
+        if (cls && med_hold_may_approve (me, cls)
+        &&  (include_own || strcmp (hold->sender, me->name) != 0)) {
+            s_pending_fill (core, &items [n], hold, votes [n], &bytes [n],
+                            s_blocked (core, hold, me->name, blocked [n], sizeof blocked [n]));
             n_bytes = n + 1;
             item_ptrs [n] = &items [n];
             n++;
@@ -347,49 +464,6 @@ s_list (bus_core_t *core, const bus_agent_t *me, Bulkhead__V1__ControlReply *rep
     snprintf (reason, size, "%zu message%s wait%s for %s", n, n == 1? "": "s",
               n == 1? "s": "", me->name);
     return BUS_OK;
-}
-
-//  How far back an approver's own part in a held message is looked for.
-#define BUS_CAUSE_DEPTH     16
-#define BUS_CAUSE_VISITS    256
-
-//  The seq of a message sent by agent among the causes of record seq,
-//  transitively (BUS_CAUSE_DEPTH generations, at most BUS_CAUSE_VISITS
-//  records read), or 0. An approver that caused what it approves would be
-//  approving its own request: a steered approver could launder through it.
-static uint64_t
-s_caused_by (bus_core_t *core, uint64_t seq, const char *agent)
-{
-    uint64_t queue [BUS_CAUSE_VISITS];
-    uint32_t depth [BUS_CAUSE_VISITS];
-    size_t head = 0, tail = 0;
-    queue [tail] = seq;
-    depth [tail++] = 0;
-    while (head < tail) {
-        uint64_t at = queue [head];
-        uint32_t level = depth [head++];
-        record_t *rec = NULL;
-        bus_error_t err;
-        if (bus_store_record (core->store, at, &rec, &err) != 0) {
-            continue;
-        }
-        uint64_t found = 0;
-        if (level > 0 && rec->sender && strcmp (rec->sender, agent) == 0) {
-            found = at;
-        }
-        for (size_t i = 0; !found && level < BUS_CAUSE_DEPTH && i < rec->n_causes
-                           && tail < BUS_CAUSE_VISITS; i++) {
-            if (rec->causes [i] < at) {     //  causes come before: no cycles
-                queue [tail] = rec->causes [i];
-                depth [tail++] = level + 1;
-            }
-        }
-        bulkhead__v1__record__free_unpacked (rec, NULL);
-        if (found) {
-            return found;
-        }
-    }
-    return 0;
 }
 
 static bus_code_t
@@ -441,6 +515,7 @@ s_approve (bus_core_t *core, const bus_agent_t *me, bus_hold_t *hold,
     med_verdict_t verdict = bus_decide_resume (core, hold, &result);
     if (verdict == MED_HOLD) {
         s_save (core, hold);            //  still pending: keep the vote
+        s_update (core, hold, "pending", me->name, event);
         if (result.code != BUS_OK) {
             //  Approved, but the chain refused it for now (a full mailbox):
             //  the log says why it waits.
@@ -451,13 +526,103 @@ s_approve (bus_core_t *core, const bus_agent_t *me, bus_hold_t *hold,
     return result.code;
 }
 
+//  What GET_CAUSES returns at most: generations, records, bytes. The
+//  causal chain of one hold, never more of the log, so a console can show
+//  what led to the request without the approver reading the log.
+#define BUS_CAUSES_DEPTH_MAX     16
+#define BUS_CAUSES_DEPTH_DEFAULT 8
+#define BUS_CAUSES_RECORDS_MAX   64
+#define BUS_CAUSES_BYTES_MAX     (1024 * 1024)
+
+//  GET_CAUSES: the stored bytes of the records the held message's causes
+//  lead to, breadth first, each once. Causes were checked at intake to be
+//  messages the sender sent or was delivered (med_causes), and come before
+//  the record naming them, so the walk cannot loop.
+static bus_code_t
+s_causes (bus_core_t *core, const bus_hold_t *hold, const Bulkhead__V1__Control *control,
+          Bulkhead__V1__ControlReply *reply, char *reason, size_t size)
+{
+    //  Static: the reply is packed before the next control frame is handled.
+    static ProtobufCBinaryData found [BUS_CAUSES_RECORDS_MAX];
+    static size_t n_found;
+    for (size_t i = 0; i < n_found; i++) {
+        free (found [i].data);
+        found [i].data = NULL;
+    }
+    n_found = 0;
+    uint32_t want = control->has_depth && control->depth? control->depth: BUS_CAUSES_DEPTH_DEFAULT;
+    if (want > BUS_CAUSES_DEPTH_MAX) {
+        snprintf (reason, size, "depth %u is past the most GET_CAUSES follows (%d)", want,
+                  BUS_CAUSES_DEPTH_MAX);
+        return BUS_EINVAL;
+    }
+    //  The walk: seqs to read (the held record first, at depth 0).
+    uint64_t queue [BUS_CAUSES_RECORDS_MAX + 1];
+    uint32_t depth [BUS_CAUSES_RECORDS_MAX + 1];
+    size_t head = 0, tail = 0, bytes = 0;
+    bool cut = false;
+    queue [tail] = hold->seq;
+    depth [tail++] = 0;
+    while (head < tail) {
+        uint64_t at = queue [head];
+        uint32_t level = depth [head++];
+        void *data = NULL;
+        size_t data_size = 0;
+        bus_error_t err;
+        if (bus_store_record_raw (core->store, at, &data, &data_size, &err) != 0) {
+            continue;
+        }
+        if (level > 0 && bytes + data_size > BUS_CAUSES_BYTES_MAX) {
+            free (data);
+            cut = true;
+            continue;
+        }
+        Bulkhead__V1__Record *rec = bulkhead__v1__record__unpack (NULL, data_size, data);
+        for (size_t i = 0; rec && i < rec->n_causes; i++) {
+            uint64_t cause = rec->causes [i];
+            bool seen = cause >= at;        //  causes come before: no cycles
+            for (size_t j = 0; !seen && j < tail; j++) {
+                seen = queue [j] == cause;
+            }
+            if (seen) {
+                continue;
+            }
+            if (level + 1 > want || tail > BUS_CAUSES_RECORDS_MAX) {
+                cut = true;
+                continue;
+            }
+            queue [tail] = cause;
+            depth [tail++] = level + 1;
+        }
+        if (rec) {
+            bulkhead__v1__record__free_unpacked (rec, NULL);
+        }
+        if (level == 0) {
+            free (data);                //  the held record itself: GET_HOLD has it
+            continue;
+        }
+        found [n_found].data = data;
+        found [n_found++].len = data_size;
+        bytes += data_size;
+    }
+    reply->n_causes = n_found;
+    reply->causes = found;
+    reply->has_causes_cut = true;
+    reply->causes_cut = cut;
+    snprintf (reason, size, "%s: %zu record%s of its causes, %u generation%s deep%s", hold->id,
+              n_found, n_found == 1? "": "s", want, want == 1? "": "s",
+              cut? "; more lie further back or past the limit": "");
+    return BUS_OK;
+}
+
 bus_code_t
 bus_approval_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *control,
                       Bulkhead__V1__ControlReply *reply, char *reason, size_t size)
 {
     const bus_agent_t *me = peer->agent;
     if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING) {
-        return s_list (core, me, reply, reason, size);
+        return s_list (core, me, control->has_include_own && control->include_own, reply,
+                       reason, size);
     }
     bus_code_t code = BUS_OK;
     const char *id = control->id? control->id: "";
@@ -482,6 +647,9 @@ bus_approval_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Co
         snprintf (reason, size, "%s: %zu bytes of record seq %llu", id, record_size,
                   (unsigned long long) hold->seq);
         return BUS_OK;
+    }
+    if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_GET_CAUSES) {
+        return s_causes (core, hold, control, reply, reason, size);
     }
     if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_DENY) {
         char why [256];

@@ -209,6 +209,8 @@ static const row_t s_table [] = {
       bus_approval_control },
     { BULKHEAD__V1__CONTROL_OP__CONTROL_GET_HOLD, BUS_ROLE_APPROVER, "an approver",
       bus_approval_control },
+    { BULKHEAD__V1__CONTROL_OP__CONTROL_GET_CAUSES, BUS_ROLE_APPROVER, "an approver",
+      bus_approval_control },
     { BULKHEAD__V1__CONTROL_OP__CONTROL_GRANT, BUS_ROLE_APPROVER | BUS_ROLE_OPERATOR,
       "an approver or an operator", bus_grants_control },
     { BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_TAINT, BUS_ROLE_OPERATOR, "an operator",

@@ -118,5 +118,6 @@ int cmd_alerts (int argc, char **argv);
 int cmd_quarantine (int argc, char **argv);
 int cmd_release (int argc, char **argv);
 int cmd_top (int argc, char **argv);
+int cmd_console (int argc, char **argv);
 
 #endif

@@ -8,14 +8,17 @@
     before showing anything, show every field that reaches the recipient
     (escaped: bus_print.h), and approve the digest of what they showed. */
 #include "cmd.h"
+#include "cmd_notify.h"
 #include "bus_store.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zmq.h>
 
 //  How much of a payload is shown unless --full.
 #define CMD_PAYLOAD_SHOWN   4096
@@ -165,6 +168,10 @@ s_show (const Bulkhead__V1__Pending *p, const Bulkhead__V1__Record *rec,
     else {
         s_row ("restricted", "no");
     }
+    if (p->blocked) {
+        //  The bus says this approver may not decide on it, and why.
+        s_row ("YOU MAY NOT", p->blocked);
+    }
     char seq [32];
     snprintf (seq, sizeof seq, "%llu", (unsigned long long) rec->seq);
     s_row ("seq", seq);
@@ -213,7 +220,8 @@ s_show (const Bulkhead__V1__Pending *p, const Bulkhead__V1__Record *rec,
 }
 
 static const char *s_pending_help =
-    "usage: bulkhead pending [ID] [--full] [options]\n\n"
+    "usage: bulkhead pending [ID] [--full] [options]\n"
+    "       bulkhead pending --follow [--notify CMD] [--notify-interval S] [options]\n\n"
     "Lists the held messages this approver may decide on (or only ID), each as\n"
     "exactly what the recipient will be delivered: the CLI fetches the held\n"
     "record's bytes, checks them against the digest an approval names, and only\n"
@@ -229,6 +237,14 @@ static const char *s_pending_help =
     "\\\\, and a payload cut short ends in \\[N more bytes]. Fields other than the\n"
     "payload stay on their line (newline and tab as \\n \\t).\n\n"
     "  --full             the whole payload, not only its first 4096 bytes\n"
+    "  --follow           then stay connected and print one line per new hold\n"
+    "                     (PENDING ...) and per vote or decision on one (UPDATE ...),\n"
+    "                     until interrupted\n"
+    "  --notify CMD       with --follow: run CMD (/bin/sh -c) with one JSON object a\n"
+    "                     line on its standard input for each new hold, batched: at\n"
+    "                     most one run at a time and one per --notify-interval; what\n"
+    "                     is queued at exit still runs\n"
+    "  --notify-interval S  seconds between runs of CMD, 1..3600 (default 10)\n"
     CMD_CONN_HELP;
 
 static const char *s_approve_help =
@@ -259,6 +275,9 @@ typedef struct {
     const char *digest_hex;
     const char *reason;
     bool full;
+    bool follow;
+    const char *notify;
+    unsigned notify_interval;
 } s_ask_t;
 
 //  ID first (if any), then --digest / --reason / --full and the connection
@@ -266,18 +285,23 @@ typedef struct {
 static int
 s_parse (int argc, char **argv, const char *help, s_ask_t *ask)
 {
-    enum { DIGEST = CMD_OPT_FIRST_FREE, REASON, FULL, HELP };
+    enum { DIGEST = CMD_OPT_FIRST_FREE, REASON, FULL, FOLLOW, NOTIFY, INTERVAL, HELP };
     static const struct option options [] = {
         CMD_CONN_OPTIONS,
         { "digest", required_argument, NULL, DIGEST },
         { "reason", required_argument, NULL, REASON },
         { "full", no_argument, NULL, FULL },
+        { "follow", no_argument, NULL, FOLLOW },
+        { "notify", required_argument, NULL, NOTIFY },
+        { "notify-interval", required_argument, NULL, INTERVAL },
         { "help", no_argument, NULL, HELP },
         { NULL, 0, NULL, 0 }
     };
     memset (ask, 0, sizeof *ask);
     ask->prog = argv [0];
     cmd_conn_defaults (&ask->conn);
+    ask->notify_interval = 10;
+    unsigned long long n;
     int opt;
     while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
         if (cmd_conn_option (&ask->conn, opt, optarg)) {
@@ -287,6 +311,15 @@ s_parse (int argc, char **argv, const char *help, s_ask_t *ask)
             case DIGEST: ask->digest_hex = optarg; break;
             case REASON: ask->reason = optarg; break;
             case FULL: ask->full = true; break;
+            case FOLLOW: ask->follow = true; break;
+            case NOTIFY: ask->notify = optarg; break;
+            case INTERVAL:
+                if (!cmd_number (optarg, 1, 3600, &n)) {
+                    fprintf (stderr, "bulkhead %s: --notify-interval takes seconds, 1..3600\n", ask->prog);
+                    return 2;
+                }
+                ask->notify_interval = (unsigned) n;
+                break;
             case HELP: return s_help (help, true);
             default: return s_help (help, false);
         }
@@ -348,6 +381,73 @@ s_not_listed (bus_client_t *client, const s_ask_t *ask)
     return 1;
 }
 
+static volatile sig_atomic_t s_stop;
+
+static void
+s_on_signal (int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+//  pending --follow: one line per notice, and the notify hook, until
+//  SIGINT or SIGTERM. 0, or 1 if the bus went away.
+static int
+s_follow (bus_client_t *client, const s_ask_t *ask)
+{
+    struct sigaction sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGTERM, &sa, NULL);
+    cmd_notify_t *notify = ask->notify? cmd_notify_new (ask->notify, ask->notify_interval): NULL;
+    fflush (stdout);
+    while (!s_stop) {
+        Bulkhead__V1__Frame *frame;
+        bus_error_t err;
+        while (bus_client_recv (client, &frame, 0, &err) == 0) {
+            if (frame->body_case == BULKHEAD__V1__FRAME__BODY_PENDING) {
+                const Bulkhead__V1__Pending *p = frame->pending;
+                printf ("PENDING ");
+                bus_print_line (stdout, p->approval_id);
+                printf (" ");
+                bus_print_line (stdout, p->sender);
+                printf (" -> ");
+                bus_print_line (stdout, p->recipient);
+                printf (" ");
+                bus_print_line (stdout, p->intent_class);
+                printf ("%s: ", p->has_restricted && p->restricted? " RESTRICTED": "");
+                bus_print_line (stdout, p->justification? p->justification: "(no justification)");
+                printf ("\n");
+                if (notify) {
+                    cmd_notify_pending (notify, p);
+                }
+            }
+            else
+            if (frame->body_case == BULKHEAD__V1__FRAME__BODY_HOLD_UPDATE) {
+                const Bulkhead__V1__HoldUpdate *u = frame->hold_update;
+                printf ("UPDATE ");
+                bus_print_line (stdout, u->approval_id);
+                printf (" ");
+                bus_print_line (stdout, u->state);
+                printf (" votes %zu/%u: ", u->n_votes, u->quorum);
+                bus_print_line (stdout, u->reason);
+                printf ("\n");
+            }
+            bus_client_free (&frame);
+        }
+        fflush (stdout);
+        if (notify) {
+            cmd_notify_tick (notify);
+        }
+        int wait = notify? cmd_notify_wait_ms (notify): -1;
+        zmq_pollitem_t item = { bus_client_socket (client), 0, ZMQ_POLLIN, 0 };
+        zmq_poll (&item, 1, wait < 0 || wait > 1000? 1000: wait);
+    }
+    cmd_notify_destroy (&notify);
+    return 0;
+}
+
 int
 cmd_pending (int argc, char **argv)
 {
@@ -356,7 +456,7 @@ cmd_pending (int argc, char **argv)
     if (rc >= 0) {
         return rc;
     }
-    if (ask.digest_hex || ask.reason) {
+    if (ask.digest_hex || ask.reason || (ask.notify && !ask.follow) || (ask.follow && ask.id)) {
         return s_help (s_pending_help, false);
     }
     bus_client_t *client = cmd_connect (&ask.conn, ask.prog);
@@ -393,6 +493,9 @@ cmd_pending (int argc, char **argv)
         printf ("\n");
     }
     bus_client_free (&reply);
+    if (ask.follow) {
+        exit_code = s_follow (client, &ask);
+    }
     bus_client_destroy (&client);
     return exit_code;
 }
@@ -405,7 +508,7 @@ cmd_approve (int argc, char **argv)
     if (rc >= 0) {
         return rc;
     }
-    if (!ask.id || ask.reason) {
+    if (!ask.id || ask.reason || ask.follow || ask.notify) {
         return s_help (s_approve_help, false);
     }
     uint8_t named [32];
@@ -473,7 +576,7 @@ cmd_deny (int argc, char **argv)
     if (rc >= 0) {
         return rc;
     }
-    if (!ask.id || !ask.reason || ask.digest_hex || ask.full) {
+    if (!ask.id || !ask.reason || ask.digest_hex || ask.full || ask.follow || ask.notify) {
         return s_help (s_deny_help, false);
     }
     bus_client_t *client = cmd_connect (&ask.conn, ask.prog);

@@ -18,6 +18,7 @@ static const cmd_t s_commands [] = {
     { "pending", cmd_pending, "list held messages waiting for this approver" },
     { "approve", cmd_approve, "approve a held message (approvers)" },
     { "deny",   cmd_deny,   "deny a held message with a reason (approvers)" },
+    { "console", cmd_console, "the approval console: a local web page for one approver" },
     { "grant",  cmd_grant,  "let the next N messages or T minutes of one kind through (approvers)" },
     { "log",    cmd_log,    "read the log (also while the bus runs)" },
     { "verify", cmd_verify, "check the log: chain, payload digests, Merkle tree, signed checkpoints" },

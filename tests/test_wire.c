@@ -335,6 +335,31 @@ test_pending (void **state)
     bus_wire_destroy (&wire);
 }
 
+static void
+test_hold_update (void **state)
+{
+    (void) state;
+    char *votes [] = { "alice", "bob" };
+    Bulkhead__V1__HoldUpdate update = BULKHEAD__V1__HOLD_UPDATE__INIT;
+    update.approval_id = "h-1";
+    update.state = "pending";
+    update.actor = "bob";
+    update.n_votes = 2;
+    update.votes = votes;
+    update.has_quorum = true;
+    update.quorum = 3;
+    Bulkhead__V1__Frame frame = BULKHEAD__V1__FRAME__INIT;
+    frame.body_case = BULKHEAD__V1__FRAME__BODY_HOLD_UPDATE;
+    frame.hold_update = &update;
+    bus_wire_t *wire;
+    Bulkhead__V1__Frame *got = s_round_trip (&wire, &frame, "hold_update");
+    assert_string_equal (got->hold_update->approval_id, "h-1");
+    assert_string_equal (got->hold_update->actor, "bob");
+    assert_int_equal (got->hold_update->n_votes, 2);
+    assert_int_equal (got->hold_update->quorum, 3);
+    bus_wire_destroy (&wire);
+}
+
 //  The tests above cover these bodies; a body added to the schema must get
 //  a case here (and a name in bus_wire_body_name).
 static void
@@ -343,7 +368,7 @@ test_every_body_covered (void **state)
     (void) state;
     static const char *covered [] = {
         "hello", "welcome", "send", "ack", "deliver", "delivery_ack", "error", "ping",
-        "pong", "control", "control_reply", "pending"
+        "pong", "control", "control_reply", "pending", "hold_update"
     };
     const ProtobufCMessageDescriptor *d = &bulkhead__v1__frame__descriptor;
     for (unsigned i = 0; i < d->n_fields; i++) {
@@ -681,6 +706,7 @@ main (void)
         cmocka_unit_test (test_ping_pong),
         cmocka_unit_test (test_control),
         cmocka_unit_test (test_pending),
+        cmocka_unit_test (test_hold_update),
         cmocka_unit_test (test_every_body_covered),
         cmocka_unit_test (test_encode),
         cmocka_unit_test (test_garbage),
