@@ -313,7 +313,9 @@ s_write (bus_store_t *self, s_op_t op, bus_error_t *err)
         return s_regrow (self, err);
     }
     if (rc) {
-        return s_fail_mdb (self, err, s_db_names [op.db], rc);
+        char what [48];
+        snprintf (what, sizeof what, "writing to '%s'", s_db_names [op.db]);
+        return s_fail_mdb (self, err, what, rc);
     }
     return 0;
 }

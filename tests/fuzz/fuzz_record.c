@@ -17,7 +17,10 @@
     - a cut never splits a character.
     The CLI's own assumptions are checked too: the time a record gives
     converts (gmtime_r), the kind and verdict index their name tables.
+    And `log --json` / `--ocsf` (bus_export): each record becomes one line
+    of ASCII that jansson reads back as a JSON object.
 */
+#include "bus_export.h"
 #include "bus_print.h"
 #include "record.pb-c.h"
 #include "oracle.h"
@@ -224,6 +227,26 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
                              i + k + rec->seq / 97);
             }
         }
+    }
+    for (int ocsf = 0; ocsf < 2; ocsf++) {
+        json_t *obj = ocsf? bus_export_ocsf (rec, size): bus_export_json (rec, size, true);
+        FUZZ_CHECK (obj, "bus_export gives no object (%s)", ocsf? "ocsf": "json");
+        char *line = NULL;
+        size_t line_len = 0;
+        FILE *out = open_memstream (&line, &line_len);
+        FUZZ_CHECK (out && bus_export_write (out, obj) == 0, "bus_export_write fails");
+        fclose (out);
+        FUZZ_CHECK (line_len > 1 && line [line_len - 1] == '\n', "the line has no newline");
+        for (size_t i = 0; i < line_len; i++) {
+            FUZZ_CHECK ((uint8_t) line [i] < 0x80 && (line [i] >= 0x20 || i == line_len - 1),
+                        "byte %zu of the JSON line is 0x%02x", i, (uint8_t) line [i]);
+        }
+        json_error_t error;
+        json_t *back = json_loads (line, 0, &error);
+        FUZZ_CHECK (json_is_object (back), "the JSON line does not parse: %s", error.text);
+        json_decref (back);
+        json_decref (obj);
+        free (line);
     }
     bulkhead__v1__record__free_unpacked (rec, NULL);
     return 0;
