@@ -219,8 +219,8 @@ s_blast_warnings (const bus_policy_t *policy, s_warning_t *list, size_t *n)
             snprintf (without, sizeof without, ", %s without a person", names);
         }
         snprintf (s_warn (list, n, agent->line)->text, sizeof list->text,
-                  "untrusted agent '%s' has a path to privileged class %s that no stage blocks%s; "
-                  "`bulkhead blast --policy FILE %s` shows the paths", agent->name, classes,
+                  "untrusted agent '%s' has a path to privileged class %.300s that no stage blocks"
+                  "%.300s; `bulkhead blast --policy FILE %s` shows the paths", agent->name, classes,
                   without, agent->name);
     }
     //  Held classes some edge carries: one approver, or all of them on
