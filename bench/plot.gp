@@ -34,6 +34,7 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set boxwidth 0.9
+unset xtics
 set xtics rotate by -30 nomirror
 set xlabel "payload x pairs, offered rate" noenhanced
 set ylabel "ms, send to delivery (log)"

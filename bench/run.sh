@@ -23,7 +23,8 @@
 #     BUILD=build/release   where the binaries are
 #     BENCH_FULL=1          1M messages or 60 s per throughput run, 10 s per
 #                           latency run (default: 200k (4 KiB: 100k) or 20 s,
-#                           and 3 s; about 6-7 minutes on 2 cores)
+#                           and 3 s; about 11 minutes on 2 cores with the
+#                           four systems and the fleet of 2,000)
 #     BENCH_ROUNDS=3        rounds per workload (at least 3 for min/max)
 #     BENCH_SYSTEMS="baseline bulkhead nats redis"
 #     BENCH_QUICK=1         one round, 256 B only (a smoke test, not for quoting)
