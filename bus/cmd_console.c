@@ -29,7 +29,7 @@
       only ever sets it as text.
 */
 #include "cmd.h"
-#include "cmd_notify.h"
+#include "bus_notify.h"
 #include "record.pb-c.h"
 #include "console_assets.h"
 
@@ -153,7 +153,7 @@ typedef struct {
     //  The notify hook (main thread only) and the holds it was told of:
     //  a hold is told once, from its notice or, when the notice did not
     //  reach this connection, from the listing that found it.
-    cmd_notify_t *notify;
+    bus_notify_t *notify;
     char notified [CON_NOTIFIED_MAX][80];
     size_t n_notified;
 } con_t;
@@ -222,9 +222,9 @@ s_publish_locked (con_t *self)
         json_array_append (holds, self->holds [i]->view);
     }
     json_t *state = json_pack ("{s:o, s:b, s:o, s:o, s:O}",
-                               "agent", cmd_json_str (self->agent),
+                               "agent", bus_json_str (self->agent),
                                "bus_ok", self->bus_ok,
-                               "bus_error", cmd_json_str (self->bus_error),
+                               "bus_error", bus_json_str (self->bus_error),
                                "holds", holds,
                                "history", self->history);
     char *text = state? json_dumps (state, JSON_COMPACT): NULL;
@@ -249,14 +249,14 @@ s_decided_locked (con_t *self, size_t index, const char *state, const char *acto
 {
     con_hold_t *hold = self->holds [index];
     json_t *entry = json_pack ("{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:I}",
-                               "id", cmd_json_str (hold->id),
-                               "sender", cmd_json_str (hold->sender),
-                               "recipient", cmd_json_str (hold->recipient),
-                               "class", cmd_json_str (hold->intent_class),
-                               "action", cmd_json_str (hold->action [0]? hold->action: NULL),
+                               "id", bus_json_str (hold->id),
+                               "sender", bus_json_str (hold->sender),
+                               "recipient", bus_json_str (hold->recipient),
+                               "class", bus_json_str (hold->intent_class),
+                               "action", bus_json_str (hold->action [0]? hold->action: NULL),
                                "state", state,
-                               "actor", cmd_json_str (actor),
-                               "reason", cmd_json_str (reason),
+                               "actor", bus_json_str (actor),
+                               "reason", bus_json_str (reason),
                                "time_us", (json_int_t) s_now_us ());
     if (entry) {
         json_array_insert_new (self->history, 0, entry);
@@ -283,7 +283,7 @@ s_notify (con_t *self, const Bulkhead__V1__Pending *p)
     }
     snprintf (self->notified [self->n_notified++ % CON_NOTIFIED_MAX], sizeof self->notified [0], "%s",
               p->approval_id);
-    cmd_notify_pending (self->notify, p);
+    bus_notify_pending (self->notify, p);
 }
 
 // ---------------------------------------------------------------------------
@@ -373,14 +373,14 @@ s_causes (con_t *self, bus_client_t *client, const char *id, const Bulkhead__V1_
                 shown [i] = true;
                 json_t *cause = json_pack ("{s:I, s:i, s:o, s:o, s:I, s:o, s:o, s:b, s:o, s:o, s:o}",
                     "seq", (json_int_t) c->seq, "depth", level,
-                    "sender", cmd_json_str (c->sender), "recipient", cmd_json_str (c->recipient),
-                    "time_us", (json_int_t) c->time_us, "class", cmd_json_str (c->intent_class),
-                    "action", cmd_json_str (c->action),
+                    "sender", bus_json_str (c->sender), "recipient", bus_json_str (c->recipient),
+                    "time_us", (json_int_t) c->time_us, "class", bus_json_str (c->intent_class),
+                    "action", bus_json_str (c->action),
                     "restricted", c->has_restricted && c->restricted,
-                    "restricted_why", cmd_json_str (c->restricted_why),
-                    "code", cmd_json_str (c->code),
+                    "restricted_why", bus_json_str (c->restricted_why),
+                    "code", bus_json_str (c->code),
                     "justification", c->justification
-                        ? cmd_json_text (c->justification, strlen (c->justification), BUS_PRINT_LINE,
+                        ? bus_json_text (c->justification, strlen (c->justification), BUS_PRINT_LINE,
                                          300, NULL)
                         : json_null ());
                 if (cause) {
@@ -472,12 +472,12 @@ s_view_update (json_t *view, const Bulkhead__V1__Pending *p)
 {
     json_t *votes = json_array ();
     for (size_t i = 0; i < p->n_votes; i++) {
-        json_array_append_new (votes, cmd_json_str (p->votes [i]));
+        json_array_append_new (votes, bus_json_str (p->votes [i]));
     }
     json_object_set_new (view, "votes", votes);
     json_object_set_new (view, "quorum", json_integer (p->quorum));
     json_object_set_new (view, "expires_us", json_integer ((json_int_t) p->expires_us));
-    json_object_set_new (view, "blocked", cmd_json_str (p->blocked));
+    json_object_set_new (view, "blocked", bus_json_str (p->blocked));
 }
 
 //  A new hold: fetched, checked, its causes read. NULL if out of memory.
@@ -501,19 +501,19 @@ s_make (con_t *self, bus_client_t *client, const Bulkhead__V1__Pending *p)
     sodium_bin2hex (hex, sizeof hex, hold->digest, 32);
     //  Before it is checked, the page gets only what the notice says.
     json_t *view = json_pack ("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:I, s:b, s:b, s:o}",
-        "id", cmd_json_str (p->approval_id),
-        "sender", cmd_json_str (p->sender),
-        "recipient", cmd_json_str (p->recipient),
-        "class", cmd_json_str (p->intent_class),
-        "action", cmd_json_str (p->action),
-        "resource", cmd_json_str (p->resource),
+        "id", bus_json_str (p->approval_id),
+        "sender", bus_json_str (p->sender),
+        "recipient", bus_json_str (p->recipient),
+        "class", bus_json_str (p->intent_class),
+        "action", bus_json_str (p->action),
+        "resource", bus_json_str (p->resource),
         "justification", p->justification
-            ? cmd_json_text (p->justification, strlen (p->justification), 0, 0, NULL): json_null (),
+            ? bus_json_text (p->justification, strlen (p->justification), 0, 0, NULL): json_null (),
         "restricted", p->has_restricted && p->restricted,
         "seq", (json_int_t) p->seq,
         "verified", hold->verified,
         "tampered", tampered,
-        "mismatch", rec? json_null (): cmd_json_str (why));
+        "mismatch", rec? json_null (): bus_json_str (why));
     hold->view = view;
     if (!view) {
         s_hold_free (&hold);
@@ -526,23 +526,23 @@ s_make (con_t *self, bus_client_t *client, const Bulkhead__V1__Pending *p)
         //  From here on, what the page shows is the checked record's.
         json_object_set_new (view, "digest", json_string (hex));
         json_object_set_new (view, "justification", rec->justification
-            ? cmd_json_text (rec->justification, strlen (rec->justification), 0, 0, NULL): json_null ());
-        json_object_set_new (view, "action", cmd_json_str (rec->action));
-        json_object_set_new (view, "resource", cmd_json_str (rec->resource));
+            ? bus_json_text (rec->justification, strlen (rec->justification), 0, 0, NULL): json_null ());
+        json_object_set_new (view, "action", bus_json_str (rec->action));
+        json_object_set_new (view, "resource", bus_json_str (rec->resource));
         json_object_set_new (view, "restricted", json_boolean (rec->has_restricted && rec->restricted));
-        json_object_set_new (view, "restricted_why", cmd_json_str (rec->restricted_why));
-        json_object_set_new (view, "intent", cmd_json_str (rec->intent));
-        json_object_set_new (view, "tool", cmd_json_str (rec->tool));
-        json_object_set_new (view, "content_type", cmd_json_str (rec->content_type));
-        json_object_set_new (view, "message_id", cmd_json_str (rec->message_id));
-        json_object_set_new (view, "key_fp", cmd_json_str (rec->key_fp));
+        json_object_set_new (view, "restricted_why", bus_json_str (rec->restricted_why));
+        json_object_set_new (view, "intent", bus_json_str (rec->intent));
+        json_object_set_new (view, "tool", bus_json_str (rec->tool));
+        json_object_set_new (view, "content_type", bus_json_str (rec->content_type));
+        json_object_set_new (view, "message_id", bus_json_str (rec->message_id));
+        json_object_set_new (view, "key_fp", bus_json_str (rec->key_fp));
         if (rec->has_payload) {
             size_t more = 0;
-            json_t *text = cmd_json_text (rec->payload.data, rec->payload.len, 0, CON_PAYLOAD_SHOWN, &more);
+            json_t *text = bus_json_text (rec->payload.data, rec->payload.len, 0, CON_PAYLOAD_SHOWN, &more);
             json_object_set_new (view, "payload", json_pack ("{s:I, s:o, s:I, s:I}",
                 "size", (json_int_t) rec->payload.len, "text", text? text: json_string (""),
                 "shown_bytes", (json_int_t) (rec->payload.len - more), "more", (json_int_t) more));
-            hold->payload_all = cmd_json_text (rec->payload.data, rec->payload.len, 0, 0, NULL);
+            hold->payload_all = bus_json_text (rec->payload.data, rec->payload.len, 0, 0, NULL);
         }
         bool cut = false;
         json_object_set_new (view, "causes", s_causes (self, client, p->approval_id, rec, &cut));
@@ -626,7 +626,7 @@ s_on_update (con_t *self, const Bulkhead__V1__HoldUpdate *u)
     if (hold && strcmp (u->state, "pending") == 0) {
         json_t *votes = json_array ();
         for (size_t i = 0; i < u->n_votes; i++) {
-            json_array_append_new (votes, cmd_json_str (u->votes [i]));
+            json_array_append_new (votes, bus_json_str (u->votes [i]));
         }
         json_object_set_new (hold->view, "votes", votes);
         json_object_set_new (hold->view, "quorum", json_integer (u->quorum));
@@ -693,7 +693,7 @@ s_decide (con_t *self, bus_client_t *client, con_request_t *req)
             snprintf (reason, sizeof reason, "%s", why);
         }
     }
-    json_t *answer = json_pack ("{s:o, s:o}", "code", cmd_json_str (code), "reason", cmd_json_str (reason));
+    json_t *answer = json_pack ("{s:o, s:o}", "code", bus_json_str (code), "reason", bus_json_str (reason));
     req->answer = answer? json_dumps (answer, JSON_COMPACT): NULL;
     req->status = strcmp (code, "OK") == 0? 200: 409;
     json_decref (answer);
@@ -1123,7 +1123,7 @@ s_requests (con_t *self, bus_client_t *client)
 static void
 s_run (con_t *self, bus_client_t **client_p, const con_args_t *args)
 {
-    cmd_notify_t *notify = self->notify;
+    bus_notify_t *notify = self->notify;
     int64_t listed_ms = 0;
     int64_t connected_ms = s_mono_ms ();
     bool list_due = true;
@@ -1165,10 +1165,10 @@ s_run (con_t *self, bus_client_t **client_p, const con_args_t *args)
             continue;               //  the listing may have kept notices aside
         }
         if (notify) {
-            cmd_notify_tick (notify);
+            bus_notify_tick (notify);
         }
         int wait = (int) (listed_ms + (list_due? CON_LIST_GAP_MS: CON_LIST_EVERY_MS) - s_mono_ms ());
-        int notify_wait = notify? cmd_notify_wait_ms (notify): -1;
+        int notify_wait = notify? bus_notify_wait_ms (notify): -1;
         if (notify_wait >= 0 && notify_wait < wait) {
             wait = notify_wait;
         }
@@ -1253,7 +1253,7 @@ cmd_console (int argc, char **argv)
     unsigned port = info? info->port: ntohs (addr.sin_port);
     snprintf (self->host, sizeof self->host, "%s:%u", host, port);
     snprintf (self->host_alt, sizeof self->host_alt, "%s:%u", loopback? "localhost": host, port);
-    self->notify = args.notify? cmd_notify_new (args.notify, args.notify_interval): NULL;
+    self->notify = args.notify? bus_notify_new (args.notify, args.notify_interval): NULL;
     struct sigaction sa;
     memset (&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
@@ -1274,7 +1274,7 @@ cmd_console (int argc, char **argv)
     pthread_cond_broadcast (&self->changed);
     pthread_mutex_unlock (&self->lock);
     MHD_stop_daemon (daemon);
-    cmd_notify_destroy (&self->notify);
+    bus_notify_destroy (&self->notify);
     for (size_t i = 0; i < self->n_holds; i++) {
         s_hold_free (&self->holds [i]);
     }
