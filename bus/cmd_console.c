@@ -897,46 +897,112 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
     *con_cls = NULL;
 }
 
+//  GET /: the page.
+static enum MHD_Result
+s_get_page (con_t *self, struct MHD_Connection *conn, const con_upload_t *upload)
+{
+    (void) upload;
+    struct MHD_Response *r = MHD_create_response_from_buffer (self->page_size, self->page,
+                                                              MHD_RESPMEM_PERSISTENT);
+    return s_send (self, conn, 200, "text/html; charset=utf-8", r);
+}
+
+//  GET /events: the page's event stream, one snapshot per change.
+static enum MHD_Result
+s_get_events (con_t *self, struct MHD_Connection *conn, const con_upload_t *upload)
+{
+    (void) upload;
+    con_stream_t *st = calloc (1, sizeof *st);
+    if (!st) {
+        return MHD_NO;
+    }
+    st->console = self;
+    struct MHD_Response *r = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 16384,
+                                                                s_stream_read, st, s_stream_free);
+    if (!r) {
+        free (st);
+        return MHD_NO;
+    }
+    return s_send (self, conn, 200, "text/event-stream", r);
+}
+
+static enum MHD_Result
+s_get_payload (con_t *self, struct MHD_Connection *conn, const con_upload_t *upload)
+{
+    (void) upload;
+    return s_get_hold (self, conn);
+}
+
+static enum MHD_Result
+s_post_approve (con_t *self, struct MHD_Connection *conn, const con_upload_t *upload)
+{
+    return s_post (self, conn, false, upload->body, upload->size);
+}
+
+static enum MHD_Result
+s_post_deny (con_t *self, struct MHD_Connection *conn, const con_upload_t *upload)
+{
+    return s_post (self, conn, true, upload->body, upload->size);
+}
+
+typedef enum MHD_Result (route_fn) (con_t *self, struct MHD_Connection *conn,
+                                    const con_upload_t *upload);
+
+//  Everything the console answers; anything else is 404.
+static const struct {
+    bool post;                  //  a state change: POST, token in the header
+    const char *path;
+    route_fn *handler;
+} s_routes [] = {
+    { false, "/", s_get_page },
+    { false, "/events", s_get_events },
+    { false, "/api/hold", s_get_payload },
+    { true, "/api/approve", s_post_approve },
+    { true, "/api/deny", s_post_deny },
+};
+
+//  The checks every request passes on its headers, before any body is
+//  read: NULL, or why it is refused (and *status).
+static const char *
+s_refused (con_t *self, struct MHD_Connection *conn, const char *method, unsigned *status)
+{
+    *status = 403;
+    const char *host = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Host");
+    if (!host || (strcmp (host, self->host) != 0 && strcmp (host, self->host_alt) != 0)) {
+        return "wrong Host header: this console answers only to the address it listens on";
+    }
+    if (strcmp (method, "POST") == 0) {
+        const char *type = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Content-Type");
+        if (!s_token_ok (self, MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "X-Bulkhead-Token"))) {
+            return "a state change needs the token in the X-Bulkhead-Token header";
+        }
+        *status = 415;
+        return type && strncmp (type, "application/json", 16) == 0
+             ? NULL: "a state change is a JSON body (application/json)";
+    }
+    if (strcmp (method, "GET") == 0) {
+        return s_token_ok (self, MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, "token"))
+             ? NULL: "missing or wrong token: open the URL the console printed";
+    }
+    *status = 405;
+    return "only GET and POST";
+}
+
 static enum MHD_Result
 s_answer (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
     (void) version;
     con_t *self = cls;
-    bool post = strcmp (method, "POST") == 0;
     if (!*con_cls) {
         //  Headers only: refuse what is not ours before reading any body.
-        const char *host = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Host");
-        if (!host || (strcmp (host, self->host) != 0 && strcmp (host, self->host_alt) != 0)) {
-            return s_text (self, conn, 403, "wrong Host header: this console answers only to the "
-                                            "address it listens on");
+        unsigned status;
+        const char *refused = s_refused (self, conn, method, &status);
+        if (refused) {
+            return s_text (self, conn, status, refused);
         }
-        if (post) {
-            const char *header = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "X-Bulkhead-Token");
-            const char *type = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Content-Type");
-            if (!s_token_ok (self, header)) {
-                return s_text (self, conn, 403, "a state change needs the token in the "
-                                                "X-Bulkhead-Token header");
-            }
-            if (!type || strncmp (type, "application/json", 16) != 0) {
-                return s_text (self, conn, 415, "a state change is a JSON body (application/json)");
-            }
-        }
-        else
-        if (strcmp (method, "GET") == 0) {
-            if (!s_token_ok (self, MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, "token"))) {
-                return s_text (self, conn, 403, "missing or wrong token: open the URL the console printed");
-            }
-        }
-        else {
-            return s_text (self, conn, 405, "only GET and POST");
-        }
-        con_upload_t *upload = calloc (1, sizeof *upload);
-        if (!upload) {
-            return MHD_NO;
-        }
-        *con_cls = upload;
-        return MHD_YES;
+        *con_cls = calloc (1, sizeof (con_upload_t));
+        return *con_cls? MHD_YES: MHD_NO;
     }
     con_upload_t *upload = *con_cls;
     if (*upload_data_size > 0) {
@@ -950,36 +1016,14 @@ s_answer (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (post && upload->too_big) {
+    if (upload->too_big) {
         return s_text (self, conn, 413, "body too big");
     }
-    if (post && strcmp (url, "/api/approve") == 0) {
-        return s_post (self, conn, false, upload->body, upload->size);
-    }
-    if (post && strcmp (url, "/api/deny") == 0) {
-        return s_post (self, conn, true, upload->body, upload->size);
-    }
-    if (!post && strcmp (url, "/") == 0) {
-        struct MHD_Response *r = MHD_create_response_from_buffer (self->page_size, self->page,
-                                                                  MHD_RESPMEM_PERSISTENT);
-        return s_send (self, conn, 200, "text/html; charset=utf-8", r);
-    }
-    if (!post && strcmp (url, "/events") == 0) {
-        con_stream_t *st = calloc (1, sizeof *st);
-        if (!st) {
-            return MHD_NO;
+    bool post = strcmp (method, "POST") == 0;
+    for (size_t i = 0; i < sizeof s_routes / sizeof s_routes [0]; i++) {
+        if (s_routes [i].post == post && strcmp (s_routes [i].path, url) == 0) {
+            return s_routes [i].handler (self, conn, upload);
         }
-        st->console = self;
-        struct MHD_Response *r = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 16384,
-                                                                    s_stream_read, st, s_stream_free);
-        if (!r) {
-            free (st);
-            return MHD_NO;
-        }
-        return s_send (self, conn, 200, "text/event-stream", r);
-    }
-    if (!post && strcmp (url, "/api/hold") == 0) {
-        return s_get_hold (self, conn);
     }
     return s_text (self, conn, 404, "no such page");
 }
