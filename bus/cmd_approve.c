@@ -418,8 +418,14 @@ s_follow (bus_client_t *client, const s_ask_t *ask)
                 bus_print_line (stdout, p->intent_class);
                 printf ("%s: ", p->has_restricted && p->restricted? " RESTRICTED": "");
                 bus_print_line (stdout, p->justification? p->justification: "(no justification)");
+                if (p->blocked) {
+                    printf ("  (YOU MAY NOT: ");
+                    bus_print_line (stdout, p->blocked);
+                    printf (")");
+                }
                 printf ("\n");
-                if (notify) {
+                //  Never its own messages: nobody needs a chat about those.
+                if (notify && strcmp (p->sender, bus_client_agent (client)) != 0) {
                     bus_notify_pending (notify, p);
                 }
             }

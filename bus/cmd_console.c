@@ -57,7 +57,8 @@
 #define CON_REQUESTS_MAX    16      //  approvals and denials waiting for the bus thread
 #define CON_CONNECTIONS_MAX 32      //  HTTP connections at once
 #define CON_CAUSES_DEPTH    8       //  generations of causes shown
-#define CON_LIST_EVERY_MS   3000    //  a listing now and then: own holds have no notice
+#define CON_LIST_EVERY_MS   30000   //  a listing now and then, for notices this connection
+                                    //  missed (see README); each is a log record
 #define CON_LIST_GAP_MS     200     //  a flood of notices makes a listing at most this often
 #define CON_KEEPALIVE_S     15
 #define CON_RECONNECT_MS    3000    //  a new session this often while the bus is gone      //  a comment on an idle event stream
@@ -1185,6 +1186,17 @@ s_run (con_t *self, bus_client_t **client_p, const con_args_t *args)
             }
         }
         bus_client_t *client = *client_p;
+        if (self->bus_ok && bus_client_reconnects (client) > 0) {
+            //  ZeroMQ connected again by itself (the bus restarted): that
+            //  connection has said no HELLO, the bus sends it nothing.
+            pthread_mutex_lock (&self->lock);
+            self->bus_ok = false;
+            snprintf (self->bus_error, sizeof self->bus_error, "the bus restarted; connecting again");
+            s_publish_locked (self);
+            pthread_mutex_unlock (&self->lock);
+            connected_ms = 0;
+            continue;
+        }
         //  Everything the bus sent, also what a control call kept aside.
         Bulkhead__V1__Frame *frame;
         bus_error_t err;
@@ -1220,7 +1232,8 @@ s_run (con_t *self, bus_client_t **client_p, const con_args_t *args)
             { bus_client_socket (client), 0, ZMQ_POLLIN, 0 },
             { NULL, self->wake [0], ZMQ_POLLIN, 0 },
         };
-        zmq_poll (items, 2, wait < 0? 0: wait);
+        //  At most a second: a new connection is seen by its monitor only.
+        zmq_poll (items, 2, wait < 0? 0: wait > 1000? 1000: wait);
     }
 }
 
