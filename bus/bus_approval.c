@@ -152,8 +152,8 @@ s_pending_fill (bus_core_t *core, Bulkhead__V1__Pending *pending, const bus_hold
 }
 
 //  Tells every connected approver of the hold's class that it waits, each
-//  with its own `blocked` (an approver whose message is among the causes
-//  hears of it too, and why it may not decide).
+//  with its own `blocked`: an approver whose message is among the causes,
+//  or that sent it, hears of it too, and why it may not decide.
 static void
 s_notify (bus_core_t *core, const bus_hold_t *hold)
 {
@@ -171,8 +171,7 @@ s_notify (bus_core_t *core, const bus_hold_t *hold)
     for (size_t i = 0; i < core->policy->agent_count; i++) {
         const bus_agent_t *agent = &core->policy->agents [i];
         bus_session_t *session = bus_session_find (core, agent->name);
-        if (session && session->online && strcmp (agent->name, hold->sender) != 0
-        &&  med_hold_may_approve (agent, cls)) {
+        if (session && session->online && med_hold_may_approve (agent, cls)) {
             char why [200];
             pending.blocked = (char *) s_blocked (core, hold, agent->name, why, sizeof why);
             bus_outbox_frame (core->outbox, session->rid, session->rid_len, &frame, NULL);

@@ -22,6 +22,8 @@ struct bus_client {
     size_t count;
     size_t alloc;
     uint64_t last_seq;
+    void *watch;                    //  monitor of the handshakes after the first
+    unsigned reconnects;
 };
 
 static int64_t
@@ -427,8 +429,44 @@ bus_client_connect (bus_client_t **out, const bus_client_options_t *options, bus
         bus_client_destroy (&self);
         return -1;
     }
+    //  From now on every handshake is a new connection (bus_client_reconnects).
+    char watch_ep [64];
+    snprintf (watch_ep, sizeof watch_ep, "inproc://bus-client-watch-%p", (void *) self);
+    if (zmq_socket_monitor (self->dealer, watch_ep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
+        self->watch = zmq_socket (self->ctx, ZMQ_PAIR);
+        if (self->watch && zmq_connect (self->watch, watch_ep) != 0) {
+            zmq_close (self->watch);
+            self->watch = NULL;
+        }
+    }
     *out = self;
     return 0;
+}
+
+unsigned
+bus_client_reconnects (bus_client_t *self)
+{
+    while (self->watch) {
+        zmq_msg_t event;
+        zmq_msg_init (&event);
+        if (zmq_msg_recv (&event, self->watch, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&event);
+            break;
+        }
+        uint16_t id = 0;
+        if (zmq_msg_size (&event) >= 2) {
+            memcpy (&id, zmq_msg_data (&event), 2);
+        }
+        int more = zmq_msg_more (&event);
+        zmq_msg_close (&event);
+        if (more) {
+            zmq_msg_init (&event);          //  the endpoint: not needed
+            zmq_msg_recv (&event, self->watch, 0);
+            zmq_msg_close (&event);
+        }
+        self->reconnects += id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+    }
+    return self->reconnects;
 }
 
 void
@@ -445,6 +483,10 @@ bus_client_destroy (bus_client_t **self_p)
     }
     free (self->queue);
     bus_client_free (&self->welcome);
+    if (self->watch) {
+        zmq_socket_monitor (self->dealer, NULL, 0);
+        zmq_close (self->watch);
+    }
     if (self->dealer) {
         zmq_close (self->dealer);
     }

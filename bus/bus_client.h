@@ -86,4 +86,11 @@ void *
 uint64_t
     bus_client_last_seq (bus_client_t *self);
 
+//  How many times the connection to the bus was made again since connect
+//  (the bus restarted, or the connection dropped): ZeroMQ reconnects by
+//  itself, but the bus then knows no HELLO of it, and a caller that must
+//  keep its session (notices) connects anew. Never blocks.
+unsigned
+    bus_client_reconnects (bus_client_t *self);
+
 #endif

@@ -8,7 +8,7 @@
     before showing anything, show every field that reaches the recipient
     (escaped: bus_print.h), and approve the digest of what they showed. */
 #include "cmd.h"
-#include "cmd_notify.h"
+#include "bus_notify.h"
 #include "bus_store.h"
 
 #include <getopt.h>
@@ -400,7 +400,7 @@ s_follow (bus_client_t *client, const s_ask_t *ask)
     sa.sa_handler = s_on_signal;
     sigaction (SIGINT, &sa, NULL);
     sigaction (SIGTERM, &sa, NULL);
-    cmd_notify_t *notify = ask->notify? cmd_notify_new (ask->notify, ask->notify_interval): NULL;
+    bus_notify_t *notify = ask->notify? bus_notify_new (ask->notify, ask->notify_interval): NULL;
     fflush (stdout);
     while (!s_stop) {
         Bulkhead__V1__Frame *frame;
@@ -418,9 +418,15 @@ s_follow (bus_client_t *client, const s_ask_t *ask)
                 bus_print_line (stdout, p->intent_class);
                 printf ("%s: ", p->has_restricted && p->restricted? " RESTRICTED": "");
                 bus_print_line (stdout, p->justification? p->justification: "(no justification)");
+                if (p->blocked) {
+                    printf ("  (YOU MAY NOT: ");
+                    bus_print_line (stdout, p->blocked);
+                    printf (")");
+                }
                 printf ("\n");
-                if (notify) {
-                    cmd_notify_pending (notify, p);
+                //  Never its own messages: nobody needs a chat about those.
+                if (notify && strcmp (p->sender, bus_client_agent (client)) != 0) {
+                    bus_notify_pending (notify, p);
                 }
             }
             else
@@ -438,13 +444,13 @@ s_follow (bus_client_t *client, const s_ask_t *ask)
         }
         fflush (stdout);
         if (notify) {
-            cmd_notify_tick (notify);
+            bus_notify_tick (notify);
         }
-        int wait = notify? cmd_notify_wait_ms (notify): -1;
+        int wait = notify? bus_notify_wait_ms (notify): -1;
         zmq_pollitem_t item = { bus_client_socket (client), 0, ZMQ_POLLIN, 0 };
         zmq_poll (&item, 1, wait < 0 || wait > 1000? 1000: wait);
     }
-    cmd_notify_destroy (&notify);
+    bus_notify_destroy (&notify);
     return 0;
 }
 

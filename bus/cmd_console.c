@@ -29,7 +29,7 @@
       only ever sets it as text.
 */
 #include "cmd.h"
-#include "cmd_notify.h"
+#include "bus_notify.h"
 #include "record.pb-c.h"
 #include "console_assets.h"
 
@@ -57,7 +57,8 @@
 #define CON_REQUESTS_MAX    16      //  approvals and denials waiting for the bus thread
 #define CON_CONNECTIONS_MAX 32      //  HTTP connections at once
 #define CON_CAUSES_DEPTH    8       //  generations of causes shown
-#define CON_LIST_EVERY_MS   3000    //  a listing now and then: own holds have no notice
+#define CON_LIST_EVERY_MS   30000   //  a listing now and then, for notices this connection
+                                    //  missed (see README); each is a log record
 #define CON_LIST_GAP_MS     200     //  a flood of notices makes a listing at most this often
 #define CON_KEEPALIVE_S     15
 #define CON_RECONNECT_MS    3000    //  a new session this often while the bus is gone      //  a comment on an idle event stream
@@ -153,7 +154,7 @@ typedef struct {
     //  The notify hook (main thread only) and the holds it was told of:
     //  a hold is told once, from its notice or, when the notice did not
     //  reach this connection, from the listing that found it.
-    cmd_notify_t *notify;
+    bus_notify_t *notify;
     char notified [CON_NOTIFIED_MAX][80];
     size_t n_notified;
 } con_t;
@@ -222,9 +223,9 @@ s_publish_locked (con_t *self)
         json_array_append (holds, self->holds [i]->view);
     }
     json_t *state = json_pack ("{s:o, s:b, s:o, s:o, s:O}",
-                               "agent", cmd_json_str (self->agent),
+                               "agent", bus_json_str (self->agent),
                                "bus_ok", self->bus_ok,
-                               "bus_error", cmd_json_str (self->bus_error),
+                               "bus_error", bus_json_str (self->bus_error),
                                "holds", holds,
                                "history", self->history);
     char *text = state? json_dumps (state, JSON_COMPACT): NULL;
@@ -249,14 +250,14 @@ s_decided_locked (con_t *self, size_t index, const char *state, const char *acto
 {
     con_hold_t *hold = self->holds [index];
     json_t *entry = json_pack ("{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:I}",
-                               "id", cmd_json_str (hold->id),
-                               "sender", cmd_json_str (hold->sender),
-                               "recipient", cmd_json_str (hold->recipient),
-                               "class", cmd_json_str (hold->intent_class),
-                               "action", cmd_json_str (hold->action [0]? hold->action: NULL),
+                               "id", bus_json_str (hold->id),
+                               "sender", bus_json_str (hold->sender),
+                               "recipient", bus_json_str (hold->recipient),
+                               "class", bus_json_str (hold->intent_class),
+                               "action", bus_json_str (hold->action [0]? hold->action: NULL),
                                "state", state,
-                               "actor", cmd_json_str (actor),
-                               "reason", cmd_json_str (reason),
+                               "actor", bus_json_str (actor),
+                               "reason", bus_json_str (reason),
                                "time_us", (json_int_t) s_now_us ());
     if (entry) {
         json_array_insert_new (self->history, 0, entry);
@@ -283,7 +284,7 @@ s_notify (con_t *self, const Bulkhead__V1__Pending *p)
     }
     snprintf (self->notified [self->n_notified++ % CON_NOTIFIED_MAX], sizeof self->notified [0], "%s",
               p->approval_id);
-    cmd_notify_pending (self->notify, p);
+    bus_notify_pending (self->notify, p);
 }
 
 // ---------------------------------------------------------------------------
@@ -373,14 +374,14 @@ s_causes (con_t *self, bus_client_t *client, const char *id, const Bulkhead__V1_
                 shown [i] = true;
                 json_t *cause = json_pack ("{s:I, s:i, s:o, s:o, s:I, s:o, s:o, s:b, s:o, s:o, s:o}",
                     "seq", (json_int_t) c->seq, "depth", level,
-                    "sender", cmd_json_str (c->sender), "recipient", cmd_json_str (c->recipient),
-                    "time_us", (json_int_t) c->time_us, "class", cmd_json_str (c->intent_class),
-                    "action", cmd_json_str (c->action),
+                    "sender", bus_json_str (c->sender), "recipient", bus_json_str (c->recipient),
+                    "time_us", (json_int_t) c->time_us, "class", bus_json_str (c->intent_class),
+                    "action", bus_json_str (c->action),
                     "restricted", c->has_restricted && c->restricted,
-                    "restricted_why", cmd_json_str (c->restricted_why),
-                    "code", cmd_json_str (c->code),
+                    "restricted_why", bus_json_str (c->restricted_why),
+                    "code", bus_json_str (c->code),
                     "justification", c->justification
-                        ? cmd_json_text (c->justification, strlen (c->justification), BUS_PRINT_LINE,
+                        ? bus_json_text (c->justification, strlen (c->justification), BUS_PRINT_LINE,
                                          300, NULL)
                         : json_null ());
                 if (cause) {
@@ -472,12 +473,12 @@ s_view_update (json_t *view, const Bulkhead__V1__Pending *p)
 {
     json_t *votes = json_array ();
     for (size_t i = 0; i < p->n_votes; i++) {
-        json_array_append_new (votes, cmd_json_str (p->votes [i]));
+        json_array_append_new (votes, bus_json_str (p->votes [i]));
     }
     json_object_set_new (view, "votes", votes);
     json_object_set_new (view, "quorum", json_integer (p->quorum));
     json_object_set_new (view, "expires_us", json_integer ((json_int_t) p->expires_us));
-    json_object_set_new (view, "blocked", cmd_json_str (p->blocked));
+    json_object_set_new (view, "blocked", bus_json_str (p->blocked));
 }
 
 //  A new hold: fetched, checked, its causes read. NULL if out of memory.
@@ -501,19 +502,19 @@ s_make (con_t *self, bus_client_t *client, const Bulkhead__V1__Pending *p)
     sodium_bin2hex (hex, sizeof hex, hold->digest, 32);
     //  Before it is checked, the page gets only what the notice says.
     json_t *view = json_pack ("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:I, s:b, s:b, s:o}",
-        "id", cmd_json_str (p->approval_id),
-        "sender", cmd_json_str (p->sender),
-        "recipient", cmd_json_str (p->recipient),
-        "class", cmd_json_str (p->intent_class),
-        "action", cmd_json_str (p->action),
-        "resource", cmd_json_str (p->resource),
+        "id", bus_json_str (p->approval_id),
+        "sender", bus_json_str (p->sender),
+        "recipient", bus_json_str (p->recipient),
+        "class", bus_json_str (p->intent_class),
+        "action", bus_json_str (p->action),
+        "resource", bus_json_str (p->resource),
         "justification", p->justification
-            ? cmd_json_text (p->justification, strlen (p->justification), 0, 0, NULL): json_null (),
+            ? bus_json_text (p->justification, strlen (p->justification), 0, 0, NULL): json_null (),
         "restricted", p->has_restricted && p->restricted,
         "seq", (json_int_t) p->seq,
         "verified", hold->verified,
         "tampered", tampered,
-        "mismatch", rec? json_null (): cmd_json_str (why));
+        "mismatch", rec? json_null (): bus_json_str (why));
     hold->view = view;
     if (!view) {
         s_hold_free (&hold);
@@ -526,23 +527,23 @@ s_make (con_t *self, bus_client_t *client, const Bulkhead__V1__Pending *p)
         //  From here on, what the page shows is the checked record's.
         json_object_set_new (view, "digest", json_string (hex));
         json_object_set_new (view, "justification", rec->justification
-            ? cmd_json_text (rec->justification, strlen (rec->justification), 0, 0, NULL): json_null ());
-        json_object_set_new (view, "action", cmd_json_str (rec->action));
-        json_object_set_new (view, "resource", cmd_json_str (rec->resource));
+            ? bus_json_text (rec->justification, strlen (rec->justification), 0, 0, NULL): json_null ());
+        json_object_set_new (view, "action", bus_json_str (rec->action));
+        json_object_set_new (view, "resource", bus_json_str (rec->resource));
         json_object_set_new (view, "restricted", json_boolean (rec->has_restricted && rec->restricted));
-        json_object_set_new (view, "restricted_why", cmd_json_str (rec->restricted_why));
-        json_object_set_new (view, "intent", cmd_json_str (rec->intent));
-        json_object_set_new (view, "tool", cmd_json_str (rec->tool));
-        json_object_set_new (view, "content_type", cmd_json_str (rec->content_type));
-        json_object_set_new (view, "message_id", cmd_json_str (rec->message_id));
-        json_object_set_new (view, "key_fp", cmd_json_str (rec->key_fp));
+        json_object_set_new (view, "restricted_why", bus_json_str (rec->restricted_why));
+        json_object_set_new (view, "intent", bus_json_str (rec->intent));
+        json_object_set_new (view, "tool", bus_json_str (rec->tool));
+        json_object_set_new (view, "content_type", bus_json_str (rec->content_type));
+        json_object_set_new (view, "message_id", bus_json_str (rec->message_id));
+        json_object_set_new (view, "key_fp", bus_json_str (rec->key_fp));
         if (rec->has_payload) {
             size_t more = 0;
-            json_t *text = cmd_json_text (rec->payload.data, rec->payload.len, 0, CON_PAYLOAD_SHOWN, &more);
+            json_t *text = bus_json_text (rec->payload.data, rec->payload.len, 0, CON_PAYLOAD_SHOWN, &more);
             json_object_set_new (view, "payload", json_pack ("{s:I, s:o, s:I, s:I}",
                 "size", (json_int_t) rec->payload.len, "text", text? text: json_string (""),
                 "shown_bytes", (json_int_t) (rec->payload.len - more), "more", (json_int_t) more));
-            hold->payload_all = cmd_json_text (rec->payload.data, rec->payload.len, 0, 0, NULL);
+            hold->payload_all = bus_json_text (rec->payload.data, rec->payload.len, 0, 0, NULL);
         }
         bool cut = false;
         json_object_set_new (view, "causes", s_causes (self, client, p->approval_id, rec, &cut));
@@ -626,7 +627,7 @@ s_on_update (con_t *self, const Bulkhead__V1__HoldUpdate *u)
     if (hold && strcmp (u->state, "pending") == 0) {
         json_t *votes = json_array ();
         for (size_t i = 0; i < u->n_votes; i++) {
-            json_array_append_new (votes, cmd_json_str (u->votes [i]));
+            json_array_append_new (votes, bus_json_str (u->votes [i]));
         }
         json_object_set_new (hold->view, "votes", votes);
         json_object_set_new (hold->view, "quorum", json_integer (u->quorum));
@@ -693,7 +694,7 @@ s_decide (con_t *self, bus_client_t *client, con_request_t *req)
             snprintf (reason, sizeof reason, "%s", why);
         }
     }
-    json_t *answer = json_pack ("{s:o, s:o}", "code", cmd_json_str (code), "reason", cmd_json_str (reason));
+    json_t *answer = json_pack ("{s:o, s:o}", "code", bus_json_str (code), "reason", bus_json_str (reason));
     req->answer = answer? json_dumps (answer, JSON_COMPACT): NULL;
     req->status = strcmp (code, "OK") == 0? 200: 409;
     json_decref (answer);
@@ -897,46 +898,112 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
     *con_cls = NULL;
 }
 
+//  GET /: the page.
+static enum MHD_Result
+s_get_page (con_t *self, struct MHD_Connection *conn, const con_upload_t *upload)
+{
+    (void) upload;
+    struct MHD_Response *r = MHD_create_response_from_buffer (self->page_size, self->page,
+                                                              MHD_RESPMEM_PERSISTENT);
+    return s_send (self, conn, 200, "text/html; charset=utf-8", r);
+}
+
+//  GET /events: the page's event stream, one snapshot per change.
+static enum MHD_Result
+s_get_events (con_t *self, struct MHD_Connection *conn, const con_upload_t *upload)
+{
+    (void) upload;
+    con_stream_t *st = calloc (1, sizeof *st);
+    if (!st) {
+        return MHD_NO;
+    }
+    st->console = self;
+    struct MHD_Response *r = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 16384,
+                                                                s_stream_read, st, s_stream_free);
+    if (!r) {
+        free (st);
+        return MHD_NO;
+    }
+    return s_send (self, conn, 200, "text/event-stream", r);
+}
+
+static enum MHD_Result
+s_get_payload (con_t *self, struct MHD_Connection *conn, const con_upload_t *upload)
+{
+    (void) upload;
+    return s_get_hold (self, conn);
+}
+
+static enum MHD_Result
+s_post_approve (con_t *self, struct MHD_Connection *conn, const con_upload_t *upload)
+{
+    return s_post (self, conn, false, upload->body, upload->size);
+}
+
+static enum MHD_Result
+s_post_deny (con_t *self, struct MHD_Connection *conn, const con_upload_t *upload)
+{
+    return s_post (self, conn, true, upload->body, upload->size);
+}
+
+typedef enum MHD_Result (route_fn) (con_t *self, struct MHD_Connection *conn,
+                                    const con_upload_t *upload);
+
+//  Everything the console answers; anything else is 404.
+static const struct {
+    bool post;                  //  a state change: POST, token in the header
+    const char *path;
+    route_fn *handler;
+} s_routes [] = {
+    { false, "/", s_get_page },
+    { false, "/events", s_get_events },
+    { false, "/api/hold", s_get_payload },
+    { true, "/api/approve", s_post_approve },
+    { true, "/api/deny", s_post_deny },
+};
+
+//  The checks every request passes on its headers, before any body is
+//  read: NULL, or why it is refused (and *status).
+static const char *
+s_refused (con_t *self, struct MHD_Connection *conn, const char *method, unsigned *status)
+{
+    *status = 403;
+    const char *host = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Host");
+    if (!host || (strcmp (host, self->host) != 0 && strcmp (host, self->host_alt) != 0)) {
+        return "wrong Host header: this console answers only to the address it listens on";
+    }
+    if (strcmp (method, "POST") == 0) {
+        const char *type = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Content-Type");
+        if (!s_token_ok (self, MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "X-Bulkhead-Token"))) {
+            return "a state change needs the token in the X-Bulkhead-Token header";
+        }
+        *status = 415;
+        return type && strncmp (type, "application/json", 16) == 0
+             ? NULL: "a state change is a JSON body (application/json)";
+    }
+    if (strcmp (method, "GET") == 0) {
+        return s_token_ok (self, MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, "token"))
+             ? NULL: "missing or wrong token: open the URL the console printed";
+    }
+    *status = 405;
+    return "only GET and POST";
+}
+
 static enum MHD_Result
 s_answer (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
     (void) version;
     con_t *self = cls;
-    bool post = strcmp (method, "POST") == 0;
     if (!*con_cls) {
         //  Headers only: refuse what is not ours before reading any body.
-        const char *host = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Host");
-        if (!host || (strcmp (host, self->host) != 0 && strcmp (host, self->host_alt) != 0)) {
-            return s_text (self, conn, 403, "wrong Host header: this console answers only to the "
-                                            "address it listens on");
+        unsigned status;
+        const char *refused = s_refused (self, conn, method, &status);
+        if (refused) {
+            return s_text (self, conn, status, refused);
         }
-        if (post) {
-            const char *header = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "X-Bulkhead-Token");
-            const char *type = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Content-Type");
-            if (!s_token_ok (self, header)) {
-                return s_text (self, conn, 403, "a state change needs the token in the "
-                                                "X-Bulkhead-Token header");
-            }
-            if (!type || strncmp (type, "application/json", 16) != 0) {
-                return s_text (self, conn, 415, "a state change is a JSON body (application/json)");
-            }
-        }
-        else
-        if (strcmp (method, "GET") == 0) {
-            if (!s_token_ok (self, MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, "token"))) {
-                return s_text (self, conn, 403, "missing or wrong token: open the URL the console printed");
-            }
-        }
-        else {
-            return s_text (self, conn, 405, "only GET and POST");
-        }
-        con_upload_t *upload = calloc (1, sizeof *upload);
-        if (!upload) {
-            return MHD_NO;
-        }
-        *con_cls = upload;
-        return MHD_YES;
+        *con_cls = calloc (1, sizeof (con_upload_t));
+        return *con_cls? MHD_YES: MHD_NO;
     }
     con_upload_t *upload = *con_cls;
     if (*upload_data_size > 0) {
@@ -950,36 +1017,14 @@ s_answer (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (post && upload->too_big) {
+    if (upload->too_big) {
         return s_text (self, conn, 413, "body too big");
     }
-    if (post && strcmp (url, "/api/approve") == 0) {
-        return s_post (self, conn, false, upload->body, upload->size);
-    }
-    if (post && strcmp (url, "/api/deny") == 0) {
-        return s_post (self, conn, true, upload->body, upload->size);
-    }
-    if (!post && strcmp (url, "/") == 0) {
-        struct MHD_Response *r = MHD_create_response_from_buffer (self->page_size, self->page,
-                                                                  MHD_RESPMEM_PERSISTENT);
-        return s_send (self, conn, 200, "text/html; charset=utf-8", r);
-    }
-    if (!post && strcmp (url, "/events") == 0) {
-        con_stream_t *st = calloc (1, sizeof *st);
-        if (!st) {
-            return MHD_NO;
+    bool post = strcmp (method, "POST") == 0;
+    for (size_t i = 0; i < sizeof s_routes / sizeof s_routes [0]; i++) {
+        if (s_routes [i].post == post && strcmp (s_routes [i].path, url) == 0) {
+            return s_routes [i].handler (self, conn, upload);
         }
-        st->console = self;
-        struct MHD_Response *r = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 16384,
-                                                                    s_stream_read, st, s_stream_free);
-        if (!r) {
-            free (st);
-            return MHD_NO;
-        }
-        return s_send (self, conn, 200, "text/event-stream", r);
-    }
-    if (!post && strcmp (url, "/api/hold") == 0) {
-        return s_get_hold (self, conn);
     }
     return s_text (self, conn, 404, "no such page");
 }
@@ -1123,7 +1168,7 @@ s_requests (con_t *self, bus_client_t *client)
 static void
 s_run (con_t *self, bus_client_t **client_p, const con_args_t *args)
 {
-    cmd_notify_t *notify = self->notify;
+    bus_notify_t *notify = self->notify;
     int64_t listed_ms = 0;
     int64_t connected_ms = s_mono_ms ();
     bool list_due = true;
@@ -1141,6 +1186,17 @@ s_run (con_t *self, bus_client_t **client_p, const con_args_t *args)
             }
         }
         bus_client_t *client = *client_p;
+        if (self->bus_ok && bus_client_reconnects (client) > 0) {
+            //  ZeroMQ connected again by itself (the bus restarted): that
+            //  connection has said no HELLO, the bus sends it nothing.
+            pthread_mutex_lock (&self->lock);
+            self->bus_ok = false;
+            snprintf (self->bus_error, sizeof self->bus_error, "the bus restarted; connecting again");
+            s_publish_locked (self);
+            pthread_mutex_unlock (&self->lock);
+            connected_ms = 0;
+            continue;
+        }
         //  Everything the bus sent, also what a control call kept aside.
         Bulkhead__V1__Frame *frame;
         bus_error_t err;
@@ -1165,10 +1221,10 @@ s_run (con_t *self, bus_client_t **client_p, const con_args_t *args)
             continue;               //  the listing may have kept notices aside
         }
         if (notify) {
-            cmd_notify_tick (notify);
+            bus_notify_tick (notify);
         }
         int wait = (int) (listed_ms + (list_due? CON_LIST_GAP_MS: CON_LIST_EVERY_MS) - s_mono_ms ());
-        int notify_wait = notify? cmd_notify_wait_ms (notify): -1;
+        int notify_wait = notify? bus_notify_wait_ms (notify): -1;
         if (notify_wait >= 0 && notify_wait < wait) {
             wait = notify_wait;
         }
@@ -1176,7 +1232,8 @@ s_run (con_t *self, bus_client_t **client_p, const con_args_t *args)
             { bus_client_socket (client), 0, ZMQ_POLLIN, 0 },
             { NULL, self->wake [0], ZMQ_POLLIN, 0 },
         };
-        zmq_poll (items, 2, wait < 0? 0: wait);
+        //  At most a second: a new connection is seen by its monitor only.
+        zmq_poll (items, 2, wait < 0? 0: wait > 1000? 1000: wait);
     }
 }
 
@@ -1253,7 +1310,7 @@ cmd_console (int argc, char **argv)
     unsigned port = info? info->port: ntohs (addr.sin_port);
     snprintf (self->host, sizeof self->host, "%s:%u", host, port);
     snprintf (self->host_alt, sizeof self->host_alt, "%s:%u", loopback? "localhost": host, port);
-    self->notify = args.notify? cmd_notify_new (args.notify, args.notify_interval): NULL;
+    self->notify = args.notify? bus_notify_new (args.notify, args.notify_interval): NULL;
     struct sigaction sa;
     memset (&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
@@ -1274,7 +1331,7 @@ cmd_console (int argc, char **argv)
     pthread_cond_broadcast (&self->changed);
     pthread_mutex_unlock (&self->lock);
     MHD_stop_daemon (daemon);
-    cmd_notify_destroy (&self->notify);
+    bus_notify_destroy (&self->notify);
     for (size_t i = 0; i < self->n_holds; i++) {
         s_hold_free (&self->holds [i]);
     }

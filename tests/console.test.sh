@@ -86,6 +86,7 @@ edges
         payments = finance
     alice
         payments = finance
+        planner = message
 EOF
 
 DATA=$DIR/data
@@ -99,6 +100,20 @@ if [ "$(timeout $T head -1 "$DIR/ready")" != "ready $EP" ]; then
     finish
 fi
 CONN="--bus $EP --bus-key $DATA/bus.pub"
+
+#   Before the console runs (a command with its key would take its notices
+#   over): alice's own payment, and a message of hers that will be a cause.
+line=$(timeout $T "$BIN" send $CONN --key "$DIR/alice.key" --to payments --intent finance \
+       --payload mine --justification "alice pays herself")
+ALICE_OWN=$(echo "$line" | sed -n 's/.*approval=\(h-[0-9a-f]*\).*/\1/p')
+line=$(timeout $T "$BIN" send $CONN --key "$DIR/alice.key" --to planner --intent message \
+       --payload "please pay the consultant")
+ALICE_CAUSE=$(echo "$line" | sed -n 's/.*seq=\([0-9]*\) .*/\1/p')
+if [ -n "$ALICE_OWN" ] && [ -n "$ALICE_CAUSE" ]; then
+    pass "alice's own hold and her message"
+else
+    fail "alice's own hold and her message" "$line"
+fi
 
 #   ---------------------------------------------------------------------
 #   the console starts, and refuses what it must
@@ -196,6 +211,7 @@ done
 
 mkdir -p "$BUILD"
 CONSOLE_URL=$URL BIN=$BIN AGENT=$BUILD/examples/agent CONN=$CONN DIR=$DIR SHOTS=$BUILD \
+    ALICE_OWN=$ALICE_OWN ALICE_CAUSE=$ALICE_CAUSE \
     timeout 45 "$PY" "$ROOT/tests/console_browser.py" >"$DIR/browser.out" 2>&1
 browser_rc=$?
 while IFS= read -r line; do

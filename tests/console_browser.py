@@ -8,6 +8,8 @@ and `bulkhead console` and passes, as environment:
     CONN          the connection options (--bus ... --bus-key ...), one string
     DIR           the test's directory (keys NAME.key), SHOTS where to put
                   the screenshots
+    ALICE_OWN     a hold alice (the console's approver) sent herself
+    ALICE_CAUSE   the seq of a message alice sent planner
 
 Prints one line per check, "ok   NAME" or "FAIL NAME", for the shell test.
 """
@@ -28,6 +30,8 @@ AGENT = os.environ["AGENT"]
 CONN = shlex.split(os.environ["CONN"])
 DIR = os.environ["DIR"]
 SHOTS = os.environ["SHOTS"]
+ALICE_OWN = os.environ["ALICE_OWN"]
+ALICE_CAUSE = os.environ["ALICE_CAUSE"]
 WAIT = 15  # seconds any one step may take
 
 failures = 0
@@ -92,6 +96,12 @@ try:
     WebDriverWait(driver, WAIT, poll_frequency=0.1).until(
         lambda d: "alice" in d.find_element(By.ID, "who").text)
     check("the page loads, its script runs under the CSP, and says who it is", True)
+
+    # Its own hold: shown with why, and no button that would fail.
+    card = card_for(driver, ALICE_OWN)
+    check("its own hold says why it may not decide, shows no buttons",
+          "its own message" in card.text and "You may not decide on this" in card.text
+          and not card.find_element(By.CSS_SELECTOR, ".actions").is_displayed(), card.text)
 
     # A payment caused by a restricted message appears without a reload.
     mark = driver.execute_script("window.__noReload = 1; return window.__noReload;")
@@ -189,17 +199,14 @@ try:
     check("a decision by another approver shows live, with who and why",
           "carol" in entry.text and "duplicate of invoice 42" in entry.text, entry.text + carol)
 
-    # Its own hold: shown with why, and no button that would fail. Last:
-    # alice's own command takes the console's notices over, and the
-    # console finds the hold by its listing.
-    line = bulkhead("alice", "send", "--to", "payments", "--intent", "finance", "--payload", "mine",
-                    "--justification", "alice pays herself")
-    own = field(line, "approval")
-    card = card_for(driver, own)
-    WebDriverWait(driver, WAIT, poll_frequency=0.1).until(lambda d: "its own message" in card.text)
-    check("its own hold says why it may not decide, shows no approve button",
+    # One caused by alice's own message: it appears live, blocked, with why.
+    line = bulkhead("planner", "send", "--to", "payments", "--intent", "finance", "--payload", "amount=7",
+                    "--justification", "paying the consultant alice named", "--cause", ALICE_CAUSE)
+    card = card_for(driver, field(line, "approval"))
+    WebDriverWait(driver, WAIT, poll_frequency=0.1).until(lambda d: "among the causes" in card.text)
+    check("one whose causes hold its own message says why, shows no buttons",
           not card.find_element(By.CSS_SELECTOR, ".actions").is_displayed()
-          and "You may not decide on this" in card.text, card.text)
+          and "alice -> planner" in card.text, card.text)
 
     errors = [e for e in driver.get_log("browser")
               if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")]

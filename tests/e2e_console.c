@@ -12,6 +12,7 @@
 #include "harness.h"
 #include "record.pb-c.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,10 +381,16 @@ test_blocked_says_why (void **state)
         free (out);
     }
 
-    //  Its own hold: listed only when asked, and blocked.
+    //  Its own hold: told, blocked; listed only when asked, and blocked.
     bus_client_t *selfish = harness_agent (h, "selfish");
     char own [32];
     s_send (selfish, "payments", "finance", NULL, 0, "held", own);
+    notice = s_wait_for (selfish, BULKHEAD__V1__FRAME__BODY_PENDING, 5000);
+    assert_non_null (notice);
+    assert_string_equal (notice->pending->approval_id, own);
+    assert_non_null (notice->pending->blocked);
+    assert_non_null (strstr (notice->pending->blocked, "its own message"));
+    bus_client_free (&notice);
     reply = s_list (selfish, false, own, &entry);
     assert_null (entry);
     bus_client_free (&reply);
@@ -398,6 +405,29 @@ test_blocked_says_why (void **state)
     bus_client_destroy (&planner);
 }
 
+//  A console must see that the bus restarted: ZeroMQ connects again by
+//  itself, but that connection has said no HELLO.
+static void
+test_reconnect_is_seen (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *alice = harness_agent (h, "alice");
+    assert_int_equal (bus_client_reconnects (alice), 0);
+    harness_stop (h, SIGTERM);
+    assert_int_equal (harness_start (h), 0);
+    unsigned seen = 0;
+    for (int i = 0; i < 100 && !seen; i++) {
+        Bulkhead__V1__Frame *frame;
+        bus_error_t err;
+        if (bus_client_recv (alice, &frame, 100, &err) == 0) {
+            bus_client_free (&frame);
+        }
+        seen = bus_client_reconnects (alice);
+    }
+    assert_int_equal (seen, 1);
+    bus_client_destroy (&alice);
+}
+
 int
 main (void)
 {
@@ -406,6 +436,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_causes_only_for_who_may_decide, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_updates_reach_other_approvers, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_blocked_says_why, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_reconnect_is_seen, s_setup, harness_fixture_end),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -183,7 +183,12 @@
     $("link").textContent = s.bus_ok ? "Live." : "The bus is not answering: " + s.bus_error;
     $("link").className = "status" + (s.bus_ok ? "" : " down");
     var seen = {};
-    s.holds.forEach(function (h) {
+    // What this approver can act on first, soonest to expire first; those
+    // it may not decide on last.
+    var holds = s.holds.slice().sort(function (a, b) {
+      return (a.blocked ? 1 : 0) - (b.blocked ? 1 : 0) || a.expires_us - b.expires_us;
+    });
+    holds.forEach(function (h) {
       seen[h.id] = true;
       if (!cards[h.id]) {
         cards[h.id] = build(h);
@@ -191,6 +196,12 @@
       }
       update(cards[h.id], h);
     });
+    var order = holds.map(function (h) { return h.id; }).join(" ");
+    var shown = Array.prototype.map.call($("holds").children,
+                                         function (c) { return c.getAttribute("data-id"); });
+    if (shown.filter(function (id) { return seen[id]; }).join(" ") !== order) {
+      holds.forEach(function (h) { $("holds").appendChild(cards[h.id]); });
+    }
     Object.keys(cards).forEach(function (id) {
       if (!seen[id]) { cards[id].remove(); delete cards[id]; }
     });

@@ -1,5 +1,5 @@
-/*  cmd_notify.c: the notification hook, see cmd_notify.h. */
-#include "cmd_notify.h"
+/*  bus_notify.c: the notification hook, see bus_notify.h. */
+#include "bus_notify.h"
 #include "bus_print.h"
 
 #include <errno.h>
@@ -12,10 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-struct cmd_notify {
+struct bus_notify {
     char *command;
     int64_t interval_ms;
-    char *lines [CMD_NOTIFY_QUEUE_MAX];     //  queued objects, one JSON line each
+    char *lines [BUS_NOTIFY_QUEUE_MAX];     //  queued objects, one JSON line each
     size_t count;
     uint64_t dropped;                       //  past the queue, since the last batch
     pid_t child;                            //  the run going, or 0
@@ -31,7 +31,7 @@ s_now_ms (void)
 }
 
 json_t *
-cmd_json_text (const void *data, size_t size, int flags, size_t max, size_t *not_shown)
+bus_json_text (const void *data, size_t size, int flags, size_t max, size_t *not_shown)
 {
     bus_print_how_t how = { flags, max, NULL };
     size_t need = bus_print_buf (NULL, 0, &how, data, size, NULL);
@@ -47,15 +47,15 @@ cmd_json_text (const void *data, size_t size, int flags, size_t max, size_t *not
 }
 
 json_t *
-cmd_json_str (const char *text)
+bus_json_str (const char *text)
 {
-    return text? cmd_json_text (text, strlen (text), BUS_PRINT_LINE, 0, NULL): json_null ();
+    return text? bus_json_text (text, strlen (text), BUS_PRINT_LINE, 0, NULL): json_null ();
 }
 
-cmd_notify_t *
-cmd_notify_new (const char *command, unsigned interval_s)
+bus_notify_t *
+bus_notify_new (const char *command, unsigned interval_s)
 {
-    cmd_notify_t *self = calloc (1, sizeof *self);
+    bus_notify_t *self = calloc (1, sizeof *self);
     if (!self || !(self->command = strdup (command))) {
         free (self);
         return NULL;
@@ -66,7 +66,7 @@ cmd_notify_new (const char *command, unsigned interval_s)
 }
 
 static void
-s_reap (cmd_notify_t *self, bool wait)
+s_reap (bus_notify_t *self, bool wait)
 {
     if (!self->child) {
         return;
@@ -82,20 +82,20 @@ s_reap (cmd_notify_t *self, bool wait)
         self->child = 0;
     }
     else
-    if (s_now_ms () - self->started_ms > CMD_NOTIFY_RUN_MAX_S * 1000) {
+    if (s_now_ms () - self->started_ms > BUS_NOTIFY_RUN_MAX_S * 1000) {
         fprintf (stderr, "bulkhead: notify command still running after %d s: killed\n",
-                 CMD_NOTIFY_RUN_MAX_S);
+                 BUS_NOTIFY_RUN_MAX_S);
         kill (self->child, SIGKILL);
         waitpid (self->child, &status, 0);
         self->child = 0;
     }
 }
 
-static void s_run (cmd_notify_t *self);
+static void s_run (bus_notify_t *self);
 
 //  Waits up to a second for the run going to end.
 static void
-s_wait_child (cmd_notify_t *self)
+s_wait_child (bus_notify_t *self)
 {
     for (int i = 0; i < 10 && self->child; i++) {
         s_reap (self, false);
@@ -106,12 +106,12 @@ s_wait_child (cmd_notify_t *self)
 }
 
 void
-cmd_notify_destroy (cmd_notify_t **self_p)
+bus_notify_destroy (bus_notify_t **self_p)
 {
     if (!self_p || !*self_p) {
         return;
     }
-    cmd_notify_t *self = *self_p;
+    bus_notify_t *self = *self_p;
     //  What is queued still goes out, whatever the interval: nothing told
     //  is lost at exit.
     s_wait_child (self);
@@ -132,11 +132,11 @@ cmd_notify_destroy (cmd_notify_t **self_p)
 }
 
 static void
-s_queue (cmd_notify_t *self, json_t *object)
+s_queue (bus_notify_t *self, json_t *object)
 {
     char *line = object? json_dumps (object, JSON_COMPACT): NULL;
     json_decref (object);
-    if (!line || self->count == CMD_NOTIFY_QUEUE_MAX) {
+    if (!line || self->count == BUS_NOTIFY_QUEUE_MAX) {
         free (line);
         self->dropped++;
         return;
@@ -145,34 +145,34 @@ s_queue (cmd_notify_t *self, json_t *object)
 }
 
 void
-cmd_notify_pending (cmd_notify_t *self, const Bulkhead__V1__Pending *p)
+bus_notify_pending (bus_notify_t *self, const Bulkhead__V1__Pending *p)
 {
     json_t *votes = json_array ();
     for (size_t i = 0; votes && i < p->n_votes; i++) {
-        json_array_append_new (votes, cmd_json_str (p->votes [i]));
+        json_array_append_new (votes, bus_json_str (p->votes [i]));
     }
     json_t *o = json_pack ("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:I, s:I, s:I, s:o}",
                            "event", "pending",
-                           "approval_id", cmd_json_str (p->approval_id),
-                           "sender", cmd_json_str (p->sender),
-                           "recipient", cmd_json_str (p->recipient),
-                           "class", cmd_json_str (p->intent_class),
-                           "action", cmd_json_str (p->action),
-                           "resource", cmd_json_str (p->resource),
-                           "justification", cmd_json_str (p->justification),
+                           "approval_id", bus_json_str (p->approval_id),
+                           "sender", bus_json_str (p->sender),
+                           "recipient", bus_json_str (p->recipient),
+                           "class", bus_json_str (p->intent_class),
+                           "action", bus_json_str (p->action),
+                           "resource", bus_json_str (p->resource),
+                           "justification", bus_json_str (p->justification),
                            "restricted", p->has_restricted && p->restricted,
                            "votes", votes? votes: json_array (),
                            "quorum", (json_int_t) p->quorum,
                            "expires_us", (json_int_t) p->expires_us,
                            "seq", (json_int_t) p->seq,
-                           "blocked", cmd_json_str (p->blocked));
+                           "blocked", bus_json_str (p->blocked));
     s_queue (self, o);
 }
 
 //  Starts CMD with the queued batch as its standard input: a file of its
 //  own, written first, so a CMD that does not read cannot stall us.
 static void
-s_run (cmd_notify_t *self)
+s_run (bus_notify_t *self)
 {
     FILE *batch = tmpfile ();
     if (!batch) {
@@ -209,7 +209,7 @@ s_run (cmd_notify_t *self)
 }
 
 void
-cmd_notify_tick (cmd_notify_t *self)
+bus_notify_tick (bus_notify_t *self)
 {
     s_reap (self, false);
     if (!self->child && (self->count || self->dropped)
@@ -219,7 +219,7 @@ cmd_notify_tick (cmd_notify_t *self)
 }
 
 int
-cmd_notify_wait_ms (cmd_notify_t *self)
+bus_notify_wait_ms (bus_notify_t *self)
 {
     if (self->child) {
         return 100;                 //  reap it soon

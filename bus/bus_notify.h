@@ -1,4 +1,4 @@
-/*  cmd_notify.h: the notification hook of `console --notify CMD` and
+/*  bus_notify.h: the notification hook of `console --notify CMD` and
     `pending --follow --notify CMD`, for approvers away from the page.
 
     Each new Pending notice becomes one JSON object (one line, jansson) in
@@ -6,57 +6,57 @@
     start per interval: a run gets, on its standard input, every object
     queued since the last one, one per line (a batch). So a flood of holds
     makes one message per interval, not one per hold. The queue keeps at
-    most CMD_NOTIFY_QUEUE_MAX objects; past that, holds are counted and the
+    most BUS_NOTIFY_QUEUE_MAX objects; past that, holds are counted and the
     next batch ends with {"event":"dropped","count":N}. A run that lasts
-    past CMD_NOTIFY_RUN_MAX_S seconds is killed. CMD inherits no descriptor
+    past BUS_NOTIFY_RUN_MAX_S seconds is killed. CMD inherits no descriptor
     but its standard input, output and error.
 
     Text an agent wrote (justification, action, resource, names) is
     escaped as bus_print's text mode does before it goes into JSON: what
     reaches a chat or a mail is printable UTF-8.
 */
-#ifndef CMD_NOTIFY_H
-#define CMD_NOTIFY_H
+#ifndef BUS_NOTIFY_H
+#define BUS_NOTIFY_H
 
 #include "bulkhead.pb-c.h"
 
 #include <jansson.h>
 #include <stdint.h>
 
-#define CMD_NOTIFY_QUEUE_MAX    1000
-#define CMD_NOTIFY_RUN_MAX_S    60
+#define BUS_NOTIFY_QUEUE_MAX    1000
+#define BUS_NOTIFY_RUN_MAX_S    60
 
-typedef struct cmd_notify cmd_notify_t;
+typedef struct bus_notify bus_notify_t;
 
 //  NULL if out of memory.
-cmd_notify_t *
-    cmd_notify_new (const char *command, unsigned interval_s);
+bus_notify_t *
+    bus_notify_new (const char *command, unsigned interval_s);
 //  Runs what is still queued, waiting for a run going (at most a second
 //  each, then it is killed).
 void
-    cmd_notify_destroy (cmd_notify_t **self_p);
+    bus_notify_destroy (bus_notify_t **self_p);
 
 //  Queues one object for the Pending notice p.
 void
-    cmd_notify_pending (cmd_notify_t *self, const Bulkhead__V1__Pending *p);
+    bus_notify_pending (bus_notify_t *self, const Bulkhead__V1__Pending *p);
 
 //  Reaps a finished run and starts the next batch if one is due. Call it
-//  at least every cmd_notify_wait_ms.
+//  at least every bus_notify_wait_ms.
 void
-    cmd_notify_tick (cmd_notify_t *self);
+    bus_notify_tick (bus_notify_t *self);
 
 //  Milliseconds until a tick has something to do, or -1 if nothing waits.
 int
-    cmd_notify_wait_ms (cmd_notify_t *self);
+    bus_notify_wait_ms (bus_notify_t *self);
 
 //  Text (size bytes) escaped by bus_print (flags BUS_PRINT_*, at most max
 //  bytes of it, 0: all) as a JSON string; *not_shown (if not NULL) gets
 //  the bytes left out. Never NULL unless out of memory.
 json_t *
-    cmd_json_text (const void *data, size_t size, int flags, size_t max, size_t *not_shown);
+    bus_json_text (const void *data, size_t size, int flags, size_t max, size_t *not_shown);
 
 //  The same for a NUL-terminated text; NULL text gives JSON null.
 json_t *
-    cmd_json_str (const char *text);
+    bus_json_str (const char *text);
 
 #endif
