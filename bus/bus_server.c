@@ -557,22 +557,23 @@ s_on_router (bus_server_t *self)
     return 0;
 }
 
-//  ZAP: answered from the live policy; every handshake is logged.
-static void
+//  ZAP: answered from the live policy; every handshake is logged. False
+//  when no request was waiting.
+static bool
 s_on_zap (bus_server_t *self)
 {
     bus_core_t *core = &self->core;
     bus_zap_t zap;
     bus_router_zap (self->zap, core->policy, &zap);
     if (!zap.handled) {
-        return;
+        return false;
     }
     if (zap.agent) {
         char event [160];
         snprintf (event, sizeof event, "handshake from %s", zap.address);
         bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, zap.agent->name, zap.key,
                         BUS_OK, event);
-        return;
+        return true;
     }
     //  Refused handshakes are counted per peer address, not logged one by
     //  one: an unauthenticated peer must not be able to write to the log.
@@ -587,6 +588,7 @@ s_on_zap (bus_server_t *self)
         bus_core_say (core, "BUS-REFUSED", "address=%s key_fp=%s reason=\"%s\"", zap.address,
                       fp [0]? fp: "none", zap.why);
     }
+    return true;
 }
 
 //  After the log failed: answer everything with the failure, log nothing.
@@ -913,8 +915,12 @@ bus_server_loop (bus_server_t *self)
         if (items [2].revents & ZMQ_POLLIN) {
             s_on_signal (self);
         }
+        //  Every handshake waiting, up to a batch, before the commit: one
+        //  per pass served a reconnect storm one fsync apart, and agents
+        //  whose handshake timed out meanwhile came back to queue again.
         if (items [1].revents & ZMQ_POLLIN) {
-            s_on_zap (self);
+            for (uint32_t n = 0; n < core->options.batch_max && s_on_zap (self); n++) {
+            }
         }
         if (items [4].revents & ZMQ_POLLIN) {
             bus_router_events (self->monitor, s_on_gone, core);
