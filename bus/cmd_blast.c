@@ -44,7 +44,8 @@ static const char *s_help_text =
     "  --png FILE         render that graph to FILE with graphviz `dot`\n"
     "  --targets N        recipients per class listed in full, worst first (default 20;\n"
     "                     0: all); the others get their best path and a count\n"
-    "  --cuts N           minimum cuts for the first N unapproved targets (default 8)\n"
+    "  --cuts N           minimum cuts for the first N unapproved targets (default 3), and\n"
+    "                     one per class; 0: none\n"
     "  --stats            timings and sizes on stderr (bench/blast.sh)\n\n"
     "Exit 0 on success, 1 if the policy or data cannot be read, 2 on bad usage.\n";
 

@@ -49,7 +49,7 @@ med_blast_options_default (med_blast_options_t *options)
 {
     options->k = 3;
     options->depth = 8;
-    options->cuts = 8;
+    options->cuts = 3;
     options->targets = 20;
 }
 

@@ -113,7 +113,8 @@ typedef struct {
     uint32_t k;                         //  alternatives per target, default 3
     uint32_t depth;                     //  longest path listed, default 8
     uint32_t cuts;                      //  minimum cuts (max-flow) for the first N
-                                        //  unapproved targets, default 8; 0 = none
+                                        //  unapproved targets, default 3; 0 = none
+                                        //  (per class cuts come with any N > 0)
     uint32_t targets;                   //  per class, targets listed in full (with
                                         //  alternatives), default 20; 0 = all
 } med_blast_options_t;

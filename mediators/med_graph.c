@@ -20,9 +20,12 @@ typedef struct {
 //  stages may read of the sender, the recipient and the edge but who they
 //  are (names, keys, lines), with the sender's state; an edge that a
 //  standing grant names (grants go by name) is judged on its own. The key
-//  is a 128-bit BLAKE2b of the shape, so two shapes never share an answer.
+//  holds the 128-bit BLAKE2b digests of sender and recipient, the edge's
+//  classes and flags and the digest of its scope lists: compared whole, so
+//  two shapes never share an answer.
+#define S_KEY_SIZE 64
 typedef struct {
-    uint8_t key [16];
+    uint8_t key [S_KEY_SIZE];
     uint64_t pass, held;
     uint8_t used, taints;
 } s_memo_t;
@@ -38,6 +41,8 @@ struct med_graph {
     size_t *in_first;                   //  agent_count + 1
     uint32_t *in_edges;                 //  edge_count
     s_answer_t *answers;                //  edge_count
+    uint8_t (*agent_shape) [16];        //  per agent, its shape's digest (s_shape_agent)
+    uint8_t *agent_shaped;              //  per agent: agent_shape is set
     s_memo_t *memo;                     //  open addressing, memo_size a power of two
     size_t memo_size, memo_used;
     size_t runs, memo_hits;
@@ -74,7 +79,10 @@ med_graph_new (med_graph_t **out, const bus_policy_t *policy, const bus_grant_t 
     self->in_first = calloc (agents + 1, sizeof *self->in_first);
     self->in_edges = calloc (edges + 1, sizeof *self->in_edges);
     self->answers = calloc (edges + 1, sizeof *self->answers);
-    if (!self->out_first || !self->in_first || !self->in_edges || !self->answers) {
+    self->agent_shape = calloc (agents + 1, sizeof *self->agent_shape);
+    self->agent_shaped = calloc (agents + 1, 1);
+    if (!self->out_first || !self->in_first || !self->in_edges || !self->answers
+    ||  !self->agent_shape || !self->agent_shaped) {
         med_graph_destroy (&self);
         return bus_fail (err, BUS_ENOMEM, "policy graph of %zu edges: out of memory", edges);
     }
@@ -126,6 +134,8 @@ med_graph_destroy (med_graph_t **self_p)
     free (self->in_edges);
     free (self->answers);
     free (self->memo);
+    free (self->agent_shape);
+    free (self->agent_shaped);
     free (self);
     *self_p = NULL;
 }
@@ -335,17 +345,27 @@ med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *ou
     *out = best;
 }
 
-//  The shape of an agent for the memo: every field but who it is.
-static void
-s_shape_agent (crypto_generichash_state *h, const bus_agent_t *agent)
+//  The shape of an agent for the memo: every field but who it is (its
+//  digest, computed once per agent).
+static const uint8_t *
+s_shape_agent (med_graph_t *self, uint32_t a)
 {
-    crypto_generichash_update (h, (const uint8_t *) agent->provider, strlen (agent->provider) + 1);
+    if (self->agent_shaped [a]) {
+        return self->agent_shape [a];
+    }
+    const bus_agent_t *agent = &self->policy->agents [a];
+    crypto_generichash_state h;
+    crypto_generichash_init (&h, NULL, 0, 16);
+    crypto_generichash_update (&h, (const uint8_t *) agent->provider, strlen (agent->provider) + 1);
     int32_t numbers [] = {
         agent->class_index, agent->untrusted, agent->causal, agent->accepts_restricted,
         (int32_t) agent->roles, (int32_t) agent->max_backlog, (int32_t) agent->rate,
         (int32_t) agent->frames, (int32_t) agent->bytes, (int32_t) agent->log_budget
     };
-    crypto_generichash_update (h, (const uint8_t *) numbers, sizeof numbers);
+    crypto_generichash_update (&h, (const uint8_t *) numbers, sizeof numbers);
+    crypto_generichash_final (&h, self->agent_shape [a], 16);
+    self->agent_shaped [a] = 1;
+    return self->agent_shape [a];
 }
 
 static void
@@ -359,31 +379,38 @@ s_shape_list (crypto_generichash_state *h, char **list, size_t count)
 }
 
 static void
-s_shape (const med_graph_t *self, size_t e, int t, uint8_t key [16])
+s_shape (med_graph_t *self, size_t e, int t, uint8_t key [S_KEY_SIZE])
 {
     const bus_policy_t *policy = self->policy;
     const bus_edge_t *edge = &policy->edges [e];
-    crypto_generichash_state h;
-    crypto_generichash_init (&h, NULL, 0, 16);
-    s_shape_agent (&h, &policy->agents [edge->from]);
-    s_shape_agent (&h, &policy->agents [edge->to]);
-    uint64_t fixed [] = { edge->classes, edge->outside_hold, (uint64_t) t,
-                          edge->from == edge->to };
-    crypto_generichash_update (&h, (const uint8_t *) fixed, sizeof fixed);
-    s_shape_list (&h, edge->actions, edge->action_count);
-    s_shape_list (&h, edge->tools, edge->tool_count);
-    s_shape_list (&h, edge->resources, edge->resource_count);
-    crypto_generichash_final (&h, key, 16);
+    memset (key, 0, S_KEY_SIZE);
+    memcpy (key, s_shape_agent (self, edge->from), 16);
+    memcpy (key + 16, s_shape_agent (self, edge->to), 16);
+    memcpy (key + 32, &edge->classes, 8);
+    key [40] = (uint8_t) ((edge->outside_hold? 1: 0) | (t? 2: 0) | (edge->from == edge->to? 4: 0));
+    if (edge->action_count || edge->tool_count || edge->resource_count) {
+        crypto_generichash_state h;
+        crypto_generichash_init (&h, NULL, 0, 16);
+        s_shape_list (&h, edge->actions, edge->action_count);
+        s_shape_list (&h, edge->tools, edge->tool_count);
+        s_shape_list (&h, edge->resources, edge->resource_count);
+        crypto_generichash_final (&h, key + 48, 16);
+        key [41] = 1;
+    }
 }
 
 static s_memo_t *
-s_memo_slot (med_graph_t *self, const uint8_t key [16])
+s_memo_slot (med_graph_t *self, const uint8_t key [S_KEY_SIZE])
 {
-    uint64_t index;
-    memcpy (&index, key, sizeof index);
-    for (size_t i = index & (self->memo_size - 1);; i = (i + 1) & (self->memo_size - 1)) {
+    //  The digests are uniform already; fold in the rest.
+    uint64_t index = 0, word;
+    for (size_t i = 0; i < S_KEY_SIZE; i += 8) {
+        memcpy (&word, key + i, 8);
+        index = (index ^ word) * UINT64_C (0x9E3779B97F4A7C15);
+    }
+    for (size_t i = (index >> 17) & (self->memo_size - 1);; i = (i + 1) & (self->memo_size - 1)) {
         s_memo_t *slot = &self->memo [i];
-        if (!slot->used || memcmp (slot->key, key, 16) == 0) {
+        if (!slot->used || memcmp (slot->key, key, S_KEY_SIZE) == 0) {
             return slot;
         }
     }
@@ -451,7 +478,7 @@ s_answer (med_graph_t *self, size_t e, int t)
     }
     uint64_t pass, held;
     bool taints;
-    uint8_t key [16];
+    uint8_t key [S_KEY_SIZE];
     s_memo_t *slot = NULL;
     if (!answer->granted) {
         s_shape (self, e, t, key);
@@ -466,7 +493,7 @@ s_answer (med_graph_t *self, size_t e, int t)
     else {
         s_judge (self, e, t, &pass, &held, &taints);
         if (slot) {
-            memcpy (slot->key, key, 16);
+            memcpy (slot->key, key, S_KEY_SIZE);
             slot->pass = pass, slot->held = held, slot->taints = taints, slot->used = 1;
             self->memo_used++;
         }
