@@ -142,7 +142,7 @@ s_text_hop (const s_ctx_t *ctx, const med_blast_hop_t *hop)
     else {
         printf ("unlimited");
     }
-    printf (", %s's mailbox holds %u (%u%% from one sender)\n", to->name, to->max_backlog,
+    printf (", the mailbox of %s holds %u (%u%% from one sender)\n", to->name, to->max_backlog,
             policy->backlog_share);
 }
 

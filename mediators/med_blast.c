@@ -381,32 +381,53 @@ s_target_best (med_blast_t *self, med_blast_target_t *target, const s_cand_t *ca
     return 0;
 }
 
+//  True if path goes through exactly these agents.
+static bool
+s_same_path (const med_blast_path_t *path, const uint32_t *agents, size_t n)
+{
+    if (path->n_hops + 1 != n || path->hops [0].from != agents [0]) {
+        return false;
+    }
+    for (size_t h = 0; h < path->n_hops; h++) {
+        if (path->hops [h].to != agents [h + 1]) {
+            return false;
+        }
+    }
+    return true;
+}
+
 //  Second pass, for the targets listed in full: up to k alternatives, each
-//  through another last hop.
+//  another sequence of agents, shortest first by level.
 static int
 s_target_more (med_blast_t *self, med_blast_target_t *target, const s_cand_t *cands,
                size_t n_cands, const med_blast_options_t *options)
 {
     for (size_t i = 1; i < n_cands; i++) {
-        bool seen = cands [i].edge == cands [0].edge;
-        for (size_t j = 1; j < i && !seen; j++) {
-            seen = cands [j].edge == cands [i].edge;
-        }
-        if (seen) {
-            continue;
-        }
         if (cands [i].length > options->depth) {
             target->beyond_depth++;
             continue;
         }
         if (target->n_paths == (size_t) options->k + 1) {
-            continue;
+            break;
         }
-        med_blast_path_t path;
-        if (s_replay_cand (self, target->cls, &cands [i], &path) != 0) {
+        size_t n = 0;
+        uint32_t *agents = s_agents (self, &cands [i], &n);
+        if (!agents) {
             return -1;
         }
-        target->paths [target->n_paths++] = path;
+        bool seen = false;
+        for (size_t p = 0; p < target->n_paths && !seen; p++) {
+            seen = s_same_path (&target->paths [p], agents, n);
+        }
+        med_blast_path_t path;
+        int rc = seen? 0: med_blast_replay (self, agents, n, target->cls, &path);
+        free (agents);
+        if (rc != 0) {
+            return -1;
+        }
+        if (!seen) {
+            target->paths [target->n_paths++] = path;
+        }
     }
     return 0;
 }

@@ -15,9 +15,10 @@
     and the first `cuts` unapproved ones a minimum cut.
 
     Paths listed per (class, recipient): the shortest at the best level, then
-    up to k alternatives, each through another last hop (a different sender
-    into the recipient), direct ones first, then held, then blocked ones
-    (edges exist but a stage refuses on the way). Counting all simple paths
+    up to k alternatives, each the search's path to another last hop (a
+    different sender into the recipient, or the same at another level),
+    direct ones first, then held, then blocked ones (edges exist but a stage
+    refuses on the way); no two with the same agents. Counting all simple paths
     is exponential; this is not that. Paths longer than depth are counted,
     not listed.
 
