@@ -19,7 +19,8 @@
 
 static const char *s_help_text =
     "usage: bulkhead blast --policy FILE [--data DIR] TARGET... [OPTIONS]\n"
-    "       bulkhead blast --policy FILE [--data DIR] --all [--json]\n\n"
+    "       bulkhead blast --policy FILE [--data DIR] --all [--json]\n"
+    "       bulkhead blast --diff OLD NEW [--json]\n\n"
     "If TARGET is compromised, what can it make happen? TARGET is an agent name,\n"
     "--key FP (the agent whose key or next_key has that fingerprint) or --provider P\n"
     "(every agent of provider P at once); several make one compromised set S.\n\n"
@@ -39,6 +40,8 @@ static const char *s_help_text =
     "  --depth N          longest path listed (default 8; reach is not bounded)\n"
     "  -k N               alternatives per target (default 3)\n"
     "  --all              rank every agent and provider by what it reaches\n"
+    "  --diff OLD NEW     what a policy change adds, removes or turns to another\n"
+    "                     verdict, each agent compromised alone (+, -, ~ lines)\n"
     "  --json             one JSON document instead of text\n"
     "  --dot              a Graphviz graph instead of text\n"
     "  --png FILE         render that graph to FILE with graphviz `dot`\n"
@@ -847,6 +850,185 @@ s_now_ms (void)
     return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
 }
 
+//  --- --diff -----------------------------------------------------------------
+
+//  One agent's answers in one policy, as "class recipient" -> verdict.
+typedef struct {
+    char key [2 * BUS_NAME_MAX + 2];
+    med_blast_verdict_t verdict;
+    uint32_t length;
+    char path [512];
+} s_answer_t;
+
+static int
+s_answer_compare (const void *a, const void *b)
+{
+    return strcmp (((const s_answer_t *) a)->key, ((const s_answer_t *) b)->key);
+}
+
+//  The targets of agent name alone as S in graph, sorted by key; *n of them.
+static s_answer_t *
+s_answers (med_graph_t *graph, const char *name, size_t *n)
+{
+    const bus_policy_t *policy = med_graph_policy (graph);
+    *n = 0;
+    const bus_agent_t *agent = bus_policy_agent (policy, name);
+    if (!agent) {
+        return calloc (1, sizeof (s_answer_t));
+    }
+    uint32_t set = bus_policy_agent_index (policy, agent);
+    med_blast_options_t options;
+    med_blast_options_default (&options);
+    options.k = 0;
+    options.cuts = 0;
+    options.targets = 1;
+    med_blast_t *blast;
+    bus_error_t err;
+    if (med_blast_open (&blast, graph, &set, 1, &options, &err) != 0) {
+        return NULL;
+    }
+    s_answer_t *list = calloc (blast->n_targets + 1, sizeof *list);
+    for (size_t i = 0; list && i < blast->n_targets; i++) {
+        const med_blast_target_t *target = &blast->targets [i];
+        s_answer_t *answer = &list [(*n)++];
+        snprintf (answer->key, sizeof answer->key, "%s %s", policy->classes [target->cls].name,
+                  policy->agents [target->recipient].name);
+        answer->verdict = target->best;
+        answer->length = target->best_length;
+        if (target->n_paths) {
+            const med_blast_path_t *path = &target->paths [0];
+            size_t used = (size_t) snprintf (answer->path, sizeof answer->path, "%s",
+                                             policy->agents [path->hops [0].from].name);
+            for (size_t h = 0; h < path->n_hops && used < sizeof answer->path; h++) {
+                used += (size_t) snprintf (answer->path + used, sizeof answer->path - used,
+                                           " -> %s", policy->agents [path->hops [h].to].name);
+            }
+        }
+    }
+    med_blast_destroy (&blast);
+    if (list) {
+        qsort (list, *n, sizeof *list, s_answer_compare);
+    }
+    return list;
+}
+
+static void
+s_diff_print (const char *mark, const char *agent, const s_answer_t *answer,
+              const s_answer_t *before, bool json, bool *first)
+{
+    char cls [BUS_NAME_MAX + 1], recipient [BUS_NAME_MAX + 1];
+    sscanf (answer->key, "%64s %64s", cls, recipient);
+    if (json) {
+        printf ("%s{", *first? "": ",");
+        s_json_str ("change", mark [0] == '+'? "added": mark [0] == '-'? "removed": "changed", false);
+        s_json_str ("agent", agent, true);
+        s_json_str ("class", cls, true);
+        s_json_str ("recipient", recipient, true);
+        if (before) {
+            s_json_str ("was", med_blast_verdict_name (before->verdict), true);
+        }
+        s_json_str (mark [0] == '-'? "was": "now", med_blast_verdict_name (answer->verdict), true);
+        s_json_str ("path", answer->path, true);
+        printf ("}");
+    }
+    else {
+        printf ("%s %s: %s at %s: ", mark, agent, cls, recipient);
+        if (before) {
+            printf ("%s -> ", med_blast_verdict_name (before->verdict));
+        }
+        printf ("%s%s (%s)\n", mark [0] == '-'? "was ": "", med_blast_verdict_name (answer->verdict),
+                answer->path [0]? answer->path: "beyond --depth");
+    }
+    *first = false;
+}
+
+//  Every agent alone as S in both policies; what a change adds, removes or
+//  turns to another verdict. O(agents x edges): for code review of a
+//  policy, not for a fleet of 100,000 (use --all on each there).
+static int
+s_diff (const char *old_path, const char *new_path, bool json)
+{
+    bus_policy_t *policies [2] = { NULL, NULL };
+    med_graph_t *graphs [2] = { NULL, NULL };
+    const char *paths [2] = { old_path, new_path };
+    bus_error_t err;
+    int rc = 1;
+    for (int i = 0; i < 2; i++) {
+        if (bus_policy_load_max (&policies [i], paths [i], BUS_POLICY_OFFLINE_MAX, &err) != 0) {
+            bus_print_line (stderr, err.text);
+            fputc ('\n', stderr);
+            goto done;
+        }
+        if (med_graph_new (&graphs [i], policies [i], NULL, 0, 0, &err) != 0) {
+            cmd_error ("blast", &err);
+            goto done;
+        }
+    }
+    size_t changes = 0;
+    bool first = true;
+    if (json) {
+        printf ("{\"old\":");
+        bus_print_json (stdout, old_path);
+        printf (",\"new\":");
+        bus_print_json (stdout, new_path);
+        printf (",\"changes\":[");
+    }
+    //  Agents of the new policy, then those only the old one has.
+    for (int side = 1; side >= 0; side--) {
+        const bus_policy_t *policy = policies [side];
+        for (size_t a = 0; a < policy->agent_count; a++) {
+            const char *name = policy->agents [a].name;
+            if (side == 0 && bus_policy_agent (policies [1], name)) {
+                continue;
+            }
+            size_t n_old, n_new;
+            s_answer_t *was = s_answers (graphs [0], name, &n_old);
+            s_answer_t *now = s_answers (graphs [1], name, &n_new);
+            if (!was || !now) {
+                free (was), free (now);
+                fprintf (stderr, "bulkhead blast: NOMEM: out of memory\n");
+                goto done;
+            }
+            size_t i = 0, j = 0;
+            while (i < n_old || j < n_new) {
+                int order = i == n_old? 1: j == n_new? -1: strcmp (was [i].key, now [j].key);
+                if (order < 0) {
+                    s_diff_print ("-", name, &was [i++], NULL, json, &first);
+                    changes++;
+                }
+                else
+                if (order > 0) {
+                    s_diff_print ("+", name, &now [j++], NULL, json, &first);
+                    changes++;
+                }
+                else {
+                    if (was [i].verdict != now [j].verdict) {
+                        s_diff_print ("~", name, &now [j], &was [i], json, &first);
+                        changes++;
+                    }
+                    i++, j++;
+                }
+            }
+            free (was);
+            free (now);
+        }
+    }
+    if (json) {
+        printf ("]}\n");
+    }
+    else {
+        printf ("%zu change%s of blast radius from %s to %s (each agent compromised alone)\n",
+                changes, changes == 1? "": "s", old_path, new_path);
+    }
+    rc = 0;
+done:
+    for (int i = 0; i < 2; i++) {
+        med_graph_destroy (&graphs [i]);
+        bus_policy_destroy (&policies [i]);
+    }
+    return rc;
+}
+
 //  --- main -------------------------------------------------------------------
 
 //  Standing grants from the data directory, read-only beside a live bus.
@@ -880,7 +1062,7 @@ s_grants (const char *dir, bus_grant_t **out, uint32_t *n)
 int
 cmd_blast (int argc, char **argv)
 {
-    enum { O_KEY = 1, O_PROVIDER, O_DEPTH, O_ALL, O_JSON, O_DOT, O_PNG, O_POLICY, O_DATA, O_STATS, O_CUTS, O_TARGETS };
+    enum { O_KEY = 1, O_PROVIDER, O_DEPTH, O_ALL, O_JSON, O_DOT, O_PNG, O_POLICY, O_DATA, O_STATS, O_CUTS, O_TARGETS, O_DIFF };
     static const struct option options [] = {
         { "policy", required_argument, NULL, O_POLICY },
         { "data", required_argument, NULL, O_DATA },
@@ -888,6 +1070,7 @@ cmd_blast (int argc, char **argv)
         { "provider", required_argument, NULL, O_PROVIDER },
         { "depth", required_argument, NULL, O_DEPTH },
         { "all", no_argument, NULL, O_ALL },
+        { "diff", no_argument, NULL, O_DIFF },
         { "json", no_argument, NULL, O_JSON },
         { "dot", no_argument, NULL, O_DOT },
         { "png", required_argument, NULL, O_PNG },
@@ -900,7 +1083,7 @@ cmd_blast (int argc, char **argv)
     const char *policy_path = NULL, *data = NULL, *png = NULL;
     const char *keys [64], *providers [64];
     size_t n_keys = 0, n_providers = 0;
-    bool all = false, json = false, dot = false, stats = false;
+    bool all = false, json = false, dot = false, stats = false, diff = false;
     double t_start = s_now_ms ();
     med_blast_options_t analysis;
     med_blast_options_default (&analysis);
@@ -937,6 +1120,7 @@ cmd_blast (int argc, char **argv)
                 analysis.k = (uint32_t) number;
                 break;
             case O_ALL: all = true; break;
+            case O_DIFF: diff = true; break;
             case O_JSON: json = true; break;
             case O_DOT: dot = true; break;
             case O_PNG: png = optarg; break;
@@ -960,6 +1144,12 @@ cmd_blast (int argc, char **argv)
         }
     }
     size_t n_names = (size_t) (argc - optind);
+    if (diff) {
+        if (n_names != 2 || policy_path || all || dot || png || n_keys || n_providers) {
+            return s_usage (false);
+        }
+        return s_diff (argv [optind], argv [optind + 1], json);
+    }
     if (!policy_path || (json && dot) || (all && (dot || png))
     ||  (!all && n_names + n_keys + n_providers == 0)) {
         return s_usage (false);

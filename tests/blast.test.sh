@@ -224,6 +224,23 @@ assert r[0]['provider'] == 'llm', r[0]
 assert any(x.get('agent') == 'reader' and x['direct'] == 'exec' for x in r)
 "
 
+#   --diff: planner gets an edge to runner
+sed 's/^            actions = transfer.create$/            actions = transfer.create\n        runner = exec\n            actions = run/' "$P" >"$DIR/d.cfg"
+run blast --diff "$P" "$DIR/d.cfg"
+if [ "$rc" -eq 0 ] && [[ "$out" == *"+ planner: exec at runner: direct (planner -> runner)"* ]] \
+&& [[ "$out" == *"1 change of blast radius"* ]]; then
+    pass "blast --diff: the path a new edge adds, and nothing else"
+else
+    fail "blast --diff: the path a new edge adds, and nothing else" "$out" "$err"
+fi
+run blast --diff "$DIR/d.cfg" "$P" --json
+jsoncheck "blast --diff --json: the same change, the other way, removed" "
+c = d['changes']
+assert len(c) == 1 and c[0]['change'] == 'removed' and c[0]['agent'] == 'planner', c
+"
+run blast --diff "$P"
+expect "blast --diff with one file: usage, exit 2" 2 "usage: bulkhead blast"* "$err"
+
 #   check: the risky shapes
 run check "$P"
 w=$err
