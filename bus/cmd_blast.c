@@ -20,7 +20,8 @@
 static const char *s_help_text =
     "usage: bulkhead blast --policy FILE [--data DIR] TARGET... [OPTIONS]\n"
     "       bulkhead blast --policy FILE [--data DIR] --all [--json]\n"
-    "       bulkhead blast --diff OLD NEW [--json]\n\n"
+    "       bulkhead blast --diff OLD NEW [--json]\n"
+    "       bulkhead blast --policy FILE --data DIR --log [--since 30d] [--json]\n\n"
     "If TARGET is compromised, what can it make happen? TARGET is an agent name,\n"
     "--key FP (the agent whose key or next_key has that fingerprint) or --provider P\n"
     "(every agent of provider P at once); several make one compromised set S.\n\n"
@@ -34,7 +35,12 @@ static const char *s_help_text =
     "met; the approvers S reaches or owns; the minimum cut of the unapproved paths;\n"
     "the edges on most shortest paths; the policy's score.\n\n"
     "  --policy FILE      the policy (required)\n"
-    "  --data DIR         the bus's data directory: standing grants count (read-only)\n"
+    "  --data DIR         the bus's data directory, read-only (also beside a live bus):\n"
+    "                     standing grants count, and the text ends with what the log\n"
+    "                     says: edges never used, denied attempts, restricted content\n"
+    "                     that went toward a privileged class and what stopped it\n"
+    "  --since D          the log's window: 30d, 12h, 90m, 45s (default: all of it)\n"
+    "  --log              only the log's findings (with --data)\n"
     "  --key FP           compromise the agent of this key fingerprint\n"
     "  --provider P       compromise every agent of provider P\n"
     "  --depth N          longest path listed (default 8; reach is not bounded)\n"
@@ -1029,6 +1035,303 @@ done:
     return rc;
 }
 
+//  --- --data: what the log says ----------------------------------------------
+//
+//  Read-only, like `bulkhead log` (a reader transaction beside a live bus).
+//  Per edge whether it carried a message in the window; denied attempts per
+//  (sender, recipient, code); restricted messages toward a privileged class
+//  with the chain of causes back to where the restriction came from.
+
+#define S_LOG_KEYS_MAX   4096           //  distinct attempts / crossings kept
+#define S_LOG_CHAIN_MAX  8
+
+typedef struct {
+    char sender [BUS_NAME_MAX + 1];
+    char recipient [BUS_NAME_MAX + 1];
+    char what [BUS_NAME_MAX + 1];       //  the code, or the class
+    char chain [512];                   //  crossings: agents from the origin
+    char stop [96];                     //  crossings: verdict and code
+    uint64_t count, first_us, last_us;
+} s_finding_t;
+
+typedef struct {
+    uint64_t seq;
+    char sender [BUS_NAME_MAX + 1];
+    uint64_t cause;                     //  first cause, 0 if none
+} s_link_t;
+
+typedef struct {
+    const bus_policy_t *policy;
+    uint64_t since_us;
+    uint8_t *used;                      //  per edge
+    s_finding_t *attempts;
+    size_t n_attempts;
+    s_finding_t *crossings;
+    size_t n_crossings;
+    s_link_t *links;                    //  restricted SEND records, by seq (ascending)
+    size_t n_links, cap_links;
+    uint64_t records, sends;
+} s_log_t;
+
+static s_finding_t *
+s_finding (s_finding_t *list, size_t *n, const char *sender, const char *recipient,
+           const char *what, const char *chain)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp (list [i].sender, sender) == 0 && strcmp (list [i].recipient, recipient) == 0
+        &&  strcmp (list [i].what, what) == 0 && strcmp (list [i].chain, chain) == 0) {
+            return &list [i];
+        }
+    }
+    if (*n == S_LOG_KEYS_MAX) {
+        return NULL;                    //  counted no further; said in the output
+    }
+    s_finding_t *f = &list [(*n)++];
+    memset (f, 0, sizeof *f);
+    snprintf (f->sender, sizeof f->sender, "%s", sender);
+    snprintf (f->recipient, sizeof f->recipient, "%s", recipient);
+    snprintf (f->what, sizeof f->what, "%s", what);
+    snprintf (f->chain, sizeof f->chain, "%s", chain);
+    return f;
+}
+
+static void
+s_count (s_finding_t *f, uint64_t time_us)
+{
+    if (!f) {
+        return;
+    }
+    if (!f->count || time_us < f->first_us) {
+        f->first_us = time_us;
+    }
+    if (time_us > f->last_us) {
+        f->last_us = time_us;
+    }
+    f->count++;
+}
+
+static const s_link_t *
+s_link (const s_log_t *log, uint64_t seq)
+{
+    size_t lo = 0, hi = log->n_links;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (log->links [mid].seq < seq) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    return lo < log->n_links && log->links [lo].seq == seq? &log->links [lo]: NULL;
+}
+
+static int
+s_log_record (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, size_t raw_len)
+{
+    (void) raw;
+    (void) raw_len;
+    s_log_t *log = arg;
+    log->records++;
+    if (rec->kind != BULKHEAD__V1__RECORD_KIND__RECORD_SEND || !rec->sender || !rec->recipient
+    ||  !rec->has_verdict) {
+        return 0;
+    }
+    //  Restricted records are kept as links for the chains, whatever their time.
+    if (rec->has_restricted && rec->restricted) {
+        if (log->n_links == log->cap_links) {
+            size_t cap = log->cap_links? log->cap_links * 2: 256;
+            s_link_t *more = realloc (log->links, cap * sizeof *more);
+            if (!more) {
+                return -1;
+            }
+            log->links = more;
+            log->cap_links = cap;
+        }
+        s_link_t *link = &log->links [log->n_links++];
+        link->seq = rec->seq;
+        snprintf (link->sender, sizeof link->sender, "%s", rec->sender);
+        link->cause = rec->n_causes? rec->causes [0]: 0;
+    }
+    if (rec->time_us < log->since_us) {
+        return 0;
+    }
+    log->sends++;
+    const bus_policy_t *policy = log->policy;
+    const bus_agent_t *from = bus_policy_agent (policy, rec->sender);
+    const bus_agent_t *to = bus_policy_agent (policy, rec->recipient);
+    const bus_edge_t *edge = from && to? bus_policy_edge (policy, from, to): NULL;
+    bool accepted = rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_DELIVERED
+                 || rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_QUEUED
+                 || rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_HELD;
+    if (edge && accepted) {
+        log->used [edge - policy->edges] = 1;
+    }
+    if (rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_DENIED) {
+        s_count (s_finding (log->attempts, &log->n_attempts, rec->sender, rec->recipient,
+                            rec->code? rec->code: "?", ""), rec->time_us);
+    }
+    int cls = rec->intent_class? bus_policy_class (policy, rec->intent_class): -1;
+    if (rec->has_restricted && rec->restricted && cls >= 0 && policy->classes [cls].privileged) {
+        //  Back along the first causes to where the restriction began.
+        char chain [512];
+        const char *names [S_LOG_CHAIN_MAX];
+        size_t n = 0;
+        uint64_t cause = rec->n_causes? rec->causes [0]: 0;
+        while (cause && n < S_LOG_CHAIN_MAX) {
+            const s_link_t *link = s_link (log, cause);
+            if (!link) {
+                break;
+            }
+            names [n++] = link->sender;
+            cause = link->cause;
+        }
+        size_t used = 0;
+        chain [0] = 0;
+        for (size_t i = n; i > 0 && used < sizeof chain; i--) {
+            used += (size_t) snprintf (chain + used, sizeof chain - used, "%s -> ", names [i - 1]);
+        }
+        if (used < sizeof chain) {
+            snprintf (chain + used, sizeof chain - used, "%s -> %s", rec->sender, rec->recipient);
+        }
+        s_finding_t *f = s_finding (log->crossings, &log->n_crossings, rec->sender, rec->recipient,
+                                    rec->intent_class, chain);
+        if (f) {
+            snprintf (f->stop, sizeof f->stop, "%s%s%s",
+                      rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_DENIED? "denied":
+                      rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_HELD? "held": "delivered",
+                      rec->code? " ": "", rec->code? rec->code: "");
+        }
+        s_count (f, rec->time_us);
+    }
+    return 0;
+}
+
+//  "30d", "12h", "90m", "45s": *us; false if it is not one.
+static bool
+s_duration (const char *text, uint64_t *us)
+{
+    char *end = NULL;
+    unsigned long long n = strtoull (text, &end, 10);
+    if (!end || end == text || end [0] == 0 || end [1] != 0) {
+        return false;
+    }
+    uint64_t unit = end [0] == 's'? 1: end [0] == 'm'? 60: end [0] == 'h'? 3600:
+                    end [0] == 'd'? 86400: 0;
+    if (!unit || n > 36500ull * 86400 / unit) {
+        return false;
+    }
+    *us = (uint64_t) n * unit * 1000000;
+    return true;
+}
+
+static int
+s_log_findings (const bus_policy_t *policy, const char *dir, uint64_t since_us, bool json)
+{
+    bus_store_t *store = cmd_open_log (dir, "blast");
+    if (!store) {
+        return 1;
+    }
+    s_log_t log = { .policy = policy, .since_us = since_us };
+    log.used = calloc (policy->edge_count + 1, 1);
+    log.attempts = calloc (S_LOG_KEYS_MAX, sizeof *log.attempts);
+    log.crossings = calloc (S_LOG_KEYS_MAX, sizeof *log.crossings);
+    bus_error_t err;
+    int rc = 0;
+    if (!log.used || !log.attempts || !log.crossings) {
+        fprintf (stderr, "bulkhead blast: NOMEM: out of memory\n");
+        rc = 1;
+    }
+    else
+    if (bus_store_iterate (store, 1, s_log_record, &log, &err) < 0) {
+        cmd_error ("blast", &err);
+        rc = 1;
+    }
+    bus_store_destroy (&store);
+    if (rc == 0 && json) {
+        printf ("{\"records\":%llu,\"sends_in_window\":%llu,\"unused_edges\":[",
+                (unsigned long long) log.records, (unsigned long long) log.sends);
+        bool first = true;
+        for (size_t e = 0; e < policy->edge_count; e++) {
+            if (!log.used [e]) {
+                const bus_edge_t *edge = &policy->edges [e];
+                printf ("%s{\"from\":\"%s\",\"to\":\"%s\",\"line\":%d}", first? "": ",",
+                        policy->agents [edge->from].name, policy->agents [edge->to].name,
+                        edge->line);
+                first = false;
+            }
+        }
+        printf ("],\"denied_attempts\":[");
+        for (size_t i = 0; i < log.n_attempts; i++) {
+            s_finding_t *f = &log.attempts [i];
+            printf ("%s{", i? ",": "");
+            s_json_str ("sender", f->sender, false);
+            s_json_str ("recipient", f->recipient, true);
+            s_json_str ("code", f->what, true);
+            printf (",\"count\":%llu}", (unsigned long long) f->count);
+        }
+        printf ("],\"crossings\":[");
+        for (size_t i = 0; i < log.n_crossings; i++) {
+            s_finding_t *f = &log.crossings [i];
+            printf ("%s{", i? ",": "");
+            s_json_str ("chain", f->chain, false);
+            s_json_str ("class", f->what, true);
+            s_json_str ("outcome", f->stop, true);
+            printf (",\"count\":%llu}", (unsigned long long) f->count);
+        }
+        printf ("]}\n");
+    }
+    else
+    if (rc == 0) {
+        char when [32];
+        printf ("\nthe log (%llu records, %llu messages in the window", (unsigned long long) log.records,
+                (unsigned long long) log.sends);
+        if (since_us) {
+            s_when (when, since_us);
+            printf (" since %s", when);
+        }
+        printf ("):\n  edges allowed but never used (least privilege: remove the line):\n");
+        size_t unused = 0;
+        for (size_t e = 0; e < policy->edge_count; e++) {
+            if (!log.used [e] && unused++ < 50) {
+                printf ("    ");
+                s_text_edge (&(s_ctx_t) { .policy = policy }, (uint32_t) e);
+                printf ("\n");
+            }
+        }
+        printf ("    %s%zu of %zu\n", unused > 50? "... ": "", unused, policy->edge_count);
+        printf ("  denied but attempted (probing?):\n");
+        for (size_t i = 0; i < log.n_attempts; i++) {
+            s_finding_t *f = &log.attempts [i];
+            char first [32], last [32];
+            s_when (first, f->first_us);
+            s_when (last, f->last_us);
+            printf ("    %s -> ", f->sender);
+            bus_print_line (stdout, f->recipient);
+            printf (": %s x%llu (%s .. %s)\n", f->what, (unsigned long long) f->count, first, last);
+        }
+        if (!log.n_attempts) {
+            printf ("    none\n");
+        }
+        printf ("  restricted content that went toward a privileged class (what stopped it):\n");
+        for (size_t i = 0; i < log.n_crossings; i++) {
+            s_finding_t *f = &log.crossings [i];
+            printf ("    %s [%s]: %s x%llu\n", f->chain, f->what, f->stop, (unsigned long long) f->count);
+        }
+        if (!log.n_crossings) {
+            printf ("    none\n");
+        }
+        if (log.n_attempts == S_LOG_KEYS_MAX || log.n_crossings == S_LOG_KEYS_MAX) {
+            printf ("  (only the first %d distinct of each are counted)\n", S_LOG_KEYS_MAX);
+        }
+    }
+    free (log.used);
+    free (log.attempts);
+    free (log.crossings);
+    free (log.links);
+    return rc;
+}
+
 //  --- main -------------------------------------------------------------------
 
 //  Standing grants from the data directory, read-only beside a live bus.
@@ -1062,7 +1365,7 @@ s_grants (const char *dir, bus_grant_t **out, uint32_t *n)
 int
 cmd_blast (int argc, char **argv)
 {
-    enum { O_KEY = 1, O_PROVIDER, O_DEPTH, O_ALL, O_JSON, O_DOT, O_PNG, O_POLICY, O_DATA, O_STATS, O_CUTS, O_TARGETS, O_DIFF };
+    enum { O_KEY = 1, O_PROVIDER, O_DEPTH, O_ALL, O_JSON, O_DOT, O_PNG, O_POLICY, O_DATA, O_STATS, O_CUTS, O_TARGETS, O_DIFF, O_SINCE, O_LOG };
     static const struct option options [] = {
         { "policy", required_argument, NULL, O_POLICY },
         { "data", required_argument, NULL, O_DATA },
@@ -1071,6 +1374,8 @@ cmd_blast (int argc, char **argv)
         { "depth", required_argument, NULL, O_DEPTH },
         { "all", no_argument, NULL, O_ALL },
         { "diff", no_argument, NULL, O_DIFF },
+        { "since", required_argument, NULL, O_SINCE },
+        { "log", no_argument, NULL, O_LOG },
         { "json", no_argument, NULL, O_JSON },
         { "dot", no_argument, NULL, O_DOT },
         { "png", required_argument, NULL, O_PNG },
@@ -1083,7 +1388,8 @@ cmd_blast (int argc, char **argv)
     const char *policy_path = NULL, *data = NULL, *png = NULL;
     const char *keys [64], *providers [64];
     size_t n_keys = 0, n_providers = 0;
-    bool all = false, json = false, dot = false, stats = false, diff = false;
+    bool all = false, json = false, dot = false, stats = false, diff = false, log_only = false;
+    uint64_t since = 0;
     double t_start = s_now_ms ();
     med_blast_options_t analysis;
     med_blast_options_default (&analysis);
@@ -1121,6 +1427,13 @@ cmd_blast (int argc, char **argv)
                 break;
             case O_ALL: all = true; break;
             case O_DIFF: diff = true; break;
+            case O_LOG: log_only = true; break;
+            case O_SINCE:
+                if (!s_duration (optarg, &since)) {
+                    fprintf (stderr, "bulkhead blast: --since takes a duration: 30d, 12h, 90m, 45s\n");
+                    return 2;
+                }
+                break;
             case O_JSON: json = true; break;
             case O_DOT: dot = true; break;
             case O_PNG: png = optarg; break;
@@ -1150,8 +1463,8 @@ cmd_blast (int argc, char **argv)
         }
         return s_diff (argv [optind], argv [optind + 1], json);
     }
-    if (!policy_path || (json && dot) || (all && (dot || png))
-    ||  (!all && n_names + n_keys + n_providers == 0)) {
+    if (!policy_path || (json && dot) || (all && (dot || png)) || (log_only && !data)
+    ||  (!all && !log_only && n_names + n_keys + n_providers == 0)) {
         return s_usage (false);
     }
     bus_policy_t *policy;
@@ -1184,6 +1497,12 @@ cmd_blast (int argc, char **argv)
         goto done;
     }
     s_ctx_t ctx = { policy, graph, NULL, policy_path, analysis.targets };
+    uint64_t since_us = since && (uint64_t) now.tv_sec * 1000000 > since?
+                        (uint64_t) now.tv_sec * 1000000 - since: 0;
+    if (log_only) {
+        rc = data? s_log_findings (policy, data, since_us, json): s_usage (false);
+        goto done;
+    }
     if (all) {
         rc = s_all (&ctx, json);
         goto done;
@@ -1280,6 +1599,9 @@ cmd_blast (int argc, char **argv)
             goto done;
         }
         s_text (&ctx, untrusted);
+        if (data && s_log_findings (policy, data, since_us, false) != 0) {
+            goto done;
+        }
     }
     rc = 0;
 done:
