@@ -343,7 +343,9 @@ s_candidates (med_blast_t *self, int c, uint32_t v, s_cand_t **cands, size_t *ca
         }
         (*cands) [n++] = (s_cand_t) { 2, self->plain_dist [edge->from] + 1, edge->from, in [i] };
     }
-    qsort (*cands, n, sizeof **cands, s_cand_compare);
+    if (n) {
+        qsort (*cands, n, sizeof **cands, s_cand_compare);
+    }
     return (long) n;
 }
 
@@ -492,7 +494,9 @@ s_targets (med_blast_t *self, const med_blast_options_t *options)
         }
     }
     //  Worst first within each class; the first `targets` of each in full.
-    qsort (self->targets, self->n_targets, sizeof *self->targets, s_target_compare);
+    if (self->n_targets) {
+        qsort (self->targets, self->n_targets, sizeof *self->targets, s_target_compare);
+    }
     for (size_t i = 0, rank = 0; rc == 0 && i < self->n_targets; i++, rank++) {
         med_blast_target_t *target = &self->targets [i];
         if (i && target->cls != self->targets [i - 1].cls) {
