@@ -383,7 +383,8 @@ s_json_path (const s_ctx_t *ctx, const med_blast_path_t *path)
 {
     printf ("{");
     s_json_str ("verdict", med_blast_verdict_name (path->verdict), false);
-    printf (",\"revisits\":%s,\"hops\":[", path->revisits? "true": "false");
+    printf (",\"revisits\":%s,\"reasons\":%s,\"hops\":[", path->revisits? "true": "false",
+            path->light? "false": "true");
     for (size_t h = 0; h < path->n_hops; h++) {
         const med_blast_hop_t *hop = &path->hops [h];
         printf ("%s{", h? ",": "");

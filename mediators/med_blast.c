@@ -193,9 +193,23 @@ s_quorum_inside (med_blast_t *self, int cls, uint32_t sender)
     return owned >= med_hold_quorum (klass);
 }
 
+//  light: the verdicts from the graph's cached answers (the same stages'
+//  answers), the reasons left out; a hop a grant may stand in on is run
+//  in full. For targets that are counted, not listed.
+static int
+s_replay (med_blast_t *self, const uint32_t *agents, size_t n, int cls, bool light,
+          med_blast_path_t *path);
+
 int
 med_blast_replay (med_blast_t *self, const uint32_t *agents, size_t n, int cls,
                   med_blast_path_t *path)
+{
+    return s_replay (self, agents, n, cls, false, path);
+}
+
+static int
+s_replay (med_blast_t *self, const uint32_t *agents, size_t n, int cls, bool light,
+          med_blast_path_t *path)
 {
     const bus_policy_t *policy = med_graph_policy (self->graph);
     memset (path, 0, sizeof *path);
@@ -208,6 +222,7 @@ med_blast_replay (med_blast_t *self, const uint32_t *agents, size_t n, int cls,
     }
     path->n_hops = n - 1;
     path->verdict = MED_BLAST_DIRECT;
+    path->light = light;
     for (size_t i = 1; i < n && !path->revisits; i++) {
         for (size_t j = 0; j < i && !path->revisits; j++) {
             path->revisits = agents [i] == agents [j] && (i + 1 < n || agents [i] != agents [i - 1]);
@@ -230,7 +245,19 @@ med_blast_replay (med_blast_t *self, const uint32_t *agents, size_t n, int cls,
         hop->edge = (uint32_t) (edge - policy->edges);
         hop->tainted = tainted;
         hop->cls = i + 2 == n && cls >= 0? cls: s_inner_class (self->graph, hop->edge, tainted);
-        med_graph_hop (self->graph, hop->edge, hop->cls, tainted, &hop->hop);
+        if (light && !med_graph_granted (self->graph, hop->edge)) {
+            uint64_t bit = S_BIT (hop->cls);
+            hop->hop.verdict = med_graph_pass (self->graph, hop->edge, tainted) & bit? MED_PASS:
+                               med_graph_held (self->graph, hop->edge, tainted) & bit? MED_HOLD:
+                               MED_REJECT;
+            hop->hop.stage = "";
+            hop->hop.restricted = hop->hop.verdict != MED_REJECT
+                               && med_graph_taints (self->graph, hop->edge, tainted);
+            hop->hop.dropped = tainted && !hop->hop.restricted && hop->hop.verdict != MED_REJECT;
+        }
+        else {
+            med_graph_hop (self->graph, hop->edge, hop->cls, tainted, &hop->hop);
+        }
         med_blast_verdict_t v = MED_BLAST_DIRECT;
         if (hop->hop.verdict == MED_REJECT) {
             v = MED_BLAST_BLOCKED;
@@ -351,11 +378,12 @@ s_candidates (med_blast_t *self, int c, uint32_t v, s_cand_t **cands, size_t *ca
 
 //  Replays the path a candidate stands for into *path.
 static int
-s_replay_cand (med_blast_t *self, int cls, const s_cand_t *cand, med_blast_path_t *path)
+s_replay_cand (med_blast_t *self, int cls, const s_cand_t *cand, bool light,
+               med_blast_path_t *path)
 {
     size_t n = 0;
     uint32_t *agents = s_agents (self, cand, &n);
-    int rc = agents? med_blast_replay (self, agents, n, cls, path): -1;
+    int rc = agents? s_replay (self, agents, n, cls, light, path): -1;
     free (agents);
     return rc;
 }
@@ -368,7 +396,7 @@ s_target_best (med_blast_t *self, med_blast_target_t *target, const s_cand_t *ca
 {
     target->paths = calloc ((size_t) options->k + 1, sizeof *target->paths);
     med_blast_path_t path;
-    if (!target->paths || s_replay_cand (self, target->cls, &cands [0], &path) != 0) {
+    if (!target->paths || s_replay_cand (self, target->cls, &cands [0], true, &path) != 0) {
         return -1;
     }
     target->best = path.verdict;
@@ -507,7 +535,14 @@ s_targets (med_blast_t *self, const med_blast_options_t *options)
             continue;
         }
         long n = s_candidates (self, target->cls, target->recipient, &cands, &cap);
-        rc = n < 0? -1: s_target_more (self, target, cands, (size_t) n, options);
+        if (n > 0 && target->n_paths) {
+            //  Listed: the best path again, with every stage's reason.
+            med_blast_path_free (&target->paths [0]);
+            rc = s_replay_cand (self, target->cls, &cands [0], false, &target->paths [0]);
+        }
+        if (rc == 0) {
+            rc = n < 0? -1: s_target_more (self, target, cands, (size_t) n, options);
+        }
     }
     free (cands);
     return rc;

@@ -64,6 +64,7 @@ typedef struct {
 typedef struct {
     med_blast_verdict_t verdict;
     bool revisits;                      //  an agent appears twice before the last hop
+    bool light;                         //  verdicts only (a counted target): no reasons
     size_t n_hops;
     med_blast_hop_t *hops;
 } med_blast_path_t;

@@ -540,3 +540,9 @@ med_graph_counts (const med_graph_t *self, size_t *runs, size_t *memo_hits)
     *runs = self->runs;
     *memo_hits = self->memo_hits;
 }
+
+bool
+med_graph_granted (const med_graph_t *self, size_t e)
+{
+    return self->answers [e].granted != 0;
+}

@@ -749,6 +749,31 @@ test_property (void **state)
                 bad = true;
             }
         }
+        //  Counted targets (verdicts from the cached answers) say the same
+        //  as listed ones (every stage rerun).
+        med_blast_options_t counted;
+        med_blast_options_default (&counted);
+        counted.targets = 1;
+        med_blast_t *light;
+        bus_error_t err;
+        CHECK_PASS (med_blast_open (&light, t.graph, t.blast->set, t.blast->n_set, &counted, &err),
+                    err);
+        assert_int_equal (light->n_targets, t.blast->n_targets);
+        for (size_t i = 0; i < light->n_targets && !bad; i++) {
+            const med_blast_target_t *a = &light->targets [i];
+            for (size_t j = 0; j < t.blast->n_targets; j++) {
+                const med_blast_target_t *b = &t.blast->targets [j];
+                if (a->cls == b->cls && a->recipient == b->recipient
+                &&  (a->best != b->best || a->best_length != b->best_length)) {
+                    print_error ("seed %llu: counted target %s says %s, listed %s\n",
+                                 (unsigned long long) this_seed,
+                                 t.policy->agents [a->recipient].name,
+                                 med_blast_verdict_name (a->best), med_blast_verdict_name (b->best));
+                    bad = true;
+                }
+            }
+        }
+        med_blast_destroy (&light);
         if (bad) {
             print_error ("seed %llu: S = %s, %zu targets, brute force %zu; policy:\n%s\n",
                          (unsigned long long) this_seed, names, t.blast->n_targets, expected, text);
