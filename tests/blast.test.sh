@@ -322,6 +322,22 @@ run blast --policy "$P" --data "$DATA" --log --since 1s --json
 jsoncheck "blast --since: a window with no message in it" "
 assert d['sends_in_window'] == 0 and d['denied_attempts'] == [] and d['crossings'] == []
 "
+#   A standing grant, read from the data directory beside the live bus.
+as alice grant --sender planner --to pay --class finance --action transfer.create --count 5
+if [ "$rc" -eq 0 ]; then
+    pass "alice grants planner -> pay transfer.create five times"
+else
+    fail "alice grants planner -> pay transfer.create five times" "$out" "$err"
+fi
+run blast --policy "$P" --data "$DATA" planner
+if [ "$rc" -eq 0 ] && [[ "$out" == *"finance at pay: approved in advance, shortest 1 hop"* ]] \
+&& [[ "$out" == *"approved in advance by alice until "*"5 messages left)"* ]]; then
+    pass "blast --data: the grant stands in for the hold, by whom, until when"
+else
+    fail "blast --data: the grant stands in for the hold, by whom, until when" "$out" "$err"
+fi
+run blast --policy "$P" planner
+expect "blast without --data: the same path needs approval" 0 *"finance at pay: needs approval"* "$out"
 run blast --policy "$P" --data "$DATA" --log --since soon
 expect "blast --since with no duration: exit 2" 2 *"--since takes a duration"* "$err"
 kill -TERM "$BUS_PID"
