@@ -183,17 +183,17 @@ s_concrete (const char *pattern, char *out, size_t size)
 //  A value the scope list admits: none (NULL) where it can, else its first
 //  pattern made concrete.
 static const char *
-s_admitted (char **list, size_t count, char *buf, size_t size)
+s_admitted (const bus_patterns_t *list, char *buf, size_t size)
 {
-    if (count == 0) {
+    if (list->count == 0) {
         return NULL;
     }
-    for (size_t i = 0; i < count; i++) {
-        if (strcmp (list [i], "none") == 0) {
+    for (size_t i = 0; i < list->count; i++) {
+        if (strcmp (list->patterns [i], "none") == 0) {
             return NULL;
         }
     }
-    s_concrete (list [0], buf, size);
+    s_concrete (list->patterns [0], buf, size);
     return buf;
 }
 
@@ -281,15 +281,19 @@ med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *ou
     const bus_policy_t *policy = self->policy;
     const bus_edge_t *edge = &policy->edges [e];
     const bus_class_t *klass = &policy->classes [cls];
+    //  The scope a message of this class meets on the edge, as the scope
+    //  stage resolves it (a block named by the class, else the edge's own).
+    bus_scope_t scope;
+    bus_policy_scope (edge, cls, &scope);
     //  The actions an attacker would try (see the header).
     enum { S_CANDIDATES = 24 };
     char buf [S_CANDIDATES][264];
     const char *actions [S_CANDIDATES];
     size_t n = 0;
     actions [n++] = NULL;
-    for (size_t i = 0; i < edge->action_count && n < S_CANDIDATES; i++) {
-        if (strcmp (edge->actions [i], "none") != 0) {
-            s_concrete (edge->actions [i], buf [n], sizeof buf [n]);
+    for (size_t i = 0; i < scope.actions.count && n < S_CANDIDATES; i++) {
+        if (strcmp (scope.actions.patterns [i], "none") != 0) {
+            s_concrete (scope.actions.patterns [i], buf [n], sizeof buf [n]);
             actions [n] = buf [n];
             n++;
         }
@@ -311,9 +315,8 @@ med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *ou
         }
     }
     char tool_buf [128], resource_buf [128];
-    const char *tool = s_admitted (edge->tools, edge->tool_count, tool_buf, sizeof tool_buf);
-    const char *resource = s_admitted (edge->resources, edge->resource_count, resource_buf,
-                                       sizeof resource_buf);
+    const char *tool = s_admitted (&scope.tools, tool_buf, sizeof tool_buf);
+    const char *resource = s_admitted (&scope.resources, resource_buf, sizeof resource_buf);
     bool have = false;
     med_hop_t best;
     memset (&best, 0, sizeof best);
@@ -369,13 +372,25 @@ s_shape_agent (med_graph_t *self, uint32_t a)
 }
 
 static void
-s_shape_list (crypto_generichash_state *h, char **list, size_t count)
+s_shape_list (crypto_generichash_state *h, const bus_patterns_t *list)
 {
-    uint64_t n = count;
+    uint64_t n = list->count;
     crypto_generichash_update (h, (const uint8_t *) &n, sizeof n);
-    for (size_t i = 0; i < count; i++) {
-        crypto_generichash_update (h, (const uint8_t *) list [i], strlen (list [i]) + 1);
+    for (size_t i = 0; i < list->count; i++) {
+        crypto_generichash_update (h, (const uint8_t *) list->patterns [i],
+                                   strlen (list->patterns [i]) + 1);
     }
+}
+
+//  A scope: its lists, what happens outside, and which class it is for.
+static void
+s_shape_scope (crypto_generichash_state *h, const bus_scope_t *scope)
+{
+    int32_t fixed [] = { scope->class_index, (int32_t) scope->outside };
+    crypto_generichash_update (h, (const uint8_t *) fixed, sizeof fixed);
+    s_shape_list (h, &scope->actions);
+    s_shape_list (h, &scope->tools);
+    s_shape_list (h, &scope->resources);
 }
 
 static void
@@ -387,13 +402,18 @@ s_shape (med_graph_t *self, size_t e, int t, uint8_t key [S_KEY_SIZE])
     memcpy (key, s_shape_agent (self, edge->from), 16);
     memcpy (key + 16, s_shape_agent (self, edge->to), 16);
     memcpy (key + 32, &edge->classes, 8);
-    key [40] = (uint8_t) ((edge->outside_hold? 1: 0) | (t? 2: 0) | (edge->from == edge->to? 4: 0));
-    if (edge->action_count || edge->tool_count || edge->resource_count) {
+    key [40] = (uint8_t) ((t? 2: 0) | (edge->from == edge->to? 4: 0));
+    //  The edge's own scope and every block per class (any may be the one
+    //  a class meets); none at all is the common case and needs no digest.
+    if (!bus_scope_empty (&edge->scope) || edge->scope.outside || edge->class_scope_count) {
         crypto_generichash_state h;
         crypto_generichash_init (&h, NULL, 0, 16);
-        s_shape_list (&h, edge->actions, edge->action_count);
-        s_shape_list (&h, edge->tools, edge->tool_count);
-        s_shape_list (&h, edge->resources, edge->resource_count);
+        s_shape_scope (&h, &edge->scope);
+        uint64_t blocks = edge->class_scope_count;
+        crypto_generichash_update (&h, (const uint8_t *) &blocks, sizeof blocks);
+        for (size_t b = 0; b < edge->class_scope_count; b++) {
+            s_shape_scope (&h, &edge->class_scopes [b]);
+        }
         crypto_generichash_final (&h, key + 48, 16);
         key [41] = 1;
     }

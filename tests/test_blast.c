@@ -444,7 +444,8 @@ s_rand (uint32_t n)
 //  classes exec (privileged, not held), admin (privileged, held,
 //  restricted = hold), the built-ins; random trust, taint mode,
 //  accepts_restricted, declared class; random edges (self loops too) with
-//  random classes and now and then a scope, `outside = hold` among them.
+//  random classes and now and then a scope, `outside = hold` among them,
+//  or a scope block for one of the edge's classes.
 static char *
 s_random_policy (uint32_t *n_agents)
 {
@@ -506,7 +507,7 @@ s_random_policy (uint32_t *n_agents)
                 }
             }
             S_OUT ("\n");
-            uint32_t scope = s_rand (6);
+            uint32_t scope = s_rand (7);
             if (scope == 1) {
                 S_OUT ("            actions = transfer.create, none\n");
             }
@@ -517,6 +518,18 @@ s_random_policy (uint32_t *n_agents)
             else
             if (scope == 3) {
                 S_OUT ("            resources = invoice:*\n");
+            }
+            else
+            if (scope == 4) {
+                //  A block for one class the edge carries (scopes per class).
+                int c = 0;
+                while (!(mask & (1u << c))) {
+                    c++;
+                }
+                S_OUT ("            %s\n                actions = transfer.create\n", classes [c]);
+                if (s_rand (2)) {
+                    S_OUT ("                outside = hold\n");
+                }
             }
         }
     }
