@@ -19,7 +19,9 @@
 
 static const char *s_help_text =
     "usage: bulkhead blast --policy FILE [--data DIR] TARGET... [OPTIONS]\n"
-    "       bulkhead blast --policy FILE [--data DIR] --all [--json]\n\n"
+    "       bulkhead blast --policy FILE [--data DIR] --all [--json]\n"
+    "       bulkhead blast --diff OLD NEW [--json]\n"
+    "       bulkhead blast --policy FILE --data DIR --log [--since 30d] [--json]\n\n"
     "If TARGET is compromised, what can it make happen? TARGET is an agent name,\n"
     "--key FP (the agent whose key or next_key has that fingerprint) or --provider P\n"
     "(every agent of provider P at once); several make one compromised set S.\n\n"
@@ -33,18 +35,26 @@ static const char *s_help_text =
     "met; the approvers S reaches or owns; the minimum cut of the unapproved paths;\n"
     "the edges on most shortest paths; the policy's score.\n\n"
     "  --policy FILE      the policy (required)\n"
-    "  --data DIR         the bus's data directory: standing grants count (read-only)\n"
+    "  --data DIR         the bus's data directory, read-only (also beside a live bus):\n"
+    "                     standing grants count, and the text ends with what the log\n"
+    "                     says: edges never used, denied attempts, restricted content\n"
+    "                     that went toward a privileged class and what stopped it\n"
+    "  --since D          the log's window: 30d, 12h, 90m, 45s (default: all of it)\n"
+    "  --log              only the log's findings (with --data)\n"
     "  --key FP           compromise the agent of this key fingerprint\n"
     "  --provider P       compromise every agent of provider P\n"
     "  --depth N          longest path listed (default 8; reach is not bounded)\n"
     "  -k N               alternatives per target (default 3)\n"
     "  --all              rank every agent and provider by what it reaches\n"
+    "  --diff OLD NEW     what a policy change adds, removes or turns to another\n"
+    "                     verdict, each agent compromised alone (+, -, ~ lines)\n"
     "  --json             one JSON document instead of text\n"
     "  --dot              a Graphviz graph instead of text\n"
     "  --png FILE         render that graph to FILE with graphviz `dot`\n"
     "  --targets N        recipients per class listed in full, worst first (default 20;\n"
     "                     0: all); the others get their best path and a count\n"
-    "  --cuts N           minimum cuts for the first N unapproved targets (default 8)\n"
+    "  --cuts N           minimum cuts for the first N unapproved targets (default 3), and\n"
+    "                     one per class; 0: none\n"
     "  --stats            timings and sizes on stderr (bench/blast.sh)\n\n"
     "Exit 0 on success, 1 if the policy or data cannot be read, 2 on bad usage.\n";
 
@@ -141,7 +151,7 @@ s_text_hop (const s_ctx_t *ctx, const med_blast_hop_t *hop)
     else {
         printf ("unlimited");
     }
-    printf (", %s's mailbox holds %u (%u%% from one sender)\n", to->name, to->max_backlog,
+    printf (", the mailbox of %s holds %u (%u%% from one sender)\n", to->name, to->max_backlog,
             policy->backlog_share);
 }
 
@@ -373,7 +383,8 @@ s_json_path (const s_ctx_t *ctx, const med_blast_path_t *path)
 {
     printf ("{");
     s_json_str ("verdict", med_blast_verdict_name (path->verdict), false);
-    printf (",\"revisits\":%s,\"hops\":[", path->revisits? "true": "false");
+    printf (",\"revisits\":%s,\"reasons\":%s,\"hops\":[", path->revisits? "true": "false",
+            path->light? "false": "true");
     for (size_t h = 0; h < path->n_hops; h++) {
         const med_blast_hop_t *hop = &path->hops [h];
         printf ("%s{", h? ",": "");
@@ -846,6 +857,482 @@ s_now_ms (void)
     return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
 }
 
+//  --- --diff -----------------------------------------------------------------
+
+//  One agent's answers in one policy, as "class recipient" -> verdict.
+typedef struct {
+    char key [2 * BUS_NAME_MAX + 2];
+    med_blast_verdict_t verdict;
+    uint32_t length;
+    char path [512];
+} s_answer_t;
+
+static int
+s_answer_compare (const void *a, const void *b)
+{
+    return strcmp (((const s_answer_t *) a)->key, ((const s_answer_t *) b)->key);
+}
+
+//  The targets of agent name alone as S in graph, sorted by key; *n of them.
+static s_answer_t *
+s_answers (med_graph_t *graph, const char *name, size_t *n)
+{
+    const bus_policy_t *policy = med_graph_policy (graph);
+    *n = 0;
+    const bus_agent_t *agent = bus_policy_agent (policy, name);
+    if (!agent) {
+        return calloc (1, sizeof (s_answer_t));
+    }
+    uint32_t set = bus_policy_agent_index (policy, agent);
+    med_blast_options_t options;
+    med_blast_options_default (&options);
+    options.k = 0;
+    options.cuts = 0;
+    options.targets = 1;
+    med_blast_t *blast;
+    bus_error_t err;
+    if (med_blast_open (&blast, graph, &set, 1, &options, &err) != 0) {
+        return NULL;
+    }
+    s_answer_t *list = calloc (blast->n_targets + 1, sizeof *list);
+    for (size_t i = 0; list && i < blast->n_targets; i++) {
+        const med_blast_target_t *target = &blast->targets [i];
+        s_answer_t *answer = &list [(*n)++];
+        snprintf (answer->key, sizeof answer->key, "%s %s", policy->classes [target->cls].name,
+                  policy->agents [target->recipient].name);
+        answer->verdict = target->best;
+        answer->length = target->best_length;
+        if (target->n_paths) {
+            const med_blast_path_t *path = &target->paths [0];
+            size_t used = (size_t) snprintf (answer->path, sizeof answer->path, "%s",
+                                             policy->agents [path->hops [0].from].name);
+            for (size_t h = 0; h < path->n_hops && used < sizeof answer->path; h++) {
+                used += (size_t) snprintf (answer->path + used, sizeof answer->path - used,
+                                           " -> %s", policy->agents [path->hops [h].to].name);
+            }
+        }
+    }
+    med_blast_destroy (&blast);
+    if (list) {
+        qsort (list, *n, sizeof *list, s_answer_compare);
+    }
+    return list;
+}
+
+static void
+s_diff_print (const char *mark, const char *agent, const s_answer_t *answer,
+              const s_answer_t *before, bool json, bool *first)
+{
+    char cls [BUS_NAME_MAX + 1], recipient [BUS_NAME_MAX + 1];
+    sscanf (answer->key, "%64s %64s", cls, recipient);
+    if (json) {
+        printf ("%s{", *first? "": ",");
+        s_json_str ("change", mark [0] == '+'? "added": mark [0] == '-'? "removed": "changed", false);
+        s_json_str ("agent", agent, true);
+        s_json_str ("class", cls, true);
+        s_json_str ("recipient", recipient, true);
+        if (before) {
+            s_json_str ("was", med_blast_verdict_name (before->verdict), true);
+        }
+        s_json_str (mark [0] == '-'? "was": "now", med_blast_verdict_name (answer->verdict), true);
+        s_json_str ("path", answer->path, true);
+        printf ("}");
+    }
+    else {
+        printf ("%s %s: %s at %s: ", mark, agent, cls, recipient);
+        if (before) {
+            printf ("%s -> ", med_blast_verdict_name (before->verdict));
+        }
+        printf ("%s%s (%s)\n", mark [0] == '-'? "was ": "", med_blast_verdict_name (answer->verdict),
+                answer->path [0]? answer->path: "beyond --depth");
+    }
+    *first = false;
+}
+
+//  Every agent alone as S in both policies; what a change adds, removes or
+//  turns to another verdict. O(agents x edges): for code review of a
+//  policy, not for a fleet of 100,000 (use --all on each there).
+static int
+s_diff (const char *old_path, const char *new_path, bool json)
+{
+    bus_policy_t *policies [2] = { NULL, NULL };
+    med_graph_t *graphs [2] = { NULL, NULL };
+    const char *paths [2] = { old_path, new_path };
+    bus_error_t err;
+    int rc = 1;
+    for (int i = 0; i < 2; i++) {
+        if (bus_policy_load_max (&policies [i], paths [i], BUS_POLICY_OFFLINE_MAX, &err) != 0) {
+            bus_print_line (stderr, err.text);
+            fputc ('\n', stderr);
+            goto done;
+        }
+        if (med_graph_new (&graphs [i], policies [i], NULL, 0, 0, &err) != 0) {
+            cmd_error ("blast", &err);
+            goto done;
+        }
+    }
+    size_t changes = 0;
+    bool first = true;
+    if (json) {
+        printf ("{\"old\":");
+        bus_print_json (stdout, old_path);
+        printf (",\"new\":");
+        bus_print_json (stdout, new_path);
+        printf (",\"changes\":[");
+    }
+    //  Agents of the new policy, then those only the old one has.
+    for (int side = 1; side >= 0; side--) {
+        const bus_policy_t *policy = policies [side];
+        for (size_t a = 0; a < policy->agent_count; a++) {
+            const char *name = policy->agents [a].name;
+            if (side == 0 && bus_policy_agent (policies [1], name)) {
+                continue;
+            }
+            size_t n_old, n_new;
+            s_answer_t *was = s_answers (graphs [0], name, &n_old);
+            s_answer_t *now = s_answers (graphs [1], name, &n_new);
+            if (!was || !now) {
+                free (was), free (now);
+                fprintf (stderr, "bulkhead blast: NOMEM: out of memory\n");
+                goto done;
+            }
+            size_t i = 0, j = 0;
+            while (i < n_old || j < n_new) {
+                int order = i == n_old? 1: j == n_new? -1: strcmp (was [i].key, now [j].key);
+                if (order < 0) {
+                    s_diff_print ("-", name, &was [i++], NULL, json, &first);
+                    changes++;
+                }
+                else
+                if (order > 0) {
+                    s_diff_print ("+", name, &now [j++], NULL, json, &first);
+                    changes++;
+                }
+                else {
+                    if (was [i].verdict != now [j].verdict) {
+                        s_diff_print ("~", name, &now [j], &was [i], json, &first);
+                        changes++;
+                    }
+                    i++, j++;
+                }
+            }
+            free (was);
+            free (now);
+        }
+    }
+    if (json) {
+        printf ("]}\n");
+    }
+    else {
+        printf ("%zu change%s of blast radius from %s to %s (each agent compromised alone)\n",
+                changes, changes == 1? "": "s", old_path, new_path);
+    }
+    rc = 0;
+done:
+    for (int i = 0; i < 2; i++) {
+        med_graph_destroy (&graphs [i]);
+        bus_policy_destroy (&policies [i]);
+    }
+    return rc;
+}
+
+//  --- --data: what the log says ----------------------------------------------
+//
+//  Read-only, like `bulkhead log` (a reader transaction beside a live bus).
+//  Per edge whether it carried a message in the window; denied attempts per
+//  (sender, recipient, code); restricted messages toward a privileged class
+//  with the chain of causes back to where the restriction came from.
+
+#define S_LOG_KEYS_MAX   4096           //  distinct attempts / crossings kept
+#define S_LOG_CHAIN_MAX  8
+
+typedef struct {
+    char sender [BUS_NAME_MAX + 1];
+    char recipient [BUS_NAME_MAX + 1];
+    char what [BUS_NAME_MAX + 1];       //  the code, or the class
+    char chain [512];                   //  crossings: agents from the origin
+    char stop [96];                     //  crossings: verdict and code
+    uint64_t count, first_us, last_us;
+} s_finding_t;
+
+typedef struct {
+    uint64_t seq;
+    char sender [BUS_NAME_MAX + 1];
+    uint64_t cause;                     //  first cause, 0 if none
+} s_link_t;
+
+typedef struct {
+    const bus_policy_t *policy;
+    uint64_t since_us;
+    uint8_t *used;                      //  per edge
+    s_finding_t *attempts;
+    size_t n_attempts;
+    s_finding_t *crossings;
+    size_t n_crossings;
+    s_link_t *links;                    //  restricted SEND records, by seq (ascending)
+    size_t n_links, cap_links;
+    uint64_t records, sends;
+} s_log_t;
+
+static s_finding_t *
+s_finding (s_finding_t *list, size_t *n, const char *sender, const char *recipient,
+           const char *what, const char *chain)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp (list [i].sender, sender) == 0 && strcmp (list [i].recipient, recipient) == 0
+        &&  strcmp (list [i].what, what) == 0 && strcmp (list [i].chain, chain) == 0) {
+            return &list [i];
+        }
+    }
+    if (*n == S_LOG_KEYS_MAX) {
+        return NULL;                    //  counted no further; said in the output
+    }
+    s_finding_t *f = &list [(*n)++];
+    memset (f, 0, sizeof *f);
+    snprintf (f->sender, sizeof f->sender, "%s", sender);
+    snprintf (f->recipient, sizeof f->recipient, "%s", recipient);
+    snprintf (f->what, sizeof f->what, "%s", what);
+    snprintf (f->chain, sizeof f->chain, "%s", chain);
+    return f;
+}
+
+static void
+s_count (s_finding_t *f, uint64_t time_us)
+{
+    if (!f) {
+        return;
+    }
+    if (!f->count || time_us < f->first_us) {
+        f->first_us = time_us;
+    }
+    if (time_us > f->last_us) {
+        f->last_us = time_us;
+    }
+    f->count++;
+}
+
+static const s_link_t *
+s_link (const s_log_t *log, uint64_t seq)
+{
+    size_t lo = 0, hi = log->n_links;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (log->links [mid].seq < seq) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    return lo < log->n_links && log->links [lo].seq == seq? &log->links [lo]: NULL;
+}
+
+static int
+s_log_record (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, size_t raw_len)
+{
+    (void) raw;
+    (void) raw_len;
+    s_log_t *log = arg;
+    log->records++;
+    if (rec->kind != BULKHEAD__V1__RECORD_KIND__RECORD_SEND || !rec->sender || !rec->recipient
+    ||  !rec->has_verdict) {
+        return 0;
+    }
+    //  Restricted records are kept as links for the chains, whatever their time.
+    if (rec->has_restricted && rec->restricted) {
+        if (log->n_links == log->cap_links) {
+            size_t cap = log->cap_links? log->cap_links * 2: 256;
+            s_link_t *more = realloc (log->links, cap * sizeof *more);
+            if (!more) {
+                return -1;
+            }
+            log->links = more;
+            log->cap_links = cap;
+        }
+        s_link_t *link = &log->links [log->n_links++];
+        link->seq = rec->seq;
+        snprintf (link->sender, sizeof link->sender, "%s", rec->sender);
+        link->cause = rec->n_causes? rec->causes [0]: 0;
+    }
+    if (rec->time_us < log->since_us) {
+        return 0;
+    }
+    log->sends++;
+    const bus_policy_t *policy = log->policy;
+    const bus_agent_t *from = bus_policy_agent (policy, rec->sender);
+    const bus_agent_t *to = bus_policy_agent (policy, rec->recipient);
+    const bus_edge_t *edge = from && to? bus_policy_edge (policy, from, to): NULL;
+    bool accepted = rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_DELIVERED
+                 || rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_QUEUED
+                 || rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_HELD;
+    if (edge && accepted) {
+        log->used [edge - policy->edges] = 1;
+    }
+    if (rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_DENIED) {
+        s_count (s_finding (log->attempts, &log->n_attempts, rec->sender, rec->recipient,
+                            rec->code? rec->code: "?", ""), rec->time_us);
+    }
+    int cls = rec->intent_class? bus_policy_class (policy, rec->intent_class): -1;
+    if (rec->has_restricted && rec->restricted && cls >= 0 && policy->classes [cls].privileged) {
+        //  Back along the first causes to where the restriction began.
+        char chain [512];
+        const char *names [S_LOG_CHAIN_MAX];
+        size_t n = 0;
+        uint64_t cause = rec->n_causes? rec->causes [0]: 0;
+        while (cause && n < S_LOG_CHAIN_MAX) {
+            const s_link_t *link = s_link (log, cause);
+            if (!link) {
+                break;
+            }
+            names [n++] = link->sender;
+            cause = link->cause;
+        }
+        size_t used = 0;
+        chain [0] = 0;
+        for (size_t i = n; i > 0 && used < sizeof chain; i--) {
+            used += (size_t) snprintf (chain + used, sizeof chain - used, "%s -> ", names [i - 1]);
+        }
+        if (used < sizeof chain) {
+            snprintf (chain + used, sizeof chain - used, "%s -> %s", rec->sender, rec->recipient);
+        }
+        s_finding_t *f = s_finding (log->crossings, &log->n_crossings, rec->sender, rec->recipient,
+                                    rec->intent_class, chain);
+        if (f) {
+            snprintf (f->stop, sizeof f->stop, "%s%s%s",
+                      rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_DENIED? "denied":
+                      rec->verdict == BULKHEAD__V1__VERDICT__VERDICT_HELD? "held": "delivered",
+                      rec->code? " ": "", rec->code? rec->code: "");
+        }
+        s_count (f, rec->time_us);
+    }
+    return 0;
+}
+
+//  "30d", "12h", "90m", "45s": *us; false if it is not one.
+static bool
+s_duration (const char *text, uint64_t *us)
+{
+    char *end = NULL;
+    unsigned long long n = strtoull (text, &end, 10);
+    if (!end || end == text || end [0] == 0 || end [1] != 0) {
+        return false;
+    }
+    uint64_t unit = end [0] == 's'? 1: end [0] == 'm'? 60: end [0] == 'h'? 3600:
+                    end [0] == 'd'? 86400: 0;
+    if (!unit || n > 36500ull * 86400 / unit) {
+        return false;
+    }
+    *us = (uint64_t) n * unit * 1000000;
+    return true;
+}
+
+static int
+s_log_findings (const bus_policy_t *policy, const char *dir, uint64_t since_us, bool json)
+{
+    bus_store_t *store = cmd_open_log (dir, "blast");
+    if (!store) {
+        return 1;
+    }
+    s_log_t log = { .policy = policy, .since_us = since_us };
+    log.used = calloc (policy->edge_count + 1, 1);
+    log.attempts = calloc (S_LOG_KEYS_MAX, sizeof *log.attempts);
+    log.crossings = calloc (S_LOG_KEYS_MAX, sizeof *log.crossings);
+    bus_error_t err;
+    int rc = 0;
+    if (!log.used || !log.attempts || !log.crossings) {
+        fprintf (stderr, "bulkhead blast: NOMEM: out of memory\n");
+        rc = 1;
+    }
+    else
+    if (bus_store_iterate (store, 1, s_log_record, &log, &err) < 0) {
+        cmd_error ("blast", &err);
+        rc = 1;
+    }
+    bus_store_destroy (&store);
+    if (rc == 0 && json) {
+        printf ("{\"records\":%llu,\"sends_in_window\":%llu,\"unused_edges\":[",
+                (unsigned long long) log.records, (unsigned long long) log.sends);
+        bool first = true;
+        for (size_t e = 0; e < policy->edge_count; e++) {
+            if (!log.used [e]) {
+                const bus_edge_t *edge = &policy->edges [e];
+                printf ("%s{\"from\":\"%s\",\"to\":\"%s\",\"line\":%d}", first? "": ",",
+                        policy->agents [edge->from].name, policy->agents [edge->to].name,
+                        edge->line);
+                first = false;
+            }
+        }
+        printf ("],\"denied_attempts\":[");
+        for (size_t i = 0; i < log.n_attempts; i++) {
+            s_finding_t *f = &log.attempts [i];
+            printf ("%s{", i? ",": "");
+            s_json_str ("sender", f->sender, false);
+            s_json_str ("recipient", f->recipient, true);
+            s_json_str ("code", f->what, true);
+            printf (",\"count\":%llu}", (unsigned long long) f->count);
+        }
+        printf ("],\"crossings\":[");
+        for (size_t i = 0; i < log.n_crossings; i++) {
+            s_finding_t *f = &log.crossings [i];
+            printf ("%s{", i? ",": "");
+            s_json_str ("chain", f->chain, false);
+            s_json_str ("class", f->what, true);
+            s_json_str ("outcome", f->stop, true);
+            printf (",\"count\":%llu}", (unsigned long long) f->count);
+        }
+        printf ("]}\n");
+    }
+    else
+    if (rc == 0) {
+        char when [32];
+        printf ("\nthe log (%llu records, %llu messages in the window", (unsigned long long) log.records,
+                (unsigned long long) log.sends);
+        if (since_us) {
+            s_when (when, since_us);
+            printf (" since %s", when);
+        }
+        printf ("):\n  edges allowed but never used (least privilege: remove the line):\n");
+        size_t unused = 0;
+        for (size_t e = 0; e < policy->edge_count; e++) {
+            if (!log.used [e] && unused++ < 50) {
+                printf ("    ");
+                s_text_edge (&(s_ctx_t) { .policy = policy }, (uint32_t) e);
+                printf ("\n");
+            }
+        }
+        printf ("    %s%zu of %zu\n", unused > 50? "... ": "", unused, policy->edge_count);
+        printf ("  denied but attempted (probing?):\n");
+        for (size_t i = 0; i < log.n_attempts; i++) {
+            s_finding_t *f = &log.attempts [i];
+            char first [32], last [32];
+            s_when (first, f->first_us);
+            s_when (last, f->last_us);
+            printf ("    %s -> ", f->sender);
+            bus_print_line (stdout, f->recipient);
+            printf (": %s x%llu (%s .. %s)\n", f->what, (unsigned long long) f->count, first, last);
+        }
+        if (!log.n_attempts) {
+            printf ("    none\n");
+        }
+        printf ("  restricted content that went toward a privileged class (what stopped it):\n");
+        for (size_t i = 0; i < log.n_crossings; i++) {
+            s_finding_t *f = &log.crossings [i];
+            printf ("    %s [%s]: %s x%llu\n", f->chain, f->what, f->stop, (unsigned long long) f->count);
+        }
+        if (!log.n_crossings) {
+            printf ("    none\n");
+        }
+        if (log.n_attempts == S_LOG_KEYS_MAX || log.n_crossings == S_LOG_KEYS_MAX) {
+            printf ("  (only the first %d distinct of each are counted)\n", S_LOG_KEYS_MAX);
+        }
+    }
+    free (log.used);
+    free (log.attempts);
+    free (log.crossings);
+    free (log.links);
+    return rc;
+}
+
 //  --- main -------------------------------------------------------------------
 
 //  Standing grants from the data directory, read-only beside a live bus.
@@ -879,7 +1366,7 @@ s_grants (const char *dir, bus_grant_t **out, uint32_t *n)
 int
 cmd_blast (int argc, char **argv)
 {
-    enum { O_KEY = 1, O_PROVIDER, O_DEPTH, O_ALL, O_JSON, O_DOT, O_PNG, O_POLICY, O_DATA, O_STATS, O_CUTS, O_TARGETS };
+    enum { O_KEY = 1, O_PROVIDER, O_DEPTH, O_ALL, O_JSON, O_DOT, O_PNG, O_POLICY, O_DATA, O_STATS, O_CUTS, O_TARGETS, O_DIFF, O_SINCE, O_LOG };
     static const struct option options [] = {
         { "policy", required_argument, NULL, O_POLICY },
         { "data", required_argument, NULL, O_DATA },
@@ -887,6 +1374,9 @@ cmd_blast (int argc, char **argv)
         { "provider", required_argument, NULL, O_PROVIDER },
         { "depth", required_argument, NULL, O_DEPTH },
         { "all", no_argument, NULL, O_ALL },
+        { "diff", no_argument, NULL, O_DIFF },
+        { "since", required_argument, NULL, O_SINCE },
+        { "log", no_argument, NULL, O_LOG },
         { "json", no_argument, NULL, O_JSON },
         { "dot", no_argument, NULL, O_DOT },
         { "png", required_argument, NULL, O_PNG },
@@ -899,7 +1389,8 @@ cmd_blast (int argc, char **argv)
     const char *policy_path = NULL, *data = NULL, *png = NULL;
     const char *keys [64], *providers [64];
     size_t n_keys = 0, n_providers = 0;
-    bool all = false, json = false, dot = false, stats = false;
+    bool all = false, json = false, dot = false, stats = false, diff = false, log_only = false;
+    uint64_t since = 0;
     double t_start = s_now_ms ();
     med_blast_options_t analysis;
     med_blast_options_default (&analysis);
@@ -936,6 +1427,14 @@ cmd_blast (int argc, char **argv)
                 analysis.k = (uint32_t) number;
                 break;
             case O_ALL: all = true; break;
+            case O_DIFF: diff = true; break;
+            case O_LOG: log_only = true; break;
+            case O_SINCE:
+                if (!s_duration (optarg, &since)) {
+                    fprintf (stderr, "bulkhead blast: --since takes a duration: 30d, 12h, 90m, 45s\n");
+                    return 2;
+                }
+                break;
             case O_JSON: json = true; break;
             case O_DOT: dot = true; break;
             case O_PNG: png = optarg; break;
@@ -959,8 +1458,14 @@ cmd_blast (int argc, char **argv)
         }
     }
     size_t n_names = (size_t) (argc - optind);
-    if (!policy_path || (json && dot) || (all && (dot || png))
-    ||  (!all && n_names + n_keys + n_providers == 0)) {
+    if (diff) {
+        if (n_names != 2 || policy_path || all || dot || png || n_keys || n_providers) {
+            return s_usage (false);
+        }
+        return s_diff (argv [optind], argv [optind + 1], json);
+    }
+    if (!policy_path || (json && dot) || (all && (dot || png)) || (log_only && !data)
+    ||  (!all && !log_only && n_names + n_keys + n_providers == 0)) {
         return s_usage (false);
     }
     bus_policy_t *policy;
@@ -993,6 +1498,12 @@ cmd_blast (int argc, char **argv)
         goto done;
     }
     s_ctx_t ctx = { policy, graph, NULL, policy_path, analysis.targets };
+    uint64_t since_us = since && (uint64_t) now.tv_sec * 1000000 > since?
+                        (uint64_t) now.tv_sec * 1000000 - since: 0;
+    if (log_only) {
+        rc = data? s_log_findings (policy, data, since_us, json): s_usage (false);
+        goto done;
+    }
     if (all) {
         rc = s_all (&ctx, json);
         goto done;
@@ -1089,6 +1600,9 @@ cmd_blast (int argc, char **argv)
             goto done;
         }
         s_text (&ctx, untrusted);
+        if (data && s_log_findings (policy, data, since_us, false) != 0) {
+            goto done;
+        }
     }
     rc = 0;
 done:

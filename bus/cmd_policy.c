@@ -210,11 +210,11 @@ s_blast_warnings (const bus_policy_t *policy, s_warning_t *list, size_t *n)
         if (!reach) {
             continue;
         }
-        char classes [512];
+        char classes [256];
         s_classes (classes, sizeof classes, policy, reach, true);
-        char without [512] = "";
+        char without [300] = "";
         if (masks [2 * a]) {
-            char names [400];
+            char names [256];
             s_classes (names, sizeof names, policy, masks [2 * a], true);
             snprintf (without, sizeof without, ", %s without a person", names);
         }

@@ -49,7 +49,7 @@ med_blast_options_default (med_blast_options_t *options)
 {
     options->k = 3;
     options->depth = 8;
-    options->cuts = 8;
+    options->cuts = 3;
     options->targets = 20;
 }
 
@@ -193,9 +193,23 @@ s_quorum_inside (med_blast_t *self, int cls, uint32_t sender)
     return owned >= med_hold_quorum (klass);
 }
 
+//  light: the verdicts from the graph's cached answers (the same stages'
+//  answers), the reasons left out; a hop a grant may stand in on is run
+//  in full. For targets that are counted, not listed.
+static int
+s_replay (med_blast_t *self, const uint32_t *agents, size_t n, int cls, bool light,
+          med_blast_path_t *path);
+
 int
 med_blast_replay (med_blast_t *self, const uint32_t *agents, size_t n, int cls,
                   med_blast_path_t *path)
+{
+    return s_replay (self, agents, n, cls, false, path);
+}
+
+static int
+s_replay (med_blast_t *self, const uint32_t *agents, size_t n, int cls, bool light,
+          med_blast_path_t *path)
 {
     const bus_policy_t *policy = med_graph_policy (self->graph);
     memset (path, 0, sizeof *path);
@@ -208,6 +222,7 @@ med_blast_replay (med_blast_t *self, const uint32_t *agents, size_t n, int cls,
     }
     path->n_hops = n - 1;
     path->verdict = MED_BLAST_DIRECT;
+    path->light = light;
     for (size_t i = 1; i < n && !path->revisits; i++) {
         for (size_t j = 0; j < i && !path->revisits; j++) {
             path->revisits = agents [i] == agents [j] && (i + 1 < n || agents [i] != agents [i - 1]);
@@ -230,7 +245,19 @@ med_blast_replay (med_blast_t *self, const uint32_t *agents, size_t n, int cls,
         hop->edge = (uint32_t) (edge - policy->edges);
         hop->tainted = tainted;
         hop->cls = i + 2 == n && cls >= 0? cls: s_inner_class (self->graph, hop->edge, tainted);
-        med_graph_hop (self->graph, hop->edge, hop->cls, tainted, &hop->hop);
+        if (light && !med_graph_granted (self->graph, hop->edge)) {
+            uint64_t bit = S_BIT (hop->cls);
+            hop->hop.verdict = med_graph_pass (self->graph, hop->edge, tainted) & bit? MED_PASS:
+                               med_graph_held (self->graph, hop->edge, tainted) & bit? MED_HOLD:
+                               MED_REJECT;
+            hop->hop.stage = "";
+            hop->hop.restricted = hop->hop.verdict != MED_REJECT
+                               && med_graph_taints (self->graph, hop->edge, tainted);
+            hop->hop.dropped = tainted && !hop->hop.restricted && hop->hop.verdict != MED_REJECT;
+        }
+        else {
+            med_graph_hop (self->graph, hop->edge, hop->cls, tainted, &hop->hop);
+        }
         med_blast_verdict_t v = MED_BLAST_DIRECT;
         if (hop->hop.verdict == MED_REJECT) {
             v = MED_BLAST_BLOCKED;
@@ -343,17 +370,20 @@ s_candidates (med_blast_t *self, int c, uint32_t v, s_cand_t **cands, size_t *ca
         }
         (*cands) [n++] = (s_cand_t) { 2, self->plain_dist [edge->from] + 1, edge->from, in [i] };
     }
-    qsort (*cands, n, sizeof **cands, s_cand_compare);
+    if (n) {
+        qsort (*cands, n, sizeof **cands, s_cand_compare);
+    }
     return (long) n;
 }
 
 //  Replays the path a candidate stands for into *path.
 static int
-s_replay_cand (med_blast_t *self, int cls, const s_cand_t *cand, med_blast_path_t *path)
+s_replay_cand (med_blast_t *self, int cls, const s_cand_t *cand, bool light,
+               med_blast_path_t *path)
 {
     size_t n = 0;
     uint32_t *agents = s_agents (self, cand, &n);
-    int rc = agents? med_blast_replay (self, agents, n, cls, path): -1;
+    int rc = agents? s_replay (self, agents, n, cls, light, path): -1;
     free (agents);
     return rc;
 }
@@ -366,7 +396,7 @@ s_target_best (med_blast_t *self, med_blast_target_t *target, const s_cand_t *ca
 {
     target->paths = calloc ((size_t) options->k + 1, sizeof *target->paths);
     med_blast_path_t path;
-    if (!target->paths || s_replay_cand (self, target->cls, &cands [0], &path) != 0) {
+    if (!target->paths || s_replay_cand (self, target->cls, &cands [0], true, &path) != 0) {
         return -1;
     }
     target->best = path.verdict;
@@ -381,32 +411,53 @@ s_target_best (med_blast_t *self, med_blast_target_t *target, const s_cand_t *ca
     return 0;
 }
 
+//  True if path goes through exactly these agents.
+static bool
+s_same_path (const med_blast_path_t *path, const uint32_t *agents, size_t n)
+{
+    if (path->n_hops + 1 != n || path->hops [0].from != agents [0]) {
+        return false;
+    }
+    for (size_t h = 0; h < path->n_hops; h++) {
+        if (path->hops [h].to != agents [h + 1]) {
+            return false;
+        }
+    }
+    return true;
+}
+
 //  Second pass, for the targets listed in full: up to k alternatives, each
-//  through another last hop.
+//  another sequence of agents, shortest first by level.
 static int
 s_target_more (med_blast_t *self, med_blast_target_t *target, const s_cand_t *cands,
                size_t n_cands, const med_blast_options_t *options)
 {
     for (size_t i = 1; i < n_cands; i++) {
-        bool seen = cands [i].edge == cands [0].edge;
-        for (size_t j = 1; j < i && !seen; j++) {
-            seen = cands [j].edge == cands [i].edge;
-        }
-        if (seen) {
-            continue;
-        }
         if (cands [i].length > options->depth) {
             target->beyond_depth++;
             continue;
         }
         if (target->n_paths == (size_t) options->k + 1) {
-            continue;
+            break;
         }
-        med_blast_path_t path;
-        if (s_replay_cand (self, target->cls, &cands [i], &path) != 0) {
+        size_t n = 0;
+        uint32_t *agents = s_agents (self, &cands [i], &n);
+        if (!agents) {
             return -1;
         }
-        target->paths [target->n_paths++] = path;
+        bool seen = false;
+        for (size_t p = 0; p < target->n_paths && !seen; p++) {
+            seen = s_same_path (&target->paths [p], agents, n);
+        }
+        med_blast_path_t path;
+        int rc = seen? 0: med_blast_replay (self, agents, n, target->cls, &path);
+        free (agents);
+        if (rc != 0) {
+            return -1;
+        }
+        if (!seen) {
+            target->paths [target->n_paths++] = path;
+        }
     }
     return 0;
 }
@@ -471,7 +522,9 @@ s_targets (med_blast_t *self, const med_blast_options_t *options)
         }
     }
     //  Worst first within each class; the first `targets` of each in full.
-    qsort (self->targets, self->n_targets, sizeof *self->targets, s_target_compare);
+    if (self->n_targets) {
+        qsort (self->targets, self->n_targets, sizeof *self->targets, s_target_compare);
+    }
     for (size_t i = 0, rank = 0; rc == 0 && i < self->n_targets; i++, rank++) {
         med_blast_target_t *target = &self->targets [i];
         if (i && target->cls != self->targets [i - 1].cls) {
@@ -482,7 +535,14 @@ s_targets (med_blast_t *self, const med_blast_options_t *options)
             continue;
         }
         long n = s_candidates (self, target->cls, target->recipient, &cands, &cap);
-        rc = n < 0? -1: s_target_more (self, target, cands, (size_t) n, options);
+        if (n > 0 && target->n_paths) {
+            //  Listed: the best path again, with every stage's reason.
+            med_blast_path_free (&target->paths [0]);
+            rc = s_replay_cand (self, target->cls, &cands [0], false, &target->paths [0]);
+        }
+        if (rc == 0) {
+            rc = n < 0? -1: s_target_more (self, target, cands, (size_t) n, options);
+        }
     }
     free (cands);
     return rc;

@@ -15,9 +15,10 @@
     and the first `cuts` unapproved ones a minimum cut.
 
     Paths listed per (class, recipient): the shortest at the best level, then
-    up to k alternatives, each through another last hop (a different sender
-    into the recipient), direct ones first, then held, then blocked ones
-    (edges exist but a stage refuses on the way). Counting all simple paths
+    up to k alternatives, each the search's path to another last hop (a
+    different sender into the recipient, or the same at another level),
+    direct ones first, then held, then blocked ones (edges exist but a stage
+    refuses on the way); no two with the same agents. Counting all simple paths
     is exponential; this is not that. Paths longer than depth are counted,
     not listed.
 
@@ -63,6 +64,7 @@ typedef struct {
 typedef struct {
     med_blast_verdict_t verdict;
     bool revisits;                      //  an agent appears twice before the last hop
+    bool light;                         //  verdicts only (a counted target): no reasons
     size_t n_hops;
     med_blast_hop_t *hops;
 } med_blast_path_t;
@@ -113,7 +115,8 @@ typedef struct {
     uint32_t k;                         //  alternatives per target, default 3
     uint32_t depth;                     //  longest path listed, default 8
     uint32_t cuts;                      //  minimum cuts (max-flow) for the first N
-                                        //  unapproved targets, default 8; 0 = none
+                                        //  unapproved targets, default 3; 0 = none
+                                        //  (per class cuts come with any N > 0)
     uint32_t targets;                   //  per class, targets listed in full (with
                                         //  alternatives), default 20; 0 = all
 } med_blast_options_t;

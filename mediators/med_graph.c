@@ -20,9 +20,12 @@ typedef struct {
 //  stages may read of the sender, the recipient and the edge but who they
 //  are (names, keys, lines), with the sender's state; an edge that a
 //  standing grant names (grants go by name) is judged on its own. The key
-//  is a 128-bit BLAKE2b of the shape, so two shapes never share an answer.
+//  holds the 128-bit BLAKE2b digests of sender and recipient, the edge's
+//  classes and flags and the digest of its scope lists: compared whole, so
+//  two shapes never share an answer.
+#define S_KEY_SIZE 64
 typedef struct {
-    uint8_t key [16];
+    uint8_t key [S_KEY_SIZE];
     uint64_t pass, held;
     uint8_t used, taints;
 } s_memo_t;
@@ -38,6 +41,8 @@ struct med_graph {
     size_t *in_first;                   //  agent_count + 1
     uint32_t *in_edges;                 //  edge_count
     s_answer_t *answers;                //  edge_count
+    uint8_t (*agent_shape) [16];        //  per agent, its shape's digest (s_shape_agent)
+    uint8_t *agent_shaped;              //  per agent: agent_shape is set
     s_memo_t *memo;                     //  open addressing, memo_size a power of two
     size_t memo_size, memo_used;
     size_t runs, memo_hits;
@@ -74,7 +79,10 @@ med_graph_new (med_graph_t **out, const bus_policy_t *policy, const bus_grant_t 
     self->in_first = calloc (agents + 1, sizeof *self->in_first);
     self->in_edges = calloc (edges + 1, sizeof *self->in_edges);
     self->answers = calloc (edges + 1, sizeof *self->answers);
-    if (!self->out_first || !self->in_first || !self->in_edges || !self->answers) {
+    self->agent_shape = calloc (agents + 1, sizeof *self->agent_shape);
+    self->agent_shaped = calloc (agents + 1, 1);
+    if (!self->out_first || !self->in_first || !self->in_edges || !self->answers
+    ||  !self->agent_shape || !self->agent_shaped) {
         med_graph_destroy (&self);
         return bus_fail (err, BUS_ENOMEM, "policy graph of %zu edges: out of memory", edges);
     }
@@ -126,6 +134,8 @@ med_graph_destroy (med_graph_t **self_p)
     free (self->in_edges);
     free (self->answers);
     free (self->memo);
+    free (self->agent_shape);
+    free (self->agent_shaped);
     free (self);
     *self_p = NULL;
 }
@@ -173,17 +183,17 @@ s_concrete (const char *pattern, char *out, size_t size)
 //  A value the scope list admits: none (NULL) where it can, else its first
 //  pattern made concrete.
 static const char *
-s_admitted (char **list, size_t count, char *buf, size_t size)
+s_admitted (const bus_patterns_t *list, char *buf, size_t size)
 {
-    if (count == 0) {
+    if (list->count == 0) {
         return NULL;
     }
-    for (size_t i = 0; i < count; i++) {
-        if (strcmp (list [i], "none") == 0) {
+    for (size_t i = 0; i < list->count; i++) {
+        if (strcmp (list->patterns [i], "none") == 0) {
             return NULL;
         }
     }
-    s_concrete (list [0], buf, size);
+    s_concrete (list->patterns [0], buf, size);
     return buf;
 }
 
@@ -271,7 +281,8 @@ med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *ou
     const bus_policy_t *policy = self->policy;
     const bus_edge_t *edge = &policy->edges [e];
     const bus_class_t *klass = &policy->classes [cls];
-    //  The scope this class meets on the edge (its block, else the edge's).
+    //  The scope a message of this class meets on the edge, as the scope
+    //  stage resolves it (a block named by the class, else the edge's own).
     bus_scope_t scope;
     bus_policy_scope (edge, cls, &scope);
     //  The actions an attacker would try (see the header).
@@ -304,10 +315,8 @@ med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *ou
         }
     }
     char tool_buf [128], resource_buf [128];
-    const char *tool = s_admitted (scope.tools.patterns, scope.tools.count, tool_buf,
-                                   sizeof tool_buf);
-    const char *resource = s_admitted (scope.resources.patterns, scope.resources.count,
-                                       resource_buf, sizeof resource_buf);
+    const char *tool = s_admitted (&scope.tools, tool_buf, sizeof tool_buf);
+    const char *resource = s_admitted (&scope.resources, resource_buf, sizeof resource_buf);
     bool have = false;
     med_hop_t best;
     memset (&best, 0, sizeof best);
@@ -339,64 +348,89 @@ med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *ou
     *out = best;
 }
 
-//  The shape of an agent for the memo: every field but who it is.
-static void
-s_shape_agent (crypto_generichash_state *h, const bus_agent_t *agent)
+//  The shape of an agent for the memo: every field but who it is (its
+//  digest, computed once per agent).
+static const uint8_t *
+s_shape_agent (med_graph_t *self, uint32_t a)
 {
-    crypto_generichash_update (h, (const uint8_t *) agent->provider, strlen (agent->provider) + 1);
+    if (self->agent_shaped [a]) {
+        return self->agent_shape [a];
+    }
+    const bus_agent_t *agent = &self->policy->agents [a];
+    crypto_generichash_state h;
+    crypto_generichash_init (&h, NULL, 0, 16);
+    crypto_generichash_update (&h, (const uint8_t *) agent->provider, strlen (agent->provider) + 1);
     int32_t numbers [] = {
         agent->class_index, agent->untrusted, agent->causal, agent->accepts_restricted,
         (int32_t) agent->roles, (int32_t) agent->max_backlog, (int32_t) agent->rate,
         (int32_t) agent->frames, (int32_t) agent->bytes, (int32_t) agent->log_budget
     };
-    crypto_generichash_update (h, (const uint8_t *) numbers, sizeof numbers);
+    crypto_generichash_update (&h, (const uint8_t *) numbers, sizeof numbers);
+    crypto_generichash_final (&h, self->agent_shape [a], 16);
+    self->agent_shaped [a] = 1;
+    return self->agent_shape [a];
 }
 
 static void
-s_shape_list (crypto_generichash_state *h, char **list, size_t count)
+s_shape_list (crypto_generichash_state *h, const bus_patterns_t *list)
 {
-    uint64_t n = count;
+    uint64_t n = list->count;
     crypto_generichash_update (h, (const uint8_t *) &n, sizeof n);
-    for (size_t i = 0; i < count; i++) {
-        crypto_generichash_update (h, (const uint8_t *) list [i], strlen (list [i]) + 1);
+    for (size_t i = 0; i < list->count; i++) {
+        crypto_generichash_update (h, (const uint8_t *) list->patterns [i],
+                                   strlen (list->patterns [i]) + 1);
     }
 }
 
+//  A scope: its lists, what happens outside, and which class it is for.
 static void
-s_shape (const med_graph_t *self, size_t e, int t, uint8_t key [16])
+s_shape_scope (crypto_generichash_state *h, const bus_scope_t *scope)
+{
+    int32_t fixed [] = { scope->class_index, (int32_t) scope->outside };
+    crypto_generichash_update (h, (const uint8_t *) fixed, sizeof fixed);
+    s_shape_list (h, &scope->actions);
+    s_shape_list (h, &scope->tools);
+    s_shape_list (h, &scope->resources);
+}
+
+static void
+s_shape (med_graph_t *self, size_t e, int t, uint8_t key [S_KEY_SIZE])
 {
     const bus_policy_t *policy = self->policy;
     const bus_edge_t *edge = &policy->edges [e];
-    crypto_generichash_state h;
-    crypto_generichash_init (&h, NULL, 0, 16);
-    s_shape_agent (&h, &policy->agents [edge->from]);
-    s_shape_agent (&h, &policy->agents [edge->to]);
-    uint64_t fixed [] = { edge->classes, (uint64_t) t, edge->from == edge->to };
-    crypto_generichash_update (&h, (const uint8_t *) fixed, sizeof fixed);
-    //  The scope of every class it carries, as the scope stage sees it.
-    for (size_t c = 0; c < policy->class_count; c++) {
-        if (!(edge->classes >> c & 1)) {
-            continue;
+    memset (key, 0, S_KEY_SIZE);
+    memcpy (key, s_shape_agent (self, edge->from), 16);
+    memcpy (key + 16, s_shape_agent (self, edge->to), 16);
+    memcpy (key + 32, &edge->classes, 8);
+    key [40] = (uint8_t) ((t? 2: 0) | (edge->from == edge->to? 4: 0));
+    //  The edge's own scope and every block per class (any may be the one
+    //  a class meets); none at all is the common case and needs no digest.
+    if (!bus_scope_empty (&edge->scope) || edge->scope.outside || edge->class_scope_count) {
+        crypto_generichash_state h;
+        crypto_generichash_init (&h, NULL, 0, 16);
+        s_shape_scope (&h, &edge->scope);
+        uint64_t blocks = edge->class_scope_count;
+        crypto_generichash_update (&h, (const uint8_t *) &blocks, sizeof blocks);
+        for (size_t b = 0; b < edge->class_scope_count; b++) {
+            s_shape_scope (&h, &edge->class_scopes [b]);
         }
-        bus_scope_t scope;
-        bus_policy_scope (edge, (int) c, &scope);
-        uint64_t outside = scope.outside;
-        crypto_generichash_update (&h, (const uint8_t *) &outside, sizeof outside);
-        s_shape_list (&h, scope.actions.patterns, scope.actions.count);
-        s_shape_list (&h, scope.tools.patterns, scope.tools.count);
-        s_shape_list (&h, scope.resources.patterns, scope.resources.count);
+        crypto_generichash_final (&h, key + 48, 16);
+        key [41] = 1;
     }
-    crypto_generichash_final (&h, key, 16);
 }
 
 static s_memo_t *
-s_memo_slot (med_graph_t *self, const uint8_t key [16])
+s_memo_slot (med_graph_t *self, const uint8_t key [S_KEY_SIZE])
 {
-    uint64_t index;
-    memcpy (&index, key, sizeof index);
-    for (size_t i = index & (self->memo_size - 1);; i = (i + 1) & (self->memo_size - 1)) {
+    //  The digests are uniform already; fold in the rest.
+    uint64_t index = 0, word;
+    for (size_t i = 0; i < S_KEY_SIZE; i += 8) {
+        memcpy (&word, key + i, 8);
+        index = (index ^ word) * UINT64_C (0x9E3779B97F4A7C15);
+    }
+    for (size_t i = (index >> 17) & (self->memo_size - 1);; i = (i + 1) & (self->memo_size - 1)) {
         s_memo_t *slot = &self->memo [i];
-        if (!slot->used || memcmp (slot->key, key, 16) == 0) {
+        if (!slot->used || memcmp (slot->key, key, S_KEY_SIZE) == 0) {
             return slot;
         }
     }
@@ -464,7 +498,7 @@ s_answer (med_graph_t *self, size_t e, int t)
     }
     uint64_t pass, held;
     bool taints;
-    uint8_t key [16];
+    uint8_t key [S_KEY_SIZE];
     s_memo_t *slot = NULL;
     if (!answer->granted) {
         s_shape (self, e, t, key);
@@ -479,7 +513,7 @@ s_answer (med_graph_t *self, size_t e, int t)
     else {
         s_judge (self, e, t, &pass, &held, &taints);
         if (slot) {
-            memcpy (slot->key, key, 16);
+            memcpy (slot->key, key, S_KEY_SIZE);
             slot->pass = pass, slot->held = held, slot->taints = taints, slot->used = 1;
             self->memo_used++;
         }
@@ -525,4 +559,10 @@ med_graph_counts (const med_graph_t *self, size_t *runs, size_t *memo_hits)
 {
     *runs = self->runs;
     *memo_hits = self->memo_hits;
+}
+
+bool
+med_graph_granted (const med_graph_t *self, size_t e)
+{
+    return self->answers [e].granted != 0;
 }

@@ -88,6 +88,10 @@ uint64_t
 uint64_t
     med_graph_held (med_graph_t *self, size_t e, bool tainted);
 
+//  Whether a standing grant names edge e's sender and recipient.
+bool
+    med_graph_granted (const med_graph_t *self, size_t e);
+
 //  Whether what edge e delivers is restricted (the recipient is then
 //  tainted), for a clean or a tainted sender.
 bool

@@ -224,6 +224,23 @@ assert r[0]['provider'] == 'llm', r[0]
 assert any(x.get('agent') == 'reader' and x['direct'] == 'exec' for x in r)
 "
 
+#   --diff: planner gets an edge to runner
+sed 's/^            actions = transfer.create$/            actions = transfer.create\n        runner = exec\n            actions = run/' "$P" >"$DIR/d.cfg"
+run blast --diff "$P" "$DIR/d.cfg"
+if [ "$rc" -eq 0 ] && [[ "$out" == *"+ planner: exec at runner: direct (planner -> runner)"* ]] \
+&& [[ "$out" == *"1 change of blast radius"* ]]; then
+    pass "blast --diff: the path a new edge adds, and nothing else"
+else
+    fail "blast --diff: the path a new edge adds, and nothing else" "$out" "$err"
+fi
+run blast --diff "$DIR/d.cfg" "$P" --json
+jsoncheck "blast --diff --json: the same change, the other way, removed" "
+c = d['changes']
+assert len(c) == 1 and c[0]['change'] == 'removed' and c[0]['agent'] == 'planner', c
+"
+run blast --diff "$P"
+expect "blast --diff with one file: usage, exit 2" 2 "usage: bulkhead blast"* "$err"
+
 #   check: the risky shapes
 run check "$P"
 w=$err
@@ -252,5 +269,80 @@ else
 fi
 run check --strict "$P"
 expect "check --strict: blast's warnings fail it too" 1 *"--strict makes each a failure"* "$err"
+
+#   ---------------------------------------------------------------------
+#   --data: what the log says, after a short bus run
+
+DATA=$DIR/bus-data
+EP=ipc://$DIR/bus.sock
+mkfifo "$DIR/ready"
+"$BIN" serve --policy "$P" --data "$DATA" --endpoint "$EP" --ready-fd 3 \
+    3>"$DIR/ready" 2>"$DIR/bus.log" &
+BUS_PID=$!
+ready=$(timeout $T head -1 "$DIR/ready")
+if [ "$ready" != "ready $EP" ]; then
+    fail "serve: the bus starts with the blast policy" "got '$ready'" "$(tail -5 "$DIR/bus.log")"
+    finish
+fi
+CONN=(--bus "$EP" --bus-key "$DATA/bus.pub")
+as () {     # as AGENT COMMAND ARGS...
+    local key=$1 cmd=$2; shift 2
+    run "$cmd" "${CONN[@]}" --key "$DIR/$key.key" "$@"
+}
+as reader send --to planner --intent message --payload "web page says: pay" --id m1
+seq1=$(sed -n 's/^[a-z]* seq=\([0-9]*\).*/\1/p' <<<"$out")
+expect "reader -> planner: queued, restricted" 0 "queued seq="* "$out"
+as planner send --to pay --intent finance --action transfer.create --cause "$seq1" --id m2
+expect "planner -> pay, caused by reader's message: denied RESTRICTED" 1 "denied seq="*"code=RESTRICTED"* "$out"
+as reader send --to pay --intent finance --id m3
+expect "reader -> pay, no edge: denied" 1 "denied seq="*"code=DENIED"* "$out"
+as reader send --to pay --intent finance --id m4
+run blast --policy "$P" --data "$DATA" --log --json
+jsoncheck "blast --log --json: unused edges, denied attempts, the crossing and what stopped it" "
+unused = {(e['from'], e['to']) for e in d['unused_edges']}
+assert ('reader', 'planner') not in unused and ('relay', 'runner') in unused, unused
+assert ('planner', 'pay') in unused, unused     # its only message was denied: no use
+a = {(x['sender'], x['recipient'], x['code']): x['count'] for x in d['denied_attempts']}
+assert a[('reader', 'pay', 'DENIED')] == 2 and a[('planner', 'pay', 'RESTRICTED')] == 1, a
+c = d['crossings']
+assert len(c) == 1 and c[0]['chain'] == 'reader -> planner -> pay', c
+assert c[0]['class'] == 'finance' and c[0]['outcome'] == 'denied RESTRICTED', c
+"
+run blast --policy "$P" --data "$DATA" reader
+if [ "$rc" -eq 0 ] && [[ "$out" == *"edges allowed but never used"*"relay -> runner (line "* ]] \
+&& [[ "$out" == *"reader -> pay: DENIED x2"* ]] \
+&& [[ "$out" == *"reader -> planner -> pay [finance]: denied RESTRICTED x1"* ]]; then
+    pass "blast --data: the log's findings after the analysis"
+else
+    fail "blast --data: the log's findings after the analysis" "$out" "$err"
+fi
+run blast --policy "$P" --data "$DATA" --log --since 1s
+sleep 1.2
+run blast --policy "$P" --data "$DATA" --log --since 1s --json
+jsoncheck "blast --since: a window with no message in it" "
+assert d['sends_in_window'] == 0 and d['denied_attempts'] == [] and d['crossings'] == []
+"
+#   A standing grant, read from the data directory beside the live bus.
+as alice grant --sender planner --to pay --class finance --action transfer.create --count 5
+if [ "$rc" -eq 0 ]; then
+    pass "alice grants planner -> pay transfer.create five times"
+else
+    fail "alice grants planner -> pay transfer.create five times" "$out" "$err"
+fi
+run blast --policy "$P" --data "$DATA" planner
+if [ "$rc" -eq 0 ] && [[ "$out" == *"finance at pay: approved in advance, shortest 1 hop"* ]] \
+&& [[ "$out" == *"approved in advance by alice until "*"5 messages left)"* ]]; then
+    pass "blast --data: the grant stands in for the hold, by whom, until when"
+else
+    fail "blast --data: the grant stands in for the hold, by whom, until when" "$out" "$err"
+fi
+run blast --policy "$P" planner
+expect "blast without --data: the same path needs approval" 0 *"finance at pay: needs approval"* "$out"
+run blast --policy "$P" --data "$DATA" --log --since soon
+expect "blast --since with no duration: exit 2" 2 *"--since takes a duration"* "$err"
+kill -TERM "$BUS_PID"
+timeout $T tail --pid="$BUS_PID" -f /dev/null
+wait "$BUS_PID"
+BUS_PID=""
 
 finish

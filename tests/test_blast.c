@@ -444,7 +444,8 @@ s_rand (uint32_t n)
 //  classes exec (privileged, not held), admin (privileged, held,
 //  restricted = hold), the built-ins; random trust, taint mode,
 //  accepts_restricted, declared class; random edges (self loops too) with
-//  random classes and now and then a scope, `outside = hold` among them.
+//  random classes and now and then a scope, `outside = hold` among them,
+//  or a scope block for one of the edge's classes.
 static char *
 s_random_policy (uint32_t *n_agents)
 {
@@ -506,7 +507,7 @@ s_random_policy (uint32_t *n_agents)
                 }
             }
             S_OUT ("\n");
-            uint32_t scope = s_rand (6);
+            uint32_t scope = s_rand (7);
             if (scope == 1) {
                 S_OUT ("            actions = transfer.create, none\n");
             }
@@ -517,6 +518,18 @@ s_random_policy (uint32_t *n_agents)
             else
             if (scope == 3) {
                 S_OUT ("            resources = invoice:*\n");
+            }
+            else
+            if (scope == 4) {
+                //  A block for one class the edge carries (scopes per class).
+                int c = 0;
+                while (!(mask & (1u << c))) {
+                    c++;
+                }
+                S_OUT ("            %s\n                actions = transfer.create\n", classes [c]);
+                if (s_rand (2)) {
+                    S_OUT ("                outside = hold\n");
+                }
             }
         }
     }
@@ -749,6 +762,31 @@ test_property (void **state)
                 bad = true;
             }
         }
+        //  Counted targets (verdicts from the cached answers) say the same
+        //  as listed ones (every stage rerun).
+        med_blast_options_t counted;
+        med_blast_options_default (&counted);
+        counted.targets = 1;
+        med_blast_t *light;
+        bus_error_t err;
+        CHECK_PASS (med_blast_open (&light, t.graph, t.blast->set, t.blast->n_set, &counted, &err),
+                    err);
+        assert_int_equal (light->n_targets, t.blast->n_targets);
+        for (size_t i = 0; i < light->n_targets && !bad; i++) {
+            const med_blast_target_t *a = &light->targets [i];
+            for (size_t j = 0; j < t.blast->n_targets; j++) {
+                const med_blast_target_t *b = &t.blast->targets [j];
+                if (a->cls == b->cls && a->recipient == b->recipient
+                &&  (a->best != b->best || a->best_length != b->best_length)) {
+                    print_error ("seed %llu: counted target %s says %s, listed %s\n",
+                                 (unsigned long long) this_seed,
+                                 t.policy->agents [a->recipient].name,
+                                 med_blast_verdict_name (a->best), med_blast_verdict_name (b->best));
+                    bad = true;
+                }
+            }
+        }
+        med_blast_destroy (&light);
         if (bad) {
             print_error ("seed %llu: S = %s, %zu targets, brute force %zu; policy:\n%s\n",
                          (unsigned long long) this_seed, names, t.blast->n_targets, expected, text);
