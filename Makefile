@@ -3,7 +3,7 @@
 #   make            release build in build/release
 #   make check      ASan+UBSan build in build/asan, every test, "N passed, N failed"
 #   make demo       the whole flow with the example policy and agents
-#   make bench      bus vs. raw ZeroMQ vs. NATS (not part of check)
+#   make bench      bus vs. raw ZeroMQ, NATS and Redis; the fleet, blast radius, queries (not in check)
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (60); check runs them briefly
 #   make memcheck   unit tests under valgrind (plain build)
 #   make install    bin, lib, headers and bulkhead.pc under $(DESTDIR)$(PREFIX)
@@ -183,6 +183,10 @@ bench:
 	@$(MAKE) --no-print-directory BUILD=build/release all \
 	    $(BENCH_SRC:bench/%.c=build/release/bench/%)
 	@BUILD=build/release bench/run.sh
+	@echo "== blast radius at scale (bench/blast.sh)"
+	@BUILD=build/release bench/blast.sh
+	@echo "== queries on a large log (bench/query.sh; BENCH_FULL: 10M records)"
+	@BUILD=build/release $(if $(BENCH_FULL),BENCH_QUERY_RECORDS=10000000) bench/query.sh
 
 #   Fuzzing: libFuzzer targets tests/fuzz/fuzz_NAME.c, seed corpora in
 #   tests/fuzz/NAME/ (tests/fuzz/run.sh runs one). Their own build,
