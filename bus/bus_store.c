@@ -588,8 +588,8 @@ s_format (bus_store_t *self, bool upgrade, bus_error_t *err)
         //  snapshots: only the writer can compare them.)
         if (!self->read_only && self->tree.size != self->last_seq) {
             return bus_fail (err, BUS_ECORRUPT, "log %s: its Merkle tree covers %" PRIu64
-                             " records but the log has %" PRIu64 "; bulkhead verify --data %s "
-                             "says more", self->dir, self->tree.size, self->last_seq, self->dir);
+                             " records but the log has %" PRIu64 ": records were removed or "
+                             "added outside the bus; bulkhead verify --data %s says more", self->dir, self->tree.size, self->last_seq, self->dir);
         }
         self->durable_tree = self->tree;
         return 0;

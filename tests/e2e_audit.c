@@ -704,6 +704,38 @@ test_format_1_upgraded (void **state)
     assert_int_equal (s_run (old), 0);
 }
 
+//  A bus whose log is shorter than its last checkpoint refuses to go on
+//  from it: someone cut the log, or restored an older copy over it.
+static void
+test_cut_log_refused_at_start (void **state)
+{
+    audit_t *a = *state;
+    s_serve_args (a, a->key, NULL, "10");
+    assert_int_equal (harness_start (&a->h), 0);
+    s_send (&a->h, 0, 5);
+    assert_int_equal (harness_stop (&a->h, SIGTERM), 0);
+    uint64_t last = logfix_last (a->h.data);
+    for (uint64_t seq = last - 2; seq <= last; seq++) {
+        assert_int_equal (logfix_put (a->h.data, seq, NULL, 0), 0);
+    }
+    //  Cut naively, the tree kept with the log no longer fits it.
+    assert_int_equal (harness_start (&a->h), -1);
+    char cmd [1500];
+    snprintf (cmd, sizeof cmd, "grep -q 'records were removed or added outside the bus' '%s'",
+              a->h.log);
+    assert_int_equal (s_run (cmd), 0);
+    //  Cut with the tree recomputed: the last checkpoint still knows.
+    assert_int_equal (logfix_rechain (a->h.data, last), 0);
+    if (harness_start (&a->h) != -1) {
+        snprintf (cmd, sizeof cmd, "cat '%s' >&2; ls -la '%s' >&2", a->h.log, a->ckpt);
+        s_run (cmd);
+        fail ();
+    }
+    snprintf (cmd, sizeof cmd, "grep -q 'the log was cut or restored from an older copy' '%s'",
+              a->h.log);
+    assert_int_equal (s_run (cmd), 0);
+}
+
 //  The signing key must be private and, with the checkpoints, outside the
 //  data dir.
 static void
@@ -751,6 +783,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_signing_key_rotation, s_setup_own,
                                          s_group_teardown),
         cmocka_unit_test_setup_teardown (test_format_1_upgraded, s_setup_own, s_group_teardown),
+        cmocka_unit_test_setup_teardown (test_cut_log_refused_at_start, s_setup_own,
+                                         s_group_teardown),
         cmocka_unit_test_setup_teardown (test_key_and_directory_refused, s_setup_own,
                                          s_group_teardown),
     };
