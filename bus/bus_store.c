@@ -780,6 +780,13 @@ bus_store_tree (bus_store_t *self, bus_tree_t *out)
     *out = self->tree;
 }
 
+void
+bus_store_tree_durable (bus_store_t *self, bus_tree_t *out)
+{
+    assert (self);
+    *out = self->durable_tree;
+}
+
 int
 bus_store_backup (bus_store_t *self, const char *to, bus_error_t *err)
 {

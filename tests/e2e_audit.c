@@ -425,6 +425,12 @@ test_replayed_and_deleted_checkpoints (void **state)
     snprintf (needle, sizeof needle, "logs checkpoint %" PRIu64 ", which is not in the "
               "checkpoints directory", last);
     s_expect_bad (a, a->h.data, ckpt, needle);
+
+    //  Every one deleted: the log still names them.
+    ckpt = s_copy (a, a->ckpt, "all-gone");
+    snprintf (cmd, sizeof cmd, "rm '%s'/*.ckpt", ckpt);
+    assert_int_equal (s_run (cmd), 0);
+    s_expect_bad (a, a->h.data, ckpt, "logs checkpoint 1, which is not in the checkpoints");
 }
 
 //  Runs prove ARGS into work/proof.txt, the Python reference on it, and
