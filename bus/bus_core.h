@@ -40,6 +40,8 @@ typedef Bulkhead__V1__Frame frame_t;
 typedef struct bus_core {
     bus_server_options_t options;
     void *router;
+    char next_local [256];              //  where the next bus key listens ("": no
+                                        //  rotation), as bus_router_local names it
     bus_policy_t *policy;
     med_chain_t *chain;
     bus_store_t *store;

@@ -952,85 +952,187 @@ s_edge_agent (s_ctx_t *ctx, const s_item_t *item, const char *role)
     return agent;
 }
 
-//  The scope lines under an edge: actions, tools, resources (glob lists,
-//  "none" for a message without one), outside (deny or hold).
+//  One scope line: `actions`, `tools` or `resources` (glob lists, "none"
+//  for a message without one, one alphabet: printable ASCII, no spaces, as
+//  a Send's action) or `outside` (deny or hold). `where` names the block
+//  for errors ("edge a -> b", "finance under edge a -> b").
+static const char *s_scope_keys [] = { "actions", "tools", "resources", "outside", NULL };
+
+static int
+s_scope_line (s_ctx_t *ctx, bus_scope_t *scope, s_item_t *item, int k, const char *where)
+{
+    if (s_scalar (ctx, item)) {
+        return -1;
+    }
+    if (k == 3) {
+        if (strcmp (item->value, "deny") != 0 && strcmp (item->value, "hold") != 0) {
+            return s_fail (ctx, item->line, "outside must be deny or hold, not '%.64s'",
+                           item->value);
+        }
+        scope->outside = strcmp (item->value, "hold") == 0? BUS_OUTSIDE_HOLD: BUS_OUTSIDE_DENY;
+        return 0;
+    }
+    size_t count;
+    char **list = s_split (ctx, item, &count);
+    if (!list) {
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        for (const char *p = list [i]; *p; p++) {
+            if (*p < 0x21 || *p > 0x7e) {
+                s_fail (ctx, item->line, "pattern '%.64s' in %s of %s may hold only "
+                        "printable ASCII, no spaces", list [i], s_scope_keys [k], where);
+                free (list);
+                return -1;
+            }
+        }
+    }
+    //  The words point into the file's text, which does not outlive the
+    //  parse: one block of their own, freed with the edge.
+    char **packed = s_pack (list, count);
+    free (list);
+    if (!packed) {
+        return s_nomem (ctx);
+    }
+    bus_patterns_t *patterns = k == 0? &scope->actions: k == 1? &scope->tools: &scope->resources;
+    patterns->patterns = packed;
+    patterns->count = count;
+    patterns->line = item->line;
+    return 0;
+}
+
+//  The lines under an edge: its own scope lines, and blocks named by one
+//  of its classes with scope lines for that class only.
 static int
 s_edge_scope (s_ctx_t *ctx, bus_edge_t *edge, s_item_t *option, const bus_agent_t *from,
               const bus_agent_t *to)
 {
+    bus_policy_t *self = &ctx->self->base;
+    char where [2 * BUS_NAME_MAX + 80];
+    snprintf (where, sizeof where, "edge %s -> %s", from->name, to->name);
+    size_t blocks = 0;
+    for (int c = option->child; c >= 0; c = ctx->items [c].next) {
+        blocks += ctx->items [c].child >= 0;
+    }
+    if (blocks) {
+        edge->class_scopes = calloc (blocks, sizeof *edge->class_scopes);
+        if (!edge->class_scopes) {
+            return s_nomem (ctx);
+        }
+    }
+    edge->scope.class_index = -1;
+    edge->scope.line = edge->line;
     int seen [4] = { 0 };
-    static const char *names [] = { "actions", "tools", "resources", "outside", NULL };
     for (int c = option->child; c >= 0; c = ctx->items [c].next) {
         s_item_t *item = &ctx->items [c];
         int k = 0;
-        while (names [k] && strcmp (names [k], item->name) != 0) {
+        while (s_scope_keys [k] && strcmp (s_scope_keys [k], item->name) != 0) {
             k++;
         }
-        if (!names [k]) {
-            return s_fail (ctx, item->line, "unknown key '%.64s' under edge %s -> %s (known: "
-                           "actions, tools, resources, outside)", item->name, from->name,
-                           to->name);
-        }
-        if (seen [k]) {
-            return s_fail (ctx, item->line, "'%s' under edge %s -> %s is given twice (first at "
-                           "line %d); keep one", names [k], from->name, to->name, seen [k]);
-        }
-        seen [k] = item->line;
-        if (s_scalar (ctx, item)) {
-            return -1;
-        }
-        if (k == 3) {
-            if (strcmp (item->value, "deny") != 0 && strcmp (item->value, "hold") != 0) {
-                return s_fail (ctx, item->line, "outside must be deny or hold, not '%.64s'",
-                               item->value);
+        if (s_scope_keys [k]) {
+            if (seen [k]) {
+                return s_fail (ctx, item->line, "'%s' under %s is given twice (first at line "
+                               "%d); keep one", s_scope_keys [k], where, seen [k]);
             }
-            edge->outside_hold = strcmp (item->value, "hold") == 0;
+            seen [k] = item->line;
+            if (s_scope_line (ctx, &edge->scope, item, k, where) != 0) {
+                return -1;
+            }
             continue;
         }
-        size_t count;
-        char **list = s_split (ctx, item, &count);
-        if (!list) {
+        int class = bus_policy_class (self, item->name);
+        if (class < 0 || !(edge->classes >> class & 1) || item->child < 0) {
+            return s_fail (ctx, item->line, "unknown key '%.64s' under %s (known: actions, "
+                           "tools, resources, outside, or a block named by a class the edge "
+                           "carries, with those lines under it)", item->name, where);
+        }
+        if (s_heading (ctx, item, "a class block")) {
             return -1;
         }
-        for (size_t i = 0; i < count; i++) {
-            //  One alphabet: printable ASCII, no spaces (as a Send's action).
-            for (const char *p = list [i]; *p; p++) {
-                if (*p < 0x21 || *p > 0x7e) {
-                    s_fail (ctx, item->line, "pattern '%.64s' in %s of edge %s -> %s may hold "
-                            "only printable ASCII, no spaces", list [i], names [k], from->name,
-                            to->name);
-                    free (list);
-                    return -1;
-                }
+        for (size_t b = 0; b < edge->class_scope_count; b++) {
+            if (edge->class_scopes [b].class_index == class) {
+                return s_fail (ctx, item->line, "class %s under %s is given twice (first at "
+                               "line %d); keep one", item->name, where,
+                               edge->class_scopes [b].line);
             }
         }
-        //  The words point into the file's text, which does not outlive
-        //  the parse: one block of their own, freed with the edge.
-        char **packed = s_pack (list, count);
-        free (list);
-        if (!packed) {
-            return s_nomem (ctx);
-        }
-        list = packed;
-        if (k == 0) {
-            edge->actions = list;
-            edge->action_count = count;
-        }
-        else
-        if (k == 1) {
-            edge->tools = list;
-            edge->tool_count = count;
-        }
-        else {
-            edge->resources = list;
-            edge->resource_count = count;
+        bus_scope_t *scope = &edge->class_scopes [edge->class_scope_count++];
+        scope->class_index = class;
+        scope->line = item->line;
+        char inner [sizeof where + BUS_NAME_MAX + 8];
+        snprintf (inner, sizeof inner, "%s under %s", item->name, where);
+        int inner_seen [4] = { 0 };
+        for (int d = item->child; d >= 0; d = ctx->items [d].next) {
+            s_item_t *line = &ctx->items [d];
+            int j = 0;
+            while (s_scope_keys [j] && strcmp (s_scope_keys [j], line->name) != 0) {
+                j++;
+            }
+            if (!s_scope_keys [j]) {
+                return s_fail (ctx, line->line, "unknown key '%.64s' under %s (known: "
+                               "actions, tools, resources, outside)", line->name, inner);
+            }
+            if (inner_seen [j]) {
+                return s_fail (ctx, line->line, "'%s' under %s is given twice (first at line "
+                               "%d); keep one", s_scope_keys [j], inner, inner_seen [j]);
+            }
+            inner_seen [j] = line->line;
+            if (s_scope_line (ctx, scope, line, j, inner) != 0) {
+                return -1;
+            }
         }
     }
-    if (seen [3] && !seen [0] && !seen [1] && !seen [2]) {
-        return s_fail (ctx, seen [3], "outside under edge %s -> %s has no scope to be outside "
-                       "of; add actions, tools or resources", from->name, to->name);
+    //  `outside` needs something to be outside of, wherever it is said.
+    if (edge->scope.outside && bus_scope_empty (&edge->scope) && !edge->class_scope_count) {
+        return s_fail (ctx, seen [3], "outside under %s has no scope to be outside of; add "
+                       "actions, tools or resources", where);
+    }
+    for (size_t b = 0; b < edge->class_scope_count; b++) {
+        bus_scope_t resolved;
+        bus_policy_scope (edge, edge->class_scopes [b].class_index, &resolved);
+        if (edge->class_scopes [b].outside && bus_scope_empty (&resolved)) {
+            return s_fail (ctx, edge->class_scopes [b].line, "outside under %s under %s has "
+                           "no scope to be outside of; add actions, tools or resources",
+                           self->classes [edge->class_scopes [b].class_index].name, where);
+        }
     }
     return 0;
+}
+
+bool
+bus_scope_empty (const bus_scope_t *scope)
+{
+    return !scope->actions.count && !scope->tools.count && !scope->resources.count;
+}
+
+void
+bus_policy_scope (const bus_edge_t *edge, int class_index, bus_scope_t *out)
+{
+    *out = edge->scope;
+    for (size_t b = 0; b < edge->class_scope_count; b++) {
+        const bus_scope_t *block = &edge->class_scopes [b];
+        if (block->class_index != class_index) {
+            continue;
+        }
+        if (block->actions.count) {
+            out->actions = block->actions;
+        }
+        if (block->tools.count) {
+            out->tools = block->tools;
+        }
+        if (block->resources.count) {
+            out->resources = block->resources;
+        }
+        if (block->outside) {
+            out->outside = block->outside;
+        }
+        out->class_index = class_index;
+        out->line = block->line;
+        break;
+    }
+    if (!out->outside) {
+        out->outside = BUS_OUTSIDE_DENY;
+    }
 }
 
 static int
@@ -1281,9 +1383,15 @@ bus_policy_destroy (bus_policy_t **self_p)
         free (self->base.classes);
         free (self->base.agents);
         for (size_t i = 0; self->base.edges && i < self->base.edge_count; i++) {
-            free (self->base.edges [i].actions);
-            free (self->base.edges [i].tools);
-            free (self->base.edges [i].resources);
+            bus_edge_t *edge = &self->base.edges [i];
+            for (size_t b = 0; b <= edge->class_scope_count; b++) {
+                bus_scope_t *scope = b < edge->class_scope_count? &edge->class_scopes [b]:
+                                     &edge->scope;
+                free (scope->actions.patterns);
+                free (scope->tools.patterns);
+                free (scope->resources.patterns);
+            }
+            free (edge->class_scopes);
         }
         free (self->base.edges);
         free (self->base.path);

@@ -121,21 +121,41 @@ typedef struct {
     int line;
 } bus_agent_t;
 
+//  One allowlist of a scope: glob patterns, NULL (count 0) when the scope
+//  does not limit that dimension. The entry "none" admits a message that
+//  has no value there. Actions and tools match without regard to ASCII
+//  case, resources byte for byte ('*' matches any run of bytes, '/' too).
+typedef struct {
+    char **patterns;
+    size_t count;
+    int line;                           //  where the list is, for reasons
+} bus_patterns_t;
+
+typedef enum {
+    BUS_OUTSIDE_UNSET = 0,              //  not said here: the edge's, else deny
+    BUS_OUTSIDE_DENY,
+    BUS_OUTSIDE_HOLD,                   //  approvers of the class decide, marked
+} bus_outside_t;
+
+//  What an edge carries: its own lines apply to every class it carries; a
+//  block named by one of its classes replaces, for that class, the lists it
+//  gives and `outside` if it says it (bus_policy_scope resolves the two).
+typedef struct {
+    bus_patterns_t actions;
+    bus_patterns_t tools;
+    bus_patterns_t resources;
+    bus_outside_t outside;
+    int class_index;                    //  -1: the edge's own lines
+    int line;
+} bus_scope_t;
+
 typedef struct {
     uint32_t from;                      //  index into agents
     uint32_t to;                        //  index into agents
     uint64_t classes;                   //  bit i: classes [i] allowed
-    //  Scopes: allowlists of glob patterns; NULL (count 0) = not scoped on
-    //  that dimension. The entry "none" admits a message that has no value
-    //  there. Actions and tools match without regard to ASCII case,
-    //  resources byte for byte ('*' matches any run of bytes, '/' too).
-    char **actions;
-    size_t action_count;
-    char **tools;
-    size_t tool_count;
-    char **resources;
-    size_t resource_count;
-    bool outside_hold;                  //  outside = hold: approvers decide, marked
+    bus_scope_t scope;                  //  for every class (empty: not scoped)
+    bus_scope_t *class_scopes;          //  blocks per class, in file order
+    size_t class_scope_count;
     int line;
 } bus_edge_t;
 
@@ -192,6 +212,16 @@ int
 const bus_agent_t *
     bus_policy_agent_by_live_key (const bus_policy_t *self, const char *key_z85,
                                   uint64_t now_us, const char **fp);
+
+//  The scope a message of class_index meets on edge: per list, the class's
+//  block where it gives one, else the edge's own; `outside` likewise, deny
+//  when neither says. Points into the edge; nothing to free.
+void
+    bus_policy_scope (const bus_edge_t *edge, int class_index, bus_scope_t *out);
+
+//  True if the scope limits nothing (no list on any dimension).
+bool
+    bus_scope_empty (const bus_scope_t *scope);
 
 //  Index of an agent in self->agents (for bus_edge_t.from / .to).
 uint32_t

@@ -2,6 +2,11 @@
 #include "bus_router.h"
 
 #include <string.h>
+#include <stdio.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 
 #ifndef ZMQ_ZAP_ENFORCE_DOMAIN
@@ -62,6 +67,51 @@ bus_router_secure (void *socket, const char *secret_z85, int heartbeat_ms, bus_e
     ||  zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger)) {
         return bus_fail (err, BUS_EINVAL, "cannot secure the bus socket: %s",
                          zmq_strerror (zmq_errno ()));
+    }
+    return 0;
+}
+
+int
+bus_router_local (int fd, char *out, size_t size)
+{
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    if (fd < 0 || getsockname (fd, (struct sockaddr *) &addr, &len) != 0) {
+        return -1;
+    }
+    if (addr.ss_family == AF_INET) {
+        snprintf (out, size, "tcp:%u", ntohs (((struct sockaddr_in *) &addr)->sin_port));
+    }
+    else
+    if (addr.ss_family == AF_INET6) {
+        snprintf (out, size, "tcp:%u", ntohs (((struct sockaddr_in6 *) &addr)->sin6_port));
+    }
+    else
+    if (addr.ss_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *) &addr;
+        size_t path = len > offsetof (struct sockaddr_un, sun_path)?
+                      len - offsetof (struct sockaddr_un, sun_path): 0;
+        snprintf (out, size, "ipc:%.*s", (int) strnlen (un->sun_path, path), un->sun_path);
+    }
+    else {
+        return -1;
+    }
+    return 0;
+}
+
+int
+bus_router_endpoint_key (const char *endpoint, char *out, size_t size)
+{
+    if (strncmp (endpoint, "tcp://", 6) == 0) {
+        const char *colon = strrchr (endpoint, ':');
+        snprintf (out, size, "tcp:%s", colon + 1);
+    }
+    else
+    if (strncmp (endpoint, "ipc://", 6) == 0) {
+        snprintf (out, size, "ipc:%s", endpoint + 6);
+    }
+    else {
+        return -1;
     }
     return 0;
 }

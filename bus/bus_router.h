@@ -52,6 +52,16 @@ int
 //  TOOBIG with a reason; bigger ones close the connection inside libzmq
 //  (seen by the bus as a disconnect, logged as one). For connections made
 //  from now on.
+//  Which of the bus's endpoints a connection came in on: the local address
+//  of its descriptor as a key, "tcp:PORT" or "ipc:PATH" (ports only: a bind
+//  to tcp://*:P is reached at whichever address). 0, or -1 if none.
+int
+    bus_router_local (int fd, char *out, size_t size);
+
+//  The same key for an endpoint the bus bound (ZMQ_LAST_ENDPOINT).
+int
+    bus_router_endpoint_key (const char *endpoint, char *out, size_t size);
+
 int
     bus_router_limit (void *socket, uint32_t max_frame, bus_error_t *err);
 

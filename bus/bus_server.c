@@ -50,6 +50,8 @@ struct bus_server {
     int stopfd;                         //  bus_server_stop writes here
     bool stop;
     bus_keypair_t bus_key;
+    bus_keypair_t next_key;             //  during a rotation of the bus's key
+    char next_endpoint [256];           //  where it listens ("" otherwise)
     uint64_t next_timer_us;             //  when to look for expired holds and grants
     uint64_t next_refusals_us;          //  when to write the refusals counted
     bus_wire_t *wire;                   //  decodes agents' frames
@@ -651,6 +653,48 @@ s_bus_key (bus_server_t *self, bus_error_t *err)
     return 0;
 }
 
+//  The overlap of a rotation of the bus's own key: the same ROUTER also
+//  listens on the next endpoint with the next key. libzmq copies a
+//  socket's options into each listener at bind, so the key set just
+//  before this bind is the one its handshakes use, and the key set back
+//  after it leaves the first endpoint as it was.
+static int
+s_bind_next (bus_server_t *self, bus_error_t *err)
+{
+    bus_core_t *core = &self->core;
+    const bus_server_options_t *o = &core->options;
+    if (!o->next_endpoint || !o->next_key_path) {
+        return bus_fail (err, BUS_EINVAL, "--next-key and --next-endpoint go together: the "
+                         "next key listens on an endpoint of its own");
+    }
+    if (bus_keys_load (&self->next_key, o->next_key_path, err) != 0) {
+        return -1;
+    }
+    if (!self->next_key.secret_z85 [0]) {
+        return bus_fail (err, BUS_EKEY, "%s holds no secret-key: the bus needs its secret key",
+                         o->next_key_path);
+    }
+    if (strcmp (self->next_key.public_z85, self->bus_key.public_z85) == 0) {
+        return bus_fail (err, BUS_EKEY, "%s is the bus's key itself, not a next one",
+                         o->next_key_path);
+    }
+    if (zmq_setsockopt (core->router, ZMQ_CURVE_SECRETKEY, self->next_key.secret_z85,
+                        BUS_KEY_Z85_LEN) != 0
+    ||  zmq_bind (core->router, o->next_endpoint) != 0) {
+        return bus_fail (err, BUS_EIO, "cannot bind %s: %s", o->next_endpoint,
+                         zmq_strerror (zmq_errno ()));
+    }
+    size_t len = sizeof self->next_endpoint;
+    zmq_getsockopt (core->router, ZMQ_LAST_ENDPOINT, self->next_endpoint, &len);
+    bus_router_endpoint_key (self->next_endpoint, core->next_local, sizeof core->next_local);
+    if (zmq_setsockopt (core->router, ZMQ_CURVE_SECRETKEY, self->bus_key.secret_z85,
+                        BUS_KEY_Z85_LEN) != 0) {
+        return bus_fail (err, BUS_EIO, "cannot restore the bus key: %s",
+                         zmq_strerror (zmq_errno ()));
+    }
+    return 0;
+}
+
 static int
 s_start (bus_server_t *self, bus_error_t *err)
 {
@@ -705,14 +749,21 @@ s_start (bus_server_t *self, bus_error_t *err)
     if (zmq_bind (core->router, o->endpoint) != 0) {
         return bus_fail (err, BUS_EIO, "cannot bind %s: %s", o->endpoint, zmq_strerror (zmq_errno ()));
     }
+    size_t len = sizeof self->endpoint;
+    zmq_getsockopt (core->router, ZMQ_LAST_ENDPOINT, self->endpoint, &len);
+    if ((o->next_key_path || o->next_endpoint) && s_bind_next (self, err) != 0) {
+        return -1;
+    }
     if (!(self->monitor = bus_router_monitor (self->ctx, core->router, err))) {
         return -1;
     }
-    size_t len = sizeof self->endpoint;
-    zmq_getsockopt (core->router, ZMQ_LAST_ENDPOINT, self->endpoint, &len);
-
-    char event [400];
-    snprintf (event, sizeof event, "bus started on %s, key %s", self->endpoint, self->bus_key.public_z85);
+    char event [700];
+    int at = snprintf (event, sizeof event, "bus started on %s, key %s", self->endpoint,
+                       self->bus_key.public_z85);
+    if (self->next_endpoint [0]) {
+        snprintf (event + at, sizeof event - (size_t) at, "; rotation under way: next key %s "
+                  "on %s", self->next_key.public_z85, self->next_endpoint);
+    }
     bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_BUS, NULL, self->bus_key.public_z85,
                     BUS_OK, event);
     if (bus_store_upgraded (core->store)) {
@@ -738,9 +789,12 @@ s_start (bus_server_t *self, bus_error_t *err)
         return -1;
     }
     bus_core_say (core, "BUS-READY", "endpoint=%s bus_key=%s policy=%.16s agents=%zu edges=%zu "
-                  "last_seq=%llu", self->endpoint, self->bus_key.public_z85, core->policy->hash,
-                  core->policy->agent_count, core->policy->edge_count,
-                  (unsigned long long) bus_store_last_seq (core->store));
+                  "last_seq=%llu%s%s%s%s", self->endpoint, self->bus_key.public_z85,
+                  core->policy->hash, core->policy->agent_count, core->policy->edge_count,
+                  (unsigned long long) bus_store_last_seq (core->store),
+                  self->next_endpoint [0]? " next_endpoint=": "", self->next_endpoint,
+                  self->next_endpoint [0]? " next_bus_key=": "",
+                  self->next_endpoint [0]? self->next_key.public_z85: "");
     if (o->ready_fd >= 0) {
         dprintf (o->ready_fd, "ready %s\n", self->endpoint);
         close (o->ready_fd);

@@ -25,6 +25,11 @@ typedef struct {
     const char *data_dir;
     const char *endpoint;       //  default tcp://127.0.0.1:7750
     const char *key_path;       //  bus secret key; default DATA/bus.key (made if missing)
+    //  The bus's own key rotation: during the overlap the bus also listens
+    //  on next_endpoint with next_key_path's key (both or neither), so each
+    //  agent moves to the new key (and endpoint) on its own day.
+    const char *next_key_path;
+    const char *next_endpoint;
     int ready_fd;               //  -1, or a fd that gets "ready ENDPOINT\n" after bind
     size_t map_max;             //  LMDB map limit in bytes; 0 = default
     uint32_t batch_max;         //  frames per group commit; 0 = 1024

@@ -503,8 +503,14 @@ bus_session_hello (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Hello
     }
     s_welcome (core, peer, resume);
 
+    //  During a rotation of the bus's key, the log says which key each
+    //  agent pinned: the operator ends the overlap when none use the old.
+    char local [256];
+    bool next = core->next_local [0] && bus_router_local (peer->fd, local, sizeof local) == 0
+             && strcmp (local, core->next_local) == 0;
     char event [160];
-    snprintf (event, sizeof event, "hello, resume after %llu", (unsigned long long) resume);
+    snprintf (event, sizeof event, "hello, resume after %llu%s", (unsigned long long) resume,
+              next? ", via the next bus key": "");
     bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, peer->agent->name, peer->key,
                     BUS_OK, event);
     bus_core_say (core, "BUS-HELLO", "agent=%s resume=%llu", peer->agent->name,

@@ -36,6 +36,9 @@ static const char *s_serve_help =
     "  --data DIR         log and state directory (created 0700)\n"
     "  --endpoint EP      where to listen (default tcp://127.0.0.1:7750; ipc://PATH works)\n"
     "  --key FILE         the bus's secret key (default DIR/bus.key)\n"
+    "  --next-key FILE    rotating the bus's key: its next secret key (bulkhead keygen\n"
+    "                     --bus --rotate), with which the bus also listens on\n"
+    "  --next-endpoint EP   ...this endpoint, so agents move to the new key one by one\n"
     "  --map-max BYTES    largest the log may grow to (default 64 GiB)\n"
     "  --ready-fd N       write \"ready ENDPOINT\" to fd N once listening (supervisors)\n"
     "  --quiet            no event lines on stderr\n\n"
@@ -57,6 +60,8 @@ cmd_serve (int argc, char **argv)
         { "data", required_argument, NULL, 'd' },
         { "endpoint", required_argument, NULL, 'e' },
         { "key", required_argument, NULL, 'k' },
+        { "next-key", required_argument, NULL, 'K' },
+        { "next-endpoint", required_argument, NULL, 'E' },
         { "map-max", required_argument, NULL, 'm' },
         { "ready-fd", required_argument, NULL, 'r' },
         { "quiet", no_argument, NULL, 'q' },
@@ -64,7 +69,7 @@ cmd_serve (int argc, char **argv)
         { "sign-key", required_argument, NULL, 'S' },
         { "next-sign-key", required_argument, NULL, 'N' },
         { "origin", required_argument, NULL, 'O' },
-        { "checkpoint-every", required_argument, NULL, 'E' },
+        { "checkpoint-every", required_argument, NULL, 'V' },
         { "checkpoint-secs", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -78,12 +83,14 @@ cmd_serve (int argc, char **argv)
             case 'd': o.data_dir = optarg; break;
             case 'e': o.endpoint = optarg; break;
             case 'k': o.key_path = optarg; break;
+            case 'K': o.next_key_path = optarg; break;
+            case 'E': o.next_endpoint = optarg; break;
             case 'q': o.quiet = 1; break;
             case 'C': o.checkpoints = optarg; break;
             case 'S': o.sign_key = optarg; break;
             case 'N': o.next_sign_key = optarg; break;
             case 'O': o.origin = optarg; break;
-            case 'E':
+            case 'V':
                 if (!cmd_number (optarg, 1, 1ULL << 40, &n)) {
                     fprintf (stderr, "bulkhead serve: --checkpoint-every takes a number of records, at least 1\n");
                     return 2;
@@ -139,6 +146,19 @@ cmd_serve (int argc, char **argv)
             return cmd_error ("serve", &err);
         }
     }
+    if (!o.next_key_path != !o.next_endpoint) {
+        fprintf (stderr, "bulkhead serve: --next-key and --next-endpoint go together: during a "
+                 "rotation of the bus's key the next key listens on an endpoint of its own\n");
+        return 2;
+    }
+    if (o.next_key_path) {
+        bus_keypair_t pair;
+        int rc = bus_keys_load (&pair, o.next_key_path, &err);
+        sodium_memzero (&pair, sizeof pair);
+        if (rc != 0) {
+            return cmd_error ("serve", &err);
+        }
+    }
     if (bus_server_run (&o, &err) != 0) {
         return cmd_error ("serve", &err);
     }
@@ -147,6 +167,7 @@ cmd_serve (int argc, char **argv)
 
 static const char *s_keygen_help =
     "usage: bulkhead keygen NAME [--rotate] [--dir DIR]\n"
+    "       bulkhead keygen --bus [--rotate] [--dir DIR]\n"
     "       bulkhead keygen NAME --sign [--dir DIR]\n\n"
     "Makes a CURVE keypair for agent NAME: DIR/NAME.key (secret, mode 0600: give it\n"
     "to that agent only) and DIR/NAME.pub, and prints the lines to paste into the\n"
@@ -156,6 +177,10 @@ static const char *s_keygen_help =
     "  --rotate           the agent's next key: DIR/NAME.next.key and NAME.next.pub,\n"
     "                     the next_key line to add beside its key (both keys then\n"
     "                     work), and the steps that end the rotation\n"
+    "  --bus              the bus's own key instead: DIR/bus.key and bus.pub (the\n"
+    "                     bus makes one in its data dir on first start); with\n"
+    "                     --rotate its next key, DIR/bus.next.key and .pub, and the\n"
+    "                     steps of the overlap (serve --next-key, --next-endpoint)\n"
     "  --sign             instead, the bus's checkpoint signing key (Ed25519):\n"
     "                     DIR/NAME.sign.key (secret, 0600; keep it outside the data dir)\n"
     "                     and DIR/NAME.sign.pub (for auditors: bulkhead verify --pub)\n"
@@ -199,34 +224,65 @@ s_rotate_steps (const char *name, const char *dir, const bus_keypair_t *pair,
             pair->public_z85, today, dir, name, dir, name, dir, name, dir, name);
 }
 
+//  The same for the bus's own key, which every agent pins: during the
+//  overlap the bus listens with both keys, each on an endpoint of its own,
+//  and agents move from the one to the other on their own days.
+static void
+s_rotate_bus_steps (const char *dir, const bus_keypair_t *pair)
+{
+    printf ("# wrote %s/bus.next.key (secret, 0600) and %s/bus.next.pub\n"
+            "#\n"
+            "# 1. restart the bus with the next key on an endpoint of its own, beside\n"
+            "#    the old one (its key and endpoint unchanged):\n"
+            "#    bulkhead serve ... --next-key %s/bus.next.key \\\n"
+            "#        --next-endpoint tcp://127.0.0.1:7751\n"
+            "#\n"
+            "# 2. move each agent, one by one: it pins the new bus key (--bus-key\n"
+            "#    %s/bus.next.pub, or the key below) and connects to the next\n"
+            "#    endpoint; its HELLO records then say \"via the next bus key\"\n"
+            "#        %s\n"
+            "#\n"
+            "# 3. when no agent says HELLO without it, make the new key the bus's\n"
+            "#    key and its endpoint the bus's endpoint, and restart without the\n"
+            "#    --next options: the old key no longer opens a session\n"
+            "#    mv %s/bus.next.key %s/bus.key; mv %s/bus.next.pub %s/bus.pub\n"
+            "#    bulkhead serve ... --endpoint tcp://127.0.0.1:7751\n",
+            dir, dir, dir, dir, pair->public_z85, dir, dir, dir, dir);
+}
+
 int
 cmd_keygen (int argc, char **argv)
 {
     static const struct option options [] = {
         { "dir", required_argument, NULL, 'd' },
         { "rotate", no_argument, NULL, 'r' },
+        { "bus", no_argument, NULL, 'b' },
         { "sign", no_argument, NULL, 's' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *dir = ".";
-    bool rotate = false, sign = false;
+    bool rotate = false;
+    bool bus = false;
+    bool sign = false;
     int opt;
     while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
             case 'd': dir = optarg; break;
             case 'r': rotate = true; break;
+            case 'b': bus = true; break;
             case 's': sign = true; break;
             case 'h': return s_help (s_keygen_help, true);
             default: return s_help (s_keygen_help, false);
         }
     }
-    if (optind != argc - 1) {
+    if (optind != argc - (bus? 0: 1)) {
         return s_help (s_keygen_help, false);
     }
-    const char *name = argv [optind];
+    const char *name = bus? "bus": argv [optind];
     if (sign) {
-        return rotate? s_help (s_keygen_help, false): cmd_keygen_sign (name, dir);
+        //  A signing key is not a CURVE key: neither rotated here nor the bus's.
+        return rotate || bus? s_help (s_keygen_help, false): cmd_keygen_sign (name, dir);
     }
     const char *suffix = rotate? ".next": "";
     bus_keypair_t pair;
@@ -254,6 +310,16 @@ cmd_keygen (int argc, char **argv)
     }
     char today [16];
     s_today (today);
+    if (bus && rotate) {
+        s_rotate_bus_steps (dir, &pair);
+    }
+    else
+    if (bus) {
+        printf ("# wrote %s (secret, 0600) and %s\n"
+                "# the bus reads it with serve --key %s; agents pin %s\n", secret, public,
+                secret, public);
+    }
+    else
     if (rotate) {
         s_rotate_steps (name, dir, &pair, today);
     }

@@ -125,10 +125,27 @@ s_classes (char *buf, size_t cap, const bus_policy_t *policy, uint64_t mask,
     }
 }
 
+//  True if the edge limits anything, on its own lines or for a class.
 static bool
 s_scoped (const bus_edge_t *edge)
 {
-    return edge->action_count || edge->tool_count || edge->resource_count;
+    return !bus_scope_empty (&edge->scope) || edge->class_scope_count;
+}
+
+//  The privileged classes of the edge that no scope limits.
+static uint64_t
+s_unscoped_privileged (const bus_policy_t *policy, const bus_edge_t *edge)
+{
+    uint64_t mask = 0;
+    for (size_t c = 0; c < policy->class_count; c++) {
+        bus_scope_t scope;
+        bus_policy_scope (edge, (int) c, &scope);
+        if ((edge->classes >> c & 1) && policy->classes [c].privileged
+        &&  bus_scope_empty (&scope)) {
+            mask |= UINT64_C (1) << c;
+        }
+    }
+    return mask;
 }
 
 //  ---------------------------------------------------------------------
@@ -165,8 +182,8 @@ s_warnings (const bus_policy_t *policy, uint64_t now, s_warning_t **out)
     for (size_t i = 0; i < policy->edge_count; i++) {
         const bus_edge_t *edge = &policy->edges [i];
         char classes [512];
-        s_classes (classes, sizeof classes, policy, edge->classes, true);
-        if (!classes [0] || s_scoped (edge)) {
+        s_classes (classes, sizeof classes, policy, s_unscoped_privileged (policy, edge), true);
+        if (!classes [0]) {
             continue;
         }
         s_warning_t *w = &list [n];
@@ -426,8 +443,10 @@ s_usage_record (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, 
 
 //  A list of patterns: "a, b" on a line, or a JSON array (null if none).
 static void
-s_patterns (char **list, size_t count, bool json)
+s_patterns (const bus_patterns_t *patterns, bool json)
 {
+    char **list = patterns->patterns;
+    size_t count = patterns->count;
     if (json && !count) {
         printf ("null");
         return;
@@ -444,6 +463,19 @@ s_patterns (char **list, size_t count, bool json)
     }
     printf ("%s", json? "]": "");
 }
+
+//  The lists and outside of a scope, as JSON members after "actions":.
+static void
+s_scope_json (const bus_scope_t *scope)
+{
+    s_patterns (&scope->actions, true);
+    printf (",\"tools\":");
+    s_patterns (&scope->tools, true);
+    printf (",\"resources\":");
+    s_patterns (&scope->resources, true);
+    printf (",\"outside\":\"%s\"", scope->outside == BUS_OUTSIDE_HOLD? "hold": "deny");
+}
+
 
 static const char *s_role_names [] = { "agent", "approver", "operator" };
 
@@ -521,18 +553,41 @@ s_access_json (const bus_policy_t *policy, const s_usage_t *usage, size_t index,
         s_classes (privileged, sizeof privileged, policy, edge->classes, true);
         printf ("%s,\"scoped\":%s,\"actions\":", privileged [0]? "true": "false",
                 s_scoped (edge)? "true": "false");
-        s_patterns (edge->actions, edge->action_count, true);
-        printf (",\"tools\":");
-        s_patterns (edge->tools, edge->tool_count, true);
-        printf (",\"resources\":");
-        s_patterns (edge->resources, edge->resource_count, true);
-        printf (",\"outside\":\"%s\"", edge->outside_hold? "hold": "deny");
+        s_scope_json (&edge->scope);
+        printf (",\"class_scopes\":[");
+        for (size_t b = 0; b < edge->class_scope_count; b++) {
+            bus_scope_t scope;
+            bus_policy_scope (edge, edge->class_scopes [b].class_index, &scope);
+            printf ("%s{\"class\":", b? ",": "");
+            bus_print_json (stdout, policy->classes [scope.class_index].name);
+            printf (",\"line\":%d,\"actions\":", scope.line);
+            s_scope_json (&scope);
+            printf ("}");
+        }
+        printf ("]");
         if (usage) {
             s_access_json_time ("last_used", usage->edge_last [i]);
         }
         printf ("}");
     }
     printf ("]}\n");
+}
+
+//  "; actions a, b; tools ...; outside hold" for one scope, on a line.
+static void
+s_scope_text (const bus_scope_t *scope)
+{
+    static const char *names [] = { "actions", "tools", "resources" };
+    const bus_patterns_t *lists [] = { &scope->actions, &scope->tools, &scope->resources };
+    for (int k = 0; k < 3; k++) {
+        if (lists [k]->count) {
+            printf ("; %s ", names [k]);
+            s_patterns (lists [k], false);
+        }
+    }
+    if (!bus_scope_empty (scope)) {
+        printf ("; outside %s", scope->outside == BUS_OUTSIDE_HOLD? "hold": "deny");
+    }
 }
 
 //  "; last used T" or "; last used never", with --data only.
@@ -613,23 +668,16 @@ s_access_text (const bus_policy_t *policy, const s_usage_t *usage, size_t index,
         if (!s_scoped (edge)) {
             printf ("; no scope");
         }
-        if (edge->action_count) {
-            printf ("; actions ");
-            s_patterns (edge->actions, edge->action_count, false);
-        }
-        if (edge->tool_count) {
-            printf ("; tools ");
-            s_patterns (edge->tools, edge->tool_count, false);
-        }
-        if (edge->resource_count) {
-            printf ("; resources ");
-            s_patterns (edge->resources, edge->resource_count, false);
-        }
-        if (s_scoped (edge)) {
-            printf ("; outside %s", edge->outside_hold? "hold": "deny");
-        }
+        s_scope_text (&edge->scope);
         s_access_last (usage, usage? usage->edge_last [i]: 0);
         printf ("\n");
+        for (size_t b = 0; b < edge->class_scope_count; b++) {
+            bus_scope_t scope;
+            bus_policy_scope (edge, edge->class_scopes [b].class_index, &scope);
+            printf ("       %-*s  %s", width, "", policy->classes [scope.class_index].name);
+            s_scope_text (&scope);
+            printf ("\n");
+        }
     }
 }
 

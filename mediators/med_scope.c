@@ -6,6 +6,8 @@
     line; or, where the edge says `outside = hold`, sent on to the hold
     stage with hold_required set, so an approver of its class decides, the
     message marked "outside scope" (no standing grant stands in for that).
+    The lists are those of the message's class on the edge (a block named
+    by the class replaces the edge's own lists it gives: bus_policy_scope).
     An edge with no lists is not scoped. Runs after classify (the edge is
     known to carry the class) and before taint.
 */
@@ -16,19 +18,20 @@
 
 //  True if value is in the list (or the list is absent).
 static bool
-s_in (char **list, size_t count, const char *value, bool bytes)
+s_in (const bus_patterns_t *list, const char *value, bool bytes)
 {
-    if (count == 0) {
+    if (list->count == 0) {
         return true;
     }
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < list->count; i++) {
+        const char *pattern = list->patterns [i];
         if (!value || !*value) {
-            if (strcmp (list [i], "none") == 0) {
+            if (strcmp (pattern, "none") == 0) {
                 return true;
             }
             continue;
         }
-        if (bytes? bus_glob_match_bytes (list [i], value): bus_glob_match (list [i], value)) {
+        if (bytes? bus_glob_match_bytes (pattern, value): bus_glob_match (pattern, value)) {
             return true;
         }
     }
@@ -40,33 +43,35 @@ s_decide (void *state, bus_envelope_t *env, bus_error_t *err)
 {
     (void) state;
     const bus_edge_t *edge = bus_policy_edge (env->policy, env->sender, env->recipient);
+    bus_scope_t scope;
+    bus_policy_scope (edge, env->class_index, &scope);
     const Bulkhead__V1__Send *send = env->send;
     const char *what = NULL;
     const char *value = NULL;
-    char **list = NULL;
-    size_t count = 0;
-    if (!s_in (edge->actions, edge->action_count, send->action, false)) {
-        what = "action", value = send->action, list = edge->actions, count = edge->action_count;
+    const bus_patterns_t *list = NULL;
+    if (!s_in (&scope.actions, send->action, false)) {
+        what = "action", value = send->action, list = &scope.actions;
     }
     else
-    if (!s_in (edge->tools, edge->tool_count, send->tool, false)) {
-        what = "tool", value = send->tool, list = edge->tools, count = edge->tool_count;
+    if (!s_in (&scope.tools, send->tool, false)) {
+        what = "tool", value = send->tool, list = &scope.tools;
     }
     else
-    if (!s_in (edge->resources, edge->resource_count, send->resource, true)) {
-        what = "resource", value = send->resource, list = edge->resources,
-        count = edge->resource_count;
+    if (!s_in (&scope.resources, send->resource, true)) {
+        what = "resource", value = send->resource, list = &scope.resources;
     }
     if (!what) {
         return MED_PASS;
     }
     char allowed [200];
-    bus_policy_join (list, count, "", allowed, sizeof allowed);
+    bus_policy_join (list->patterns, list->count, "", allowed, sizeof allowed);
     char rule [512];
-    snprintf (rule, sizeof rule, "%s %.64s is outside edge %s -> %s (line %d: %ss = %.100s)",
-              what, value && *value? value: "(none)", env->sender->name, env->recipient->name,
-              edge->line, what, allowed);
-    if (edge->outside_hold) {
+    snprintf (rule, sizeof rule, "%s %.64s is outside edge %s -> %s for %s (line %d: %ss = "
+              "%.100s)", what, value && *value? value: "(none)", env->sender->name,
+              env->recipient->name,
+              env->class_index >= 0? env->policy->classes [env->class_index].name: "?", list->line,
+              what, allowed);
+    if (scope.outside == BUS_OUTSIDE_HOLD) {
         env->hold_required = true;
         snprintf (env->hold_why, sizeof env->hold_why, "outside scope: %.240s", rule);
         return MED_PASS;

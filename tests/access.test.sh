@@ -119,6 +119,48 @@ else
 fi
 
 #   ---------------------------------------------------------------------
+#   scopes per class: check warns for the privileged class no scope limits,
+#   access shows each class's resolved scope
+
+cat >"$DIR/c.cfg" <<EOF
+agents
+    old
+        key = "$(pub old)"
+    fresh
+        key = "$(pub fresh)"
+edges
+    old
+        fresh = finance, deploy, message
+            finance
+                actions = transfer.create
+                outside = hold
+EOF
+run check "$DIR/c.cfg"
+if [ "$rc" -eq 0 ] && [[ "$err" == "$DIR/c.cfg:8: warning: edge old -> fresh carries privileged class deploy and has no scope"* ]] \
+&& [[ "$err" != *finance* ]]; then
+    pass "check: per class, warns for the privileged class its block does not scope"
+else
+    fail "check: per class, warns for the privileged class its block does not scope" "$err"
+fi
+printf '            deploy\n                resources = prod:*\n' >>"$DIR/c.cfg"
+run check --strict "$DIR/c.cfg"
+expect "check --strict: every privileged class scoped by its block: no warning" 0 *ok* "$out"
+run access --policy "$DIR/c.cfg"
+if [ "$rc" -eq 0 ] && [[ "$out" == *"    -> fresh  message, finance, deploy"$'\n'*"              finance; actions transfer.create; outside hold"$'\n'*"              deploy; resources prod:*; outside deny"* ]]; then
+    pass "access: one line per class block, its scope resolved"
+else
+    fail "access: one line per class block, its scope resolved" "$out"
+fi
+run access --policy "$DIR/c.cfg" --json
+jsoncheck "access --json: class_scopes, each resolved, with its line" "
+e = edges[('old', 'fresh')]
+assert e['scoped'] and e['actions'] is None, e
+b = {x['class']: x for x in e['class_scopes']}
+assert b['finance'] == {'class': 'finance', 'line': 9, 'actions': ['transfer.create'], 'tools': None, 'resources': None, 'outside': 'hold'}, b
+assert b['deploy']['resources'] == ['prod:*'] and b['deploy']['outside'] == 'deny', b
+"
+
+#   ---------------------------------------------------------------------
 #   check: warnings, --strict, keys by age
 
 #   Line numbers matter: old is line 4, soon line 7, the edge old -> fresh

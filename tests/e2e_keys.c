@@ -5,6 +5,8 @@
 #include "harness.h"
 #include "bus_keys.h"
 
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -161,6 +163,127 @@ test_rotation_without_a_flag_day (void **state)
     assert_int_equal (harness_cleanup (&h), 0);
 }
 
+//  Connects as key_name pinning bus_pub at endpoint; NULL if refused.
+static bus_client_t *
+s_connect_at (const char *endpoint, const char *bus_pub, harness_t *h, const char *key_name)
+{
+    char key [512];
+    snprintf (key, sizeof key, "%s/%s.key", h->dir, key_name);
+    bus_client_options_t options = {
+        .endpoint = endpoint, .bus_key = bus_pub, .key_file = key, .timeout_ms = 1500,
+    };
+    bus_client_t *client = NULL;
+    bus_error_t err;
+    bus_client_connect (&client, &options, &err);
+    return client;
+}
+
+//  The bus's own key rotates with an overlap: keygen --bus --rotate makes
+//  the next pair, the bus listens with each key on an endpoint of its own,
+//  agents move one by one (the log says which key each used), and once
+//  the next key is the key the old one opens nothing.
+static void
+test_bus_key_rotation (void **state)
+{
+    (void) state;
+    harness_t h;
+    harness_init (&h);
+    assert_int_equal (harness_policy (&h, s_policy ("        key = @planner@\n")), 0);
+    assert_int_equal (harness_start (&h), 0);
+    char *out = NULL;
+    assert_int_equal (harness_run (&h, &out, "keygen", "--bus", "--rotate", "--dir", h.data,
+                                   NULL), 0);
+    CHECK_CONTAINS (out, "bus.next.key (secret, 0600)");
+    CHECK_CONTAINS (out, "--next-key");
+    free (out);
+    char next_key [400], next_pub [400], next_ep [300], old_pub [400], old_ep [420];
+    snprintf (next_key, sizeof next_key, "%s/bus.next.key", h.data);
+    snprintf (next_pub, sizeof next_pub, "%s/bus.next.pub", h.data);
+    snprintf (next_ep, sizeof next_ep, "ipc://%s/next.sock", h.dir);
+    //  A copy of the old public key: bus.pub itself is replaced at the end.
+    snprintf (old_pub, sizeof old_pub, "%s/old.pub", h.dir);
+    FILE *from = fopen (h.bus_pub, "r"), *to = fopen (old_pub, "w");
+    assert_non_null (from);
+    assert_non_null (to);
+    char buf [1024];
+    size_t n = fread (buf, 1, sizeof buf, from);
+    assert_int_equal (fwrite (buf, 1, n, to), n);
+    fclose (from);
+    fclose (to);
+    assert_int_equal (harness_stop (&h, SIGTERM), 0);
+
+    //  The overlap: both keys, each on its endpoint.
+    h.extra [0] = "--next-key";
+    h.extra [1] = next_key;
+    h.extra [2] = "--next-endpoint";
+    h.extra [3] = next_ep;
+    assert_int_equal (harness_start (&h), 0);
+    snprintf (old_ep, sizeof old_ep, "%s", h.endpoint);
+    bus_client_t *planner = s_connect_at (old_ep, old_pub, &h, "planner");
+    bus_client_t *writer = s_connect_at (next_ep, next_pub, &h, "writer");
+    assert_non_null (planner);
+    assert_non_null (writer);
+    Bulkhead__V1__Frame *reply = harness_send (planner, "writer", "message", "over old", "k-1");
+    assert_string_equal (harness_code (reply), "delivered");
+    bus_client_free (&reply);
+    Bulkhead__V1__Frame *d = harness_deliver (writer, 3000);
+    assert_non_null (d);
+    assert_string_equal (d->deliver->sender, "planner");
+    bus_client_free (&d);
+    //  A key pinned on the other key's endpoint: no handshake.
+    assert_null (s_connect_at (old_ep, next_pub, &h, "ops"));
+    assert_null (s_connect_at (next_ep, old_pub, &h, "ops"));
+    bus_client_destroy (&planner);
+    bus_client_destroy (&writer);
+    assert_int_equal (harness_run (&h, &out, "log", "--data", h.data, "--kind", "session", NULL),
+                      0);
+    //  writer said HELLO through the next key, planner did not.
+    const char *at = strstr (out, "via the next bus key");
+    assert_non_null (at);
+    const char *line = at;
+    while (line > out && line [-1] != '\n') {
+        line--;
+    }
+    CHECK_CONTAINS (line, "writer");
+    assert_null (strstr (at + 1, "via the next bus key"));
+    free (out);
+    assert_int_equal (harness_stop (&h, SIGTERM), 0);
+
+    //  The end: the next key becomes the key, on its endpoint, alone.
+    char key [400], pub [400];
+    snprintf (key, sizeof key, "%s/bus.key", h.data);
+    snprintf (pub, sizeof pub, "%s/bus.pub", h.data);
+    assert_int_equal (rename (next_key, key), 0);
+    assert_int_equal (rename (next_pub, pub), 0);
+    h.extra [0] = NULL;
+    snprintf (h.listen, sizeof h.listen, "%s", next_ep);
+    assert_int_equal (harness_start (&h), 0);
+    planner = s_connect_at (next_ep, pub, &h, "planner");
+    assert_non_null (planner);
+    bus_client_destroy (&planner);
+    assert_null (s_connect_at (next_ep, old_pub, &h, "planner"));
+    //  The options go together, and the next key is not the key itself.
+    assert_int_equal (harness_stop (&h, SIGTERM), 0);
+    assert_int_not_equal (harness_run (&h, &out, "serve", "--policy", h.policy, "--data", h.data,
+                                       "--next-key", key, NULL), 0);
+    CHECK_CONTAINS (out, "--next-key and --next-endpoint go together");
+    free (out);
+    h.extra [0] = "--next-key";
+    h.extra [1] = key;
+    h.extra [2] = "--next-endpoint";
+    h.extra [3] = next_ep;
+    assert_int_not_equal (harness_start (&h), 0);
+    static char whole [1 << 16];
+    FILE *log = fopen (h.log, "r");
+    assert_non_null (log);
+    n = fread (whole, 1, sizeof whole - 1, log);
+    whole [n] = 0;
+    fclose (log);
+    CHECK_CONTAINS (whole, "is the bus's key itself, not a next one");
+    h.extra [0] = NULL;
+    assert_int_equal (harness_cleanup (&h), 0);
+}
+
 static void
 test_policy_refuses_bad_dates_and_shared_next_key (void **state)
 {
@@ -187,6 +310,7 @@ main (void)
         cmocka_unit_test (test_key_expiring_live_is_cut_off),
         cmocka_unit_test (test_rotation_without_a_flag_day),
         cmocka_unit_test (test_policy_refuses_bad_dates_and_shared_next_key),
+        cmocka_unit_test (test_bus_key_rotation),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

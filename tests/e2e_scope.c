@@ -37,6 +37,33 @@ s_setup (void **state)
     return harness_fixture (state, s_policy);
 }
 
+//  One edge, two classes, each with its own scope: the edge's own line
+//  applies to both, each class block replaces what it lists.
+static const char *s_class_policy =
+    "classes\n"
+    "    finance\n"
+    "        approvers = alice\n"
+    "agents\n"
+    "    planner\n        key = @planner@\n"
+    "    payments\n        key = @payments@\n"
+    "    alice\n        key = @alice@\n        role = approver\n"
+    "edges\n"
+    "    planner\n"
+    "        payments = finance, query\n"
+    "            tools = none\n"
+    "            finance\n"
+    "                actions = transfer.create\n"
+    "                resources = invoice:*\n"
+    "            query\n"
+    "                actions = balance.get\n"
+    "                outside = hold\n";
+
+static int
+s_setup_classes (void **state)
+{
+    return harness_fixture (state, s_class_policy);
+}
+
 static int
 s_teardown (void **state)
 {
@@ -162,6 +189,77 @@ test_outside_hold_needs_an_approver (void **state)
 }
 
 static void
+test_scopes_per_class (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *planner = harness_agent (h, "planner");
+    //  finance: its own actions and resources.
+    s_expect (planner, "payments", "finance", "transfer.create", "invoice:1", NULL, "c-1",
+              "held", "OK");
+    s_expect (planner, "payments", "finance", "balance.get", "invoice:1", NULL, "c-2",
+              "denied", "SCOPE");
+    s_expect (planner, "payments", "finance", "transfer.create", "account:1", NULL, "c-3",
+              "denied", "SCOPE");
+    //  query: its own actions, any resource (it lists none), and outside
+    //  it is held, not denied.
+    s_expect (planner, "payments", "query", "balance.get", "account:1", NULL, "c-4", "queued",
+              "OK");
+    s_expect (planner, "payments", "query", "transfer.create", NULL, NULL, "c-5", "held",
+              "SCOPE");
+    //  The edge's own line (tools = none) holds for both classes.
+    s_expect (planner, "payments", "query", "balance.get", NULL, "shell", "c-6", "held", "SCOPE");
+    s_expect (planner, "payments", "finance", "transfer.create", "invoice:1", "shell", "c-7",
+              "denied", "SCOPE");
+    //  The reason names the class and the line of the list that refused.
+    Bulkhead__V1__Frame *reply = s_send (planner, "payments", "finance", "refund.create",
+                                         "invoice:1", NULL, "c-8");
+    CHECK_CONTAINS (reply->ack->reason, "outside edge planner -> payments for finance (line 17: "
+                    "actions = transfer.create)");
+    bus_client_free (&reply);
+    bus_client_destroy (&planner);
+}
+
+//  Writes a policy with agents a, b and the given edge lines; runs check.
+static void
+s_check_edge (harness_t *h, const char *edge, const char *want)
+{
+    char path [400];
+    snprintf (path, sizeof path, "%s/bad.cfg", h->dir);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file, "agents\n    a\n        key = \"KJT[{OVflK2.s2Sii/=HdP/H^XxjcuMIIF1Bi>K^\"\n"
+             "    b\n        key = \"8+9rBMLy0r%%7k}rmciW{.JwUzMOyfNKOz8G{{q+C\"\n"
+             "edges\n    a\n%s", edge);
+    fclose (file);
+    char *out = NULL;
+    assert_int_not_equal (harness_run (h, &out, "check", path, NULL), 0);
+    CHECK_CONTAINS (out, want);
+    free (out);
+}
+
+static void
+test_class_scope_errors_name_the_line (void **state)
+{
+    harness_t *h = *state;
+    //  A block for a class the edge does not carry.
+    s_check_edge (h, "        b = message\n            finance\n                actions = x\n",
+                  "bad.cfg:9: unknown key 'finance' under edge a -> b");
+    //  A class block twice.
+    s_check_edge (h, "        b = message, query\n            query\n                actions = x\n"
+                  "            query\n                actions = y\n",
+                  "bad.cfg:11: class query under edge a -> b is given twice (first at line 9)");
+    //  An unknown key inside a block names the block.
+    s_check_edge (h, "        b = query\n            query\n                verbs = x\n",
+                  "bad.cfg:10: unknown key 'verbs' under query under edge a -> b");
+    //  outside with nothing to be outside of, in a block.
+    s_check_edge (h, "        b = query\n            query\n                outside = hold\n",
+                  "bad.cfg:9: outside under query under edge a -> b has no scope");
+    //  A block with a value.
+    s_check_edge (h, "        b = query\n            query = x\n                actions = x\n",
+                  "bad.cfg:9: a class block 'query' takes no value");
+}
+
+static void
 test_scope_errors_name_the_line (void **state)
 {
     harness_t *h = *state;
@@ -186,6 +284,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_in_scope_passes_outside_denied, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_outside_hold_needs_an_approver, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_scope_errors_name_the_line, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_scopes_per_class, s_setup_classes, s_teardown),
+        cmocka_unit_test_setup_teardown (test_class_scope_errors_name_the_line, s_setup,
+                                         s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

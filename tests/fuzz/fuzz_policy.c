@@ -128,6 +128,26 @@ s_check_policy (const bus_policy_t *p)
         }
         FUZZ_CHECK (bus_policy_edge (p, &p->agents [e->from], &p->agents [e->to]) == e,
                     "edge %zu not found", i);
+        //  Class blocks: each names a class the edge carries, once; every
+        //  list it resolves to is a list the file gave (no dangling words).
+        for (size_t b = 0; b < e->class_scope_count; b++) {
+            int c = e->class_scopes [b].class_index;
+            FUZZ_CHECK (c >= 0 && c < (int) p->class_count && (e->classes >> c & 1),
+                        "edge %zu: block for class %d it does not carry", i, c);
+            for (size_t d = 0; d < b; d++) {
+                FUZZ_CHECK (e->class_scopes [d].class_index != c, "edge %zu: class %d twice", i, c);
+            }
+            bus_scope_t scope;
+            bus_policy_scope (e, c, &scope);
+            FUZZ_CHECK (scope.outside != BUS_OUTSIDE_UNSET, "edge %zu: outside unresolved", i);
+            const bus_patterns_t *lists [] = { &scope.actions, &scope.tools, &scope.resources };
+            for (int k = 0; k < 3; k++) {
+                for (size_t w = 0; w < lists [k]->count; w++) {
+                    FUZZ_CHECK (lists [k]->patterns [w] && *lists [k]->patterns [w],
+                                "edge %zu: empty pattern", i);
+                }
+            }
+        }
     }
 }
 
