@@ -166,8 +166,9 @@ s_commit (bus_server_t *self)
 
 //  After a commit, when one is due (every checkpoint_every records, every
 //  checkpoint_secs seconds even idle, or forced at start and stop): sign
-//  the tree of what is durable, write it to the checkpoints directory, and
-//  log that it was written. A checkpoint that cannot be written fails the
+//  the tree of what is durable (a batch may be open again already: what a
+//  flush appended, such as a disconnect, is not covered yet), write it to
+//  the checkpoints directory, and log that it was written. A checkpoint that cannot be written fails the
 //  bus closed, as a log write does: records nobody can anchor are records
 //  an attacker could cut unseen.
 static void
@@ -175,16 +176,15 @@ s_checkpoint (bus_server_t *self, bool force)
 {
     bus_core_t *core = &self->core;
     const bus_server_options_t *o = &core->options;
-    if (!o->checkpoints || core->failed || bus_store_dirty (core->store)) {
+    if (!o->checkpoints || core->failed) {
         return;
     }
     uint64_t now = bus_now_us ();
-    uint64_t size = bus_store_last_seq (core->store);
-    if (!force && now < self->next_ckpt_us && size - self->ckpt_size < o->checkpoint_every) {
+    bus_tree_t tree;
+    bus_store_tree_durable (core->store, &tree);
+    if (!force && now < self->next_ckpt_us && tree.size - self->ckpt_size < o->checkpoint_every) {
         return;
     }
-    bus_tree_t tree;
-    bus_store_tree (core->store, &tree);
     bus_checkpoint_t ckpt = { .size = tree.size, .time_us = now, .number = self->ckpt_number + 1 };
     snprintf (ckpt.origin, sizeof ckpt.origin, "%s", self->origin);
     snprintf (ckpt.policy, sizeof ckpt.policy, "%s", core->policy? core->policy->hash: "");
@@ -310,6 +310,15 @@ s_checkpoint_start (bus_server_t *self, bus_error_t *err)
                              ckpt.size, o->data_dir, bus_store_last_seq (core->store),
                              o->checkpoints);
         }
+        //  The origin names the log, not the key of the day: it stays what
+        //  the first checkpoint said (a CURVE key rotation must not fork it).
+        if (o->origin && strcmp (o->origin, ckpt.origin) != 0) {
+            return bus_fail (err, BUS_EINVAL, "--origin '%s' is not the origin of the "
+                             "checkpoints in %s ('%s'): a log keeps its origin; drop --origin, "
+                             "or start a new checkpoints directory", o->origin, o->checkpoints,
+                             ckpt.origin);
+        }
+        snprintf (self->origin, sizeof self->origin, "%s", ckpt.origin);
         self->ckpt_number = last;
         self->ckpt_size = ckpt.size;
     }
@@ -958,9 +967,13 @@ bus_server_destroy (bus_server_t **self_p)
         bus_refusals_flush (core, bus_now_us ());
         bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_BUS, NULL, NULL, BUS_OK, "bus stopped");
         bus_monitor_save (core);        //  baselines as they are now, for the next start
+        //  A flush may append again (a disconnect seen meanwhile): commit
+        //  until nothing is left, so that a clean stop anchors everything
+        //  but the record of this last checkpoint itself.
         s_commit (self);
-        //  A clean stop anchors everything but the record of this last
-        //  checkpoint itself.
+        for (int i = 0; i < 8 && !core->failed && bus_store_dirty (core->store); i++) {
+            s_commit (self);
+        }
         s_checkpoint (self, true);
         s_commit (self);
     }

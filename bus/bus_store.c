@@ -707,8 +707,8 @@ s_format (bus_store_t *self, bool upgrade, bus_error_t *err)
         //  snapshots: only the writer can compare them.)
         if (!self->read_only && self->tree.size != self->last_seq) {
             return bus_fail (err, BUS_ECORRUPT, "log %s: its Merkle tree covers %" PRIu64
-                             " records but the log has %" PRIu64 "; bulkhead verify --data %s "
-                             "says more", self->dir, self->tree.size, self->last_seq, self->dir);
+                             " records but the log has %" PRIu64 ": records were removed or "
+                             "added outside the bus; bulkhead verify --data %s says more", self->dir, self->tree.size, self->last_seq, self->dir);
         }
         self->durable_tree = self->tree;
         return 0;
@@ -899,6 +899,13 @@ bus_store_tree (bus_store_t *self, bus_tree_t *out)
 {
     assert (self);
     *out = self->tree;
+}
+
+void
+bus_store_tree_durable (bus_store_t *self, bus_tree_t *out)
+{
+    assert (self);
+    *out = self->durable_tree;
 }
 
 int

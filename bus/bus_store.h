@@ -119,6 +119,9 @@ uint64_t
 //  call with no batch open for what is durable).
 void
     bus_store_tree (bus_store_t *self, bus_tree_t *out);
+//  The frontier as of the last commit: what a checkpoint may cover.
+void
+    bus_store_tree_durable (bus_store_t *self, bus_tree_t *out);
 
 //  A consistent, compacted copy of the whole environment into directory
 //  to (made 0700; refused if it already holds a log), while the bus runs.

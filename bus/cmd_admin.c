@@ -73,7 +73,7 @@ cmd_serve (int argc, char **argv)
         { "sign-key", required_argument, NULL, 'S' },
         { "next-sign-key", required_argument, NULL, 'N' },
         { "origin", required_argument, NULL, 'O' },
-        { "checkpoint-every", required_argument, NULL, 'E' },
+        { "checkpoint-every", required_argument, NULL, 'V' },
         { "checkpoint-secs", required_argument, NULL, 'T' },
         { "metrics", required_argument, NULL, 'M' },
         { "metrics-public", no_argument, NULL, 'P' },
@@ -96,7 +96,7 @@ cmd_serve (int argc, char **argv)
             case 'S': o.sign_key = optarg; break;
             case 'N': o.next_sign_key = optarg; break;
             case 'O': o.origin = optarg; break;
-            case 'E':
+            case 'V':
                 if (!cmd_number (optarg, 1, 1ULL << 40, &n)) {
                     fprintf (stderr, "bulkhead serve: --checkpoint-every takes a number of records, at least 1\n");
                     return 2;
@@ -270,8 +270,9 @@ cmd_keygen (int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     const char *dir = ".";
-    bool rotate = false, sign = false;
+    bool rotate = false;
     bool bus = false;
+    bool sign = false;
     int opt;
     while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
@@ -288,6 +289,7 @@ cmd_keygen (int argc, char **argv)
     }
     const char *name = bus? "bus": argv [optind];
     if (sign) {
+        //  A signing key is not a CURVE key: neither rotated here nor the bus's.
         return rotate || bus? s_help (s_keygen_help, false): cmd_keygen_sign (name, dir);
     }
     const char *suffix = rotate? ".next": "";

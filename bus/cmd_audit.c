@@ -87,12 +87,23 @@ s_load_checkpoints (const char *dir, const bus_signer_t *keys, size_t key_count,
     if (bus_checkpoint_last (dir, &last, &err) != 0) {
         return cmd_error (prog, &err);
     }
-    s_ckpt_t *list = calloc (last? last: 1, sizeof *list);
-    if (!list) {
-        return s_fail (prog, BUS_ENOMEM, "out of memory for %" PRIu64 " checkpoints", last);
-    }
+    //  Grown as checkpoints are read: a file named with a huge number makes
+    //  a gap to report, not an allocation.
+    s_ckpt_t *list = NULL;
+    size_t max = 0;
     for (uint64_t n = 1; n <= last; n++) {
+        if (n > max) {
+            size_t grow = max? max * 2: 64;
+            s_ckpt_t *bigger = realloc (list, grow * sizeof *list);
+            if (!bigger) {
+                free (list);
+                return s_fail (prog, BUS_ENOMEM, "out of memory for %zu checkpoints", grow);
+            }
+            list = bigger;
+            max = grow;
+        }
         s_ckpt_t *c = &list [n - 1];
+        memset (c, 0, sizeof *c);
         char *note = NULL;
         size_t len = 0;
         int rc = bus_checkpoint_read (dir, n, &note, &len, &err);
@@ -263,6 +274,10 @@ typedef struct {
     bus_tree_t tree;
     s_ckpt_t *ckpts;
     size_t ckpt_count;
+    bool with_ckpts;                //  --checkpoints given (maybe empty)
+    const char *cdir;
+    const bus_signer_t *keys;
+    size_t key_count;
     size_t ckpt_next;               //  the first checkpoint not yet compared
     uint64_t purged, payloads, logged_ckpts;
     char problem [900];
@@ -396,8 +411,30 @@ s_check_item (s_verify_t *v, const s_item_t *it)
         v->purged++;
     }
     //  A checkpoint the log says it wrote must be the one in the directory.
-    if (f->kind == BULKHEAD__V1__RECORD_KIND__RECORD_CHECKPOINT && f->has_ckpt && v->ckpts) {
+    if (f->kind == BULKHEAD__V1__RECORD_KIND__RECORD_CHECKPOINT && f->has_ckpt && v->with_ckpts) {
         v->logged_ckpts++;
+        //  Beside a live bus: the bus writes a checkpoint's file before its
+        //  record, so one written since the directory was read is there now.
+        //  Only those up to the one named are taken: later ones may cover
+        //  records this scan's snapshot does not hold.
+        char *note = NULL;
+        size_t note_len = 0;
+        if (f->ckpt_number > v->ckpt_count
+        &&  bus_checkpoint_read (v->cdir, f->ckpt_number, &note, &note_len, NULL) == 0) {
+            free (note);
+            s_ckpt_t *list;
+            size_t count;
+            if (s_load_checkpoints (v->cdir, v->keys, v->key_count, &list, &count, v->prog) != 0) {
+                return s_problem (v, "the checkpoints directory changed under verify and no "
+                                  "longer reads as a chain (above)");
+            }
+            for (size_t i = 0; i < v->ckpt_count && i < count; i++) {
+                list [i].matched = v->ckpts [i].matched;
+            }
+            free (v->ckpts);
+            v->ckpts = list;
+            v->ckpt_count = count < f->ckpt_number? count: (size_t) f->ckpt_number;
+        }
         if (f->ckpt_number == 0 || f->ckpt_number > v->ckpt_count) {
             return s_problem (v, "record %" PRIu64 " logs checkpoint %" PRIu64 ", which is not "
                               "in the checkpoints directory: it was deleted, or this is another "
@@ -527,7 +564,8 @@ cmd_verify (int argc, char **argv)
         }
         return s_help (s_verify_help, false);
     }
-    s_verify_t v = { .prog = "verify", .next = 1 };
+    s_verify_t v = { .prog = "verify", .next = 1, .with_ckpts = cdir != NULL, .cdir = cdir,
+                     .keys = keys, .key_count = key_count };
     bus_tree_init (&v.tree);
     if (cdir && (rc = s_load_checkpoints (cdir, keys, key_count, &v.ckpts, &v.ckpt_count,
                                           "verify")) != 0) {

@@ -41,10 +41,13 @@ for agent in web-reader planner writer payments alice bob ops watch; do
 done
 printf '%s\n' "$policy" > "$DIR/policy.cfg"
 run "$BIN" check "$DIR/policy.cfg"
+echo "... and the bus's own Ed25519 key that signs checkpoints of the log (kept outside it):"
+"$BIN" keygen bus --sign --dir "$DIR/keys" >/dev/null
 
 say "2. the bus: ROUTER with CURVE, policy, LMDB log in $DIR/data"
 mkfifo "$DIR/ready"
 "$BIN" serve --policy "$DIR/policy.cfg" --data "$DIR/data" \
+    --checkpoints "$DIR/checkpoints" --sign-key "$DIR/keys/bus.sign.key" --checkpoint-every 20 \
     --endpoint "ipc://$DIR/bus.sock" --ready-fd 3 3>"$DIR/ready" 2>"$DIR/bus.log" &
 bus_pid=$!
 read -r -t 10 ready endpoint < "$DIR/ready" || { echo "the bus did not start:"; cat "$DIR/bus.log"; exit 1; }
@@ -138,8 +141,13 @@ as planner run "$BIN" send --to writer --intent query --payload "how many invoic
 sleep 2.5
 as watch run "$BIN" alerts
 
-say "9. the log saw everything, in order, hash-chained"
+say "9. the log saw everything, in order, a Merkle tree under signed checkpoints"
 run "$BIN" log --data "$DIR/data" --kind send
-run "$BIN" verify --data "$DIR/data"
+run "$BIN" verify --data "$DIR/data" --checkpoints "$DIR/checkpoints" --pub "$DIR/keys/bus.sign.pub"
+held=$("$BIN" log --data "$DIR/data" --kind send | awk '/ held / { print $1; exit }')
+echo "... the held payment (record $held) is in the signed log: a proof anyone can check without it"
+echo "\$ bulkhead prove $held --data data --checkpoints checkpoints > proof.txt"
+"$BIN" prove "$held" --data "$DIR/data" --checkpoints "$DIR/checkpoints" > "$DIR/proof.txt"
+run "$BIN" prove --check "$DIR/proof.txt" --pub "$DIR/keys/bus.sign.pub"
 echo
 echo "demo files (keys, policy, log) are in build/demo; run it again with: make demo"

@@ -425,6 +425,12 @@ test_replayed_and_deleted_checkpoints (void **state)
     snprintf (needle, sizeof needle, "logs checkpoint %" PRIu64 ", which is not in the "
               "checkpoints directory", last);
     s_expect_bad (a, a->h.data, ckpt, needle);
+
+    //  Every one deleted: the log still names them.
+    ckpt = s_copy (a, a->ckpt, "all-gone");
+    snprintf (cmd, sizeof cmd, "rm '%s'/*.ckpt", ckpt);
+    assert_int_equal (s_run (cmd), 0);
+    s_expect_bad (a, a->h.data, ckpt, "logs checkpoint 1, which is not in the checkpoints");
 }
 
 //  Runs prove ARGS into work/proof.txt, the Python reference on it, and
@@ -580,10 +586,11 @@ test_checkpoint_write_fails_closed (void **state)
     a->h.extra [7] = "1";
     assert_int_equal (harness_start (&a->h), 0);
     s_send (&a->h, 0, 3);
+    //  Connected first: within a second the bus refuses even a HELLO.
+    bus_client_t *planner = harness_agent (&a->h, "planner");
     char cmd [1500];
     snprintf (cmd, sizeof cmd, "mv '%s' '%s.gone' && touch '%s'", a->ckpt, a->ckpt, a->ckpt);
     assert_int_equal (s_run (cmd), 0);
-    bus_client_t *planner = harness_agent (&a->h, "planner");
     Bulkhead__V1__Frame *reply = NULL;
     //  Within a few checkpoint periods the bus fails closed.
     for (int i = 0; i < 40; i++) {
@@ -704,6 +711,74 @@ test_format_1_upgraded (void **state)
     assert_int_equal (s_run (old), 0);
 }
 
+//  verify beside a bus that writes a checkpoint after every commit: what
+//  the bus writes meanwhile is never taken for tampering.
+static void
+test_verify_beside_live_bus (void **state)
+{
+    audit_t *a = *state;
+    s_serve_args (a, a->key, NULL, "1");
+    assert_int_equal (harness_start (&a->h), 0);
+    bus_client_t *planner = harness_agent (&a->h, "planner");
+    bus_error_t err;
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < 500; i++) {
+            char id [32];
+            snprintf (id, sizeof id, "live-%d-%d", round, i);
+            Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+            send.recipient = "writer";
+            send.intent = "message";
+            send.message_id = id;
+            send.has_payload = true;
+            send.payload.data = (uint8_t *) "streaming";
+            send.payload.len = 9;
+            CHECK_PASS (bus_client_post (planner, &send, &err), err);
+        }
+        char *out = NULL;
+        int rc = s_verify (a, a->h.data, a->ckpt, a->pub, NULL, &out);
+        if (rc != 0) {
+            fail_msg ("verify beside the live bus, round %d: %s", round, out);
+        }
+        free (out);
+    }
+    bus_client_destroy (&planner);
+    assert_int_equal (harness_stop (&a->h, SIGTERM), 0);
+    assert_true (s_ckpt_last (a->ckpt) > 4);
+    s_expect_ok (a, a->h.data, a->ckpt, "matches");
+}
+
+//  A bus whose log is shorter than its last checkpoint refuses to go on
+//  from it: someone cut the log, or restored an older copy over it.
+static void
+test_cut_log_refused_at_start (void **state)
+{
+    audit_t *a = *state;
+    s_serve_args (a, a->key, NULL, "10");
+    assert_int_equal (harness_start (&a->h), 0);
+    s_send (&a->h, 0, 5);
+    assert_int_equal (harness_stop (&a->h, SIGTERM), 0);
+    uint64_t last = logfix_last (a->h.data);
+    for (uint64_t seq = last - 2; seq <= last; seq++) {
+        assert_int_equal (logfix_put (a->h.data, seq, NULL, 0), 0);
+    }
+    //  Cut naively, the tree kept with the log no longer fits it.
+    assert_int_equal (harness_start (&a->h), -1);
+    char cmd [1500];
+    snprintf (cmd, sizeof cmd, "grep -q 'records were removed or added outside the bus' '%s'",
+              a->h.log);
+    assert_int_equal (s_run (cmd), 0);
+    //  Cut with the tree recomputed: the last checkpoint still knows.
+    assert_int_equal (logfix_rechain (a->h.data, last), 0);
+    if (harness_start (&a->h) != -1) {
+        snprintf (cmd, sizeof cmd, "cat '%s' >&2; ls -la '%s' >&2", a->h.log, a->ckpt);
+        s_run (cmd);
+        fail ();
+    }
+    snprintf (cmd, sizeof cmd, "grep -q 'the log was cut or restored from an older copy' '%s'",
+              a->h.log);
+    assert_int_equal (s_run (cmd), 0);
+}
+
 //  The signing key must be private and, with the checkpoints, outside the
 //  data dir.
 static void
@@ -751,6 +826,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_signing_key_rotation, s_setup_own,
                                          s_group_teardown),
         cmocka_unit_test_setup_teardown (test_format_1_upgraded, s_setup_own, s_group_teardown),
+        cmocka_unit_test_setup_teardown (test_verify_beside_live_bus, s_setup_own,
+                                         s_group_teardown),
+        cmocka_unit_test_setup_teardown (test_cut_log_refused_at_start, s_setup_own,
+                                         s_group_teardown),
         cmocka_unit_test_setup_teardown (test_key_and_directory_refused, s_setup_own,
                                          s_group_teardown),
     };
