@@ -4,8 +4,11 @@
 #   the expectations of a real deployment) and once with `monitor on = false`,
 #   interleaved and the order rotated each round, same load driver
 #   (bench/load.c), same policy otherwise. Prints, per workload, the
-#   throughput of each and the ratio on / off: the median over rounds with
-#   [min-max]. The goal is a cost of at most 5% (ratio >= 0.95).
+#   throughput of each and the ratio on / off, and the bus's own CPU time
+#   per message (from /proc, the figure least moved by other work on a
+#   shared machine) and its ratio on / off: medians over rounds with
+#   [min-max]. The goal is a cost of at most 5% (throughput ratio >= 0.95,
+#   CPU ratio <= 1.05).
 #
 #   Environment:
 #     BUILD=build/release   where the binaries are (make bench builds them)
@@ -91,7 +94,7 @@ policy false > "$WORK/off.cfg"
 "$BUS" check "$WORK/on.cfg" >/dev/null
 "$BUS" check "$WORK/off.cfg" >/dev/null
 
-#   run_one on|off SIZE PAIRS: prints msgs/s. It runs in a subshell ($(...)):
+#   run_one on|off SIZE PAIRS: prints "msgs/s bus-CPU-us-per-message". It runs in a subshell ($(...)):
 #   each run gets a fresh directory of its own.
 run_one () {
     local which=$1 size=$2 pairs=$3
@@ -114,11 +117,13 @@ run_one () {
            --server-pid "$PID" --endpoint "$ep" --server-key "$dir/data/bus.pub" \
            --keys "$WORK/keys") || true
     stop
-    echo "$line" | python3 -c 'import json,sys; print("%.0f" % json.load(sys.stdin)["tput"])'
+    echo "$line" | python3 -c 'import json,sys; r = json.load(sys.stdin)
+print("%.0f %.2f" % (r["tput"], r["cpu_s_per_M"]))'
 }
 
 echo "bench/monitor: $ROUNDS rounds, $COUNT messages or ${SECONDS_MAX} s per run" >&2
-printf '| payload | pairs | detectors on (msgs/s) | off (msgs/s) | on / off |\n|---|---|---|---|---|\n'
+printf '| payload | pairs | on (msgs/s) | off (msgs/s) | on / off | bus CPU on (us/msg) | off | on / off |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
 for size in 256 4096; do
     for pairs in 1 4; do
         ratios=()
@@ -130,18 +135,20 @@ for size in 256 4096; do
             else
                 off=$(run_one off "$size" "$pairs"); on=$(run_one on "$size" "$pairs")
             fi
-            echo "  round $round ${size} B x$pairs: on $on, off $off" >&2
-            ons+=("$on"); offs+=("$off")
-            ratios+=("$(python3 -c "print($on / $off)")")
+            echo "  round $round ${size} B x$pairs: on $on, off $off (msgs/s, bus CPU us/msg)" >&2
+            ons+=("${on// /:}"); offs+=("${off// /:}")
         done
-        python3 - "$size" "$pairs" "${ons[*]}" "${offs[*]}" "${ratios[*]}" <<'EOF'
+        python3 - "$size" "$pairs" "${ons[*]}" "${offs[*]}" <<'EOF'
 import statistics, sys
 size, pairs = sys.argv[1], sys.argv[2]
-on = [float(x) for x in sys.argv[3].split()]
-off = [float(x) for x in sys.argv[4].split()]
-r = [float(x) for x in sys.argv[5].split()]
-print("| %s B | %s | %.0f | %.0f | %.3f [%.3f-%.3f] |" % (size, pairs, statistics.median(on),
-      statistics.median(off), statistics.median(r), min(r), max(r)))
+on = [tuple(map(float, x.split(":"))) for x in sys.argv[3].split()]
+off = [tuple(map(float, x.split(":"))) for x in sys.argv[4].split()]
+t = [a[0] / b[0] for a, b in zip(on, off) if b[0] > 0]
+c = [a[1] / b[1] for a, b in zip(on, off) if b[1] > 0]
+med = statistics.median
+print("| %s B | %s | %.0f | %.0f | %.3f [%.3f-%.3f] | %.1f | %.1f | %.3f [%.3f-%.3f] |" % (
+      size, pairs, med(x[0] for x in on), med(x[0] for x in off), med(t), min(t), max(t),
+      med(x[1] for x in on), med(x[1] for x in off), med(c), min(c), max(c)))
 EOF
     done
 done

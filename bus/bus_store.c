@@ -463,8 +463,9 @@ s_open_dbs (bus_store_t *self, bus_error_t *err)
     for (int db = 0; rc == 0 && db < BUS_DB_COUNT; db++) {
         rc = mdb_dbi_open (txn, s_db_names [db],
                            self->read_only? 0: MDB_CREATE, &self->dbi [db]);
-        if (rc == MDB_NOTFOUND && db == BUS_DB_CAUSE) {
-            //  A log written before the cause index: readers do without.
+        if (rc == MDB_NOTFOUND && (db == BUS_DB_CAUSE || db == BUS_DB_MONITOR)) {
+            //  A log written before the cause index (or the monitor's
+            //  state): readers do without; only the bus reads the monitor's.
             self->dbi [db] = 0;
             rc = 0;
             continue;
