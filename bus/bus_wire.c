@@ -86,6 +86,7 @@ bus_wire_body_name (const Bulkhead__V1__Frame *frame)
         case BULKHEAD__V1__FRAME__BODY_CONTROL: return "control";
         case BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY: return "control_reply";
         case BULKHEAD__V1__FRAME__BODY_PENDING: return "pending";
+        case BULKHEAD__V1__FRAME__BODY_ALERT: return "alert";
         default: return "empty";
     }
 }
