@@ -115,7 +115,10 @@ void
 bus_core_observe (bus_core_t *self, const record_t *rec, med_verdict_t verdict, bool hold_closed,
                   const char *stage)
 {
-    if ((!self->chain || !med_chain_observed (self->chain)) && !self->monitor) {
+    //  Copies are made only for someone who reads them: an observing
+    //  stage, the detectors when on, the metrics when served.
+    if ((!self->chain || !med_chain_observed (self->chain))
+    &&  !(self->monitor && med_monitor_on (self->monitor)) && !self->metrics) {
         return;
     }
     if (self->seen_count == self->seen_alloc) {
@@ -169,7 +172,7 @@ bus_core_observe_flush (bus_core_t *self)
         seen->event.stage = seen->stage;
         seen->event.causes = seen->causes;
         seen->event.intent = seen->intent;
-        if (med_chain_observed (self->chain)) {
+        if (self->chain && med_chain_observed (self->chain)) {
             med_chain_observe (self->chain, &seen->event);
         }
         if (self->monitor) {

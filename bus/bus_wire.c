@@ -87,6 +87,7 @@ bus_wire_body_name (const Bulkhead__V1__Frame *frame)
         case BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY: return "control_reply";
         case BULKHEAD__V1__FRAME__BODY_PENDING: return "pending";
         case BULKHEAD__V1__FRAME__BODY_HOLD_UPDATE: return "hold_update";
+        case BULKHEAD__V1__FRAME__BODY_ALERT: return "alert";
         default: return "empty";
     }
 }

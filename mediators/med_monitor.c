@@ -262,10 +262,11 @@ mon_fire (med_monitor_t *self, bus_alert_kind_t kind, const char *agent, const c
 {
     med_alert_t *alert = s_find (self, kind, subject);
     if (alert) {
+        //  Not dirty: a sign of an open alert is saved with the next
+        //  minute's baselines, not by a write of its own per message.
         alert->last_us = now_us;
         alert->signs++;
         s_evidence (alert, evidence, n_evidence);
-        self->dirty = true;
         return;
     }
     alert = s_slot (self);
@@ -486,6 +487,12 @@ med_monitor_next_quarantine (med_monitor_t *self, const med_alert_t **alert)
 
 //  ---------------------------------------------------------------------
 //  Events and time
+
+bool
+med_monitor_on (const med_monitor_t *self)
+{
+    return self->settings.on && self->policy;
+}
 
 void
 med_monitor_observe (med_monitor_t *self, const med_event_t *event)

@@ -111,6 +111,11 @@ void
 void
     med_monitor_configure (med_monitor_t *self, const bus_policy_t *policy);
 
+//  True if the detectors run (the policy's monitor.on): the core collects
+//  events for the monitor only then.
+bool
+    med_monitor_on (const med_monitor_t *self);
+
 //  One committed outcome. Quiet when the policy says monitor.on = false.
 void
     med_monitor_observe (med_monitor_t *self, const med_event_t *event);

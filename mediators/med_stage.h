@@ -11,7 +11,9 @@
     when an approval (or a reload) may complete its hold the core runs the
     whole chain again on it, with env->resume set, against the live policy.
     A stage that wants a person to look (restricted = hold) sets
-    env->hold_required and passes; only the hold stage holds.
+    env->hold_required and passes; only the hold stage holds, and the
+    quarantine stage (med_quarantine.c: the kill switch, a hold no
+    approval ends, only an operator's release).
 
     Observers (observe) see each message's final verdict once, after its
     record is committed, with its sequence; a held message is seen when it

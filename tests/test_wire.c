@@ -360,6 +360,31 @@ test_hold_update (void **state)
     bus_wire_destroy (&wire);
 }
 
+static void
+test_alert (void **state)
+{
+    (void) state;
+    uint64_t evidence [] = { 7, 9 };
+    Bulkhead__V1__Alert alert = BULKHEAD__V1__ALERT__INIT;
+    alert.id = "a-0123456789abcdef";
+    alert.kind = "loop";
+    alert.subject = "planner>worker";
+    alert.text = "a cycle of causes";
+    alert.n_evidence = 2;
+    alert.evidence = evidence;
+    alert.opened_us = 1700000000000000;
+    Bulkhead__V1__Frame frame = BULKHEAD__V1__FRAME__INIT;
+    frame.body_case = BULKHEAD__V1__FRAME__BODY_ALERT;
+    frame.alert = &alert;
+    bus_wire_t *wire;
+    Bulkhead__V1__Frame *got = s_round_trip (&wire, &frame, "alert");
+    assert_string_equal (got->alert->subject, "planner>worker");
+    assert_int_equal (got->alert->n_evidence, 2);
+    assert_int_equal (got->alert->evidence [1], 9);
+    assert_false (got->alert->has_closed_us);
+    bus_wire_destroy (&wire);
+}
+
 //  The tests above cover these bodies; a body added to the schema must get
 //  a case here (and a name in bus_wire_body_name).
 static void
@@ -368,7 +393,7 @@ test_every_body_covered (void **state)
     (void) state;
     static const char *covered [] = {
         "hello", "welcome", "send", "ack", "deliver", "delivery_ack", "error", "ping",
-        "pong", "control", "control_reply", "pending", "hold_update"
+        "pong", "control", "control_reply", "pending", "hold_update", "alert"
     };
     const ProtobufCMessageDescriptor *d = &bulkhead__v1__frame__descriptor;
     for (unsigned i = 0; i < d->n_fields; i++) {
@@ -707,6 +732,7 @@ main (void)
         cmocka_unit_test (test_control),
         cmocka_unit_test (test_pending),
         cmocka_unit_test (test_hold_update),
+        cmocka_unit_test (test_alert),
         cmocka_unit_test (test_every_body_covered),
         cmocka_unit_test (test_encode),
         cmocka_unit_test (test_garbage),

@@ -111,10 +111,27 @@ s_check_policy (const bus_policy_t *p)
                     "agent '%s' not found by its key (a key given twice?)", a->name);
         FUZZ_CHECK (a->class_index >= -1 && a->class_index < (int) p->class_count,
                     "agent %s: class %d", a->name, a->class_index);
-        FUZZ_CHECK (a->roles != 0 && (a->roles & ~7u) == 0, "agent %s: roles %x", a->name, a->roles);
+        FUZZ_CHECK (a->roles != 0 && (a->roles & ~15u) == 0, "agent %s: roles %x", a->name, a->roles);
         FUZZ_CHECK (bus_policy_agent_index (p, a) == i, "index of %s", a->name);
     }
     FUZZ_CHECK (p->agent_count == 0 || bus_policy_agent (p, "") == NULL, "the empty name is an agent");
+    //  The monitor section: settings in their ranges, expectations that
+    //  name an agent of this policy, a class of it (or none), a time.
+    const bus_monitor_policy_t *m = &p->monitor;
+    FUZZ_CHECK (m->loop_turns >= 2 && m->factor >= 2 && m->min_volume >= 1 && m->quiet >= 1
+                && m->cost_percent >= 1 && m->cost_percent <= 100 && m->probe >= 1,
+                "monitor settings out of range");
+    FUZZ_CHECK ((m->quarantine_on >> BUS_ALERT_KIND_COUNT) == 0, "quarantine_on %x", m->quarantine_on);
+    FUZZ_CHECK (m->expect_count == 0 || m->expects, "expects NULL");
+    for (size_t i = 0; i < m->expect_count; i++) {
+        const bus_expect_t *x = &m->expects [i];
+        FUZZ_CHECK (x->agent >= 0 && (size_t) x->agent < p->agent_count, "expect %s: agent %d",
+                    x->name, x->agent);
+        FUZZ_CHECK (x->class_index >= -1 && x->class_index < (int) p->class_count,
+                    "expect %s: class %d", x->name, x->class_index);
+        FUZZ_CHECK (x->seconds >= 1, "expect %s: 0 s", x->name);
+        FUZZ_CHECK (ref_name_valid (x->name, strlen (x->name)), "expect name '%s'", x->name);
+    }
     for (size_t i = 0; i < p->edge_count; i++) {
         const bus_edge_t *e = &p->edges [i];
         FUZZ_CHECK (e->from < p->agent_count && e->to < p->agent_count, "edge %zu: %u -> %u",

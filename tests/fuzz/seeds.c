@@ -310,6 +310,21 @@ s_wire (void)
     frame.pending = &pending;
     s_frame ("pending", &frame);
 
+    Bulkhead__V1__Alert alert = BULKHEAD__V1__ALERT__INIT;
+    uint64_t evidence [] = { 21, 17, 13 };
+    alert.id = "a-0123456789abcdef";
+    alert.kind = "loop";
+    alert.subject = "planner>worker";
+    alert.text = "a cycle of causes: planner -> worker 4 times along one chain";
+    alert.evidence = evidence;
+    alert.n_evidence = 3;
+    alert.opened_us = 1700000000000000ULL;
+    alert.has_seq = 1;
+    alert.seq = 22;
+    frame.body_case = BULKHEAD__V1__FRAME__BODY_ALERT;
+    frame.alert = &alert;
+    s_frame ("alert", &frame);
+
     Bulkhead__V1__ControlReply reply = BULKHEAD__V1__CONTROL_REPLY__INIT;
     char *lines [] = { "one", "two" };
     reply.op = BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING;
@@ -467,6 +482,25 @@ s_records (void)
     small.has_verdict = 1;
     small.verdict = 99;
     s_record ("unknown-kind", &small);
+
+    small.seq = 11;
+    small.kind = BULKHEAD__V1__RECORD_KIND__RECORD_ALERT;
+    small.has_verdict = 0;
+    small.key_fp = NULL;
+    small.sender = "planner";
+    small.recipient = "worker";
+    small.code = "OK";
+    small.event = "opened";
+    small.reason = "a cycle of causes: planner -> worker 4 times along one chain";
+    uint64_t evidence [] = { 21, 17, 13, 9 };
+    small.alert_id = "a-0123456789abcdef";
+    small.alert_kind = "loop";
+    small.alert_subject = "planner>worker";
+    small.evidence = evidence;
+    small.n_evidence = 4;
+    small.has_opened_us = 1;
+    small.opened_us = 1700000000000000ULL;
+    s_record ("alert", &small);
 }
 
 int
