@@ -31,6 +31,7 @@
 #include "cmd.h"
 #include "bus_notify.h"
 #include "record.pb-c.h"
+#include "med_blast.h"
 #include "console_assets.h"
 
 #include <arpa/inet.h>
@@ -66,16 +67,78 @@
 #define CON_NOTIFIED_MAX    2048    //  ids the notify hook was told of, newest kept
 
 //  What approving unlocks: the recipient's own reach, from the blast-radius
-//  analysis (mediators/, another part of bulkhead). When that exists, this
-//  hook returns a JSON array of strings for a recipient (what it may reach
-//  and trigger), or NULL when unknown; the page shows it under each hold.
-//  Until then it is NULL and the page says the console does not know.
+//  analysis (mediators/med_blast.h) of a copy of the policy the approver
+//  gives with --policy: every privileged class and recipient the recipient
+//  could then make happen, and what stands in the way. A JSON array of
+//  strings, or NULL when unknown (no --policy, or an agent it does not
+//  name); the page shows it under each hold, or says it does not know.
 typedef json_t *(console_unlocks_fn) (const char *recipient);
 static console_unlocks_fn *s_unlocks_hook = NULL;
+static med_graph_t *s_unlocks_graph;    //  the analysis's graph of that policy
+
+//  Frees the policy copy and its graph; returns rc.
+static int
+s_unlocks_end (bus_policy_t **policy, int rc)
+{
+    med_graph_destroy (&s_unlocks_graph);
+    bus_policy_destroy (policy);
+    return rc;
+}
+
+#define CON_UNLOCKS_MAX     12          //  lines shown per hold; then "and N more"
+
+static json_t *
+s_unlocks (const char *recipient)
+{
+    const bus_policy_t *policy = med_graph_policy (s_unlocks_graph);
+    const bus_agent_t *agent = bus_policy_agent (policy, recipient);
+    if (!agent) {
+        return NULL;
+    }
+    uint32_t set = bus_policy_agent_index (policy, agent);
+    med_blast_options_t options;
+    med_blast_options_default (&options);
+    options.k = 0;
+    options.cuts = 0;
+    med_blast_t *blast = NULL;
+    bus_error_t err;
+    if (med_blast_open (&blast, s_unlocks_graph, &set, 1, &options, &err) != 0) {
+        return NULL;
+    }
+    json_t *lines = json_array ();
+    size_t shown = 0;
+    for (size_t i = 0; lines && i < blast->n_targets; i++) {
+        const med_blast_target_t *target = &blast->targets [i];
+        if (target->best == MED_BLAST_BLOCKED) {
+            continue;
+        }
+        if (shown++ == CON_UNLOCKS_MAX) {
+            continue;
+        }
+        char line [BUS_NAME_MAX * 2 + 96];
+        snprintf (line, sizeof line, "%s to %s (%s, %u hop%s)",
+                  policy->classes [target->cls].name, policy->agents [target->recipient].name,
+                  med_blast_verdict_name (target->best), target->best_length,
+                  target->best_length == 1? "": "s");
+        json_array_append_new (lines, json_string (line));
+    }
+    if (lines && shown > CON_UNLOCKS_MAX) {
+        char more [64];
+        snprintf (more, sizeof more, "and %zu more (bulkhead blast)", shown - CON_UNLOCKS_MAX);
+        json_array_append_new (lines, json_string (more));
+    }
+    if (lines && shown == 0) {
+        json_array_append_new (lines, json_string ("no privileged class: nothing beyond its "
+                                                   "ordinary edges"));
+    }
+    med_blast_destroy (&blast);
+    return lines;
+}
 
 static const char *s_help =
     "usage: bulkhead console --key APPROVER.key [--listen 127.0.0.1:PORT] [--notify CMD]\n"
-    "                        [--notify-interval S] [--allow-remote] [options]\n\n"
+    "                        [--notify-interval S] [--allow-remote] [--policy FILE]\n"
+    "                        [options]\n\n"
     "The approval console: a small web server for one approver, on their own\n"
     "machine. It connects to the bus with the approver's key and prints a URL with\n"
     "a one-time token; open it in a browser. The page shows, live, every held\n"
@@ -96,6 +159,10 @@ static const char *s_help =
     "                       standard input for each new Pending notice, batched: at\n"
     "                       most one run at a time and one per --notify-interval\n"
     "  --notify-interval S  seconds between runs of CMD, 1..3600 (default 10)\n"
+    "  --policy FILE        a copy of the bus's policy: each hold then shows what\n"
+    "                       approving unlocks, the recipient's own reach (the\n"
+    "                       privileged classes and recipients it could make happen,\n"
+    "                       and what stands in the way: bulkhead blast RECIPIENT)\n"
     CMD_CONN_HELP;
 
 //  One approve or deny from a page, handed to the main thread. Lives on
@@ -1090,6 +1157,7 @@ typedef struct {
     const char *prog;
     const char *listen;
     const char *notify;
+    const char *policy;
     unsigned notify_interval;
     bool allow_remote;
 } con_args_t;
@@ -1097,13 +1165,14 @@ typedef struct {
 static int
 s_args (int argc, char **argv, con_args_t *args)
 {
-    enum { LISTEN = CMD_OPT_FIRST_FREE, NOTIFY, INTERVAL, REMOTE, HELP };
+    enum { LISTEN = CMD_OPT_FIRST_FREE, NOTIFY, INTERVAL, REMOTE, POLICY, HELP };
     static const struct option options [] = {
         CMD_CONN_OPTIONS,
         { "listen", required_argument, NULL, LISTEN },
         { "notify", required_argument, NULL, NOTIFY },
         { "notify-interval", required_argument, NULL, INTERVAL },
         { "allow-remote", no_argument, NULL, REMOTE },
+        { "policy", required_argument, NULL, POLICY },
         { "help", no_argument, NULL, HELP },
         { NULL, 0, NULL, 0 }
     };
@@ -1122,6 +1191,7 @@ s_args (int argc, char **argv, con_args_t *args)
             case LISTEN: args->listen = optarg; break;
             case NOTIFY: args->notify = optarg; break;
             case REMOTE: args->allow_remote = true; break;
+            case POLICY: args->policy = optarg; break;
             case INTERVAL:
                 if (!cmd_number (optarg, 1, 3600, &n)) {
                     fprintf (stderr, "bulkhead %s: --notify-interval takes seconds, 1..3600\n", args->prog);
@@ -1245,6 +1315,17 @@ cmd_console (int argc, char **argv)
     if (rc >= 0) {
         return rc;
     }
+    //  A copy of the policy, for what approving unlocks: read once, here.
+    bus_policy_t *policy = NULL;
+    if (args.policy) {
+        bus_error_t err;
+        if (bus_policy_load (&policy, args.policy, &err) != 0
+        ||  med_graph_new (&s_unlocks_graph, policy, NULL, 0, 0, &err) != 0) {
+            bus_policy_destroy (&policy);
+            return cmd_error (args.prog, &err);
+        }
+        s_unlocks_hook = s_unlocks;
+    }
     static con_t console;
     con_t *self = &console;
     struct sockaddr_in addr;
@@ -1252,23 +1333,23 @@ cmd_console (int argc, char **argv)
     if (!s_parse_listen (args.listen, &addr, host, sizeof host)) {
         fprintf (stderr, "bulkhead %s: --listen takes HOST:PORT with an IPv4 address or localhost, "
                          "e.g. 127.0.0.1:7760\n", args.prog);
-        return 2;
+        return s_unlocks_end (&policy, 2);
     }
     bool loopback = (ntohl (addr.sin_addr.s_addr) >> 24) == 127;
     if (!loopback && !args.allow_remote) {
         fprintf (stderr, "bulkhead %s: %s is not a loopback address: the console serves plain HTTP "
                          "to the approver's own browser. Use 127.0.0.1, or --allow-remote behind "
                          "TLS of your own\n", args.prog, host);
-        return 2;
+        return s_unlocks_end (&policy, 2);
     }
     if (sodium_init () < 0 || s_page (self) != 0) {
         fprintf (stderr, "bulkhead %s: cannot set up the page\n", args.prog);
-        return 1;
+        return s_unlocks_end (&policy, 1);
     }
     bus_client_t *client = cmd_connect (&args.conn, args.prog);
     if (!client) {
         free (self->page);
-        return 1;
+        return s_unlocks_end (&policy, 1);
     }
     snprintf (self->agent, sizeof self->agent, "%s", bus_client_agent (client));
     uint8_t raw [CON_TOKEN_BYTES];
@@ -1281,7 +1362,7 @@ cmd_console (int argc, char **argv)
     if (pipe2 (self->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         fprintf (stderr, "bulkhead %s: pipe: %s\n", args.prog, strerror (errno));
         bus_client_destroy (&client);
-        return 1;
+        return s_unlocks_end (&policy, 1);
     }
     //  Signals go to this thread: libmicrohttpd's threads start with them
     //  blocked.
@@ -1304,7 +1385,7 @@ cmd_console (int argc, char **argv)
     if (!daemon) {
         fprintf (stderr, "bulkhead %s: cannot listen on %s: %s\n", args.prog, args.listen, strerror (errno));
         bus_client_destroy (&client);
-        return 1;
+        return s_unlocks_end (&policy, 1);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info (daemon, MHD_DAEMON_INFO_BIND_PORT);
     unsigned port = info? info->port: ntohs (addr.sin_port);
@@ -1342,5 +1423,5 @@ cmd_console (int argc, char **argv)
     close (self->wake [1]);
     bus_client_destroy (&client);
     sodium_memzero (self->token, sizeof self->token);
-    return 0;
+    return s_unlocks_end (&policy, 0);
 }

@@ -47,12 +47,12 @@ WATCHDOG=$!
 trap 'pkill -P $WATCHDOG sleep 2>/dev/null; kill $WATCHDOG 2>/dev/null; stop_all' EXIT
 
 keygens=""
-for name in planner helper payments alice bob carol; do
+for name in planner helper payments bank alice bob carol; do
     timeout $T "$BIN" keygen "$name" --dir "$DIR" >/dev/null &
     keygens="$keygens $!"
 done
 for pid in $keygens; do wait "$pid"; done
-for name in planner helper payments alice bob carol; do
+for name in planner helper payments bank alice bob carol; do
     [ -f "$DIR/$name.pub" ] || { fail "keygen $name"; finish; }
 done
 pub () { sed -n 's/^ *public-key = "\(.*\)"$/\1/p' "$DIR/$1.pub"; }
@@ -70,6 +70,9 @@ agents
     payments
         key = "$(pub payments)"
         class = finance
+    bank
+        key = "$(pub bank)"
+        class = finance
     alice
         key = "$(pub alice)"
         role = agent, approver
@@ -84,8 +87,11 @@ edges
         planner = message
     planner
         payments = finance
+        bank = finance
     alice
         payments = finance
+        planner = message
+    payments
         planner = message
 EOF
 
@@ -125,7 +131,7 @@ else
     fail "console: a listen address that is not loopback is refused" "$(cat "$DIR/err")"
 fi
 
-"$BIN" console $CONN --key "$DIR/alice.key" --listen 127.0.0.1:0 \
+"$BIN" console $CONN --key "$DIR/alice.key" --listen 127.0.0.1:0 --policy "$DIR/policy.cfg" \
     --notify "cat >>'$DIR/console-notified'; echo run >>'$DIR/console-runs'" --notify-interval 1 \
     >"$DIR/console.out" 2>"$DIR/console.err" &
 CONSOLE_PID=$!
@@ -144,6 +150,16 @@ fi
 BASE=${URL%%/?token=*}
 TOKEN=${URL#*token=}
 HOSTPORT=${BASE#http://}
+
+#   What approving unlocks, from the blast-radius analysis of --policy:
+#   payments, once it has the payment, may steer planner into a payment
+#   to the bank (finance to bank, two hops, an approver in the way).
+curl -s -N -m 3 "$BASE/events?token=$TOKEN" >"$DIR/events" 2>/dev/null
+if grep -q '"unlocks": *\["finance to bank (needs approval, 2 hops)"\]' "$DIR/events"; then
+    pass "console --policy: each hold says what approving unlocks (the recipient's reach)"
+else
+    fail "console --policy: each hold says what approving unlocks" "$(grep -o "\"unlocks\":[^]]*]" "$DIR/events" | head -3)"
+fi
 
 #   status METHOD URL [curl args...]: the HTTP status, headers in $DIR/headers.
 status () {

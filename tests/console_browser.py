@@ -133,8 +133,8 @@ try:
           len(causes) == 1 and "helper -> planner" in causes[0].text and "message" in causes[0].text
           and "RESTRICTED" in causes[0].text and causes[0].get_attribute("data-seq") == cause,
           [c.text for c in causes])
-    check("the hook for what approving unlocks is there",
-          "unlocks" in card.find_element(By.CSS_SELECTOR, ".unlocks").text)
+    check("what approving unlocks: the recipient's reach, from the blast radius",
+          "finance to bank" in card.find_element(By.CSS_SELECTOR, ".unlocks").text)
 
     # Screenshots at exact viewport sizes: a desktop's, a phone's.
     for name, width, height, mobile in (("console-desktop", 1280, 900, False),
