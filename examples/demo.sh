@@ -3,7 +3,9 @@
 #   agents (the C command line, the C example agent and the Python agent) showing a message
 #   delivered, one denied, one restricted (and the relay it would trigger
 #   stopped), one held and then approved, a loop across two agents caught and
-#   quarantined, a missing expected result alerted, and the log that saw it all.
+#   quarantined, a missing expected result alerted, the log that saw it all
+#   (verified against signed checkpoints, queried, exported as OCSF), and the
+#   blast radius of a compromised agent and provider.
 #   Run by `make demo`; everything lives in build/demo and is stopped on exit.
 set -euo pipefail
 shopt -u patsub_replacement 2>/dev/null || true   # Z85 keys may contain '&'
@@ -69,7 +71,7 @@ as web-reader run "$PY" examples/py_agent.py --bus "$endpoint" --bus-key "$DIR/d
 as planner run "$BIN" recv --wait 500
 echo "... planner is now tainted: what it sends is restricted, and restricted never triggers finance:"
 as planner run "$BIN" send --to payments --intent finance --action transfer.create \
-    --payload "amount=5000 to=666" || true
+    --resource invoice:666 --payload "amount=5000 to=666" || true
 as ops run "$BIN" taint
 echo "... an operator reviews and clears planner (audited; no agent can clear itself):"
 as ops run "$BIN" clear planner
@@ -149,5 +151,26 @@ echo "... the held payment (record $held) is in the signed log: a proof anyone c
 echo "\$ bulkhead prove $held --data data --checkpoints checkpoints > proof.txt"
 "$BIN" prove "$held" --data "$DIR/data" --checkpoints "$DIR/checkpoints" > "$DIR/proof.txt"
 run "$BIN" prove --check "$DIR/proof.txt" --pub "$DIR/keys/bus.sign.pub"
+looped=$("$BIN" log --data "$DIR/data" --kind send --code QUARANTINE | awk '{ print $1; exit }')
+echo "... queries come from indexes: the loop, as the thread of causes through record $looped:"
+run "$BIN" log --data "$DIR/data" --thread "$looped" --kind send
+echo "... and the same records for a SIEM, as OCSF 1.3.0 events (one shown, cut):"
+"$BIN" log --data "$DIR/data" --thread "$looped" --ocsf > "$DIR/thread.ocsf.jsonl"
+head -1 "$DIR/thread.ocsf.jsonl" | cut -c1-300
+echo "    ..."
+
+say "10. blast radius: if web-reader (or every agent on its provider) is compromised"
+run "$BIN" blast --policy "$DIR/policy.cfg" web-reader
+echo "... a provider compromise takes planner too: finance is then one approval away"
+echo "\$ bulkhead blast --policy policy.cfg --provider example-llm --json"
+"$BIN" blast --policy "$DIR/policy.cfg" --provider example-llm --json | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print("compromised:", ", ".join(d["compromised"]))
+for t in d["targets"]:
+    print("  %s at %s: %s, shortest %s hop(s)" % (t["class"], t["recipient"], t["best"], t["shortest"]))'
+run "$BIN" blast --policy "$DIR/policy.cfg" --provider example-llm --png "$DIR/blast.png" >/dev/null
+echo "    (the graph: build/demo/blast.png)"
+echo "... an approver sees the same in the browser: bulkhead console --key keys/alice.key --policy policy.cfg"
 echo
 echo "demo files (keys, policy, log) are in build/demo; run it again with: make demo"
