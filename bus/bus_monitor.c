@@ -405,6 +405,12 @@ bus_monitor_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Con
                       "`bulkhead release %s`", agent, who, control->reason, agent);
             return BUS_OK;
         case BULKHEAD__V1__CONTROL_OP__CONTROL_RELEASE:
+            if (strcmp (agent, who) == 0) {
+                //  As with taint: a steered agent must not launder itself.
+                snprintf (reason, size, "%s may not end its own quarantine; another operator "
+                          "must", who);
+                return BUS_EPERM;
+            }
             if (med_monitor_release (core->monitor, agent) != 0) {
                 snprintf (reason, size, "%.64s is not quarantined", agent);
                 return BUS_ENOTFOUND;
