@@ -8,6 +8,9 @@
       recipient, class, action, restricted), not the payloads of records it
       was never sent: here yy -> xx is two hops back from planner's held
       payment, and neither planner nor the approver bob ever received it.
+    - `bulkhead verify` reads a log someone may have edited: a record whose
+      payload (or prev_hash, digest) field has the wrong wire type must be
+      named as damaged (exit 1), not crash verify (NULL data in s_fields).
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 
 #include "harness.h"
 #include "record.pb-c.h"
+#include "logfix.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +153,25 @@ test_causes_carry_no_payloads (void **state)
     bus_client_destroy (&bob);
 }
 
+static void
+test_verify_survives_wrong_wire_type (void **state)
+{
+    harness_t *h = *state;
+    char data [600];
+    snprintf (data, sizeof data, "%s/tampered", h->dir);
+    assert_int_equal (logfix_v1 (data, 3), 0);
+    //  seq = 3, then field 19 (payload) as a varint of 4096: no bytes.
+    static const uint8_t rec [] = { 0x08, 0x03, 0x98, 0x01, 0x80, 0x20 };
+    assert_int_equal (logfix_put (data, 3, rec, sizeof rec), 0);
+    char *out = NULL;
+    int rc = harness_run (h, &out, "verify", "--data", data, NULL);
+    if (rc != 1) {
+        fail_msg ("verify of a damaged record: exit %d (want 1, naming record 3): %s", rc,
+                  out? out: "");
+    }
+    free (out);
+}
+
 int
 main (void)
 {
@@ -156,6 +179,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_quarantined_operator_cannot_release_itself, s_setup,
                                          harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_causes_carry_no_payloads, s_setup,
+                                         harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_verify_survives_wrong_wire_type, s_setup,
                                          harness_fixture_end),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
