@@ -11,6 +11,9 @@
     - `bulkhead verify` reads a log someone may have edited: a record whose
       payload (or prev_hash, digest) field has the wrong wire type must be
       named as damaged (exit 1), not crash verify (NULL data in s_fields).
+    - A quarantine survives a bus whose saved detector state is of another
+      layout (an upgrade that changes a monitor table's size): the agent's
+      sends must still be held after the restart.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +24,9 @@
 #include "harness.h"
 #include "record.pb-c.h"
 #include "logfix.h"
+
+#include <lmdb.h>
+#include <signal.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +178,53 @@ test_verify_survives_wrong_wire_type (void **state)
     free (out);
 }
 
+//  Changes the monitor's saved state as another build's layout would be:
+//  the first byte of its layout's struct sizes, right after the magic.
+static int
+s_other_layout (const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    if (mdb_env_create (&env) || mdb_env_set_maxdbs (env, 16)
+    ||  mdb_env_open (env, dir, MDB_NOTLS, 0600)) {
+        return -1;
+    }
+    int rc = -1;
+    if (mdb_txn_begin (env, NULL, 0, &txn) == 0) {
+        MDB_val k = { 5, (void *) "state" }, v;
+        if (mdb_dbi_open (txn, "monitor", 0, &dbi) == 0 && mdb_get (txn, dbi, &k, &v) == 0
+        &&  v.mv_size > 7) {
+            uint8_t *copy = malloc (v.mv_size);
+            memcpy (copy, v.mv_data, v.mv_size);
+            copy [6] ^= 0x08;
+            MDB_val nv = { v.mv_size, copy };
+            rc = mdb_put (txn, dbi, &k, &nv, 0) == 0? 0: -1;
+            free (copy);
+        }
+        rc = rc == 0 && mdb_txn_commit (txn) == 0? 0: (mdb_txn_abort (txn), -1);
+    }
+    mdb_env_close (env);
+    return rc;
+}
+
+static void
+test_quarantine_survives_other_layout (void **state)
+{
+    harness_t *h = *state;
+    char *out = NULL;
+    assert_int_equal (S_CLI (h, &out, "ops", "quarantine", "opsbot", "--reason", "alert"), 0);
+    free (out);
+    assert_int_equal (harness_stop (h, SIGTERM), 0);
+    assert_int_equal (s_other_layout (h->data), 0);
+    assert_int_equal (harness_start (h), 0);
+    bus_client_t *opsbot = harness_agent (h, "opsbot");
+    bus_client_t *worker = harness_agent (h, "worker");
+    s_send (opsbot, "worker", "message", "rm -rf", NULL, 0, "held", NULL);
+    bus_client_destroy (&opsbot);
+    bus_client_destroy (&worker);
+}
+
 int
 main (void)
 {
@@ -181,6 +234,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_causes_carry_no_payloads, s_setup,
                                          harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_verify_survives_wrong_wire_type, s_setup,
+                                         harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_quarantine_survives_other_layout, s_setup,
                                          harness_fixture_end),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
