@@ -577,6 +577,25 @@ s_causes (bus_core_t *core, const bus_hold_t *hold, const Bulkhead__V1__Control 
             continue;
         }
         Bulkhead__V1__Record *rec = bulkhead__v1__record__unpack (NULL, data_size, data);
+        if (rec && level > 0 && rec->has_payload) {
+            //  What led to it, not what it said: a cause's payload went to
+            //  its recipient only (and may be untrusted content).
+            rec->has_payload = false;
+            size_t packed = bulkhead__v1__record__get_packed_size (rec);
+            uint8_t *stripped = malloc (packed? packed: 1);
+            if (stripped) {
+                bulkhead__v1__record__pack (rec, stripped);
+                free (data);
+                data = stripped;
+                data_size = packed;
+            }
+            rec->has_payload = true;        //  so that free_unpacked frees it
+            if (!stripped) {
+                bulkhead__v1__record__free_unpacked (rec, NULL);
+                free (data);
+                continue;
+            }
+        }
         for (size_t i = 0; rec && i < rec->n_causes; i++) {
             uint64_t cause = rec->causes [i];
             bool seen = cause >= at;        //  causes come before: no cycles

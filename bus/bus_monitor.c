@@ -11,6 +11,35 @@
 #include <time.h>
 
 #define S_STATE_KEY     "state"
+#define S_QUARANTINE_KEY "quarantine"   //  the quarantines again, as text lines: they
+                                        //  outlive a state of another layout
+
+//  "agent\tby\tsince_us\treason\n" per quarantine, into the monitor's table
+//  (those not there yet: a state that loaded has them already).
+static void
+s_quarantine_load (bus_core_t *core, const char *text, size_t size)
+{
+    char line [BUS_NAME_MAX * 2 + 64 + 256 + 8];
+    const char *p = text, *end = text + size;
+    while (p < end) {
+        const char *nl = memchr (p, '\n', (size_t) (end - p));
+        size_t len = (size_t) ((nl? nl: end) - p);
+        snprintf (line, sizeof line, "%.*s", (int) len, p);
+        p += len + 1;
+        char *by = strchr (line, '\t');
+        char *since = by? strchr (by + 1, '\t'): NULL;
+        char *reason = since? strchr (since + 1, '\t'): NULL;
+        if (!reason) {
+            continue;
+        }
+        *by++ = *since++ = *reason++ = 0;
+        if (med_monitor_quarantine (core->monitor, line, by, reason, strtoull (since, NULL, 10))
+            == 0) {
+            bus_core_say (core, "BUS-MONITOR", "reason=\"quarantine of %s kept from its own "
+                          "record\"", line);
+        }
+    }
+}
 
 int
 bus_monitor_open (bus_core_t *core, bus_error_t *err)
@@ -35,6 +64,16 @@ bus_monitor_open (bus_core_t *core, bus_error_t *err)
                           "format (%zu bytes) set aside: baselines learn again\"", size);
         }
         med_monitor_configure (core->monitor, core->policy);
+    }
+    free (data);
+    data = NULL;
+    rc = bus_store_get (core->store, BUS_DB_MONITOR, S_QUARANTINE_KEY, strlen (S_QUARANTINE_KEY),
+                        &data, &size, err);
+    if (rc < 0) {
+        return -1;
+    }
+    if (rc == 0) {
+        s_quarantine_load (core, data, size);
     }
     free (data);
     return 0;
@@ -76,6 +115,20 @@ bus_monitor_save (bus_core_t *core)
         bus_core_fail (core, &err);
     }
     free (data);
+    const med_quarantine_t *list;
+    size_t n = med_monitor_quarantines (core->monitor, &list);
+    char *text = malloc (n * (sizeof list [0] + 32) + 1);
+    size_t len = 0;
+    for (size_t i = 0; text && i < n; i++) {
+        len += (size_t) sprintf (text + len, "%s\t%s\t%llu\t%s\n", list [i].agent, list [i].by,
+                                 (unsigned long long) list [i].since_us, list [i].reason);
+    }
+    if (text && !core->failed
+    &&  bus_store_put (core->store, BUS_DB_MONITOR, S_QUARANTINE_KEY, strlen (S_QUARANTINE_KEY),
+                       text, len, &err) != 0) {
+        bus_core_fail (core, &err);
+    }
+    free (text);
 }
 
 //  ---------------------------------------------------------------------
@@ -405,6 +458,12 @@ bus_monitor_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Con
                       "`bulkhead release %s`", agent, who, control->reason, agent);
             return BUS_OK;
         case BULKHEAD__V1__CONTROL_OP__CONTROL_RELEASE:
+            if (strcmp (agent, who) == 0) {
+                //  As with taint: a steered agent must not launder itself.
+                snprintf (reason, size, "%s may not end its own quarantine; another operator "
+                          "must", who);
+                return BUS_EPERM;
+            }
             if (med_monitor_release (core->monitor, agent) != 0) {
                 snprintf (reason, size, "%.64s is not quarantined", agent);
                 return BUS_ENOTFOUND;

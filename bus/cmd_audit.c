@@ -237,6 +237,9 @@ s_fields (const uint8_t *p, size_t len, s_fields_t *f)
         else {
             return -1;
         }
+        if (!data && (field == 4 || field == 18 || field == 19 || field == 41)) {
+            return -1;                  //  bytes fields as varints: damaged, not NULL data
+        }
         switch (field) {
             case 1: f->seq = v; f->has_seq = true; break;
             case 3: f->kind = v; break;
