@@ -29,6 +29,7 @@ typedef struct {
 struct bus_metrics {
     struct MHD_Daemon *daemon;
     unsigned port;
+    bool public;                        //  --metrics-public: any Host header
     s_series_t *series;                 //  open addressing, BUS_METRICS_SERIES * 2 slots
     size_t n_series;
     uint64_t dropped;
@@ -55,6 +56,26 @@ s_hash (const char *s)
     return h;
 }
 
+//  On loopback, the Host header must name a loopback host: a page in a
+//  browser on this machine whose name was rebound to 127.0.0.1 (DNS
+//  rebinding) sends its own name, and is refused. No Host (HTTP/1.0) is
+//  no browser.
+static bool
+s_host_ok (const bus_metrics_t *self, struct MHD_Connection *connection)
+{
+    const char *host = MHD_lookup_connection_value (connection, MHD_HEADER_KIND, "Host");
+    if (self->public || !host) {
+        return true;
+    }
+    size_t len = strcspn (host, ":");
+    if (host [0] == '[') {
+        return strncmp (host, "[::1]", 5) == 0 && (host [5] == 0 || host [5] == ':');
+    }
+    return (len == 9 && strncmp (host, "localhost", 9) == 0)
+        || (len >= 7 && len <= 15 && strncmp (host, "127.", 4) == 0
+            && strspn (host, "0123456789.") == len);
+}
+
 static enum MHD_Result
 s_answer (void *cls, struct MHD_Connection *connection, const char *url, const char *method,
           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -65,6 +86,13 @@ s_answer (void *cls, struct MHD_Connection *connection, const char *url, const c
     bus_metrics_t *self = cls;
     struct MHD_Response *response;
     unsigned status = MHD_HTTP_OK;
+    if (!s_host_ok (self, connection)) {
+        static const char host [] = "the Host header must name a loopback address\n";
+        response = MHD_create_response_from_buffer (sizeof host - 1, (void *) host,
+                                                    MHD_RESPMEM_PERSISTENT);
+        status = MHD_HTTP_FORBIDDEN;
+    }
+    else
     if (strcmp (method, "GET") != 0 || *upload_data_size) {
         static const char no [] = "only GET /metrics\n";
         response = MHD_create_response_from_buffer (sizeof no - 1, (void *) no,
@@ -153,6 +181,7 @@ bus_metrics_open (bus_metrics_t **out, const char *listen, bool public, bus_erro
     const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon,
                                                             MHD_DAEMON_INFO_BIND_PORT);
     self->port = info? info->port: (unsigned) port;
+    self->public = public;
     *out = self;
     return 0;
 }

@@ -120,8 +120,14 @@ bus_monitor_save (bus_core_t *core)
     char *text = malloc (n * (sizeof list [0] + 32) + 1);
     size_t len = 0;
     for (size_t i = 0; text && i < n; i++) {
-        len += (size_t) sprintf (text + len, "%s\t%s\t%llu\t%s\n", list [i].agent, list [i].by,
+        char *line = text + len;
+        len += (size_t) sprintf (line, "%s\t%s\t%llu\t%s\n", list [i].agent, list [i].by,
                                  (unsigned long long) list [i].since_us, list [i].reason);
+        //  A reason is an operator's text: a tab or newline in it must not
+        //  make a line of its own (a quarantine no one asked for).
+        for (char *c = line + strlen (line) - strlen (list [i].reason) - 1; c < text + len - 1; c++) {
+            *c = *c == '\t' || *c == '\n'? ' ': *c;
+        }
     }
     if (text && !core->failed
     &&  bus_store_put (core->store, BUS_DB_MONITOR, S_QUARANTINE_KEY, strlen (S_QUARANTINE_KEY),

@@ -160,6 +160,12 @@ code=$(timeout $T curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT
 [ "$code" = 404 ] && pass "other paths: 404" || fail "other paths: 404" "got $code"
 code=$(timeout $T curl -s -o /dev/null -w '%{http_code}' -X POST -d x "$URL")
 [ "$code" = 405 ] && pass "POST: 405" || fail "POST: 405" "got $code"
+#   DNS rebinding: a page whose name now points at 127.0.0.1 sends its own
+#   name as Host; only loopback names are served.
+code=$(timeout $T curl -s -o /dev/null -w '%{http_code}' -H "Host: evil.example:$PORT" "$URL")
+[ "$code" = 403 ] && pass "a Host that is not loopback: 403" || fail "a Host that is not loopback: 403" "got $code"
+code=$(timeout $T curl -s -o /dev/null -w '%{http_code}' -H "Host: localhost:$PORT" "$URL")
+[ "$code" = 200 ] && pass "Host localhost: served" || fail "Host localhost: served" "got $code"
 
 kill -TERM "$BUS_PID"
 timeout $T tail --pid="$BUS_PID" -f /dev/null

@@ -1,5 +1,6 @@
-/*  e2e_review.c: security review of the integ branch, findings as failing
-    tests, over real sockets.
+/*  e2e_attacks.c: what an attacker tried on the new surfaces (a review of
+    the console, audit and monitoring work), each a test over real sockets
+    that failed before its fix.
 
     - A quarantined agent that also holds the operator role may not end its
       own quarantine (as nobody clears their own taint): RELEASE of itself
