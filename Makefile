@@ -183,6 +183,9 @@ bench:
 	@$(MAKE) --no-print-directory BUILD=build/release all \
 	    $(BENCH_SRC:bench/%.c=build/release/bench/%)
 	@BUILD=build/release bench/run.sh
+	@echo "== the detectors on against off (bench/monitor.sh; BENCH_FULL: 5 rounds of 100,000)"
+	@BUILD=build/release $(if $(BENCH_FULL),,MONITOR_ROUNDS=3 MONITOR_COUNT=30000 MONITOR_SECONDS=8) \
+	    bench/monitor.sh
 	@echo "== blast radius at scale (bench/blast.sh)"
 	@BUILD=build/release bench/blast.sh
 	@echo "== queries on a large log (bench/query.sh; BENCH_FULL: 10M records)"
