@@ -100,6 +100,27 @@ bus_router_local (int fd, char *out, size_t size)
 }
 
 int
+bus_router_bind_keyed (void *socket, const char *endpoint, const char *secret_z85,
+                       const char *restore_z85, char *bound, size_t size, bus_error_t *err)
+{
+    //  libzmq copies a socket's options into each listener at bind: the key
+    //  set just before this bind is the one its handshakes use, and the key
+    //  set back after it leaves every other endpoint as it was.
+    if (zmq_setsockopt (socket, ZMQ_CURVE_SECRETKEY, secret_z85, BUS_KEY_Z85_LEN) != 0
+    ||  zmq_bind (socket, endpoint) != 0) {
+        int e = zmq_errno ();
+        zmq_setsockopt (socket, ZMQ_CURVE_SECRETKEY, restore_z85, BUS_KEY_Z85_LEN);
+        return bus_fail (err, BUS_EIO, "cannot bind %s: %s", endpoint, zmq_strerror (e));
+    }
+    zmq_getsockopt (socket, ZMQ_LAST_ENDPOINT, bound, &size);
+    if (zmq_setsockopt (socket, ZMQ_CURVE_SECRETKEY, restore_z85, BUS_KEY_Z85_LEN) != 0) {
+        return bus_fail (err, BUS_EIO, "cannot restore the bus key: %s",
+                         zmq_strerror (zmq_errno ()));
+    }
+    return 0;
+}
+
+int
 bus_router_endpoint_key (const char *endpoint, char *out, size_t size)
 {
     if (strncmp (endpoint, "tcp://", 6) == 0) {

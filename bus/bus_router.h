@@ -58,6 +58,13 @@ int
 int
     bus_router_local (int fd, char *out, size_t size);
 
+//  Binds endpoint with its own CURVE secret key (a rotation's overlap:
+//  each key on an endpoint of its own), then sets restore_z85 back as the
+//  socket's key. bound gets what was bound (ZMQ_LAST_ENDPOINT). 0 or -1.
+int
+    bus_router_bind_keyed (void *socket, const char *endpoint, const char *secret_z85,
+                           const char *restore_z85, char *bound, size_t size, bus_error_t *err);
+
 //  The same key for an endpoint the bus bound (ZMQ_LAST_ENDPOINT).
 int
     bus_router_endpoint_key (const char *endpoint, char *out, size_t size);

@@ -16,7 +16,7 @@
     (mediators/), run by bus_decide.
 */
 #include "bus_approval.h"
-#include "bus_checkpoint.h"
+#include "bus_anchor.h"
 #include "bus_control.h"
 #include "bus_core.h"
 #include "bus_decide.h"
@@ -32,7 +32,6 @@
 #include <czmq.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -57,13 +56,7 @@ struct bus_server {
     uint64_t next_timer_us;             //  when to look for expired holds and grants
     uint64_t next_refusals_us;          //  when to write the refusals counted
     bus_wire_t *wire;                   //  decodes agents' frames
-    bus_signer_t signers [2];           //  the signing key, and the next during a rotation
-    size_t signer_count;
-    char origin [BUS_CHECKPOINT_ORIGIN_MAX + 1];
-    uint64_t ckpt_number;               //  the last checkpoint written (0: none yet)
-    uint8_t ckpt_digest [32];           //  its body's digest: the next one's prev
-    uint64_t ckpt_size;                 //  records it covered
-    uint64_t next_ckpt_us;              //  when the next is due even if idle
+    bus_anchor_t anchor;                //  signed checkpoints of the log
 };
 
 //  ---------------------------------------------------------------------
@@ -159,170 +152,6 @@ s_commit (bus_server_t *self)
             return;
         }
     }
-}
-
-//  ---------------------------------------------------------------------
-//  Checkpoints
-
-//  After a commit, when one is due (every checkpoint_every records, every
-//  checkpoint_secs seconds even idle, or forced at start and stop): sign
-//  the tree of what is durable (a batch may be open again already: what a
-//  flush appended, such as a disconnect, is not covered yet), write it to
-//  the checkpoints directory, and log that it was written. A checkpoint that cannot be written fails the
-//  bus closed, as a log write does: records nobody can anchor are records
-//  an attacker could cut unseen.
-static void
-s_checkpoint (bus_server_t *self, bool force)
-{
-    bus_core_t *core = &self->core;
-    const bus_server_options_t *o = &core->options;
-    if (!o->checkpoints || core->failed) {
-        return;
-    }
-    uint64_t now = bus_now_us ();
-    bus_tree_t tree;
-    bus_store_tree_durable (core->store, &tree);
-    if (!force && now < self->next_ckpt_us && tree.size - self->ckpt_size < o->checkpoint_every) {
-        return;
-    }
-    bus_checkpoint_t ckpt = { .size = tree.size, .time_us = now, .number = self->ckpt_number + 1 };
-    snprintf (ckpt.origin, sizeof ckpt.origin, "%s", self->origin);
-    snprintf (ckpt.policy, sizeof ckpt.policy, "%s", core->policy? core->policy->hash: "");
-    memcpy (ckpt.prev, self->ckpt_digest, 32);
-    bus_tree_root (&tree, ckpt.root);
-    bus_error_t err;
-    uint8_t digest [32];
-    char *note = bus_checkpoint_sign (&ckpt, self->signers, self->signer_count, digest, &err);
-    if (!note || bus_checkpoint_write (o->checkpoints, ckpt.number, note, &err) != 0) {
-        free (note);
-        bus_core_fail (core, &err);
-        return;
-    }
-    free (note);
-    self->ckpt_number = ckpt.number;
-    self->ckpt_size = ckpt.size;
-    memcpy (self->ckpt_digest, digest, 32);
-    self->next_ckpt_us = now + (uint64_t) o->checkpoint_secs * 1000000;
-    record_t rec;
-    bus_record_init (core, &rec, BULKHEAD__V1__RECORD_KIND__RECORD_CHECKPOINT);
-    rec.has_checkpoint_number = rec.has_checkpoint_size = true;
-    rec.checkpoint_number = ckpt.number;
-    rec.checkpoint_size = ckpt.size;
-    rec.has_checkpoint_root = rec.has_checkpoint_digest = true;
-    rec.checkpoint_root.data = ckpt.root;
-    rec.checkpoint_root.len = 32;
-    rec.checkpoint_digest.data = digest;
-    rec.checkpoint_digest.len = 32;
-    rec.code = (char *) bus_errword (BUS_OK);
-    char event [64];
-    snprintf (event, sizeof event, "checkpoint %" PRIu64 " signed", ckpt.number);
-    rec.event = event;
-    bus_core_append (core, &rec);
-}
-
-//  Is path inside dir (both resolved)? A key or checkpoints directory in
-//  the data dir would go wherever the log goes, to whoever can change it.
-static bool
-s_inside (const char *path, const char *dir)
-{
-    char rp [PATH_MAX], rd [PATH_MAX];
-    if (!realpath (path, rp) || !realpath (dir, rd)) {
-        return false;
-    }
-    size_t n = strlen (rd);
-    return strncmp (rp, rd, n) == 0 && (rp [n] == '/' || rp [n] == 0);
-}
-
-static int
-s_checkpoint_start (bus_server_t *self, bus_error_t *err)
-{
-    bus_core_t *core = &self->core;
-    const bus_server_options_t *o = &core->options;
-    if (!o->checkpoints) {
-        if (o->sign_key || o->next_sign_key) {
-            return bus_fail (err, BUS_EINVAL, "--sign-key needs --checkpoints DIR (where the "
-                             "signed checkpoints go)");
-        }
-        return 0;
-    }
-    if (!o->sign_key) {
-        return bus_fail (err, BUS_EINVAL, "--checkpoints needs --sign-key FILE (make one with "
-                         "bulkhead keygen NAME --sign --dir DIR, outside the data dir)");
-    }
-    if (mkdir (o->checkpoints, 0755) != 0 && errno != EEXIST) {
-        return bus_fail (err, BUS_EIO, "checkpoints directory %s: %s", o->checkpoints,
-                         strerror (errno));
-    }
-    const char *inside [] = { o->checkpoints, o->sign_key, o->next_sign_key };
-    for (int i = 0; i < 3; i++) {
-        if (inside [i] && s_inside (inside [i], o->data_dir)) {
-            return bus_fail (err, BUS_EINVAL, "%s is inside the data dir %s: checkpoints and the "
-                             "signing key must live elsewhere, or whoever can rewrite the log "
-                             "can rewrite them too", inside [i], o->data_dir);
-        }
-    }
-    if (bus_keys_private (o->checkpoints, 0755, err) != 0
-    ||  bus_signer_load (&self->signers [0], o->sign_key, true, err) != 0) {
-        return -1;
-    }
-    self->signer_count = 1;
-    if (o->next_sign_key) {
-        if (bus_signer_load (&self->signers [1], o->next_sign_key, true, err) != 0) {
-            return -1;
-        }
-        self->signer_count = 2;
-    }
-    if (o->origin) {
-        snprintf (self->origin, sizeof self->origin, "%s", o->origin);
-    }
-    else {
-        char fp [17];
-        bus_keys_fingerprint (fp, self->bus_key.public_z85);
-        snprintf (self->origin, sizeof self->origin, "bulkhead/%s", fp);
-    }
-    //  Go on from the directory's last checkpoint: its number, its digest
-    //  (the next prev), and it must not cover more than the log holds.
-    uint64_t last = 0;
-    if (bus_checkpoint_last (o->checkpoints, &last, err) != 0) {
-        return -1;
-    }
-    if (last > 0) {
-        char *note = NULL;
-        size_t len = 0;
-        int rc = bus_checkpoint_read (o->checkpoints, last, &note, &len, err);
-        bus_checkpoint_t ckpt;
-        if (rc == 0) {
-            rc = bus_checkpoint_open (&ckpt, note, len, self->signers, self->signer_count, NULL,
-                                      self->ckpt_digest, err);
-        }
-        free (note);
-        if (rc != 0) {
-            return bus_fail (err, err->code, "checkpoints directory %s: checkpoint %" PRIu64
-                             ": %s (is it another bus's directory, or its key not this one?)",
-                             o->checkpoints, last, err->text);
-        }
-        if (ckpt.number != last || ckpt.size > bus_store_last_seq (core->store)) {
-            return bus_fail (err, BUS_ECORRUPT, "checkpoint %" PRIu64 " in %s covers %" PRIu64
-                             " records but the log in %s has %" PRIu64 ": the log was cut or "
-                             "restored from an older copy. Keep that directory as evidence and "
-                             "start with a new --checkpoints directory (bulkhead verify "
-                             "--checkpoints %s says what is missing)", last, o->checkpoints,
-                             ckpt.size, o->data_dir, bus_store_last_seq (core->store),
-                             o->checkpoints);
-        }
-        //  The origin names the log, not the key of the day: it stays what
-        //  the first checkpoint said (a CURVE key rotation must not fork it).
-        if (o->origin && strcmp (o->origin, ckpt.origin) != 0) {
-            return bus_fail (err, BUS_EINVAL, "--origin '%s' is not the origin of the "
-                             "checkpoints in %s ('%s'): a log keeps its origin; drop --origin, "
-                             "or start a new checkpoints directory", o->origin, o->checkpoints,
-                             ckpt.origin);
-        }
-        snprintf (self->origin, sizeof self->origin, "%s", ckpt.origin);
-        self->ckpt_number = last;
-        self->ckpt_size = ckpt.size;
-    }
-    return 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -674,10 +503,7 @@ s_bus_key (bus_server_t *self, bus_error_t *err)
 }
 
 //  The overlap of a rotation of the bus's own key: the same ROUTER also
-//  listens on the next endpoint with the next key. libzmq copies a
-//  socket's options into each listener at bind, so the key set just
-//  before this bind is the one its handshakes use, and the key set back
-//  after it leaves the first endpoint as it was.
+//  listens on the next endpoint with the next key (bus_router_bind_keyed).
 static int
 s_bind_next (bus_server_t *self, bus_error_t *err)
 {
@@ -698,20 +524,12 @@ s_bind_next (bus_server_t *self, bus_error_t *err)
         return bus_fail (err, BUS_EKEY, "%s is the bus's key itself, not a next one",
                          o->next_key_path);
     }
-    if (zmq_setsockopt (core->router, ZMQ_CURVE_SECRETKEY, self->next_key.secret_z85,
-                        BUS_KEY_Z85_LEN) != 0
-    ||  zmq_bind (core->router, o->next_endpoint) != 0) {
-        return bus_fail (err, BUS_EIO, "cannot bind %s: %s", o->next_endpoint,
-                         zmq_strerror (zmq_errno ()));
+    if (bus_router_bind_keyed (core->router, o->next_endpoint, self->next_key.secret_z85,
+                               self->bus_key.secret_z85, self->next_endpoint,
+                               sizeof self->next_endpoint, err) != 0) {
+        return -1;
     }
-    size_t len = sizeof self->next_endpoint;
-    zmq_getsockopt (core->router, ZMQ_LAST_ENDPOINT, self->next_endpoint, &len);
     bus_router_endpoint_key (self->next_endpoint, core->next_local, sizeof core->next_local);
-    if (zmq_setsockopt (core->router, ZMQ_CURVE_SECRETKEY, self->bus_key.secret_z85,
-                        BUS_KEY_Z85_LEN) != 0) {
-        return bus_fail (err, BUS_EIO, "cannot restore the bus key: %s",
-                         zmq_strerror (zmq_errno ()));
-    }
     return 0;
 }
 
@@ -740,7 +558,7 @@ s_start (bus_server_t *self, bus_error_t *err)
         return bus_fail (err, BUS_ENOMEM, "out of memory at start");
     }
     if (s_policy_load (self, err) != 0 || bus_monitor_open (core, err) != 0
-    ||  s_bus_key (self, err) != 0 || s_checkpoint_start (self, err) != 0) {
+    ||  s_bus_key (self, err) != 0 || bus_anchor_open (&self->anchor, core, self->bus_key.public_z85, err) != 0) {
         return -1;
     }
     //  Signals arrive on a descriptor in the loop; block them before libzmq
@@ -812,7 +630,7 @@ s_start (bus_server_t *self, bus_error_t *err)
         return -1;
     }
     //  The first checkpoint of this run anchors what the log held at start.
-    s_checkpoint (self, true);
+    bus_anchor_checkpoint (&self->anchor, core, true);
     if (core->failed) {
         *err = core->failure;
         return -1;
@@ -950,7 +768,7 @@ bus_server_loop (bus_server_t *self)
             }
         }
         s_commit (self);
-        s_checkpoint (self, false);
+        bus_anchor_checkpoint (&self->anchor, core, false);
     }
     return 0;
 }
@@ -974,10 +792,10 @@ bus_server_destroy (bus_server_t **self_p)
         for (int i = 0; i < 8 && !core->failed && bus_store_dirty (core->store); i++) {
             s_commit (self);
         }
-        s_checkpoint (self, true);
+        bus_anchor_checkpoint (&self->anchor, core, true);
         s_commit (self);
     }
-    sodium_memzero (self->signers, sizeof self->signers);
+    bus_anchor_close (&self->anchor);
     bus_outbox_destroy (&core->outbox);
     if (core->router) {
         zmq_close (core->router);
