@@ -120,4 +120,9 @@ int cmd_release (int argc, char **argv);
 int cmd_top (int argc, char **argv);
 int cmd_console (int argc, char **argv);
 
+//  A held record's bytes checked as every approver's tool must before it
+//  shows them (cmd_approve.c): decoded, or NULL with *wrong saying why.
+Bulkhead__V1__Record *cmd_hold_check (const Bulkhead__V1__Pending *p, const uint8_t *bytes,
+                                      size_t size, uint8_t digest [32], const char **wrong);
+
 #endif

@@ -71,6 +71,40 @@ s_row (const char *label, const char *value)
     printf ("\n");
 }
 
+//  The checks every approver's tool makes on a held record's bytes before
+//  it shows any of them: they hash to the digest the bus names (digest gets
+//  that hash), they are what the listing carried, and they are the SEND
+//  the hold names. The decoded record (caller frees), or NULL with *wrong
+//  saying which check failed.
+Bulkhead__V1__Record *
+cmd_hold_check (const Bulkhead__V1__Pending *p, const uint8_t *bytes, size_t size,
+                uint8_t digest [32], const char **wrong)
+{
+    bus_hash (digest, bytes, size);
+    *wrong = NULL;
+    if (p->digest.len != 32 || sodium_memcmp (digest, p->digest.data, 32) != 0) {
+        *wrong = "its record does not match the digest the bus names";
+        return NULL;
+    }
+    if ((p->has_record_size && p->record_size != size)
+    ||  (p->has_record && (p->record.len > size || memcmp (p->record.data, bytes, p->record.len) != 0))) {
+        *wrong = "the listing and the record the bus sent disagree";
+        return NULL;
+    }
+    Bulkhead__V1__Record *rec = bulkhead__v1__record__unpack (NULL, size, bytes);
+    if (!rec || rec->kind != BULKHEAD__V1__RECORD_KIND__RECORD_SEND
+    ||  (p->has_seq && rec->seq != p->seq)
+    ||  !rec->sender || strcmp (rec->sender, p->sender) != 0
+    ||  !rec->recipient || strcmp (rec->recipient, p->recipient) != 0) {
+        if (rec) {
+            bulkhead__v1__record__free_unpacked (rec, NULL);
+        }
+        *wrong = "its record is not the message the hold names";
+        return NULL;
+    }
+    return rec;
+}
+
 //  The held message of pending entry p, fetched and checked: the decoded
 //  record (caller frees) and the digest of its bytes, or NULL after saying
 //  why (nothing of the record is shown then).
@@ -103,31 +137,10 @@ s_fetch (bus_client_t *client, const cmd_conn_t *conn, const char *prog,
         bytes = r->record.data;
         size = r->record.len;
     }
-    bus_hash (digest, bytes, size);
     const char *wrong = NULL;
-    if (p->digest.len != 32 || sodium_memcmp (digest, p->digest.data, 32) != 0) {
-        wrong = "its record does not match the digest the bus names";
-    }
-    else
-    if ((p->has_record_size && p->record_size != size)
-    ||  (p->has_record && (p->record.len > size || memcmp (p->record.data, bytes, p->record.len) != 0))) {
-        wrong = "the listing and the record the bus sent disagree";
-    }
-    Bulkhead__V1__Record *rec = NULL;
-    if (!wrong) {
-        rec = bulkhead__v1__record__unpack (NULL, size, bytes);
-        if (!rec || rec->kind != BULKHEAD__V1__RECORD_KIND__RECORD_SEND
-        ||  (p->has_seq && rec->seq != p->seq)
-        ||  !rec->sender || strcmp (rec->sender, p->sender) != 0
-        ||  !rec->recipient || strcmp (rec->recipient, p->recipient) != 0) {
-            wrong = "its record is not the message the hold names";
-        }
-    }
+    Bulkhead__V1__Record *rec = cmd_hold_check (p, bytes, size, digest, &wrong);
     bus_client_free (&reply);
-    if (wrong) {
-        if (rec) {
-            bulkhead__v1__record__free_unpacked (rec, NULL);
-        }
+    if (!rec) {
         fprintf (stderr, "bulkhead %s: ", prog);
         bus_print_line (stderr, p->approval_id);
         fprintf (stderr, ": MISMATCH: %s; nothing of it is shown and nothing can be approved. "

@@ -503,30 +503,10 @@ s_fetch (con_t *self, bus_client_t *client, const Bulkhead__V1__Pending *p, uint
         bytes = reply->control_reply->record.data;
         n = reply->control_reply->record.len;
     }
-    bus_hash (digest, bytes, n);
-    Bulkhead__V1__Record *rec = NULL;
     const char *wrong = NULL;
-    if (p->digest.len != 32 || sodium_memcmp (digest, p->digest.data, 32) != 0) {
-        wrong = "its record does not match the digest the bus names";
-    }
-    else
-    if (p->has_record && (p->record.len > n || memcmp (p->record.data, bytes, p->record.len) != 0)) {
-        wrong = "the listing and the record the bus sent disagree";
-    }
-    else {
-        rec = bulkhead__v1__record__unpack (NULL, n, bytes);
-        if (!rec || rec->kind != BULKHEAD__V1__RECORD_KIND__RECORD_SEND
-        ||  (p->has_seq && rec->seq != p->seq)
-        ||  !rec->sender || strcmp (rec->sender, p->sender) != 0
-        ||  !rec->recipient || strcmp (rec->recipient, p->recipient) != 0) {
-            wrong = "its record is not the message the hold names";
-        }
-    }
+    Bulkhead__V1__Record *rec = cmd_hold_check (p, bytes, n, digest, &wrong);
     bus_client_free (&reply);
-    if (wrong) {
-        if (rec) {
-            bulkhead__v1__record__free_unpacked (rec, NULL);
-        }
+    if (!rec) {
         snprintf (why, size, "MISMATCH: %s", wrong);
         *tampered = true;
         return NULL;
