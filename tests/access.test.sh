@@ -110,7 +110,13 @@ fi
 mv "$DIR/rot.next.pub" "$DIR/gone.pub"
 run keygen rot --rotate --dir "$DIR"
 next=$(pub rot.next)
-expect "keygen --rotate again once the next pair is gone" 0 *"next_key = \"$next\""* "$out"
+#   Not through expect: a Z85 key may hold [ ] * ?, which a pattern reads
+#   as a glob; quoted inside [[ ]] it is matched byte for byte.
+if [ "$rc" -eq 0 ] && [[ "$out" == *"next_key = \"$next\""* ]]; then
+    pass "keygen --rotate again once the next pair is gone"
+else
+    fail "keygen --rotate again once the next pair is gone" "exit $rc" "$out" "$err"
+fi
 run keygen "../evil" --rotate --dir "$DIR"
 if [ "$rc" -ne 0 ] && [[ "$err" == *"not a valid agent name"* ]] && [ ! -e "$DIR/../evil.next.key" ]; then
     pass "keygen --rotate: an invalid name is refused before it becomes a path"
