@@ -8,6 +8,13 @@
 #
 #       bench/hotpath.sh build/release/bulkhead build/release/bench/load
 #
+#   MONITOR=on|off adds bench/monitor.sh's monitor section (the detectors
+#   with a reply and a heartbeat expectation) switched on or off, so the
+#   detectors' cost is counted in instructions, which other work on the
+#   machine does not move:
+#
+#       MONITOR=off bench/hotpath.sh ...; MONITOR=on bench/hotpath.sh ...
+#
 #   Not part of make bench; valgrind makes each run about a minute.
 set -eu
 BUS=$1
@@ -15,8 +22,9 @@ LOAD=$2
 N1=${N1:-1000}
 N2=${N2:-3000}
 EXTRA=${EXTRA:-}                    #   more serve arguments
+MONITOR=${MONITOR:-}
 WORK=$(mktemp -d /tmp/bulkhead-hotpath-XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+trap '[ -n "${HOTPATH_KEEP:-}" ] || rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/keys"
 {
     echo "bus"
@@ -33,6 +41,18 @@ mkdir -p "$WORK/keys"
     echo "edges"
     echo "    s1"
     echo "        r1 = message"
+    if [ -n "$MONITOR" ]; then
+        echo "monitor"
+        echo "    on = $([ "$MONITOR" = on ] && echo true || echo false)"
+        echo "    budget_messages = 4000000000"
+        echo "    expect"
+        echo "        r1-answers"
+        echo "            to = r1"
+        echo "            reply_within = 3600"
+        echo "        s1-alive"
+        echo "            agent = s1"
+        echo "            every = 3600"
+    fi
 } > "$WORK/policy.cfg"
 run () {
     local n=$1 dir=$WORK/run-$1

@@ -1,6 +1,7 @@
 /*  bus_core.c: the daemon's shared services, see bus_core.h. */
 #include "bus_core.h"
 #include "bus_keys.h"
+#include "bus_names.h"
 #include "bus_record.h"
 #include "bus_refusals.h"
 #include "bus_metrics.h"
@@ -132,12 +133,11 @@ bus_core_observe (bus_core_t *self, const record_t *rec, med_verdict_t verdict, 
     }
     struct bus_seen *seen = &self->seen [self->seen_count++];
     memset (&seen->event, 0, sizeof seen->event);
-    snprintf (seen->sender, sizeof seen->sender, "%s", rec->sender? rec->sender: "");
-    snprintf (seen->recipient, sizeof seen->recipient, "%s", rec->recipient? rec->recipient: "");
-    snprintf (seen->intent_class, sizeof seen->intent_class, "%s",
-              rec->intent_class? rec->intent_class: "");
-    snprintf (seen->action, sizeof seen->action, "%s", rec->action? rec->action: "");
-    snprintf (seen->stage, sizeof seen->stage, "%s", stage? stage: "");
+    bus_text_copy (seen->sender, sizeof seen->sender, rec->sender);
+    bus_text_copy (seen->recipient, sizeof seen->recipient, rec->recipient);
+    bus_text_copy (seen->intent_class, sizeof seen->intent_class, rec->intent_class);
+    bus_text_copy (seen->action, sizeof seen->action, rec->action);
+    bus_text_copy (seen->stage, sizeof seen->stage, stage);
     size_t n_causes = rec->n_causes < 64? rec->n_causes: 64;
     if (n_causes) {
         memcpy (seen->causes, rec->causes, n_causes * sizeof rec->causes [0]);
@@ -149,7 +149,7 @@ bus_core_observe (bus_core_t *self, const record_t *rec, med_verdict_t verdict, 
     seen->event.code = rec->code? bus_code_from_word (rec->code): BUS_OK;
     seen->event.restricted = rec->has_restricted && rec->restricted;
     seen->event.n_causes = n_causes;
-    snprintf (seen->intent, sizeof seen->intent, "%s", rec->intent? rec->intent: "");
+    bus_text_copy (seen->intent, sizeof seen->intent, rec->intent);
     if (rec->has_payload_digest && rec->payload_digest.len == 32) {
         memcpy (seen->event.digest, rec->payload_digest.data, 32);
     }

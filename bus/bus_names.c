@@ -1,6 +1,8 @@
 /*  bus_names.c: the name alphabet, see bus_names.h. */
 #include "bus_names.h"
 
+#include <string.h>
+
 bool
 bus_name_valid (const char *name, size_t len)
 {
@@ -15,4 +17,15 @@ bus_name_valid (const char *name, size_t len)
         }
     }
     return true;
+}
+
+void
+bus_text_copy (char *dst, size_t cap, const char *src)
+{
+    if (cap == 0) {
+        return;
+    }
+    size_t len = src? strnlen (src, cap - 1): 0;
+    memcpy (dst, src? src: "", len);
+    dst [len] = 0;
 }

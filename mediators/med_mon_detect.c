@@ -349,30 +349,24 @@ s_absence (med_monitor_t *self, const med_event_t *event)
 {
     const bus_monitor_policy_t *s = &self->settings;
     const bus_policy_t *policy = self->policy;
-    //  A reply from R that names a message waiting for one.
-    for (uint32_t i = 0; event->n_causes && i < self->head.n_pending; ) {
-        mon_pending_t *p = &self->pending [i];
-        bool answers = false;
-        if (strcmp (p->to, event->sender) == 0) {
-            for (size_t c = 0; c < event->n_causes && !answers; c++) {
-                answers = event->causes [c] == p->seq;
+    //  A reply from R that names a message waiting for one (or for more:
+    //  one message, two expectations).
+    for (size_t c = 0; c < event->n_causes; c++) {
+        uint32_t i;
+        while ((i = mon_pending_find (self, event->causes [c], event->sender)) != MON_NONE) {
+            const mon_pending_t *p = &self->pending [i];
+            if (event->verdict == MED_REJECT) {
+                uint64_t evidence [2] = { p->seq, event->seq };
+                char subject [2 * BUS_NAME_MAX + 2];
+                snprintf (subject, sizeof subject, "%s>%s", p->to, p->from);
+                mon_fire (self, BUS_ALERT_RESULT_DENIED, p->to, subject, evidence, 2,
+                          event->time_us, "the result %s owed %s for seq %llu came back denied "
+                          "(%s) at seq %llu (policy: monitor expect %s)", p->to, p->from,
+                          (unsigned long long) p->seq, bus_errword (event->code),
+                          (unsigned long long) event->seq, p->expect);
             }
+            mon_pending_remove (self, i);
         }
-        if (!answers) {
-            i++;
-            continue;
-        }
-        if (event->verdict == MED_REJECT) {
-            uint64_t evidence [2] = { p->seq, event->seq };
-            char subject [2 * BUS_NAME_MAX + 2];
-            snprintf (subject, sizeof subject, "%s>%s", p->to, p->from);
-            mon_fire (self, BUS_ALERT_RESULT_DENIED, p->to, subject, evidence, 2,
-                      event->time_us, "the result %s owed %s for seq %llu came back denied "
-                      "(%s) at seq %llu (policy: monitor expect %s)", p->to, p->from,
-                      (unsigned long long) p->seq, bus_errword (event->code),
-                      (unsigned long long) event->seq, p->expect);
-        }
-        self->pending [i] = self->pending [--self->head.n_pending];
     }
     if (event->verdict == MED_REJECT) {
         return;
@@ -405,18 +399,15 @@ s_absence (med_monitor_t *self, const med_event_t *event)
              && strcmp (policy->classes [expect->class_index].name, event->intent_class) != 0)) {
             continue;
         }
-        if (self->head.n_pending == MED_MON_PENDING) {
-            self->head.dropped++;       //  never silently: counted, and on the metrics
+        mon_pending_t *p = mon_pending_push (self, event->seq);
+        if (!p) {
             continue;
         }
-        mon_pending_t *p = &self->pending [self->head.n_pending++];
-        memset (p, 0, sizeof *p);
-        p->seq = event->seq;
         p->deadline_us = event->time_us + (uint64_t) expect->seconds * 1000000;
         p->seconds = expect->seconds;
-        snprintf (p->expect, sizeof p->expect, "%s", expect->name);
-        snprintf (p->from, sizeof p->from, "%s", event->sender);
-        snprintf (p->to, sizeof p->to, "%s", event->recipient);
+        bus_text_copy (p->expect, sizeof p->expect, expect->name);
+        bus_text_copy (p->from, sizeof p->from, event->sender);
+        bus_text_copy (p->to, sizeof p->to, event->recipient);
     }
 }
 
@@ -461,7 +452,7 @@ mon_detect_tick (med_monitor_t *self, uint64_t now_us)
                   "no result from %s for seq %llu (sent by %s) within its %llu s (policy: "
                   "monitor expect %s)", p->to, (unsigned long long) p->seq, p->from,
                   (unsigned long long) p->seconds, p->expect);
-        self->pending [i] = self->pending [--self->head.n_pending];
+        mon_pending_remove (self, i);
     }
 }
 

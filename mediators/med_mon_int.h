@@ -13,6 +13,7 @@
 #define MON_RING        65536           //  recent messages kept for cause walks
 #define MON_DIGESTS     8192            //  recent payload digests, for bounces
 #define MON_EXPECTS     64              //  expectations carried over a reload
+#define MON_PENDING_IX  16384           //  the index of pending by seq: 4x their number
 #define MON_MINUTE_US   UINT64_C (60000000)
 #define MON_HOUR_US     (60 * MON_MINUTE_US)
 #define MON_DAY_US      (24 * MON_HOUR_US)
@@ -106,7 +107,8 @@ struct med_monitor {
     mon_digest_t *digests;              //  MON_DIGESTS, by digest
     med_alert_t alerts [MED_MON_ALERTS];
     med_quarantine_t quarantine [MED_MON_QUARANTINE];
-    mon_pending_t *pending;             //  MED_MON_PENDING, by seq
+    mon_pending_t *pending;             //  MED_MON_PENDING, in no order
+    uint32_t *pending_ix;               //  MON_PENDING_IX: 1 + a pending's place, by seq
     mon_expect_state_t expects [MON_EXPECTS];
     uint32_t auto_quarantine [MED_MON_ALERTS];  //  alert slots not yet handed out
     uint32_t n_auto;
@@ -131,6 +133,24 @@ void
 //  Closes the open alert of kind on subject, if any.
 void
     mon_close (med_monitor_t *self, bus_alert_kind_t kind, const char *subject, uint64_t now_us);
+//  The messages waiting for a result, found by seq in one probe or two
+//  (a reply names its causes; a scan of all waiting for every reply would
+//  cost thousands of compares a message on a busy bus). Several may share
+//  a seq (one message, two expectations).
+//  A new waiting message of seq, its other fields for the caller to fill;
+//  NULL (and counted in dropped) when MED_MON_PENDING wait already.
+mon_pending_t *
+    mon_pending_push (med_monitor_t *self, uint64_t seq);
+//  The place of a message of seq waiting for a result from `to`, or
+//  MON_NONE.
+uint32_t
+    mon_pending_find (const med_monitor_t *self, uint64_t seq, const char *to);
+//  Removes the one at place i; the last one takes its place.
+void
+    mon_pending_remove (med_monitor_t *self, uint32_t i);
+//  Builds the index again after the array was rewritten (load, reload).
+void
+    mon_pending_reindex (med_monitor_t *self);
 //  Counts one message in a rate; true if the minute so far is far above
 //  its baseline (factor, min_volume, after an hour learned).
 bool

@@ -34,7 +34,9 @@ med_monitor_new (size_t map_max)
     self->ring = calloc (MON_RING, sizeof *self->ring);
     self->digests = calloc (MON_DIGESTS, sizeof *self->digests);
     self->pending = calloc (MED_MON_PENDING, sizeof *self->pending);
-    if (!self->agents || !self->edges || !self->ring || !self->digests || !self->pending) {
+    self->pending_ix = calloc (MON_PENDING_IX, sizeof *self->pending_ix);
+    if (!self->agents || !self->edges || !self->ring || !self->digests || !self->pending
+    ||  !self->pending_ix) {
         med_monitor_destroy (&self);
         return NULL;
     }
@@ -60,6 +62,7 @@ med_monitor_destroy (med_monitor_t **self_p)
     free (self->ring);
     free (self->digests);
     free (self->pending);
+    free (self->pending_ix);
     free (self);
     *self_p = NULL;
 }
@@ -98,6 +101,7 @@ med_monitor_configure (med_monitor_t *self, const bus_policy_t *policy)
         }
     }
     self->head.n_pending = n;
+    mon_pending_reindex (self);
     self->dirty = true;
 }
 
@@ -148,6 +152,99 @@ mon_edge (med_monitor_t *self, uint32_t from, uint32_t to)
     }
     self->head.dropped++;
     return MON_NONE;
+}
+
+//  Linear probing over a table four times the array's size: runs stay short,
+//  and a removal shifts back what follows it (no tombstones to grow).
+static uint32_t
+s_pending_home (uint64_t seq)
+{
+    return (uint32_t) ((seq * UINT64_C (0x9E3779B97F4A7C15)) >> 50) % MON_PENDING_IX;
+}
+
+static void
+s_pending_index (med_monitor_t *self, uint32_t place)
+{
+    uint32_t slot = s_pending_home (self->pending [place].seq);
+    while (self->pending_ix [slot]) {
+        slot = (slot + 1) % MON_PENDING_IX;
+    }
+    self->pending_ix [slot] = place + 1;
+}
+
+//  The slot that holds place (which is indexed).
+static uint32_t
+s_pending_slot (const med_monitor_t *self, uint32_t place)
+{
+    uint32_t slot = s_pending_home (self->pending [place].seq);
+    while (self->pending_ix [slot] != place + 1) {
+        slot = (slot + 1) % MON_PENDING_IX;
+    }
+    return slot;
+}
+
+mon_pending_t *
+mon_pending_push (med_monitor_t *self, uint64_t seq)
+{
+    if (self->head.n_pending == MED_MON_PENDING) {
+        self->head.dropped++;           //  never silently: counted, and on the metrics
+        return NULL;
+    }
+    uint32_t place = self->head.n_pending++;
+    mon_pending_t *p = &self->pending [place];
+    memset (p, 0, sizeof *p);
+    p->seq = seq;
+    s_pending_index (self, place);
+    return p;
+}
+
+uint32_t
+mon_pending_find (const med_monitor_t *self, uint64_t seq, const char *to)
+{
+    for (uint32_t slot = s_pending_home (seq); self->pending_ix [slot];
+         slot = (slot + 1) % MON_PENDING_IX) {
+        uint32_t place = self->pending_ix [slot] - 1;
+        const mon_pending_t *p = &self->pending [place];
+        if (p->seq == seq && strcmp (p->to, to) == 0) {
+            return place;
+        }
+    }
+    return MON_NONE;
+}
+
+void
+mon_pending_remove (med_monitor_t *self, uint32_t place)
+{
+    //  Out of the index: empty its slot, then move back each entry of the
+    //  run after it whose home is not between the hole and itself.
+    uint32_t hole = s_pending_slot (self, place);
+    self->pending_ix [hole] = 0;
+    for (uint32_t slot = (hole + 1) % MON_PENDING_IX; self->pending_ix [slot];
+         slot = (slot + 1) % MON_PENDING_IX) {
+        uint32_t home = s_pending_home (self->pending [self->pending_ix [slot] - 1].seq);
+        uint32_t from_home = (slot + MON_PENDING_IX - home) % MON_PENDING_IX;
+        uint32_t from_hole = (slot + MON_PENDING_IX - hole) % MON_PENDING_IX;
+        if (from_home >= from_hole) {
+            self->pending_ix [hole] = self->pending_ix [slot];
+            self->pending_ix [slot] = 0;
+            hole = slot;
+        }
+    }
+    //  Out of the array: the last one moves into its place.
+    uint32_t last = --self->head.n_pending;
+    if (place != last) {
+        self->pending_ix [s_pending_slot (self, last)] = place + 1;
+        self->pending [place] = self->pending [last];
+    }
+}
+
+void
+mon_pending_reindex (med_monitor_t *self)
+{
+    memset (self->pending_ix, 0, MON_PENDING_IX * sizeof *self->pending_ix);
+    for (uint32_t place = 0; place < self->head.n_pending; place++) {
+        s_pending_index (self, place);
+    }
 }
 
 uint32_t
@@ -675,6 +772,7 @@ med_monitor_load (med_monitor_t *self, const uint8_t *data, size_t size)
     //  next configure.
     memcpy (self->expects, p, sizeof self->expects);
     self->head = head;
+    mon_pending_reindex (self);
     for (size_t i = 0; i < MED_MON_ALERTS; i++) {
         med_alert_t *alert = &self->alerts [i];
         alert->id [sizeof alert->id - 1] = 0;

@@ -469,6 +469,90 @@ test_result_missed_and_denied (void **state)
     s_close (&f);
 }
 
+//  Thousands of messages waiting for their results, answered in any order:
+//  each reply frees exactly the one it names, wherever it sits (they are
+//  found by seq, not by a walk of all), a reply from another agent or a
+//  second one frees nothing, the index comes back after a restart, and the
+//  ones never answered still come due.
+static void
+test_many_results_waiting (void **state)
+{
+    (void) state;
+    fixture_t *f = s_open (NULL);
+    enum { N = MED_MON_PENDING };
+    uint64_t *seqs = calloc (N, sizeof *seqs);
+    //  Gaps between the seqs, as other traffic leaves them: the index then
+    //  meets its collisions.
+    enum { GAP = 64 };
+    bool *answered = calloc ((size_t) (GAP + 2) * (N + 16) * 2, sizeof *answered);
+    assert_true (seqs && answered);
+    for (uint32_t i = 0; i < N; i++) {
+        f->seq += (uint64_t) (s_rand (f) * GAP);
+        seqs [i] = s_send_full (f, "planner", "payments", "finance", "finance", MED_PASS, 0, i,
+                                100);
+    }
+    assert_int_equal (med_monitor_dropped (f->mon), 0);
+    s_send_full (f, "planner", "payments", "finance", "finance", MED_PASS, 0, 1, 100);
+    assert_int_equal (med_monitor_dropped (f->mon), 1);
+    for (uint32_t i = N - 1; i > 0; i--) {
+        uint32_t j = (uint32_t) (s_rand (f) * (i + 1));
+        uint64_t t = seqs [i];
+        seqs [i] = seqs [j];
+        seqs [j] = t;
+    }
+    //  Not the recipient's reply: nothing freed.
+    s_send_full (f, "worker", "planner", "message", "message", MED_PASS, seqs [0], 2, 20);
+    for (uint32_t i = 0; i < N / 2; i++) {
+        if (i == N / 4) {
+            uint8_t *data;
+            size_t size;
+            assert_int_equal (med_monitor_save (f->mon, &data, &size), 0);
+            med_monitor_t *again = med_monitor_new (0);
+            assert_non_null (again);
+            med_monitor_configure (again, f->policy);
+            assert_int_equal (med_monitor_load (again, data, size), 0);
+            free (data);
+            med_monitor_destroy (&f->mon);
+            f->mon = again;
+        }
+        s_send_full (f, "payments", "planner", "message", "message", MED_PASS, seqs [i], 3, 20);
+        answered [seqs [i]] = true;
+    }
+    //  Answered twice: the second frees nothing.
+    for (uint32_t i = 0; i < N / 2; i++) {
+        s_send_full (f, "payments", "planner", "message", "message", MED_PASS, seqs [i], 4, 20);
+    }
+    //  Exactly N / 2 places are free again.
+    uint64_t dropped = med_monitor_dropped (f->mon);
+    for (uint32_t i = 0; i < N / 2; i++) {
+        s_send_full (f, "planner", "payments", "finance", "finance", MED_PASS, 0, 5, 100);
+    }
+    assert_int_equal (med_monitor_dropped (f->mon), dropped);
+    s_send_full (f, "planner", "payments", "finance", "finance", MED_PASS, 0, 6, 100);
+    assert_int_equal (med_monitor_dropped (f->mon), dropped + 1);
+    //  Due: the alert's evidence is of those never answered.
+    s_opened (f, NULL, false);
+    f->now += 31 * SEC;
+    med_monitor_tick (f->mon, f->now);
+    const med_alert_t *alerts [8];
+    size_t n = med_monitor_alerts (f->mon, alerts, 8);
+    bool found = false;
+    for (size_t a = 0; a < n; a++) {
+        if (alerts [a]->kind != BUS_ALERT_RESULT) {
+            continue;
+        }
+        found = true;
+        assert_true (alerts [a]->n_evidence > 0);
+        for (uint32_t e = 0; e < alerts [a]->n_evidence; e++) {
+            assert_false (answered [alerts [a]->evidence [e]]);
+        }
+    }
+    assert_true (found);
+    free (seqs);
+    free (answered);
+    s_close (&f);
+}
+
 //  ---------------------------------------------------------------------
 //  Destinations, timing, cost
 
@@ -742,6 +826,7 @@ main (void)
         cmocka_unit_test (test_pingpong_and_volume),
         cmocka_unit_test (test_heartbeat_missed),
         cmocka_unit_test (test_result_missed_and_denied),
+        cmocka_unit_test (test_many_results_waiting),
         cmocka_unit_test (test_new_edge_and_probe),
         cmocka_unit_test (test_timing),
         cmocka_unit_test (test_cost),
