@@ -183,8 +183,8 @@ bench:
 	@$(MAKE) --no-print-directory BUILD=build/release all \
 	    $(BENCH_SRC:bench/%.c=build/release/bench/%)
 	@BUILD=build/release bench/run.sh
-	@echo "== the detectors on against off (bench/monitor.sh; BENCH_FULL: 5 rounds of 100,000)"
-	@BUILD=build/release $(if $(BENCH_FULL),,MONITOR_ROUNDS=3 MONITOR_COUNT=30000 MONITOR_SECONDS=8) \
+	@echo "== the detectors on against off (bench/monitor.sh; BENCH_FULL: 11 rounds of 100,000)"
+	@BUILD=build/release $(if $(BENCH_FULL),,MONITOR_ROUNDS=7 MONITOR_COUNT=30000 MONITOR_SECONDS=8) \
 	    bench/monitor.sh
 	@echo "== blast radius at scale (bench/blast.sh)"
 	@BUILD=build/release bench/blast.sh
