@@ -1,6 +1,7 @@
 /*  bus_merkle.c: leaf hashes, the frontier, and RFC 9162 proofs. */
 #include "bus_merkle.h"
 
+#include <assert.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -102,16 +103,25 @@ bus_tree_init (bus_tree_t *self)
 void
 bus_tree_append (bus_tree_t *self, const uint8_t leaf [32])
 {
+    bus_tree_append_subtree (self, 0, leaf);
+}
+
+void
+bus_tree_append_subtree (bus_tree_t *self, unsigned level, const uint8_t root [32])
+{
+    assert (level < BUS_MERKLE_DEPTH);
+    uint64_t unit = (uint64_t) 1 << level;
+    assert ((self->size & (unit - 1)) == 0);
     //  Like a binary counter: each carry merges two equal subtrees.
     uint8_t h [BUS_MERKLE_HASH];
-    memcpy (h, leaf, BUS_MERKLE_HASH);
-    int i = 0;
+    memcpy (h, root, BUS_MERKLE_HASH);
+    unsigned i = level;
     while (self->size & ((uint64_t) 1 << i)) {
         bus_merkle_node (h, self->nodes [i], h);
         i++;
     }
     memcpy (self->nodes [i], h, BUS_MERKLE_HASH);
-    self->size++;
+    self->size += unit;
 }
 
 void

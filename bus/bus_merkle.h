@@ -57,6 +57,15 @@ void
     bus_tree_append (bus_tree_t *self, const uint8_t leaf [32]);
 void
     bus_tree_root (const bus_tree_t *self, uint8_t out [32]);
+//  Appends 2^level leaves at once, given the root of their perfect subtree
+//  (as bus_merkle_node makes it from them): the same tree as appending each
+//  of them, for a tree whose size is a multiple of 2^level (asserted), at
+//  the cost of the carries only. The size's bits below level are zero, so
+//  the subtree lands at nodes [level] and merges upward like one leaf does
+//  at nodes [0]; RFC 9162's MTH splits at the largest power of two below
+//  n, which is where these aligned subtrees sit.
+void
+    bus_tree_append_subtree (bus_tree_t *self, unsigned level, const uint8_t root [32]);
 
 //  Persisted form: 8 bytes big-endian size, then the popcount (size) hashes
 //  from the lowest bit up. encode returns the length written (out holds at

@@ -964,6 +964,9 @@ bus_store_scan (bus_store_t *self, uint64_t from, bus_store_scan_fn *fn, void *a
             rc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
         }
     }
+    if (result == 0 && rc == MDB_NOTFOUND) {
+        result = fn (arg, 0, NULL, 0);
+    }
     self->iterating--;
     if (result == 0 && rc && rc != MDB_NOTFOUND) {
         result = bus_fail (err, BUS_EIO, "log %s: reading: %s", self->dir, mdb_strerror (rc));

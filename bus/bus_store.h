@@ -130,8 +130,11 @@ int
 
 //  Like bus_store_iterate, without decoding: fn gets the key's seq and the
 //  stored bytes, valid until bus_store_scan returns (one read transaction
-//  for the whole scan, so a callback may keep them for a batch). The store
-//  must not be written meanwhile.
+//  for the whole scan, so a callback may keep them for a batch). After the
+//  last record fn is called once more with raw NULL (seq and raw_len 0),
+//  still inside the transaction, so it can finish what it kept; not after
+//  fn stopped the scan (non-zero) or a read error. The store must not be
+//  written meanwhile.
 typedef int (bus_store_scan_fn) (void *arg, uint64_t seq, const uint8_t *raw, size_t raw_len);
 int
     bus_store_scan (bus_store_t *self, uint64_t from, bus_store_scan_fn *fn, void *arg,

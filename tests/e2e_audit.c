@@ -11,10 +11,13 @@
 #include "check.h"
 #include "harness.h"
 #include "bus_checkpoint.h"
+#include "bus_merkle.h"
+#include "bus_store.h"
 #include "logfix.h"
 
 #include <inttypes.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -804,6 +807,259 @@ test_key_and_directory_refused (void **state)
     assert_int_equal (s_run (cmd), 0);
 }
 
+
+//  --------------------------------------------------------------------------
+//  Across verify's batches
+
+//  verify hashes the log in batches of 8192 records (S_BATCH in
+//  cmd_audit.c) on several threads and checks them in order. This log
+//  spans three batches; it is written through the store (as the bus does,
+//  only faster), and the checkpoints are signed here, at sizes on and
+//  beside the batch edges, with roots from the leaves one by one.
+#define BATCH   8192
+#define BIG     (2 * BATCH + 300)
+
+static const uint64_t s_sizes [] = {
+    1, 4000, BATCH - 1, BATCH, BATCH + 1, 12000, 2 * BATCH - 1, 2 * BATCH, 2 * BATCH + 1, BIG - 1
+};
+#define SIZES (sizeof s_sizes / sizeof s_sizes [0])
+
+static uint8_t s_big_leaves [BIG][32];
+
+static int
+s_big_leaf (void *arg, uint64_t seq, const uint8_t *raw, size_t raw_len)
+{
+    (void) arg;
+    if (!raw) {
+        return 0;
+    }
+    return seq >= 1 && seq <= BIG && bus_record_leaf_hash (raw, raw_len, s_big_leaves [seq - 1]) == 0
+        ? 0: -1;
+}
+
+//  The root of the first n records, leaf by leaf, in base64.
+static void
+s_big_root (uint64_t n, char out [48])
+{
+    bus_tree_t tree;
+    bus_tree_init (&tree);
+    for (uint64_t i = 0; i < n; i++) {
+        bus_tree_append (&tree, s_big_leaves [i]);
+    }
+    uint8_t root [32];
+    bus_tree_root (&tree, root);
+    sodium_bin2base64 (out, 48, root, 32, sodium_base64_VARIANT_ORIGINAL);
+}
+
+static int
+s_setup_batches (void **state)
+{
+    if (s_setup_own (state) != 0) {
+        return -1;
+    }
+    audit_t *a = *state;
+    bus_store_t *store;
+    bus_error_t err;
+    bus_store_options_t options = { 0 };
+    if (bus_store_open (&store, a->h.data, &options, &err) != 0) {
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 1; rc == 0 && i <= BIG; i++) {
+        char id [32], payload [200];
+        snprintf (id, sizeof id, "id-%d", i);
+        snprintf (payload, sizeof payload, "payload %d, long enough to be a few blocks of the "
+                  "hash and to make pages of only a few records each %d", i, i);
+        uint8_t digest [32];
+        bus_hash (digest, payload, strlen (payload));
+        Bulkhead__V1__Record rec = BULKHEAD__V1__RECORD__INIT;
+        rec.kind = BULKHEAD__V1__RECORD_KIND__RECORD_SEND;
+        rec.sender = "planner";
+        rec.recipient = "writer";
+        rec.intent = "message";
+        rec.intent_class = "message";
+        rec.message_id = id;
+        rec.has_payload_digest = rec.has_payload = true;
+        rec.payload_digest.data = digest;
+        rec.payload_digest.len = 32;
+        rec.payload.data = (uint8_t *) payload;
+        rec.payload.len = strlen (payload);
+        rec.has_verdict = true;
+        rec.verdict = BULKHEAD__V1__VERDICT__VERDICT_DELIVERED;
+        rec.code = "OK";
+        rc = bus_store_append (store, &rec, &err);
+        if (rc == 0 && (i % 1000 == 0 || i == BIG)) {
+            rc = bus_store_commit (store, &err);
+        }
+    }
+    if (rc == 0) {
+        rc = bus_store_scan (store, 1, s_big_leaf, NULL, &err) == 0? 0: -1;
+    }
+    bus_store_destroy (&store);
+    bus_signer_t signer;
+    if (rc != 0 || bus_signer_load (&signer, a->key, true, &err) != 0) {
+        return -1;
+    }
+    mkdir (a->ckpt, 0700);
+    uint8_t prev [32] = { 0 };
+    for (size_t k = 0; rc == 0 && k < SIZES; k++) {
+        bus_tree_t tree;
+        bus_tree_init (&tree);
+        for (uint64_t i = 0; i < s_sizes [k]; i++) {
+            bus_tree_append (&tree, s_big_leaves [i]);
+        }
+        bus_checkpoint_t c = { .size = s_sizes [k], .time_us = 1764633600000000ULL + k,
+                               .number = k + 1 };
+        snprintf (c.origin, sizeof c.origin, "bulkhead/batches");
+        snprintf (c.policy, sizeof c.policy, "%064d", 0);
+        bus_tree_root (&tree, c.root);
+        memcpy (c.prev, prev, 32);
+        char *note = bus_checkpoint_sign (&c, &signer, 1, prev, &err);
+        rc = note && bus_checkpoint_write (a->ckpt, k + 1, note, &err) == 0? 0: -1;
+        free (note);
+    }
+    sodium_memzero (&signer, sizeof signer);
+    return rc;
+}
+
+//  The whole log: every checkpoint matches (those inside a batch too), and
+//  the root is the one of the leaves one by one.
+static void
+test_batches_intact (void **state)
+{
+    audit_t *a = *state;
+    char root [48], want [120];
+    s_big_root (BIG, root);
+    snprintf (want, sizeof want, "%d records, sequence 1..%d", BIG, BIG);
+    s_expect_ok (a, a->h.data, NULL, want);
+    s_expect_ok (a, a->h.data, NULL, root);
+    snprintf (want, sizeof want, "matches %zu signed checkpoints", SIZES);
+    s_expect_ok (a, a->h.data, a->ckpt, want);
+}
+
+//  Logs shorter than a batch, of exactly one or two, and one past: the
+//  last batch is partial, or there is none after the full ones.
+static void
+test_batches_sizes (void **state)
+{
+    audit_t *a = *state;
+    static const uint64_t lengths [] = {
+        1, 2, 3, BATCH - 1, BATCH, BATCH + 1, 2 * BATCH, 2 * BATCH + 1
+    };
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths [0]; i++) {
+        uint64_t n = lengths [i];
+        const char *data = s_copy (a, a->h.data, "cut");
+        assert_int_equal (logfix_cut (data, n + 1, UINT64_MAX), 0);
+        char root [48], want [120];
+        s_big_root (n, root);
+        s_expect_ok (a, data, NULL, root);
+        //  The checkpoints it holds in full, as a backup would be checked.
+        size_t held = 0;
+        while (held < SIZES && s_sizes [held] <= n) {
+            held++;
+        }
+        char *out = NULL;
+        int rc = harness_run (&a->h, &out, "verify", "--data", data, "--checkpoints", a->ckpt,
+                              "--pub", a->pub, "--backup", NULL);
+        snprintf (want, sizeof want, "matches %zu signed checkpoints", held);
+        if (rc != 0 || !strstr (out, want) || !strstr (out, root)) {
+            fail_msg ("verify of %" PRIu64 " records: exit %d, want 0, \"%s\" and root %s: %s",
+                      n, rc, want, root, out);
+        }
+        free (out);
+    }
+}
+
+//  A payload changed at a batch's first or last record, in its second
+//  half (hashed by another thread than the first half may be), in the
+//  last, partial batch: that record is named. With two changed, the first.
+static void
+test_batches_first_bad_named (void **state)
+{
+    audit_t *a = *state;
+    static const uint64_t at [] = {
+        1, BATCH - 1, BATCH, BATCH + 1, BATCH + BATCH / 2 + 7, 2 * BATCH, 2 * BATCH + 1, BIG
+    };
+    char text [64], want [160];
+    for (size_t i = 0; i < sizeof at / sizeof at [0]; i++) {
+        const char *data = s_copy (a, a->h.data, "payload");
+        snprintf (text, sizeof text, "payload %" PRIu64 ",", at [i]);
+        s_edit (data, at [i], text);
+        snprintf (want, sizeof want, "record %" PRIu64 ": its payload does not match", at [i]);
+        s_expect_bad (a, data, NULL, want);
+    }
+    //  Two: a later batch may be hashed first; the earlier record is named.
+    static const uint64_t pairs [][2] = {
+        { BATCH + 5000, 2 * BATCH + 100 }, { BATCH + 100, BATCH + 8000 }, { 3, 2 * BATCH }
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs [0]; i++) {
+        const char *data = s_copy (a, a->h.data, "two");
+        for (int k = 1; k >= 0; k--) {
+            snprintf (text, sizeof text, "payload %" PRIu64 ",", pairs [i][k]);
+            s_edit (data, pairs [i][k], text);
+        }
+        snprintf (want, sizeof want, "record %" PRIu64 ": its payload does not match",
+                  pairs [i][0]);
+        s_expect_bad (a, data, NULL, want);
+    }
+}
+
+//  The chain across a batch edge: the last record of a batch edited, the
+//  first of the next names it; a batch's first record deleted.
+static void
+test_batches_chain_across (void **state)
+{
+    audit_t *a = *state;
+    char text [64], want [160];
+    const char *data = s_copy (a, a->h.data, "edge");
+    snprintf (text, sizeof text, "id-%d", BATCH);
+    s_edit (data, BATCH, text);
+    snprintf (want, sizeof want, "record %d: its prev_hash is not the hash of record %d",
+              BATCH + 1, BATCH);
+    s_expect_bad (a, data, NULL, want);
+
+    data = s_copy (a, a->h.data, "deleted");
+    assert_int_equal (logfix_put (data, 2 * BATCH + 1, NULL, 0), 0);
+    snprintf (want, sizeof want, "record %d is missing (the next one there is %d)",
+              2 * BATCH + 1, 2 * BATCH + 2);
+    s_expect_bad (a, data, NULL, want);
+
+    //  A whole batch's worth gone: the record after the gap is the next.
+    data = s_copy (a, a->h.data, "gap");
+    assert_int_equal (logfix_cut (data, BATCH + 1, 2 * BATCH), 0);
+    snprintf (want, sizeof want, "record %d is missing (the next one there is %d)", BATCH + 1,
+              2 * BATCH + 1);
+    s_expect_bad (a, data, NULL, want);
+}
+
+//  An edit re-chained after it (only the checkpoints tell): the checkpoint
+//  whose tree is the first to hold it is named, where it ends inside a
+//  batch (the tree at that size is built from the batch's subtrees).
+static void
+test_batches_rechained (void **state)
+{
+    audit_t *a = *state;
+    static const struct {
+        uint64_t seq;
+        size_t ckpt;        //  index in s_sizes of the first covering it
+    } cases [] = {
+        { 2, 1 }, { BATCH, 3 }, { BATCH + 3000, 5 }, { 2 * BATCH - 1, 6 }, { BIG - 1, 9 }
+    };
+    char text [64], want [300];
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        const char *data = s_copy (a, a->h.data, "rechained");
+        snprintf (text, sizeof text, "id-%" PRIu64, cases [i].seq);
+        s_edit (data, cases [i].seq, text);
+        assert_int_equal (logfix_rechain (data, cases [i].seq + 1), 0);
+        s_expect_ok (a, data, NULL, NULL);
+        size_t k = cases [i].ckpt;
+        snprintf (want, sizeof want, "the log does not match checkpoint %zu (records 1..%"
+                  PRIu64 "): a record among %" PRIu64 "..%" PRIu64 " was changed", k + 1,
+                  s_sizes [k], s_sizes [k - 1] + 1, s_sizes [k]);
+        s_expect_bad (a, data, a->ckpt, want);
+    }
+}
+
 int
 main (void)
 {
@@ -833,7 +1089,16 @@ main (void)
         cmocka_unit_test_setup_teardown (test_key_and_directory_refused, s_setup_own,
                                          s_group_teardown),
     };
+    const struct CMUnitTest batches [] = {
+        cmocka_unit_test (test_batches_intact),
+        cmocka_unit_test (test_batches_sizes),
+        cmocka_unit_test (test_batches_first_bad_named),
+        cmocka_unit_test (test_batches_chain_across),
+        cmocka_unit_test (test_batches_rechained),
+    };
     int failed = cmocka_run_group_tests_name ("tampering", shared, s_group_setup,
                                               s_group_teardown);
-    return failed + cmocka_run_group_tests_name ("runs", own, NULL, NULL);
+    failed += cmocka_run_group_tests_name ("runs", own, NULL, NULL);
+    return failed + cmocka_run_group_tests_name ("batches", batches, s_setup_batches,
+                                                 s_group_teardown);
 }

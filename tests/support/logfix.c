@@ -28,7 +28,7 @@ static int
 s_open (const char *dir, MDB_env **env, MDB_txn **txn, MDB_dbi *log, MDB_dbi *meta)
 {
     if (mdb_env_create (env) || mdb_env_set_maxdbs (*env, 16)
-    ||  mdb_env_set_mapsize (*env, (size_t) 64 << 20)
+    ||  mdb_env_set_mapsize (*env, (size_t) 256 << 20)
     ||  mdb_env_open (*env, dir, MDB_NOTLS, 0600)) {
         mdb_env_close (*env);
         return -1;
@@ -155,6 +155,40 @@ logfix_put (const char *dir, uint64_t seq, const uint8_t *data, size_t len)
     return s_close (env, txn, rc? -1: 0);
 }
 
+int
+logfix_cut (const char *dir, uint64_t from, uint64_t to)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi log, meta;
+    if (s_open (dir, &env, &txn, &log, &meta)) {
+        return -1;
+    }
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, log, &cursor);
+    if (rc == 0) {
+        uint8_t key [8];
+        s_be64 (key, from);
+        MDB_val k = { 8, key }, v;
+        while ((rc = mdb_cursor_get (cursor, &k, &v, MDB_SET_RANGE)) == 0) {
+            uint64_t seq = 0;
+            for (size_t i = 0; i < k.mv_size; i++) {
+                seq = seq << 8 | ((uint8_t *) k.mv_data) [i];
+            }
+            if (seq > to) {
+                rc = MDB_NOTFOUND;
+                break;
+            }
+            if ((rc = mdb_cursor_del (cursor, 0)) != 0) {
+                break;
+            }
+            k = (MDB_val) { 8, key };
+        }
+        mdb_cursor_close (cursor);
+    }
+    return s_close (env, txn, rc == MDB_NOTFOUND? 0: -1);
+}
+
 uint64_t
 logfix_last (const char *dir)
 {
@@ -201,7 +235,8 @@ logfix_rechain (const char *dir, uint64_t from)
     if (s_open (dir, &env, &txn, &log, &meta)) {
         return -1;
     }
-    //  Every record, in key order, into memory (the fixtures are small).
+    //  Every record, in key order, into memory (the fixtures are small:
+    //  tens of thousands of records at most).
     MDB_cursor *cursor;
     MDB_val k, v;
     size_t count = 0, max = 1024;
@@ -210,8 +245,12 @@ logfix_rechain (const char *dir, uint64_t from)
     int rc = mdb_cursor_open (txn, log, &cursor);
     for (int op = MDB_FIRST; rc == 0 && mdb_cursor_get (cursor, &k, &v, op) == 0; op = MDB_NEXT) {
         if (count == max) {
-            rc = -1;
-            break;
+            max *= 2;
+            recs = realloc (recs, max * sizeof *recs);
+            lens = realloc (lens, max * sizeof *lens);
+            if (!recs || !lens) {
+                abort ();           //  a test fixture out of memory
+            }
         }
         recs [count] = malloc (v.mv_size);
         memcpy (recs [count], v.mv_data, v.mv_size);

@@ -25,6 +25,9 @@ int logfix_v1 (const char *dir, int records);
 int logfix_get (const char *dir, uint64_t seq, uint8_t **data, size_t *len);
 //  Writes (len > 0) or deletes (data NULL) record seq. 0 or -1.
 int logfix_put (const char *dir, uint64_t seq, const uint8_t *data, size_t len);
+//  Deletes records from..to in one transaction (to UINT64_MAX: a cut
+//  tail). 0 or -1.
+int logfix_cut (const char *dir, uint64_t from, uint64_t to);
 //  Highest seq in the log (0 if empty).
 uint64_t logfix_last (const char *dir);
 //  Writes meta key = value (a string). 0 or -1.
