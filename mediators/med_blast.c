@@ -81,9 +81,9 @@ s_mask (med_graph_t *graph, size_t e, bool tainted, int level)
 static uint32_t
 s_next (med_blast_t *self, size_t e, bool tainted)
 {
-    const bus_edge_t *edge = &med_graph_policy (self->graph)->edges [e];
-    bool t2 = !self->inside [edge->to] && med_graph_taints (self->graph, e, tainted);
-    return edge->to * 2 + (t2? 1: 0);
+    uint32_t to = self->to [e];
+    bool t2 = !self->inside [to] && med_graph_taints (self->graph, e, tainted);
+    return to * 2 + (t2? 1: 0);
 }
 
 static void
@@ -127,7 +127,6 @@ s_search (med_blast_t *self, int level, uint32_t *queue)
 static void
 s_plain (med_blast_t *self, uint32_t *queue)
 {
-    const bus_policy_t *policy = med_graph_policy (self->graph);
     for (size_t a = 0; a < self->n_agents; a++) {
         self->plain_dist [a] = self->plain_via [a] = S_NONE;
     }
@@ -143,7 +142,7 @@ s_plain (med_blast_t *self, uint32_t *queue)
         size_t first, count;
         med_graph_out (self->graph, u, &first, &count);
         for (size_t e = first; e < first + count; e++) {
-            uint32_t v = policy->edges [e].to;
+            uint32_t v = self->to [e];
             if (self->plain_dist [v] == S_NONE) {
                 self->plain_dist [v] = self->plain_dist [u] + 1;
                 self->plain_via [v] = (uint32_t) e;
@@ -345,10 +344,14 @@ s_candidates (med_blast_t *self, int c, uint32_t v, s_cand_t **cands, size_t *ca
     const bus_policy_t *policy = med_graph_policy (graph);
     const uint32_t *in;
     size_t n_in, n = 0;
+    if (!(med_graph_in_classes (graph, v) & S_BIT (c))) {
+        return 0;                       //  nothing of class c comes in
+    }
     med_graph_in (graph, v, &in, &n_in);
+    const uint32_t *senders = med_graph_in_from (graph, v);
     for (size_t i = 0; i < n_in; i++) {
-        const bus_edge_t *edge = &policy->edges [in [i]];
-        if (!(edge->classes & S_BIT (c)) || self->plain_dist [edge->from] == S_NONE) {
+        uint32_t from = senders [i];
+        if (self->plain_dist [from] == S_NONE || !(policy->edges [in [i]].classes & S_BIT (c))) {
             continue;
         }
         if (n + 5 > *cap) {
@@ -361,14 +364,14 @@ s_candidates (med_blast_t *self, int c, uint32_t v, s_cand_t **cands, size_t *ca
         }
         for (int level = 0; level < 2; level++) {
             for (int t = 0; t < 2; t++) {
-                uint32_t st = edge->from * 2 + (uint32_t) t;
+                uint32_t st = from * 2 + (uint32_t) t;
                 if (self->dist [level][st] != S_NONE
                 &&  (s_mask (graph, in [i], t, level) & S_BIT (c))) {
                     (*cands) [n++] = (s_cand_t) { level, self->dist [level][st] + 1, st, in [i] };
                 }
             }
         }
-        (*cands) [n++] = (s_cand_t) { 2, self->plain_dist [edge->from] + 1, edge->from, in [i] };
+        (*cands) [n++] = (s_cand_t) { 2, self->plain_dist [from] + 1, from, in [i] };
     }
     if (n) {
         qsort (*cands, n, sizeof **cands, s_cand_compare);
@@ -727,6 +730,7 @@ static void
 s_flow_push (med_blast_t *self, s_flow_t *f, uint32_t m)
 {
     const bus_edge_t *edges = med_graph_policy (self->graph)->edges;
+    //  Rare (at most S_CUT_MAX + 1 paths a cut): the policy's edges will do.
     uint32_t src = (uint32_t) self->n_agents, snk = src + 1;
     uint32_t x = m;
     if (x == snk) {
@@ -793,7 +797,7 @@ static bool
 s_flow_augment (med_blast_t *self, s_flow_t *f)
 {
     med_graph_t *graph = self->graph;
-    const bus_edge_t *edges = med_graph_policy (graph)->edges;
+    const uint32_t *to = self->to;
     uint32_t src = (uint32_t) self->n_agents, snk = src + 1;
     uint32_t cap = S_CUT_MAX + 1;
     uint32_t stamp = ++f->stamp;
@@ -826,19 +830,20 @@ s_flow_augment (med_blast_t *self, s_flow_t *f)
             med_graph_out (graph, u, &first, &count);
             for (size_t e = first; e < first + count; e++) {
                 if ((f->arc [e] & (S_ARC_IN | S_ARC_FLOW)) == S_ARC_IN
-                &&  s_flow_reach (f->fmark, f->fvia, f->bmark, f->fq, &ft, stamp, edges [e].to,
+                &&  s_flow_reach (f->fmark, f->fvia, f->bmark, f->fq, &ft, stamp, to [e],
                                   (uint32_t) e * 2)) {
-                    s_flow_push (self, f, edges [e].to);
+                    s_flow_push (self, f, to [e]);
                     return true;
                 }
             }
             med_graph_in (graph, u, &in, &n_in);
+            const uint32_t *from = med_graph_in_from (graph, u);
             for (size_t i = 0; i < n_in; i++) {
                 uint32_t e = in [i];
                 if ((f->arc [e] & (S_ARC_IN | S_ARC_FLOW)) == (S_ARC_IN | S_ARC_FLOW)
-                &&  s_flow_reach (f->fmark, f->fvia, f->bmark, f->fq, &ft, stamp, edges [e].from,
+                &&  s_flow_reach (f->fmark, f->fvia, f->bmark, f->fq, &ft, stamp, from [i],
                                   e * 2 + 1)) {
-                    s_flow_push (self, f, edges [e].from);
+                    s_flow_push (self, f, from [i]);
                     return true;
                 }
             }
@@ -853,21 +858,22 @@ s_flow_augment (med_blast_t *self, s_flow_t *f)
         //  Backward: the nodes with a residual arc into x.
         uint32_t x = f->bq [bh++];
         med_graph_in (graph, x, &in, &n_in);
+        const uint32_t *from = med_graph_in_from (graph, x);
         for (size_t i = 0; i < n_in; i++) {
             uint32_t e = in [i];
             if ((f->arc [e] & (S_ARC_IN | S_ARC_FLOW)) == S_ARC_IN
-            &&  s_flow_reach (f->bmark, f->bvia, f->fmark, f->bq, &bt, stamp, edges [e].from,
+            &&  s_flow_reach (f->bmark, f->bvia, f->fmark, f->bq, &bt, stamp, from [i],
                               e * 2)) {
-                s_flow_push (self, f, edges [e].from);
+                s_flow_push (self, f, from [i]);
                 return true;
             }
         }
         med_graph_out (graph, x, &first, &count);
         for (size_t e = first; e < first + count; e++) {
             if ((f->arc [e] & (S_ARC_IN | S_ARC_FLOW)) == (S_ARC_IN | S_ARC_FLOW)
-            &&  s_flow_reach (f->bmark, f->bvia, f->fmark, f->bq, &bt, stamp, edges [e].to,
+            &&  s_flow_reach (f->bmark, f->bvia, f->fmark, f->bq, &bt, stamp, to [e],
                               (uint32_t) e * 2 + 1)) {
-                s_flow_push (self, f, edges [e].to);
+                s_flow_push (self, f, to [e]);
                 return true;
             }
         }
@@ -925,9 +931,10 @@ s_cut (med_blast_t *self, s_flow_t *f, int cls, const uint32_t *sinks, size_t n_
         f->is_sink [sinks [k]] = 1;
         f->sink_flow [sinks [k]] = 0;
         med_graph_in (graph, sinks [k], &in, &n_in);
+        const uint32_t *from = med_graph_in_from (graph, sinks [k]);
         for (size_t i = 0; i < n_in; i++) {
             for (int t = 0; t < 2; t++) {
-                uint32_t st = policy->edges [in [i]].from * 2 + (uint32_t) t;
+                uint32_t st = from [i] * 2 + (uint32_t) t;
                 if ((med_graph_pass (graph, in [i], t) & S_BIT (cls)) && !back [st]) {
                     back [st] = 1;
                     queue [tail++] = st;
@@ -938,10 +945,15 @@ s_cut (med_blast_t *self, s_flow_t *f, int cls, const uint32_t *sinks, size_t n_
     while (head < tail) {
         uint32_t st = queue [head++];
         med_graph_in (graph, st / 2, &in, &n_in);
+        const uint32_t *from = med_graph_in_from (graph, st / 2);
+        //  A hop into st / 2 lands in st (s_next) if what it delivers taints
+        //  exactly when st is the tainted state.
+        bool inside = self->inside [st / 2], tainted = st & 1;
         for (size_t i = 0; i < n_in; i++) {
             for (int t = 0; t < 2; t++) {
-                uint32_t ps = policy->edges [in [i]].from * 2 + (uint32_t) t;
-                if (!back [ps] && med_graph_pass (graph, in [i], t) && s_next (self, in [i], t) == st) {
+                uint32_t ps = from [i] * 2 + (uint32_t) t;
+                if (!back [ps] && med_graph_pass (graph, in [i], t)
+                &&  (!inside && med_graph_taints (graph, in [i], t)) == tainted) {
                     back [ps] = 1;
                     queue [tail++] = ps;
                 }
@@ -960,7 +972,7 @@ s_cut (med_blast_t *self, s_flow_t *f, int cls, const uint32_t *sinks, size_t n_
                 continue;
             }
             uint64_t pass = med_graph_pass (graph, e, st & 1);
-            uint32_t to = policy->edges [e].to;
+            uint32_t to = self->to [e];
             bool last = f->is_sink [to] && (pass & S_BIT (cls));
             bool inner = pass && back [s_next (self, e, st & 1)] && !self->inside [to];
             if ((last || inner) && to != st / 2) {
@@ -1017,6 +1029,7 @@ med_blast_open (med_blast_t **out, med_graph_t *graph, const uint32_t *set, size
         return bus_fail (err, BUS_ENOMEM, "blast: out of memory");
     }
     self->graph = graph;
+    self->to = med_graph_recipients (graph);
     self->n_agents = policy->agent_count;
     size_t n = self->n_agents, n2 = n * 2;
     self->inside = calloc (n + 1, sizeof *self->inside);
@@ -1167,6 +1180,7 @@ med_blast_destroy (med_blast_t **self_p)
 
 typedef struct {
     med_graph_t *graph;
+    const uint32_t *to;                 //  recipient per edge
     int level;
     uint64_t privileged;
     size_t n2;
@@ -1179,8 +1193,7 @@ typedef struct {
 static uint32_t
 s_target_state (s_tarjan_t *t, size_t e, uint32_t st)
 {
-    const bus_edge_t *edge = &med_graph_policy (t->graph)->edges [e];
-    return edge->to * 2 + (med_graph_taints (t->graph, e, st & 1)? 1: 0);
+    return t->to [e] * 2 + (med_graph_taints (t->graph, e, st & 1)? 1: 0);
 }
 
 static void
@@ -1271,7 +1284,8 @@ med_blast_score (med_graph_t *graph, uint32_t direct [BUS_CLASS_MAX],
     size_t n = policy->agent_count, n2 = n * 2;
     memset (direct, 0, BUS_CLASS_MAX * sizeof *direct);
     memset (approval, 0, BUS_CLASS_MAX * sizeof *approval);
-    s_tarjan_t t = { .graph = graph, .privileged = s_privileged (policy), .n2 = n2 };
+    s_tarjan_t t = { .graph = graph, .to = med_graph_recipients (graph),
+                     .privileged = s_privileged (policy), .n2 = n2 };
     t.index = malloc ((n2 + 1) * sizeof *t.index);
     t.low = malloc ((n2 + 1) * sizeof *t.low);
     t.comp = malloc ((n2 + 1) * sizeof *t.comp);

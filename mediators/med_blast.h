@@ -144,6 +144,7 @@ typedef struct {
     uint64_t classes_approval;          //  ... with approval at most
     double ms_search, ms_targets, ms_cuts;  //  where the CPU time went
     //  Internal search state (per level, per state = agent * 2 + tainted).
+    const uint32_t *to;                 //  recipient per edge (the graph's)
     uint32_t *dist [2];
     uint32_t *parent [2];               //  previous state
     uint32_t *via [2];                  //  edge into this state

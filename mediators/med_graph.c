@@ -52,6 +52,9 @@ struct med_graph {
     size_t *out_first;                  //  agent_count + 1
     size_t *in_first;                   //  agent_count + 1
     uint32_t *in_edges;                 //  edge_count
+    uint32_t *in_from;                  //  edge_count: the sender of each in_edges
+    uint32_t *edge_to;                  //  edge_count: the recipient of each edge
+    uint64_t *in_classes;               //  per agent: the classes its in-edges carry
     uint32_t *edge_answer;              //  edge_count: index into answers, 0 not yet
     uint8_t *granted;                   //  edge_count: a standing grant names the pair
     s_answer_t *answers;                //  [0] unused
@@ -95,10 +98,14 @@ med_graph_new (med_graph_t **out, const bus_policy_t *policy, const bus_grant_t 
     self->out_first = calloc (agents + 1, sizeof *self->out_first);
     self->in_first = calloc (agents + 1, sizeof *self->in_first);
     self->in_edges = calloc (edges + 1, sizeof *self->in_edges);
+    self->in_from = calloc (edges + 1, sizeof *self->in_from);
+    self->edge_to = calloc (edges + 1, sizeof *self->edge_to);
+    self->in_classes = calloc (agents + 1, sizeof *self->in_classes);
     self->edge_answer = calloc (edges + 1, sizeof *self->edge_answer);
     self->granted = calloc (edges + 1, 1);
     self->agent_shape = calloc (agents + 1, sizeof *self->agent_shape);
-    if (!self->out_first || !self->in_first || !self->in_edges || !self->edge_answer
+    if (!self->out_first || !self->in_first || !self->in_edges || !self->in_from
+    ||  !self->edge_to || !self->in_classes || !self->edge_answer
     ||  !self->granted || !self->agent_shape) {
         med_graph_destroy (&self);
         return bus_fail (err, BUS_ENOMEM, "policy graph of %zu edges: out of memory", edges);
@@ -123,7 +130,11 @@ med_graph_new (med_graph_t **out, const bus_policy_t *policy, const bus_grant_t 
     }
     for (size_t e = 0; e < edges; e++) {
         uint32_t to = policy->edges [e].to;
-        self->in_edges [self->in_first [to] + fill [to]++] = (uint32_t) e;
+        size_t at = self->in_first [to] + fill [to]++;
+        self->in_edges [at] = (uint32_t) e;
+        self->in_from [at] = policy->edges [e].from;
+        self->edge_to [e] = to;
+        self->in_classes [to] |= policy->edges [e].classes;
     }
     free (fill);
     for (uint32_t g = 0; g < self->n_grants; g++) {
@@ -149,6 +160,9 @@ med_graph_destroy (med_graph_t **self_p)
     free (self->out_first);
     free (self->in_first);
     free (self->in_edges);
+    free (self->in_from);
+    free (self->edge_to);
+    free (self->in_classes);
     free (self->edge_answer);
     free (self->granted);
     free (self->answers);
@@ -179,12 +193,31 @@ med_graph_in (const med_graph_t *self, uint32_t a, const uint32_t **list, size_t
     *count = self->in_first [a + 1] - self->in_first [a];
 }
 
+const uint32_t *
+med_graph_in_from (const med_graph_t *self, uint32_t a)
+{
+    return self->in_from + self->in_first [a];
+}
+
+const uint32_t *
+med_graph_recipients (const med_graph_t *self)
+{
+    return self->edge_to;
+}
+
+uint64_t
+med_graph_in_classes (const med_graph_t *self, uint32_t a)
+{
+    return self->in_classes [a];
+}
+
 size_t
 med_graph_bytes (const med_graph_t *self)
 {
     size_t agents = self->policy->agent_count, edges = self->policy->edge_count;
     return sizeof *self + 2 * (agents + 1) * sizeof (size_t)
-         + (edges + 1) * (2 * sizeof (uint32_t) + 1) + agents * sizeof (uint32_t)
+         + (edges + 1) * (4 * sizeof (uint32_t) + 1)
+         + agents * (sizeof (uint32_t) + sizeof (uint64_t))
          + self->answers_size * sizeof (s_answer_t) + self->memo_size * sizeof (s_memo_t)
          + self->shapes_size * sizeof (s_shape_slot_t);
 }
