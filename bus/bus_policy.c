@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include <limits.h>
 #include <sodium.h>
 #include <zmq.h>
 
@@ -47,12 +49,16 @@ typedef struct {
     bus_policy_t base;
     s_keyref_t *by_key;                 //  every key (key, next_key) sorted
     size_t key_count;
+    //  Agents by name: open addressing, agent index + 1 (0: a free slot),
+    //  at most half full; names_size a power of two (0: no table).
+    uint32_t *by_name;
+    size_t names_size;
 } s_policy_t;
 
 typedef struct {
     const char *origin;                 //  file name for error messages
     bus_error_t *err;
-    char *buf;                          //  copy of the text, items point in
+    char *buf;                          //  the text, NUL-terminated, items point in
     s_item_t *items;
     int count;
     s_policy_t *self;
@@ -166,36 +172,33 @@ s_read_item (s_ctx_t *ctx, char *p, char *end, int line)
     }
     *name_end = 0;
 
-    //  Grows by doubling: at each power of two, room for as many again
-    int count = ctx->count;
-    if ((count & (count - 1)) == 0) {
-        s_item_t *items = realloc (ctx->items, (count? 2 * count: 1)
-                                               * sizeof *items);
-        if (!items) {
-            return s_nomem (ctx);
-        }
-        ctx->items = items;
-    }
-    ctx->items [count] = (s_item_t) {
+    //  s_read made room for one item a line
+    ctx->items [ctx->count] = (s_item_t) {
         .name = name, .value = value, .line = line, .child = -1, .next = -1
     };
     return 0;
 }
 
-//  Fills ctx->items from the text. Children are indented exactly four
-//  spaces deeper than their parent; tabs would make depth a matter of the
-//  reader's editor settings, so they are refused.
+//  Fills ctx->items from the text in ctx->buf (len bytes and room for a
+//  NUL), which it cuts into strings in place. Children are indented
+//  exactly four spaces deeper than their parent; tabs would make depth a
+//  matter of the reader's editor settings, so they are refused.
 static int
-s_read (s_ctx_t *ctx, const char *text, size_t len)
+s_read (s_ctx_t *ctx, size_t len)
 {
-    ctx->buf = malloc (len + 1);
-    if (!ctx->buf) {
+    ctx->buf [len] = 0;
+    size_t lines = 1;
+    for (const char *c = ctx->buf; (c = memchr (c, '\n', len - (size_t) (c - ctx->buf)));
+         c++) {
+        lines++;
+    }
+    if (lines > INT_MAX) {
+        return s_fail (ctx, INT_MAX, "more than %d lines", INT_MAX);
+    }
+    ctx->items = malloc (lines * sizeof *ctx->items);
+    if (!ctx->items) {
         return s_nomem (ctx);
     }
-    if (len) {
-        memcpy (ctx->buf, text, len);
-    }
-    ctx->buf [len] = 0;
 
     int last [S_DEPTH_MAX];             //  last item seen at each depth
     int last_depth = -1;
@@ -384,7 +387,6 @@ static int
 s_key (s_ctx_t *ctx, const s_item_t *item, const s_option_t *table,
        const char *where, int *seen)
 {
-    char known [S_KNOWN_MAX] = "";
     for (int i = 0; table [i].name; i++) {
         if (strcmp (item->name, table [i].name) == 0) {
             if (seen [i]) {
@@ -395,6 +397,9 @@ s_key (s_ctx_t *ctx, const s_item_t *item, const s_option_t *table,
             seen [i] = item->line;
             return i;
         }
+    }
+    char known [S_KNOWN_MAX] = "";
+    for (int i = 0; table [i].name; i++) {
         s_append (known, sizeof known, table [i].name);
     }
     return s_fail (ctx, item->line, "unknown key '%.64s' in %s (known: %s)",
@@ -564,11 +569,13 @@ static int
 s_choice (s_ctx_t *ctx, int line, const char *what, const char *value,
           const char *const *words)
 {
-    char known [S_KNOWN_MAX] = "";
     for (int i = 0; words [i]; i++) {
         if (strcmp (value, words [i]) == 0) {
             return i;
         }
+    }
+    char known [S_KNOWN_MAX] = "";
+    for (int i = 0; words [i]; i++) {
         s_append (known, sizeof known, words [i]);
     }
     return s_fail (ctx, line, "unknown %s '%.64s' (known: %s)", what, value,
@@ -813,6 +820,41 @@ s_agent_other (s_ctx_t *ctx, void *base, s_item_t *item)
     return 0;
 }
 
+//  FNV-1a: names are short, and the table compares them whole.
+static uint64_t
+s_name_hash (const char *name)
+{
+    uint64_t h = UINT64_C (0xcbf29ce484222325);
+    for (const unsigned char *p = (const unsigned char *) name; *p; p++) {
+        h = (h ^ *p) * UINT64_C (0x100000001b3);
+    }
+    return h;
+}
+
+//  The agents by name, once they are sorted and known distinct.
+static int
+s_index_names (s_ctx_t *ctx)
+{
+    s_policy_t *self = ctx->self;
+    size_t size = 16;
+    while (size < 2 * self->base.agent_count) {
+        size *= 2;
+    }
+    self->by_name = calloc (size, sizeof *self->by_name);
+    if (!self->by_name) {
+        return s_nomem (ctx);
+    }
+    self->names_size = size;
+    for (size_t a = 0; a < self->base.agent_count; a++) {
+        size_t i = s_name_hash (self->base.agents [a].name) & (size - 1);
+        while (self->by_name [i]) {
+            i = (i + 1) & (size - 1);
+        }
+        self->by_name [i] = (uint32_t) a + 1;
+    }
+    return 0;
+}
+
 static int
 s_by_name (const void *a, const void *b)
 {
@@ -887,6 +929,9 @@ s_section_agents (s_ctx_t *ctx, int first)
             return s_fail (ctx, later, "agent '%s' is given twice (lines %d "
                            "and %d); rename one", a->name, earlier, later);
         }
+    }
+    if (s_index_names (ctx) != 0) {
+        return -1;
     }
     //  Keys live at most key_max_age days from when they were made.
     for (size_t i = 0; i < count; i++) {
@@ -972,6 +1017,66 @@ s_edge_cmp (const void *a, const void *b)
     return x->to < y->to? -1: x->to > y->to;
 }
 
+//  Sorts the edges by (from, to), keeping the file's order among equals
+//  (as a merge sort would): two counting sorts over agent indices give the
+//  order, and each edge then moves once, in place, cycle by cycle. An
+//  edge is 128 bytes; a comparison sort would read them at random twenty
+//  times over, and need a second array of them.
+static int
+s_sort_edges (s_ctx_t *ctx)
+{
+    bus_policy_t *self = &ctx->self->base;
+    size_t n = self->edge_count, agents = self->agent_count;
+    uint32_t *order = malloc ((n + 1) * sizeof *order);
+    uint32_t *by_to = malloc ((n + 1) * sizeof *by_to);
+    size_t *at = calloc (agents + 1, sizeof *at);
+    if (!order || !by_to || !at) {
+        free (order), free (by_to), free (at);
+        return s_nomem (ctx);
+    }
+    for (size_t e = 0; e < n; e++) {
+        at [self->edges [e].to + 1]++;
+    }
+    for (size_t a = 1; a < agents; a++) {
+        at [a] += at [a - 1];
+    }
+    for (size_t e = 0; e < n; e++) {
+        by_to [at [self->edges [e].to]++] = (uint32_t) e;
+    }
+    memset (at, 0, (agents + 1) * sizeof *at);
+    for (size_t e = 0; e < n; e++) {
+        at [self->edges [e].from + 1]++;
+    }
+    for (size_t a = 1; a < agents; a++) {
+        at [a] += at [a - 1];
+    }
+    for (size_t k = 0; k < n; k++) {
+        uint32_t e = by_to [k];
+        order [at [self->edges [e].from]++] = e;
+    }
+    free (by_to);
+    free (at);
+    //  order [i]: the edge that goes to place i. A place is done when
+    //  order [i] == i.
+    for (size_t i = 0; i < n; i++) {
+        if (order [i] == i) {
+            continue;
+        }
+        bus_edge_t first = self->edges [i];
+        size_t j = i;
+        while (order [j] != i) {
+            size_t from = order [j];
+            self->edges [j] = self->edges [from];
+            order [j] = (uint32_t) j;
+            j = from;
+        }
+        self->edges [j] = first;
+        order [j] = (uint32_t) j;
+    }
+    free (order);
+    return 0;
+}
+
 //  Looks an agent up by the item's name, or fails listing the agents.
 static const bus_agent_t *
 s_edge_agent (s_ctx_t *ctx, const s_item_t *item, const char *role)
@@ -1042,6 +1147,11 @@ s_edge_scope (s_ctx_t *ctx, bus_edge_t *edge, s_item_t *option, const bus_agent_
               const bus_agent_t *to)
 {
     bus_policy_t *self = &ctx->self->base;
+    edge->scope.class_index = -1;
+    edge->scope.line = edge->line;
+    if (option->child < 0) {
+        return 0;                       //  not scoped: most edges
+    }
     char where [2 * BUS_NAME_MAX + 80];
     snprintf (where, sizeof where, "edge %s -> %s", from->name, to->name);
     size_t blocks = 0;
@@ -1054,8 +1164,6 @@ s_edge_scope (s_ctx_t *ctx, bus_edge_t *edge, s_item_t *option, const bus_agent_
             return s_nomem (ctx);
         }
     }
-    edge->scope.class_index = -1;
-    edge->scope.line = edge->line;
     int seen [4] = { 0 };
     for (int c = option->child; c >= 0; c = ctx->items [c].next) {
         s_item_t *item = &ctx->items [c];
@@ -1229,7 +1337,9 @@ s_section_edges (s_ctx_t *ctx, int first)
             }
         }
     }
-    qsort (self->edges, count, sizeof *self->edges, s_edge_cmp);
+    if (s_sort_edges (ctx) != 0) {
+        return -1;
+    }
     for (size_t i = 1; i < count; i++) {
         const bus_edge_t *a = &self->edges [i - 1], *b = &self->edges [i];
         if (s_edge_cmp (a, b) == 0) {
@@ -1466,31 +1576,33 @@ s_build (s_ctx_t *ctx)
 //  ---------------------------------------------------------------------
 //  Public API
 
-//  Parses text; path is what the policy records as its file.
+//  Parses text, len bytes in a block of len + 1 that it takes (and frees)
+//  to cut in place; path is what the policy records as its file.
 static int
-s_parse (bus_policy_t **out, const char *text, size_t len,
+s_parse (bus_policy_t **out, char *text, size_t len,
          const char *origin, const char *path, bus_error_t *err)
 {
     assert (out);
-    assert (text || len == 0);
-    s_ctx_t ctx = { .origin = origin? origin: "(policy)", .err = err };
+    assert (text);
+    s_ctx_t ctx = { .origin = origin? origin: "(policy)", .err = err, .buf = text };
     if (sodium_init () < 0) {
+        free (text);
         return bus_fail (err, BUS_EIO, "%s: libsodium failed to start",
                          ctx.origin);
     }
+    //  The hash of the bytes as they are, before the reader cuts them
+    uint8_t hash [32];
+    crypto_generichash (hash, sizeof hash, (const uint8_t *) text, len, NULL, 0);
     ctx.self = s_policy_new ();
     int rc = ctx.self? 0: s_nomem (&ctx);
     if (rc == 0) {
-        rc = s_read (&ctx, text, len) || s_build (&ctx)? -1: 0;
+        rc = s_read (&ctx, len) || s_build (&ctx)? -1: 0;
     }
     if (rc == 0) {
         ctx.self->base.path = strdup (path);
         rc = ctx.self->base.path? 0: s_nomem (&ctx);
     }
     if (rc == 0) {
-        uint8_t hash [32];
-        crypto_generichash (hash, sizeof hash,
-                            (const uint8_t *) (text? text: ""), len, NULL, 0);
         sodium_bin2hex (ctx.self->base.hash, sizeof ctx.self->base.hash,
                         hash, sizeof hash);
     }
@@ -1510,7 +1622,15 @@ int
 bus_policy_parse (bus_policy_t **out, const char *text, size_t len,
                   const char *origin, bus_error_t *err)
 {
-    return s_parse (out, text, len, origin, "", err);
+    assert (text || len == 0);
+    char *copy = malloc (len + 1);
+    if (!copy) {
+        return bus_fail (err, BUS_ENOMEM, "%s: out of memory", origin? origin: "(policy)");
+    }
+    if (len) {
+        memcpy (copy, text, len);
+    }
+    return s_parse (out, copy, len, origin, "", err);
 }
 
 int
@@ -1529,12 +1649,23 @@ bus_policy_load_max (bus_policy_t **out, const char *path, size_t max_bytes, bus
         return bus_fail (err, BUS_EIO, "%s: %s", path, strerror (errno));
     }
     //  Read to the end rather than trust a size from stat: the path may
-    //  be a pipe. The cap stops a wrong path from eating memory.
+    //  be a pipe. The cap stops a wrong path from eating memory. A regular
+    //  file's size is a good first guess (one block, no copies), with room
+    //  for the NUL the reader adds and for a read that finds the end.
     char *text = NULL;
     size_t len = 0, size = 0;
     int rc = 0;
+    struct stat st;
+    if (fstat (fileno (file), &st) == 0 && S_ISREG (st.st_mode) && st.st_size > 0
+    &&  (uint64_t) st.st_size <= max_bytes) {
+        size = (size_t) st.st_size + 2;
+        text = malloc (size);
+        if (!text) {
+            size = 0;
+        }
+    }
     while (rc == 0 && len <= max_bytes) {
-        if (len == size) {
+        if (len + 1 >= size) {
             size = size? size * 2: 4096;
             char *bigger = realloc (text, size);
             if (!bigger) {
@@ -1558,7 +1689,7 @@ bus_policy_load_max (bus_policy_t **out, const char *path, size_t max_bytes, bus
                        "the policy file?", path, max_bytes);
     }
     if (rc == 0) {
-        rc = s_parse (out, text, len, path, path, err);
+        return s_parse (out, text, len, path, path, err);
     }
     free (text);
     return rc;
@@ -1590,6 +1721,7 @@ bus_policy_destroy (bus_policy_t **self_p)
         free (self->base.monitor.expects);
         free (self->base.path);
         free (self->by_key);
+        free (self->by_name);
         free (self);
         *self_p = NULL;
     }
@@ -1611,6 +1743,17 @@ const bus_agent_t *
 bus_policy_agent (const bus_policy_t *self, const char *name)
 {
     if (!self || !name || !self->agent_count) {
+        return NULL;
+    }
+    const s_policy_t *policy = (const s_policy_t *) self;
+    if (policy->names_size) {
+        size_t mask = policy->names_size - 1;
+        for (size_t i = s_name_hash (name) & mask; policy->by_name [i]; i = (i + 1) & mask) {
+            const bus_agent_t *agent = &self->agents [policy->by_name [i] - 1];
+            if (strcmp (agent->name, name) == 0) {
+                return agent;
+            }
+        }
         return NULL;
     }
     return bsearch (name, self->agents, self->agent_count,

@@ -268,6 +268,7 @@ s_blast_warnings (const bus_policy_t *policy, s_warning_t *list, size_t *n)
         med_blast_options_default (&options);
         options.k = 0;
         options.cuts = 0;
+        options.counted_paths = false;  //  the distances only
         med_blast_t *blast;
         if (med_blast_open (&blast, graph, set, n_untrusted, &options, &err) != 0) {
             free (masks), free (set);

@@ -51,6 +51,7 @@ med_blast_options_default (med_blast_options_t *options)
     options->depth = 8;
     options->cuts = 3;
     options->targets = 20;
+    options->counted_paths = true;
 }
 
 static uint64_t
@@ -181,13 +182,10 @@ s_quorum_inside (med_blast_t *self, int cls, uint32_t sender)
 {
     const bus_policy_t *policy = med_graph_policy (self->graph);
     const bus_class_t *klass = &policy->classes [cls];
-    uint32_t owned = 0;
-    for (size_t i = 0; i < self->n_set; i++) {
-        const bus_agent_t *agent = &policy->agents [self->set [i]];
-        //  med_hold_votes never counts the sender's own vote.
-        if (self->set [i] != sender && med_hold_may_approve (agent, klass)) {
-            owned++;
-        }
+    //  med_hold_votes never counts the sender's own vote.
+    uint32_t owned = self->approvers_inside [cls];
+    if (self->inside [sender] && med_hold_may_approve (&policy->agents [sender], klass)) {
+        owned--;
     }
     return owned >= med_hold_quorum (klass);
 }
@@ -391,11 +389,24 @@ s_replay_cand (med_blast_t *self, int cls, const s_cand_t *cand, bool light,
     return rc;
 }
 
+//  The edges of a best path that is not blocked, counted (sign 1) or
+//  uncounted (-1) for top_edges.
+static void
+s_count_edges (uint32_t *uses, const med_blast_path_t *path, int sign)
+{
+    if (path->verdict == MED_BLAST_BLOCKED) {
+        return;
+    }
+    for (size_t h = 0; h < path->n_hops; h++) {
+        uses [path->hops [h].edge] += (uint32_t) sign;
+    }
+}
+
 //  First pass: the best verdict (the first candidate's path, replayed) and
-//  that path if it is within depth.
+//  that path if it is within depth (kept if options->counted_paths).
 static int
 s_target_best (med_blast_t *self, med_blast_target_t *target, const s_cand_t *cands,
-               const med_blast_options_t *options)
+               const med_blast_options_t *options, uint32_t *uses)
 {
     target->paths = calloc ((size_t) options->k + 1, sizeof *target->paths);
     med_blast_path_t path;
@@ -405,10 +416,15 @@ s_target_best (med_blast_t *self, med_blast_target_t *target, const s_cand_t *ca
     target->best = path.verdict;
     target->best_length = (uint32_t) path.n_hops;
     if (cands [0].length <= options->depth) {
-        target->paths [target->n_paths++] = path;
+        s_count_edges (uses, &path, 1);
     }
     else {
         target->beyond_depth++;
+    }
+    if (cands [0].length <= options->depth && options->counted_paths) {
+        target->paths [target->n_paths++] = path;
+    }
+    else {
         med_blast_path_free (&path);
     }
     return 0;
@@ -482,7 +498,7 @@ s_target_compare (const void *a, const void *b)
 }
 
 static int
-s_targets (med_blast_t *self, const med_blast_options_t *options)
+s_targets (med_blast_t *self, const med_blast_options_t *options, uint32_t *uses)
 {
     const bus_policy_t *policy = med_graph_policy (self->graph);
     uint64_t privileged = s_privileged (policy);
@@ -515,7 +531,7 @@ s_targets (med_blast_t *self, const med_blast_options_t *options)
             memset (target, 0, sizeof *target);
             target->cls = (int) c;
             target->recipient = v;
-            rc = s_target_best (self, target, cands, options);
+            rc = s_target_best (self, target, cands, options, uses);
             if (rc == 0 && target->best <= MED_BLAST_GRANTED) {
                 self->classes_direct |= S_BIT (c);
             }
@@ -538,10 +554,25 @@ s_targets (med_blast_t *self, const med_blast_options_t *options)
             continue;
         }
         long n = s_candidates (self, target->cls, target->recipient, &cands, &cap);
-        if (n > 0 && target->n_paths) {
-            //  Listed: the best path again, with every stage's reason.
-            med_blast_path_free (&target->paths [0]);
+        if (n > 0 && cands [0].length <= options->depth) {
+            //  Listed: the best path again, with every stage's reason (and
+            //  counted as that one).
+            med_blast_path_t light;
+            if (target->n_paths) {
+                light = target->paths [0];
+            }
+            else
+            if (s_replay_cand (self, target->cls, &cands [0], true, &light) != 0) {
+                rc = -1;
+                break;
+            }
+            s_count_edges (uses, &light, -1);
+            med_blast_path_free (&light);
+            target->n_paths = target->n_paths? target->n_paths: 1;
             rc = s_replay_cand (self, target->cls, &cands [0], false, &target->paths [0]);
+            if (rc == 0) {
+                s_count_edges (uses, &target->paths [0], 1);
+            }
         }
         if (rc == 0) {
             rc = n < 0? -1: s_target_more (self, target, cands, (size_t) n, options);
@@ -618,35 +649,22 @@ s_edge_count_compare (const void *a, const void *b)
     return x->edge < y->edge? -1: x->edge > y->edge;
 }
 
+//  uses: per edge, the best paths within depth (not blocked) that take it.
 static int
-s_top_edges (med_blast_t *self)
+s_top_edges (med_blast_t *self, const uint32_t *uses)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < self->n_targets; i++) {
-        if (self->targets [i].n_paths) {
-            n += self->targets [i].paths [0].n_hops;
-        }
+    size_t edges = med_graph_policy (self->graph)->edge_count, used = 0;
+    for (size_t e = 0; e < edges; e++) {
+        used += uses [e] != 0;
     }
-    med_blast_edge_count_t *counts = calloc (n + 1, sizeof *counts);
+    med_blast_edge_count_t *counts = calloc (used + 1, sizeof *counts);
     if (!counts) {
         return -1;
     }
-    size_t used = 0;
-    for (size_t i = 0; i < self->n_targets; i++) {
-        const med_blast_target_t *target = &self->targets [i];
-        if (!target->n_paths || target->paths [0].verdict == MED_BLAST_BLOCKED) {
-            continue;
-        }
-        for (size_t h = 0; h < target->paths [0].n_hops; h++) {
-            uint32_t e = target->paths [0].hops [h].edge;
-            size_t j = 0;
-            while (j < used && counts [j].edge != e) {
-                j++;
-            }
-            if (j == used) {
-                counts [used++] = (med_blast_edge_count_t) { e, 0 };
-            }
-            counts [j].count++;
+    used = 0;
+    for (size_t e = 0; e < edges; e++) {
+        if (uses [e]) {
+            counts [used++] = (med_blast_edge_count_t) { (uint32_t) e, uses [e] };
         }
     }
     qsort (counts, used, sizeof *counts, s_edge_count_compare);
@@ -1075,14 +1093,22 @@ med_blast_open (med_blast_t **out, med_graph_t *graph, const uint32_t *set, size
         d0 = self->dist [1][a * 2], d1 = self->dist [1][a * 2 + 1];
         self->dist_approval [a] = d0 < d1? d0: d1;
     }
+    for (size_t i = 0; i < self->n_set; i++) {
+        const bus_agent_t *agent = &policy->agents [self->set [i]];
+        for (size_t c = 0; c < policy->class_count; c++) {
+            self->approvers_inside [c] += med_hold_may_approve (agent, &policy->classes [c]);
+        }
+    }
     t0 = s_ms ();
-    int rc = s_targets (self, options);
+    uint32_t *uses = calloc (policy->edge_count + 1, sizeof *uses);
+    int rc = uses? s_targets (self, options, uses): -1;
     if (rc == 0) {
         rc = s_exposure (self);
     }
     if (rc == 0) {
-        rc = s_top_edges (self);
+        rc = s_top_edges (self, uses);
     }
+    free (uses);
     self->ms_targets = s_ms () - t0;
     t0 = s_ms ();
     //  Targets are worst first per class: the cuts go to the first ones.
