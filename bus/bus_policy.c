@@ -1147,8 +1147,6 @@ s_edge_scope (s_ctx_t *ctx, bus_edge_t *edge, s_item_t *option, const bus_agent_
               const bus_agent_t *to)
 {
     bus_policy_t *self = &ctx->self->base;
-    edge->scope.class_index = -1;
-    edge->scope.line = edge->line;
     if (option->child < 0) {
         return 0;                       //  not scoped: most edges
     }
@@ -1158,12 +1156,14 @@ s_edge_scope (s_ctx_t *ctx, bus_edge_t *edge, s_item_t *option, const bus_agent_
     for (int c = option->child; c >= 0; c = ctx->items [c].next) {
         blocks += ctx->items [c].child >= 0;
     }
-    if (blocks) {
-        edge->class_scopes = calloc (blocks, sizeof *edge->class_scopes);
-        if (!edge->class_scopes) {
-            return s_nomem (ctx);
-        }
+    //  One block: the edge's own scope, then one per class block.
+    edge->scope = calloc (blocks + 1, sizeof *edge->scope);
+    if (!edge->scope) {
+        return s_nomem (ctx);
     }
+    edge->scope->class_index = -1;
+    edge->scope->line = edge->line;
+    edge->class_scopes = blocks? edge->scope + 1: NULL;
     int seen [4] = { 0 };
     for (int c = option->child; c >= 0; c = ctx->items [c].next) {
         s_item_t *item = &ctx->items [c];
@@ -1177,7 +1177,7 @@ s_edge_scope (s_ctx_t *ctx, bus_edge_t *edge, s_item_t *option, const bus_agent_
                                "%d); keep one", s_scope_keys [k], where, seen [k]);
             }
             seen [k] = item->line;
-            if (s_scope_line (ctx, &edge->scope, item, k, where) != 0) {
+            if (s_scope_line (ctx, edge->scope, item, k, where) != 0) {
                 return -1;
             }
             continue;
@@ -1225,7 +1225,7 @@ s_edge_scope (s_ctx_t *ctx, bus_edge_t *edge, s_item_t *option, const bus_agent_
         }
     }
     //  `outside` needs something to be outside of, wherever it is said.
-    if (edge->scope.outside && bus_scope_empty (&edge->scope) && !edge->class_scope_count) {
+    if (edge->scope->outside && bus_scope_empty (edge->scope) && !edge->class_scope_count) {
         return s_fail (ctx, seen [3], "outside under %s has no scope to be outside of; add "
                        "actions, tools or resources", where);
     }
@@ -1247,10 +1247,18 @@ bus_scope_empty (const bus_scope_t *scope)
     return !scope->actions.count && !scope->tools.count && !scope->resources.count;
 }
 
+const bus_scope_t *
+bus_edge_scope (const bus_edge_t *edge)
+{
+    static const bus_scope_t none = { .class_index = -1 };
+    return edge->scope? edge->scope: &none;
+}
+
 void
 bus_policy_scope (const bus_edge_t *edge, int class_index, bus_scope_t *out)
 {
-    *out = edge->scope;
+    *out = *bus_edge_scope (edge);
+    out->line = edge->line;             //  where the edge's own lines are
     for (size_t b = 0; b < edge->class_scope_count; b++) {
         const bus_scope_t *block = &edge->class_scopes [b];
         if (block->class_index != class_index) {
@@ -1708,14 +1716,14 @@ bus_policy_destroy (bus_policy_t **self_p)
         free (self->base.agents);
         for (size_t i = 0; self->base.edges && i < self->base.edge_count; i++) {
             bus_edge_t *edge = &self->base.edges [i];
-            for (size_t b = 0; b <= edge->class_scope_count; b++) {
-                bus_scope_t *scope = b < edge->class_scope_count? &edge->class_scopes [b]:
-                                     &edge->scope;
+            //  The own scope and the class blocks are one allocation.
+            for (size_t b = 0; edge->scope && b <= edge->class_scope_count; b++) {
+                bus_scope_t *scope = &edge->scope [b];
                 free (scope->actions.patterns);
                 free (scope->tools.patterns);
                 free (scope->resources.patterns);
             }
-            free (edge->class_scopes);
+            free (edge->scope);
         }
         free (self->base.edges);
         free (self->base.monitor.expects);

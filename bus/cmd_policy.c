@@ -131,7 +131,7 @@ s_classes (char *buf, size_t cap, const bus_policy_t *policy, uint64_t mask,
 static bool
 s_scoped (const bus_edge_t *edge)
 {
-    return !bus_scope_empty (&edge->scope) || edge->class_scope_count;
+    return !bus_scope_empty (bus_edge_scope (edge)) || edge->class_scope_count;
 }
 
 //  The privileged classes of the edge that no scope limits.
@@ -701,7 +701,7 @@ s_access_json (const bus_policy_t *policy, const s_usage_t *usage, size_t index,
         s_classes (privileged, sizeof privileged, policy, edge->classes, true);
         printf ("%s,\"scoped\":%s,\"actions\":", privileged [0]? "true": "false",
                 s_scoped (edge)? "true": "false");
-        s_scope_json (&edge->scope);
+        s_scope_json (bus_edge_scope (edge));
         printf (",\"class_scopes\":[");
         for (size_t b = 0; b < edge->class_scope_count; b++) {
             bus_scope_t scope;
@@ -816,7 +816,7 @@ s_access_text (const bus_policy_t *policy, const s_usage_t *usage, size_t index,
         if (!s_scoped (edge)) {
             printf ("; no scope");
         }
-        s_scope_text (&edge->scope);
+        s_scope_text (bus_edge_scope (edge));
         s_access_last (usage, usage? usage->edge_last [i]: 0);
         printf ("\n");
         for (size_t b = 0; b < edge->class_scope_count; b++) {

@@ -509,10 +509,11 @@ s_shape (med_graph_t *self, size_t e, s_key_t *key)
     key->flags = edge->from == edge->to? 1: 0;
     //  The edge's own scope and every block per class (any may be the one
     //  a class meets); none at all is the common case and needs no digest.
-    if (!bus_scope_empty (&edge->scope) || edge->scope.outside || edge->class_scope_count) {
+    const bus_scope_t *own = bus_edge_scope (edge);
+    if (!bus_scope_empty (own) || own->outside || edge->class_scope_count) {
         crypto_generichash_state h;
         crypto_generichash_init (&h, NULL, 0, 16);
-        s_shape_scope (&h, &edge->scope);
+        s_shape_scope (&h, own);
         uint64_t blocks = edge->class_scope_count;
         crypto_generichash_update (&h, (const uint8_t *) &blocks, sizeof blocks);
         for (size_t b = 0; b < edge->class_scope_count; b++) {
