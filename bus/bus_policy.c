@@ -49,10 +49,15 @@ typedef struct {
     bus_policy_t base;
     s_keyref_t *by_key;                 //  every key (key, next_key) sorted
     size_t key_count;
-    //  Agents by name: open addressing, agent index + 1 (0: a free slot),
-    //  at most half full; names_size a power of two (0: no table).
-    uint32_t *by_name;
+    //  Agents by name: open addressing, at most half full, names_size a
+    //  power of two (0: no table). A slot holds the upper half of the
+    //  name's hash and the agent index + 1 (0: a free slot); names holds
+    //  every name again, packed (name_at [a] is agent a's), so that a look-up
+    //  reads a few kilobytes of names rather than a 336-byte agent.
+    uint64_t *by_name;
     size_t names_size;
+    char *names;
+    uint32_t *name_at;
 } s_policy_t;
 
 typedef struct {
@@ -836,21 +841,31 @@ static int
 s_index_names (s_ctx_t *ctx)
 {
     s_policy_t *self = ctx->self;
-    size_t size = 16;
-    while (size < 2 * self->base.agent_count) {
+    size_t count = self->base.agent_count, size = 16, bytes = 0;
+    while (size < 2 * count) {
         size *= 2;
     }
+    for (size_t a = 0; a < count; a++) {
+        bytes += strlen (self->base.agents [a].name) + 1;
+    }
     self->by_name = calloc (size, sizeof *self->by_name);
-    if (!self->by_name) {
+    self->names = malloc (bytes + 1);
+    self->name_at = malloc ((count + 1) * sizeof *self->name_at);
+    if (!self->by_name || !self->names || !self->name_at || bytes > UINT32_MAX) {
         return s_nomem (ctx);
     }
     self->names_size = size;
-    for (size_t a = 0; a < self->base.agent_count; a++) {
-        size_t i = s_name_hash (self->base.agents [a].name) & (size - 1);
+    bytes = 0;
+    for (size_t a = 0; a < count; a++) {
+        const char *name = self->base.agents [a].name;
+        self->name_at [a] = (uint32_t) bytes;
+        bytes += (size_t) (stpcpy (self->names + bytes, name) - (self->names + bytes)) + 1;
+        uint64_t h = s_name_hash (name);
+        size_t i = h & (size - 1);
         while (self->by_name [i]) {
             i = (i + 1) & (size - 1);
         }
-        self->by_name [i] = (uint32_t) a + 1;
+        self->by_name [i] = (h >> 32) << 32 | (uint64_t) (a + 1);
     }
     return 0;
 }
@@ -1730,6 +1745,8 @@ bus_policy_destroy (bus_policy_t **self_p)
         free (self->base.path);
         free (self->by_key);
         free (self->by_name);
+        free (self->names);
+        free (self->name_at);
         free (self);
         *self_p = NULL;
     }
@@ -1755,11 +1772,13 @@ bus_policy_agent (const bus_policy_t *self, const char *name)
     }
     const s_policy_t *policy = (const s_policy_t *) self;
     if (policy->names_size) {
+        uint64_t h = s_name_hash (name);
         size_t mask = policy->names_size - 1;
-        for (size_t i = s_name_hash (name) & mask; policy->by_name [i]; i = (i + 1) & mask) {
-            const bus_agent_t *agent = &self->agents [policy->by_name [i] - 1];
-            if (strcmp (agent->name, name) == 0) {
-                return agent;
+        for (size_t i = h & mask; policy->by_name [i]; i = (i + 1) & mask) {
+            uint64_t slot = policy->by_name [i];
+            uint32_t a = (uint32_t) slot - 1;
+            if (slot >> 32 == h >> 32 && strcmp (policy->names + policy->name_at [a], name) == 0) {
+                return &self->agents [a];
             }
         }
         return NULL;
