@@ -964,14 +964,20 @@ s_cut (med_blast_t *self, s_flow_t *f, int cls, const uint32_t *sinks, size_t n_
         uint32_t st = queue [head++];
         med_graph_in (graph, st / 2, &in, &n_in);
         const uint32_t *from = med_graph_in_from (graph, st / 2);
+        const uint8_t *bits = med_graph_in_bits (graph, st / 2);
+        if (!bits) {
+            return -1;
+        }
         //  A hop into st / 2 lands in st (s_next) if what it delivers taints
         //  exactly when st is the tainted state.
         bool inside = self->inside [st / 2], tainted = st & 1;
         for (size_t i = 0; i < n_in; i++) {
             for (int t = 0; t < 2; t++) {
                 uint32_t ps = from [i] * 2 + (uint32_t) t;
-                if (!back [ps] && med_graph_pass (graph, in [i], t)
-                &&  (!inside && med_graph_taints (graph, in [i], t)) == tainted) {
+                uint8_t pass = t? MED_GRAPH_PASS1: MED_GRAPH_PASS0;
+                uint8_t taints = t? MED_GRAPH_TAINTS1: MED_GRAPH_TAINTS0;
+                if (!back [ps] && (bits [i] & pass)
+                &&  (!inside && (bits [i] & taints)) == tainted) {
                     back [ps] = 1;
                     queue [tail++] = ps;
                 }

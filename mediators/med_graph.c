@@ -55,6 +55,7 @@ struct med_graph {
     uint32_t *in_from;                  //  edge_count: the sender of each in_edges
     uint32_t *edge_to;                  //  edge_count: the recipient of each edge
     uint64_t *in_classes;               //  per agent: the classes its in-edges carry
+    uint8_t *in_bits;                   //  edge_count, beside in_edges (med_graph_in_bits)
     uint32_t *edge_answer;              //  edge_count: index into answers, 0 not yet
     uint8_t *granted;                   //  edge_count: a standing grant names the pair
     s_answer_t *answers;                //  [0] unused
@@ -163,6 +164,7 @@ med_graph_destroy (med_graph_t **self_p)
     free (self->in_from);
     free (self->edge_to);
     free (self->in_classes);
+    free (self->in_bits);
     free (self->edge_answer);
     free (self->granted);
     free (self->answers);
@@ -216,7 +218,7 @@ med_graph_bytes (const med_graph_t *self)
 {
     size_t agents = self->policy->agent_count, edges = self->policy->edge_count;
     return sizeof *self + 2 * (agents + 1) * sizeof (size_t)
-         + (edges + 1) * (4 * sizeof (uint32_t) + 1)
+         + (edges + 1) * (4 * sizeof (uint32_t) + 1 + (self->in_bits? 1: 0))
          + agents * (sizeof (uint32_t) + sizeof (uint64_t))
          + self->answers_size * sizeof (s_answer_t) + self->memo_size * sizeof (s_memo_t)
          + self->shapes_size * sizeof (s_shape_slot_t);
@@ -659,6 +661,27 @@ bool
 med_graph_taints (med_graph_t *self, size_t e, bool tainted)
 {
     return (s_answer (self, e)->taints >> tainted) & 1u;
+}
+
+const uint8_t *
+med_graph_in_bits (med_graph_t *self, uint32_t a)
+{
+    if (!self->in_bits) {
+        size_t edges = self->policy->edge_count;
+        uint8_t *bits = malloc (edges + 1);
+        if (!bits) {
+            return NULL;
+        }
+        for (size_t k = 0; k < edges; k++) {
+            const s_answer_t *answer = s_answer (self, self->in_edges [k]);
+            bits [k] = (uint8_t) ((answer->pass [0]? MED_GRAPH_PASS0: 0)
+                               | (answer->pass [1]? MED_GRAPH_PASS1: 0)
+                               | (answer->taints & 1? MED_GRAPH_TAINTS0: 0)
+                               | (answer->taints & 2? MED_GRAPH_TAINTS1: 0));
+        }
+        self->in_bits = bits;
+    }
+    return self->in_bits + self->in_first [a];
 }
 
 size_t

@@ -88,6 +88,19 @@ void
 const uint32_t *
     med_graph_in_from (const med_graph_t *self, uint32_t a);
 
+//  What the in-edges of agent a deliver, packed beside them (borrowed):
+//  per in-edge, MED_GRAPH_PASS0 if a clean sender gets any class through
+//  without a person, MED_GRAPH_PASS1 a tainted one, MED_GRAPH_TAINTS0 /
+//  MED_GRAPH_TAINTS1 if what it delivers is then restricted. Judges every
+//  edge on the first call (NULL if out of memory), so that a backward
+//  search reads its way along the lists instead of at random.
+#define MED_GRAPH_PASS0     1
+#define MED_GRAPH_PASS1     2
+#define MED_GRAPH_TAINTS0   4
+#define MED_GRAPH_TAINTS1   8
+const uint8_t *
+    med_graph_in_bits (med_graph_t *self, uint32_t a);
+
 //  The recipient of every edge, by edge index (borrowed; the same as
 //  policy->edges [e].to, packed for searches).
 const uint32_t *
