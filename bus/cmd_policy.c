@@ -495,11 +495,25 @@ cmd_check (int argc, char **argv)
         fprintf (stderr, "bulkhead check: NOMEM: out of memory\n");
         return 1;
     }
-    for (long i = 0; i < count; i++) {
-        fprintf (stderr, "%s:%d: warning: ", path, warnings [i].line);
-        bus_print_line (stderr, warnings [i].text);
-        fputc ('\n', stderr);
+    //  stderr is unbuffered and bus_print_line writes a character at a
+    //  time: a fleet's thousands of warnings were a system call a byte.
+    //  They are written in memory first, then at once.
+    char *text = NULL;
+    size_t size = 0;
+    FILE *mem = count? open_memstream (&text, &size): NULL;
+    bool written = false;
+    for (int pass = mem? 0: 1; pass < 2 && !written; pass++) {
+        FILE *out = pass == 0? mem: stderr;
+        for (long i = 0; i < count; i++) {
+            fprintf (out, "%s:%d: warning: ", path, warnings [i].line);
+            bus_print_line (out, warnings [i].text);
+            fputc ('\n', out);
+        }
+        if (pass == 0) {
+            written = fclose (mem) == 0 && fwrite (text, 1, size, stderr) == size;
+        }
     }
+    free (text);
     free (warnings);
     int rc = 0;
     if (strict && count) {

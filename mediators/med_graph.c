@@ -609,14 +609,22 @@ s_keep (med_graph_t *self, const s_answer_t *answer)
     return (uint32_t) self->n_answers++;
 }
 
-//  What edge e delivers, both states of the sender: judged on first use.
-static const s_answer_t *
+//  What edge e delivers, both states of the sender: judged on first use
+//  (s_judged), kept after (s_answer, which the searches call millions of
+//  times, so it stays small).
+static const s_answer_t *s_judged (med_graph_t *self, size_t e);
+
+static inline const s_answer_t *
 s_answer (med_graph_t *self, size_t e)
 {
     uint32_t index = self->edge_answer [e];
-    if (index) {
-        return &self->answers [index];
-    }
+    return index? &self->answers [index]: s_judged (self, e);
+}
+
+static __attribute__ ((noinline)) const s_answer_t *
+s_judged (med_graph_t *self, size_t e)
+{
+    uint32_t index;
     s_key_t key;
     s_memo_t *slot = NULL;
     if (!self->granted [e] && s_shape (self, e, &key) && s_memo_room (self)) {
