@@ -203,9 +203,12 @@ bus_keys_public (char out [BUS_KEY_Z85_LEN + 1], const char *key_or_path, bus_er
 void
 bus_keys_fingerprint (char out [17], const char *public_z85)
 {
+    static const char hex [] = "0123456789abcdef";
     uint8_t hash [32];
     bus_hash (hash, public_z85, strlen (public_z85));
     for (int i = 0; i < 8; i++) {
-        snprintf (out + 2 * i, 3, "%02x", hash [i]);
+        out [2 * i] = hex [hash [i] >> 4];
+        out [2 * i + 1] = hex [hash [i] & 15];
     }
+    out [16] = 0;
 }

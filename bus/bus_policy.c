@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
+#include <limits.h>
 #include <sodium.h>
 #include <zmq.h>
 
@@ -47,13 +50,24 @@ typedef struct {
     bus_policy_t base;
     s_keyref_t *by_key;                 //  every key (key, next_key) sorted
     size_t key_count;
+    //  Agents by name: open addressing, at most half full, names_size a
+    //  power of two (0: no table). A slot holds the upper half of the
+    //  name's hash and the agent index + 1 (0: a free slot); names holds
+    //  every name again, packed (name_at [a] is agent a's), so that a look-up
+    //  reads a few kilobytes of names rather than a 336-byte agent.
+    uint64_t *by_name;
+    size_t names_size;
+    char *names;
+    uint32_t *name_at;
+    size_t agents_bytes, edges_bytes;   //  as allocated (s_big)
 } s_policy_t;
 
 typedef struct {
     const char *origin;                 //  file name for error messages
     bus_error_t *err;
-    char *buf;                          //  copy of the text, items point in
+    char *buf;                          //  the text, NUL-terminated, items point in
     s_item_t *items;
+    size_t items_bytes;                 //  as allocated (s_big)
     int count;
     s_policy_t *self;
     int approvers_line [BUS_CLASS_MAX]; //  0 when the file gives none
@@ -79,6 +93,39 @@ static int
 s_nomem (s_ctx_t *ctx)
 {
     return bus_fail (ctx->err, BUS_ENOMEM, "%s: out of memory", ctx->origin);
+}
+
+//  Blocks of many megabytes (a fleet's text, its items, agents and edges)
+//  come straight from mmap, zeroed, with transparent huge pages asked for:
+//  where a fresh 4 KiB page costs microseconds (a virtual machine), 2 MiB
+//  pages make the first touch of 200 MB several times cheaper. Smaller
+//  ones are calloc's. s_big_free takes the size s_big was given.
+#define S_BIG_MIN   (4u << 20)
+
+static void *
+s_big (size_t size)
+{
+    if (size < S_BIG_MIN) {
+        return calloc (size? size: 1, 1);
+    }
+    void *block = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (block == MAP_FAILED) {
+        return NULL;
+    }
+    madvise (block, size, MADV_HUGEPAGE);     //  advice: without it, 4 KiB pages
+    return block;
+}
+
+static void
+s_big_free (void *block, size_t size)
+{
+    if (size < S_BIG_MIN) {
+        free (block);
+    }
+    else
+    if (block) {
+        munmap (block, size);
+    }
 }
 
 //  Appends a word to a "a, b, c" list; a list too long for the buffer ends
@@ -166,36 +213,34 @@ s_read_item (s_ctx_t *ctx, char *p, char *end, int line)
     }
     *name_end = 0;
 
-    //  Grows by doubling: at each power of two, room for as many again
-    int count = ctx->count;
-    if ((count & (count - 1)) == 0) {
-        s_item_t *items = realloc (ctx->items, (count? 2 * count: 1)
-                                               * sizeof *items);
-        if (!items) {
-            return s_nomem (ctx);
-        }
-        ctx->items = items;
-    }
-    ctx->items [count] = (s_item_t) {
+    //  s_read made room for one item a line
+    ctx->items [ctx->count] = (s_item_t) {
         .name = name, .value = value, .line = line, .child = -1, .next = -1
     };
     return 0;
 }
 
-//  Fills ctx->items from the text. Children are indented exactly four
-//  spaces deeper than their parent; tabs would make depth a matter of the
-//  reader's editor settings, so they are refused.
+//  Fills ctx->items from the text in ctx->buf (len bytes and room for a
+//  NUL), which it cuts into strings in place. Children are indented
+//  exactly four spaces deeper than their parent; tabs would make depth a
+//  matter of the reader's editor settings, so they are refused.
 static int
-s_read (s_ctx_t *ctx, const char *text, size_t len)
+s_read (s_ctx_t *ctx, size_t len)
 {
-    ctx->buf = malloc (len + 1);
-    if (!ctx->buf) {
+    ctx->buf [len] = 0;
+    size_t lines = 1;
+    for (const char *c = ctx->buf; (c = memchr (c, '\n', len - (size_t) (c - ctx->buf)));
+         c++) {
+        lines++;
+    }
+    if (lines > INT_MAX) {
+        return s_fail (ctx, INT_MAX, "more than %d lines", INT_MAX);
+    }
+    ctx->items_bytes = lines * sizeof *ctx->items;
+    ctx->items = s_big (ctx->items_bytes);
+    if (!ctx->items) {
         return s_nomem (ctx);
     }
-    if (len) {
-        memcpy (ctx->buf, text, len);
-    }
-    ctx->buf [len] = 0;
 
     int last [S_DEPTH_MAX];             //  last item seen at each depth
     int last_depth = -1;
@@ -384,7 +429,6 @@ static int
 s_key (s_ctx_t *ctx, const s_item_t *item, const s_option_t *table,
        const char *where, int *seen)
 {
-    char known [S_KNOWN_MAX] = "";
     for (int i = 0; table [i].name; i++) {
         if (strcmp (item->name, table [i].name) == 0) {
             if (seen [i]) {
@@ -395,6 +439,9 @@ s_key (s_ctx_t *ctx, const s_item_t *item, const s_option_t *table,
             seen [i] = item->line;
             return i;
         }
+    }
+    char known [S_KNOWN_MAX] = "";
+    for (int i = 0; table [i].name; i++) {
         s_append (known, sizeof known, table [i].name);
     }
     return s_fail (ctx, item->line, "unknown key '%.64s' in %s (known: %s)",
@@ -564,11 +611,13 @@ static int
 s_choice (s_ctx_t *ctx, int line, const char *what, const char *value,
           const char *const *words)
 {
-    char known [S_KNOWN_MAX] = "";
     for (int i = 0; words [i]; i++) {
         if (strcmp (value, words [i]) == 0) {
             return i;
         }
+    }
+    char known [S_KNOWN_MAX] = "";
+    for (int i = 0; words [i]; i++) {
         s_append (known, sizeof known, words [i]);
     }
     return s_fail (ctx, line, "unknown %s '%.64s' (known: %s)", what, value,
@@ -813,6 +862,51 @@ s_agent_other (s_ctx_t *ctx, void *base, s_item_t *item)
     return 0;
 }
 
+//  FNV-1a: names are short, and the table compares them whole.
+static uint64_t
+s_name_hash (const char *name)
+{
+    uint64_t h = UINT64_C (0xcbf29ce484222325);
+    for (const unsigned char *p = (const unsigned char *) name; *p; p++) {
+        h = (h ^ *p) * UINT64_C (0x100000001b3);
+    }
+    return h;
+}
+
+//  The agents by name, once they are sorted and known distinct.
+static int
+s_index_names (s_ctx_t *ctx)
+{
+    s_policy_t *self = ctx->self;
+    size_t count = self->base.agent_count, size = 16, bytes = 0;
+    while (size < 2 * count) {
+        size *= 2;
+    }
+    for (size_t a = 0; a < count; a++) {
+        bytes += strlen (self->base.agents [a].name) + 1;
+    }
+    self->by_name = calloc (size, sizeof *self->by_name);
+    self->names = malloc (bytes + 1);
+    self->name_at = malloc ((count + 1) * sizeof *self->name_at);
+    if (!self->by_name || !self->names || !self->name_at || bytes > UINT32_MAX) {
+        return s_nomem (ctx);
+    }
+    self->names_size = size;
+    bytes = 0;
+    for (size_t a = 0; a < count; a++) {
+        const char *name = self->base.agents [a].name;
+        self->name_at [a] = (uint32_t) bytes;
+        bytes += (size_t) (stpcpy (self->names + bytes, name) - (self->names + bytes)) + 1;
+        uint64_t h = s_name_hash (name);
+        size_t i = h & (size - 1);
+        while (self->by_name [i]) {
+            i = (i + 1) & (size - 1);
+        }
+        self->by_name [i] = (h >> 32) << 32 | (uint64_t) (a + 1);
+    }
+    return 0;
+}
+
 static int
 s_by_name (const void *a, const void *b)
 {
@@ -834,7 +928,8 @@ s_section_agents (s_ctx_t *ctx, int first)
     for (int i = first; i >= 0; i = ctx->items [i].next) {
         count++;
     }
-    self->agents = calloc (count? count: 1, sizeof *self->agents);
+    ctx->self->agents_bytes = (count? count: 1) * sizeof *self->agents;
+    self->agents = s_big (ctx->self->agents_bytes);
     ctx->self->by_key = calloc (2 * count + 1, sizeof *ctx->self->by_key);
     if (!self->agents || !ctx->self->by_key) {
         return s_nomem (ctx);
@@ -887,6 +982,9 @@ s_section_agents (s_ctx_t *ctx, int first)
             return s_fail (ctx, later, "agent '%s' is given twice (lines %d "
                            "and %d); rename one", a->name, earlier, later);
         }
+    }
+    if (s_index_names (ctx) != 0) {
+        return -1;
     }
     //  Keys live at most key_max_age days from when they were made.
     for (size_t i = 0; i < count; i++) {
@@ -972,6 +1070,66 @@ s_edge_cmp (const void *a, const void *b)
     return x->to < y->to? -1: x->to > y->to;
 }
 
+//  Sorts the edges by (from, to), keeping the file's order among equals
+//  (as a merge sort would): two counting sorts over agent indices give the
+//  order, and each edge then moves once, in place, cycle by cycle. An
+//  edge is 128 bytes; a comparison sort would read them at random twenty
+//  times over, and need a second array of them.
+static int
+s_sort_edges (s_ctx_t *ctx)
+{
+    bus_policy_t *self = &ctx->self->base;
+    size_t n = self->edge_count, agents = self->agent_count;
+    uint32_t *order = malloc ((n + 1) * sizeof *order);
+    uint32_t *by_to = malloc ((n + 1) * sizeof *by_to);
+    size_t *at = calloc (agents + 1, sizeof *at);
+    if (!order || !by_to || !at) {
+        free (order), free (by_to), free (at);
+        return s_nomem (ctx);
+    }
+    for (size_t e = 0; e < n; e++) {
+        at [self->edges [e].to + 1]++;
+    }
+    for (size_t a = 1; a < agents; a++) {
+        at [a] += at [a - 1];
+    }
+    for (size_t e = 0; e < n; e++) {
+        by_to [at [self->edges [e].to]++] = (uint32_t) e;
+    }
+    memset (at, 0, (agents + 1) * sizeof *at);
+    for (size_t e = 0; e < n; e++) {
+        at [self->edges [e].from + 1]++;
+    }
+    for (size_t a = 1; a < agents; a++) {
+        at [a] += at [a - 1];
+    }
+    for (size_t k = 0; k < n; k++) {
+        uint32_t e = by_to [k];
+        order [at [self->edges [e].from]++] = e;
+    }
+    free (by_to);
+    free (at);
+    //  order [i]: the edge that goes to place i. A place is done when
+    //  order [i] == i.
+    for (size_t i = 0; i < n; i++) {
+        if (order [i] == i) {
+            continue;
+        }
+        bus_edge_t first = self->edges [i];
+        size_t j = i;
+        while (order [j] != i) {
+            size_t from = order [j];
+            self->edges [j] = self->edges [from];
+            order [j] = (uint32_t) j;
+            j = from;
+        }
+        self->edges [j] = first;
+        order [j] = (uint32_t) j;
+    }
+    free (order);
+    return 0;
+}
+
 //  Looks an agent up by the item's name, or fails listing the agents.
 static const bus_agent_t *
 s_edge_agent (s_ctx_t *ctx, const s_item_t *item, const char *role)
@@ -1042,20 +1200,23 @@ s_edge_scope (s_ctx_t *ctx, bus_edge_t *edge, s_item_t *option, const bus_agent_
               const bus_agent_t *to)
 {
     bus_policy_t *self = &ctx->self->base;
+    if (option->child < 0) {
+        return 0;                       //  not scoped: most edges
+    }
     char where [2 * BUS_NAME_MAX + 80];
     snprintf (where, sizeof where, "edge %s -> %s", from->name, to->name);
     size_t blocks = 0;
     for (int c = option->child; c >= 0; c = ctx->items [c].next) {
         blocks += ctx->items [c].child >= 0;
     }
-    if (blocks) {
-        edge->class_scopes = calloc (blocks, sizeof *edge->class_scopes);
-        if (!edge->class_scopes) {
-            return s_nomem (ctx);
-        }
+    //  One block: the edge's own scope, then one per class block.
+    edge->scope = calloc (blocks + 1, sizeof *edge->scope);
+    if (!edge->scope) {
+        return s_nomem (ctx);
     }
-    edge->scope.class_index = -1;
-    edge->scope.line = edge->line;
+    edge->scope->class_index = -1;
+    edge->scope->line = edge->line;
+    edge->class_scopes = blocks? edge->scope + 1: NULL;
     int seen [4] = { 0 };
     for (int c = option->child; c >= 0; c = ctx->items [c].next) {
         s_item_t *item = &ctx->items [c];
@@ -1069,7 +1230,7 @@ s_edge_scope (s_ctx_t *ctx, bus_edge_t *edge, s_item_t *option, const bus_agent_
                                "%d); keep one", s_scope_keys [k], where, seen [k]);
             }
             seen [k] = item->line;
-            if (s_scope_line (ctx, &edge->scope, item, k, where) != 0) {
+            if (s_scope_line (ctx, edge->scope, item, k, where) != 0) {
                 return -1;
             }
             continue;
@@ -1117,7 +1278,7 @@ s_edge_scope (s_ctx_t *ctx, bus_edge_t *edge, s_item_t *option, const bus_agent_
         }
     }
     //  `outside` needs something to be outside of, wherever it is said.
-    if (edge->scope.outside && bus_scope_empty (&edge->scope) && !edge->class_scope_count) {
+    if (edge->scope->outside && bus_scope_empty (edge->scope) && !edge->class_scope_count) {
         return s_fail (ctx, seen [3], "outside under %s has no scope to be outside of; add "
                        "actions, tools or resources", where);
     }
@@ -1139,10 +1300,18 @@ bus_scope_empty (const bus_scope_t *scope)
     return !scope->actions.count && !scope->tools.count && !scope->resources.count;
 }
 
+const bus_scope_t *
+bus_edge_scope (const bus_edge_t *edge)
+{
+    static const bus_scope_t none = { .class_index = -1 };
+    return edge->scope? edge->scope: &none;
+}
+
 void
 bus_policy_scope (const bus_edge_t *edge, int class_index, bus_scope_t *out)
 {
-    *out = edge->scope;
+    *out = *bus_edge_scope (edge);
+    out->line = edge->line;             //  where the edge's own lines are
     for (size_t b = 0; b < edge->class_scope_count; b++) {
         const bus_scope_t *block = &edge->class_scopes [b];
         if (block->class_index != class_index) {
@@ -1179,7 +1348,8 @@ s_section_edges (s_ctx_t *ctx, int first)
             count++;
         }
     }
-    self->edges = calloc (count? count: 1, sizeof *self->edges);
+    ctx->self->edges_bytes = (count? count: 1) * sizeof *self->edges;
+    self->edges = s_big (ctx->self->edges_bytes);
     if (!self->edges) {
         return s_nomem (ctx);
     }
@@ -1229,7 +1399,9 @@ s_section_edges (s_ctx_t *ctx, int first)
             }
         }
     }
-    qsort (self->edges, count, sizeof *self->edges, s_edge_cmp);
+    if (s_sort_edges (ctx) != 0) {
+        return -1;
+    }
     for (size_t i = 1; i < count; i++) {
         const bus_edge_t *a = &self->edges [i - 1], *b = &self->edges [i];
         if (s_edge_cmp (a, b) == 0) {
@@ -1466,36 +1638,36 @@ s_build (s_ctx_t *ctx)
 //  ---------------------------------------------------------------------
 //  Public API
 
-//  Parses text; path is what the policy records as its file.
+//  Parses text, len bytes in a block of len + 1 that it cuts in place;
+//  path is what the policy records as its file.
 static int
-s_parse (bus_policy_t **out, const char *text, size_t len,
+s_parse (bus_policy_t **out, char *text, size_t len,
          const char *origin, const char *path, bus_error_t *err)
 {
     assert (out);
-    assert (text || len == 0);
-    s_ctx_t ctx = { .origin = origin? origin: "(policy)", .err = err };
+    assert (text);
+    s_ctx_t ctx = { .origin = origin? origin: "(policy)", .err = err, .buf = text };
     if (sodium_init () < 0) {
         return bus_fail (err, BUS_EIO, "%s: libsodium failed to start",
                          ctx.origin);
     }
+    //  The hash of the bytes as they are, before the reader cuts them
+    uint8_t hash [32];
+    crypto_generichash (hash, sizeof hash, (const uint8_t *) text, len, NULL, 0);
     ctx.self = s_policy_new ();
     int rc = ctx.self? 0: s_nomem (&ctx);
     if (rc == 0) {
-        rc = s_read (&ctx, text, len) || s_build (&ctx)? -1: 0;
+        rc = s_read (&ctx, len) || s_build (&ctx)? -1: 0;
     }
     if (rc == 0) {
         ctx.self->base.path = strdup (path);
         rc = ctx.self->base.path? 0: s_nomem (&ctx);
     }
     if (rc == 0) {
-        uint8_t hash [32];
-        crypto_generichash (hash, sizeof hash,
-                            (const uint8_t *) (text? text: ""), len, NULL, 0);
         sodium_bin2hex (ctx.self->base.hash, sizeof ctx.self->base.hash,
                         hash, sizeof hash);
     }
-    free (ctx.buf);
-    free (ctx.items);
+    s_big_free (ctx.items, ctx.items_bytes);
     bus_policy_t *self = ctx.self? &ctx.self->base: NULL;
     if (rc) {
         bus_policy_destroy (&self);
@@ -1510,7 +1682,17 @@ int
 bus_policy_parse (bus_policy_t **out, const char *text, size_t len,
                   const char *origin, bus_error_t *err)
 {
-    return s_parse (out, text, len, origin, "", err);
+    assert (text || len == 0);
+    char *copy = malloc (len + 1);
+    if (!copy) {
+        return bus_fail (err, BUS_ENOMEM, "%s: out of memory", origin? origin: "(policy)");
+    }
+    if (len) {
+        memcpy (copy, text, len);
+    }
+    int rc = s_parse (out, copy, len, origin, "", err);
+    free (copy);
+    return rc;
 }
 
 int
@@ -1529,19 +1711,37 @@ bus_policy_load_max (bus_policy_t **out, const char *path, size_t max_bytes, bus
         return bus_fail (err, BUS_EIO, "%s: %s", path, strerror (errno));
     }
     //  Read to the end rather than trust a size from stat: the path may
-    //  be a pipe. The cap stops a wrong path from eating memory.
+    //  be a pipe. The cap stops a wrong path from eating memory. A regular
+    //  file's size is a good first guess (one block, no copies), with room
+    //  for the NUL the reader adds and for a read that finds the end.
     char *text = NULL;
     size_t len = 0, size = 0;
     int rc = 0;
+    struct stat st;
+    if (fstat (fileno (file), &st) == 0 && S_ISREG (st.st_mode) && st.st_size > 0
+    &&  (uint64_t) st.st_size <= max_bytes) {
+        size = (size_t) st.st_size + 2;
+        text = s_big (size);
+        if (!text) {
+            size = 0;
+        }
+    }
     while (rc == 0 && len <= max_bytes) {
-        if (len == size) {
-            size = size? size * 2: 4096;
-            char *bigger = realloc (text, size);
+        if (len + 1 >= size) {
+            //  It grew, or is a pipe: a block twice the size, by hand, as
+            //  the first may be s_big's
+            size_t bigger_size = size? size * 2: 4096;
+            char *bigger = s_big (bigger_size);
             if (!bigger) {
                 rc = bus_fail (err, BUS_ENOMEM, "%s: out of memory", path);
                 break;
             }
+            if (len) {
+                memcpy (bigger, text, len);
+            }
+            s_big_free (text, size);
             text = bigger;
+            size = bigger_size;
         }
         size_t got = fread (text + len, 1, size - len, file);
         len += got;
@@ -1560,7 +1760,7 @@ bus_policy_load_max (bus_policy_t **out, const char *path, size_t max_bytes, bus
     if (rc == 0) {
         rc = s_parse (out, text, len, path, path, err);
     }
-    free (text);
+    s_big_free (text, size);
     return rc;
 }
 
@@ -1574,22 +1774,25 @@ bus_policy_destroy (bus_policy_t **self_p)
             free (self->base.classes [i].approvers);
         }
         free (self->base.classes);
-        free (self->base.agents);
+        s_big_free (self->base.agents, self->agents_bytes);
         for (size_t i = 0; self->base.edges && i < self->base.edge_count; i++) {
             bus_edge_t *edge = &self->base.edges [i];
-            for (size_t b = 0; b <= edge->class_scope_count; b++) {
-                bus_scope_t *scope = b < edge->class_scope_count? &edge->class_scopes [b]:
-                                     &edge->scope;
+            //  The own scope and the class blocks are one allocation.
+            for (size_t b = 0; edge->scope && b <= edge->class_scope_count; b++) {
+                bus_scope_t *scope = &edge->scope [b];
                 free (scope->actions.patterns);
                 free (scope->tools.patterns);
                 free (scope->resources.patterns);
             }
-            free (edge->class_scopes);
+            free (edge->scope);
         }
-        free (self->base.edges);
+        s_big_free (self->base.edges, self->edges_bytes);
         free (self->base.monitor.expects);
         free (self->base.path);
         free (self->by_key);
+        free (self->by_name);
+        free (self->names);
+        free (self->name_at);
         free (self);
         *self_p = NULL;
     }
@@ -1611,6 +1814,19 @@ const bus_agent_t *
 bus_policy_agent (const bus_policy_t *self, const char *name)
 {
     if (!self || !name || !self->agent_count) {
+        return NULL;
+    }
+    const s_policy_t *policy = (const s_policy_t *) self;
+    if (policy->names_size) {
+        uint64_t h = s_name_hash (name);
+        size_t mask = policy->names_size - 1;
+        for (size_t i = h & mask; policy->by_name [i]; i = (i + 1) & mask) {
+            uint64_t slot = policy->by_name [i];
+            uint32_t a = (uint32_t) slot - 1;
+            if (slot >> 32 == h >> 32 && strcmp (policy->names + policy->name_at [a], name) == 0) {
+                return &self->agents [a];
+            }
+        }
         return NULL;
     }
     return bsearch (name, self->agents, self->agent_count,

@@ -204,13 +204,16 @@ typedef struct {
     int line;
 } bus_scope_t;
 
+//  40 bytes: a fleet has a million of them, and most have no lines under
+//  them, so what is under an edge is kept out of line.
 typedef struct {
     uint32_t from;                      //  index into agents
     uint32_t to;                        //  index into agents
     uint64_t classes;                   //  bit i: classes [i] allowed
-    bus_scope_t scope;                  //  for every class (empty: not scoped)
+    bus_scope_t *scope;                 //  its own lines, for every class; NULL when
+                                        //  nothing is under the edge (bus_edge_scope)
     bus_scope_t *class_scopes;          //  blocks per class, in file order
-    size_t class_scope_count;
+    uint32_t class_scope_count;
     int line;
 } bus_edge_t;
 
@@ -284,6 +287,11 @@ const bus_agent_t *
 //  when neither says. Points into the edge; nothing to free.
 void
     bus_policy_scope (const bus_edge_t *edge, int class_index, bus_scope_t *out);
+
+//  The edge's own scope, or an empty one (no lists, outside unset) when
+//  nothing is under it. Borrowed: valid while the policy is.
+const bus_scope_t *
+    bus_edge_scope (const bus_edge_t *edge);
 
 //  True if the scope limits nothing (no list on any dimension).
 bool

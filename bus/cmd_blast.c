@@ -766,6 +766,7 @@ s_all (const s_ctx_t *ctx, bool json)
     med_blast_options_default (&options);
     options.k = 0;
     options.cuts = 0;
+    options.counted_paths = false;      //  the classes and steering only
     uint32_t *set = calloc (n + 1, sizeof *set);
     for (size_t a = 0; set && a < n; a++) {
         const char *provider = policy->agents [a].provider;
@@ -1559,6 +1560,9 @@ cmd_blast (int argc, char **argv)
             set [n_set++] = (uint32_t) a;
         }
     }
+    //  The text lists only the first targets of each class; of the others
+    //  it shows the verdicts, and needs no paths.
+    analysis.counted_paths = json || dot || png;
     if (med_blast_open (&blast, graph, set, n_set, &analysis, &err) != 0) {
         cmd_error ("blast", &err);
         goto done;
@@ -1594,7 +1598,10 @@ cmd_blast (int argc, char **argv)
                 set [n_untrusted++] = (uint32_t) a;
             }
         }
-        if (n_untrusted && med_blast_open (&untrusted, graph, set, n_untrusted, &analysis,
+        //  Of these only the cuts are shown: no alternatives.
+        med_blast_options_t together = analysis;
+        together.k = 0;
+        if (n_untrusted && med_blast_open (&untrusted, graph, set, n_untrusted, &together,
                                            &err) != 0) {
             cmd_error ("blast", &err);
             goto done;

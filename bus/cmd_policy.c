@@ -131,7 +131,7 @@ s_classes (char *buf, size_t cap, const bus_policy_t *policy, uint64_t mask,
 static bool
 s_scoped (const bus_edge_t *edge)
 {
-    return !bus_scope_empty (&edge->scope) || edge->class_scope_count;
+    return !bus_scope_empty (bus_edge_scope (edge)) || edge->class_scope_count;
 }
 
 //  The privileged classes of the edge that no scope limits.
@@ -268,6 +268,7 @@ s_blast_warnings (const bus_policy_t *policy, s_warning_t *list, size_t *n)
         med_blast_options_default (&options);
         options.k = 0;
         options.cuts = 0;
+        options.counted_paths = false;  //  the distances only
         med_blast_t *blast;
         if (med_blast_open (&blast, graph, set, n_untrusted, &options, &err) != 0) {
             free (masks), free (set);
@@ -494,11 +495,25 @@ cmd_check (int argc, char **argv)
         fprintf (stderr, "bulkhead check: NOMEM: out of memory\n");
         return 1;
     }
-    for (long i = 0; i < count; i++) {
-        fprintf (stderr, "%s:%d: warning: ", path, warnings [i].line);
-        bus_print_line (stderr, warnings [i].text);
-        fputc ('\n', stderr);
+    //  stderr is unbuffered and bus_print_line writes a character at a
+    //  time: a fleet's thousands of warnings were a system call a byte.
+    //  They are written in memory first, then at once.
+    char *text = NULL;
+    size_t size = 0;
+    FILE *mem = count? open_memstream (&text, &size): NULL;
+    bool written = false;
+    for (int pass = mem? 0: 1; pass < 2 && !written; pass++) {
+        FILE *out = pass == 0? mem: stderr;
+        for (long i = 0; i < count; i++) {
+            fprintf (out, "%s:%d: warning: ", path, warnings [i].line);
+            bus_print_line (out, warnings [i].text);
+            fputc ('\n', out);
+        }
+        if (pass == 0) {
+            written = fclose (mem) == 0 && fwrite (text, 1, size, stderr) == size;
+        }
     }
+    free (text);
     free (warnings);
     int rc = 0;
     if (strict && count) {
@@ -700,7 +715,7 @@ s_access_json (const bus_policy_t *policy, const s_usage_t *usage, size_t index,
         s_classes (privileged, sizeof privileged, policy, edge->classes, true);
         printf ("%s,\"scoped\":%s,\"actions\":", privileged [0]? "true": "false",
                 s_scoped (edge)? "true": "false");
-        s_scope_json (&edge->scope);
+        s_scope_json (bus_edge_scope (edge));
         printf (",\"class_scopes\":[");
         for (size_t b = 0; b < edge->class_scope_count; b++) {
             bus_scope_t scope;
@@ -815,7 +830,7 @@ s_access_text (const bus_policy_t *policy, const s_usage_t *usage, size_t index,
         if (!s_scoped (edge)) {
             printf ("; no scope");
         }
-        s_scope_text (&edge->scope);
+        s_scope_text (bus_edge_scope (edge));
         s_access_last (usage, usage? usage->edge_last [i]: 0);
         printf ("\n");
         for (size_t b = 0; b < edge->class_scope_count; b++) {

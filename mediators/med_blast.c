@@ -51,6 +51,7 @@ med_blast_options_default (med_blast_options_t *options)
     options->depth = 8;
     options->cuts = 3;
     options->targets = 20;
+    options->counted_paths = true;
 }
 
 static uint64_t
@@ -81,9 +82,9 @@ s_mask (med_graph_t *graph, size_t e, bool tainted, int level)
 static uint32_t
 s_next (med_blast_t *self, size_t e, bool tainted)
 {
-    const bus_edge_t *edge = &med_graph_policy (self->graph)->edges [e];
-    bool t2 = !self->inside [edge->to] && med_graph_taints (self->graph, e, tainted);
-    return edge->to * 2 + (t2? 1: 0);
+    uint32_t to = self->to [e];
+    bool t2 = !self->inside [to] && med_graph_taints (self->graph, e, tainted);
+    return to * 2 + (t2? 1: 0);
 }
 
 static void
@@ -127,7 +128,6 @@ s_search (med_blast_t *self, int level, uint32_t *queue)
 static void
 s_plain (med_blast_t *self, uint32_t *queue)
 {
-    const bus_policy_t *policy = med_graph_policy (self->graph);
     for (size_t a = 0; a < self->n_agents; a++) {
         self->plain_dist [a] = self->plain_via [a] = S_NONE;
     }
@@ -143,7 +143,7 @@ s_plain (med_blast_t *self, uint32_t *queue)
         size_t first, count;
         med_graph_out (self->graph, u, &first, &count);
         for (size_t e = first; e < first + count; e++) {
-            uint32_t v = policy->edges [e].to;
+            uint32_t v = self->to [e];
             if (self->plain_dist [v] == S_NONE) {
                 self->plain_dist [v] = self->plain_dist [u] + 1;
                 self->plain_via [v] = (uint32_t) e;
@@ -182,13 +182,10 @@ s_quorum_inside (med_blast_t *self, int cls, uint32_t sender)
 {
     const bus_policy_t *policy = med_graph_policy (self->graph);
     const bus_class_t *klass = &policy->classes [cls];
-    uint32_t owned = 0;
-    for (size_t i = 0; i < self->n_set; i++) {
-        const bus_agent_t *agent = &policy->agents [self->set [i]];
-        //  med_hold_votes never counts the sender's own vote.
-        if (self->set [i] != sender && med_hold_may_approve (agent, klass)) {
-            owned++;
-        }
+    //  med_hold_votes never counts the sender's own vote.
+    uint32_t owned = self->approvers_inside [cls];
+    if (self->inside [sender] && med_hold_may_approve (&policy->agents [sender], klass)) {
+        owned--;
     }
     return owned >= med_hold_quorum (klass);
 }
@@ -345,10 +342,14 @@ s_candidates (med_blast_t *self, int c, uint32_t v, s_cand_t **cands, size_t *ca
     const bus_policy_t *policy = med_graph_policy (graph);
     const uint32_t *in;
     size_t n_in, n = 0;
+    if (!(med_graph_in_classes (graph, v) & S_BIT (c))) {
+        return 0;                       //  nothing of class c comes in
+    }
     med_graph_in (graph, v, &in, &n_in);
+    const uint32_t *senders = med_graph_in_from (graph, v);
     for (size_t i = 0; i < n_in; i++) {
-        const bus_edge_t *edge = &policy->edges [in [i]];
-        if (!(edge->classes & S_BIT (c)) || self->plain_dist [edge->from] == S_NONE) {
+        uint32_t from = senders [i];
+        if (self->plain_dist [from] == S_NONE || !(policy->edges [in [i]].classes & S_BIT (c))) {
             continue;
         }
         if (n + 5 > *cap) {
@@ -361,14 +362,14 @@ s_candidates (med_blast_t *self, int c, uint32_t v, s_cand_t **cands, size_t *ca
         }
         for (int level = 0; level < 2; level++) {
             for (int t = 0; t < 2; t++) {
-                uint32_t st = edge->from * 2 + (uint32_t) t;
+                uint32_t st = from * 2 + (uint32_t) t;
                 if (self->dist [level][st] != S_NONE
                 &&  (s_mask (graph, in [i], t, level) & S_BIT (c))) {
                     (*cands) [n++] = (s_cand_t) { level, self->dist [level][st] + 1, st, in [i] };
                 }
             }
         }
-        (*cands) [n++] = (s_cand_t) { 2, self->plain_dist [edge->from] + 1, edge->from, in [i] };
+        (*cands) [n++] = (s_cand_t) { 2, self->plain_dist [from] + 1, from, in [i] };
     }
     if (n) {
         qsort (*cands, n, sizeof **cands, s_cand_compare);
@@ -388,11 +389,24 @@ s_replay_cand (med_blast_t *self, int cls, const s_cand_t *cand, bool light,
     return rc;
 }
 
+//  The edges of a best path that is not blocked, counted (sign 1) or
+//  uncounted (-1) for top_edges.
+static void
+s_count_edges (uint32_t *uses, const med_blast_path_t *path, int sign)
+{
+    if (path->verdict == MED_BLAST_BLOCKED) {
+        return;
+    }
+    for (size_t h = 0; h < path->n_hops; h++) {
+        uses [path->hops [h].edge] += (uint32_t) sign;
+    }
+}
+
 //  First pass: the best verdict (the first candidate's path, replayed) and
-//  that path if it is within depth.
+//  that path if it is within depth (kept if options->counted_paths).
 static int
 s_target_best (med_blast_t *self, med_blast_target_t *target, const s_cand_t *cands,
-               const med_blast_options_t *options)
+               const med_blast_options_t *options, uint32_t *uses)
 {
     target->paths = calloc ((size_t) options->k + 1, sizeof *target->paths);
     med_blast_path_t path;
@@ -402,10 +416,15 @@ s_target_best (med_blast_t *self, med_blast_target_t *target, const s_cand_t *ca
     target->best = path.verdict;
     target->best_length = (uint32_t) path.n_hops;
     if (cands [0].length <= options->depth) {
-        target->paths [target->n_paths++] = path;
+        s_count_edges (uses, &path, 1);
     }
     else {
         target->beyond_depth++;
+    }
+    if (cands [0].length <= options->depth && options->counted_paths) {
+        target->paths [target->n_paths++] = path;
+    }
+    else {
         med_blast_path_free (&path);
     }
     return 0;
@@ -479,7 +498,7 @@ s_target_compare (const void *a, const void *b)
 }
 
 static int
-s_targets (med_blast_t *self, const med_blast_options_t *options)
+s_targets (med_blast_t *self, const med_blast_options_t *options, uint32_t *uses)
 {
     const bus_policy_t *policy = med_graph_policy (self->graph);
     uint64_t privileged = s_privileged (policy);
@@ -512,7 +531,7 @@ s_targets (med_blast_t *self, const med_blast_options_t *options)
             memset (target, 0, sizeof *target);
             target->cls = (int) c;
             target->recipient = v;
-            rc = s_target_best (self, target, cands, options);
+            rc = s_target_best (self, target, cands, options, uses);
             if (rc == 0 && target->best <= MED_BLAST_GRANTED) {
                 self->classes_direct |= S_BIT (c);
             }
@@ -535,10 +554,25 @@ s_targets (med_blast_t *self, const med_blast_options_t *options)
             continue;
         }
         long n = s_candidates (self, target->cls, target->recipient, &cands, &cap);
-        if (n > 0 && target->n_paths) {
-            //  Listed: the best path again, with every stage's reason.
-            med_blast_path_free (&target->paths [0]);
+        if (n > 0 && cands [0].length <= options->depth) {
+            //  Listed: the best path again, with every stage's reason (and
+            //  counted as that one).
+            med_blast_path_t light;
+            if (target->n_paths) {
+                light = target->paths [0];
+            }
+            else
+            if (s_replay_cand (self, target->cls, &cands [0], true, &light) != 0) {
+                rc = -1;
+                break;
+            }
+            s_count_edges (uses, &light, -1);
+            med_blast_path_free (&light);
+            target->n_paths = target->n_paths? target->n_paths: 1;
             rc = s_replay_cand (self, target->cls, &cands [0], false, &target->paths [0]);
+            if (rc == 0) {
+                s_count_edges (uses, &target->paths [0], 1);
+            }
         }
         if (rc == 0) {
             rc = n < 0? -1: s_target_more (self, target, cands, (size_t) n, options);
@@ -615,35 +649,22 @@ s_edge_count_compare (const void *a, const void *b)
     return x->edge < y->edge? -1: x->edge > y->edge;
 }
 
+//  uses: per edge, the best paths within depth (not blocked) that take it.
 static int
-s_top_edges (med_blast_t *self)
+s_top_edges (med_blast_t *self, const uint32_t *uses)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < self->n_targets; i++) {
-        if (self->targets [i].n_paths) {
-            n += self->targets [i].paths [0].n_hops;
-        }
+    size_t edges = med_graph_policy (self->graph)->edge_count, used = 0;
+    for (size_t e = 0; e < edges; e++) {
+        used += uses [e] != 0;
     }
-    med_blast_edge_count_t *counts = calloc (n + 1, sizeof *counts);
+    med_blast_edge_count_t *counts = calloc (used + 1, sizeof *counts);
     if (!counts) {
         return -1;
     }
-    size_t used = 0;
-    for (size_t i = 0; i < self->n_targets; i++) {
-        const med_blast_target_t *target = &self->targets [i];
-        if (!target->n_paths || target->paths [0].verdict == MED_BLAST_BLOCKED) {
-            continue;
-        }
-        for (size_t h = 0; h < target->paths [0].n_hops; h++) {
-            uint32_t e = target->paths [0].hops [h].edge;
-            size_t j = 0;
-            while (j < used && counts [j].edge != e) {
-                j++;
-            }
-            if (j == used) {
-                counts [used++] = (med_blast_edge_count_t) { e, 0 };
-            }
-            counts [j].count++;
+    used = 0;
+    for (size_t e = 0; e < edges; e++) {
+        if (uses [e]) {
+            counts [used++] = (med_blast_edge_count_t) { (uint32_t) e, uses [e] };
         }
     }
     qsort (counts, used, sizeof *counts, s_edge_count_compare);
@@ -656,24 +677,257 @@ s_top_edges (med_blast_t *self)
 //
 //  Of the unapproved paths from S to one (class, recipient): the edges on
 //  some such path (forward from S over direct hops, backward from the
-//  recipient), with capacity 1 each, S joined to a source of infinite
-//  capacity. Edmonds-Karp; the cut is the saturated edges from the side the
-//  source still reaches. Taint states are merged per agent for the flow,
-//  so the cut is of a graph that holds every unapproved path (and
-//  possibly a few that mix states): always a cut, minimum for that graph.
+//  recipient), with capacity 1 each, S joined to a source of capacity
+//  S_CUT_MAX + 1 per member and the recipients to a common sink likewise.
+//  The cut is the saturated edges from the side the source still reaches
+//  once the flow is maximum: that side is the same for every maximum flow,
+//  so the cut does not depend on how the flow was found. Taint states are
+//  merged per agent for the flow, so the cut is of a graph that holds
+//  every unapproved path (and possibly a few that mix states): always a
+//  cut, minimum for that graph.
+//
+//  The network is not built: its arcs are the policy's edges, marked in
+//  one byte each, and the residual graph is read from the graph's out- and
+//  in-edge lists. Each augmenting path is found by a search from both ends
+//  at once (the smaller frontier grows first), which in a fleet meets after
+//  a few thousand agents rather than the whole graph.
+
+#define S_ARC_IN    1                   //  the edge is an arc of the network
+#define S_ARC_LATE  2                   //  ... found only from a tainted state
+#define S_ARC_FLOW  4                   //  ... and carries a unit of flow
+#define S_VIA_END   (UINT32_MAX - 1)    //  reached from the source (forward)
+                                        //  or into the sink (backward)
+
+//  What every cut of one analysis reuses; nodes are agents, then the
+//  source (n) and the sink (n + 1).
+typedef struct {
+    uint8_t *arc;                       //  per edge: S_ARC_*
+    uint8_t *is_sink;                   //  per agent
+    uint8_t *src_flow, *sink_flow;      //  per agent: units on its source / sink arc
+    uint32_t *fmark, *bmark;            //  per node: the search that reached it
+    uint32_t *fvia, *bvia;              //  per node: how (edge * 2 + reverse, or S_VIA_END)
+    uint32_t *fq, *bq;                  //  per node
+    uint32_t stamp;
+    const uint32_t *sinks;
+    size_t n_sinks;
+} s_flow_t;
+
+static void
+s_flow_free (s_flow_t *f)
+{
+    free (f->arc), free (f->is_sink), free (f->src_flow), free (f->sink_flow);
+    free (f->fmark), free (f->bmark), free (f->fvia), free (f->bvia), free (f->fq), free (f->bq);
+}
+
+static int
+s_flow_new (s_flow_t *f, size_t agents, size_t edges)
+{
+    memset (f, 0, sizeof *f);
+    size_t nodes = agents + 2;
+    f->arc = calloc (edges + 1, 1);
+    f->is_sink = calloc (agents + 1, 1);
+    f->src_flow = calloc (agents + 1, 1);
+    f->sink_flow = calloc (agents + 1, 1);
+    f->fmark = calloc (nodes, sizeof (uint32_t));
+    f->bmark = calloc (nodes, sizeof (uint32_t));
+    f->fvia = calloc (nodes, sizeof (uint32_t));
+    f->bvia = calloc (nodes, sizeof (uint32_t));
+    f->fq = calloc (nodes, sizeof (uint32_t));
+    f->bq = calloc (nodes, sizeof (uint32_t));
+    if (!f->arc || !f->is_sink || !f->src_flow || !f->sink_flow || !f->fmark || !f->bmark
+    ||  !f->fvia || !f->bvia || !f->fq || !f->bq) {
+        s_flow_free (f);
+        return -1;
+    }
+    return 0;
+}
+
+//  Pushes one unit along the path through node m: back to the source by
+//  fvia, on to the sink by bvia.
+static void
+s_flow_push (med_blast_t *self, s_flow_t *f, uint32_t m)
+{
+    const bus_edge_t *edges = med_graph_policy (self->graph)->edges;
+    //  Rare (at most S_CUT_MAX + 1 paths a cut): the policy's edges will do.
+    uint32_t src = (uint32_t) self->n_agents, snk = src + 1;
+    uint32_t x = m;
+    if (x == snk) {
+        x = f->fvia [snk];
+        f->sink_flow [x]++;
+    }
+    while (x != src) {
+        uint32_t via = f->fvia [x];
+        if (via == S_VIA_END) {
+            f->src_flow [x]++;
+            break;
+        }
+        uint32_t e = via / 2;
+        if (via & 1) {
+            f->arc [e] &= (uint8_t) ~S_ARC_FLOW;
+            x = edges [e].to;
+        }
+        else {
+            f->arc [e] |= S_ARC_FLOW;
+            x = edges [e].from;
+        }
+    }
+    x = m;
+    if (x == src) {
+        x = f->bvia [src];
+        f->src_flow [x]++;
+    }
+    while (x != snk) {
+        uint32_t via = f->bvia [x];
+        if (via == S_VIA_END) {
+            f->sink_flow [x]++;
+            break;
+        }
+        uint32_t e = via / 2;
+        if (via & 1) {
+            f->arc [e] &= (uint8_t) ~S_ARC_FLOW;
+            x = edges [e].from;
+        }
+        else {
+            f->arc [e] |= S_ARC_FLOW;
+            x = edges [e].to;
+        }
+    }
+}
+
+//  Marks node v reached by one side; true if the other side has it (the
+//  searches meet there).
+static inline bool
+s_flow_reach (uint32_t *mark, uint32_t *via, const uint32_t *other, uint32_t *queue,
+              size_t *tail, uint32_t stamp, uint32_t v, uint32_t how)
+{
+    if (mark [v] == stamp) {
+        return false;
+    }
+    mark [v] = stamp;
+    via [v] = how;
+    queue [(*tail)++] = v;
+    return other [v] == stamp;
+}
+
+//  One augmenting path: true if found (and pushed). If not, fmark == stamp
+//  is the side the source reaches in the residual graph.
+static bool
+s_flow_augment (med_blast_t *self, s_flow_t *f)
+{
+    med_graph_t *graph = self->graph;
+    const uint32_t *to = self->to;
+    uint32_t src = (uint32_t) self->n_agents, snk = src + 1;
+    uint32_t cap = S_CUT_MAX + 1;
+    uint32_t stamp = ++f->stamp;
+    size_t fh = 0, ft = 0, bh = 0, bt = 0;
+    f->fmark [src] = stamp;
+    f->bmark [snk] = stamp;
+    //  The source's arcs and the sink's, expanded at once.
+    for (size_t i = 0; i < self->n_set; i++) {
+        uint32_t m = self->set [i];
+        if (f->src_flow [m] < cap
+        &&  s_flow_reach (f->fmark, f->fvia, f->bmark, f->fq, &ft, stamp, m, S_VIA_END)) {
+            s_flow_push (self, f, m);
+            return true;
+        }
+    }
+    for (size_t k = 0; k < f->n_sinks; k++) {
+        uint32_t s = f->sinks [k];
+        if (f->sink_flow [s] < cap
+        &&  s_flow_reach (f->bmark, f->bvia, f->fmark, f->bq, &bt, stamp, s, S_VIA_END)) {
+            s_flow_push (self, f, s);
+            return true;
+        }
+    }
+    while (fh < ft) {
+        size_t first, count;
+        const uint32_t *in;
+        size_t n_in;
+        if (bh == bt || ft - fh <= bt - bh) {
+            uint32_t u = f->fq [fh++];
+            med_graph_out (graph, u, &first, &count);
+            for (size_t e = first; e < first + count; e++) {
+                if ((f->arc [e] & (S_ARC_IN | S_ARC_FLOW)) == S_ARC_IN
+                &&  s_flow_reach (f->fmark, f->fvia, f->bmark, f->fq, &ft, stamp, to [e],
+                                  (uint32_t) e * 2)) {
+                    s_flow_push (self, f, to [e]);
+                    return true;
+                }
+            }
+            med_graph_in (graph, u, &in, &n_in);
+            const uint32_t *from = med_graph_in_from (graph, u);
+            for (size_t i = 0; i < n_in; i++) {
+                uint32_t e = in [i];
+                if ((f->arc [e] & (S_ARC_IN | S_ARC_FLOW)) == (S_ARC_IN | S_ARC_FLOW)
+                &&  s_flow_reach (f->fmark, f->fvia, f->bmark, f->fq, &ft, stamp, from [i],
+                                  e * 2 + 1)) {
+                    s_flow_push (self, f, from [i]);
+                    return true;
+                }
+            }
+            if (f->is_sink [u] && f->sink_flow [u] < cap && f->fmark [snk] != stamp) {
+                f->fmark [snk] = stamp;
+                f->fvia [snk] = u;
+                s_flow_push (self, f, snk);
+                return true;
+            }
+            continue;
+        }
+        //  Backward: the nodes with a residual arc into x.
+        uint32_t x = f->bq [bh++];
+        med_graph_in (graph, x, &in, &n_in);
+        const uint32_t *from = med_graph_in_from (graph, x);
+        for (size_t i = 0; i < n_in; i++) {
+            uint32_t e = in [i];
+            if ((f->arc [e] & (S_ARC_IN | S_ARC_FLOW)) == S_ARC_IN
+            &&  s_flow_reach (f->bmark, f->bvia, f->fmark, f->bq, &bt, stamp, from [i],
+                              e * 2)) {
+                s_flow_push (self, f, from [i]);
+                return true;
+            }
+        }
+        med_graph_out (graph, x, &first, &count);
+        for (size_t e = first; e < first + count; e++) {
+            if ((f->arc [e] & (S_ARC_IN | S_ARC_FLOW)) == (S_ARC_IN | S_ARC_FLOW)
+            &&  s_flow_reach (f->bmark, f->bvia, f->fmark, f->bq, &bt, stamp, to [e],
+                              (uint32_t) e * 2 + 1)) {
+                s_flow_push (self, f, to [e]);
+                return true;
+            }
+        }
+        if (self->inside [x] && f->src_flow [x] < cap) {
+            f->bvia [src] = x;
+            s_flow_push (self, f, src);
+            return true;
+        }
+    }
+    return false;
+}
 
 typedef struct {
-    uint32_t to, next, edge;            //  edge: policy edge, S_NONE for source arcs
-    int32_t cap;
-} s_arc_t;
+    uint32_t from, late, edge;
+} s_cut_key_t;
+
+static int
+s_cut_key_compare (const void *a, const void *b)
+{
+    const s_cut_key_t *x = a, *y = b;
+    if (x->from != y->from) {
+        return x->from < y->from? -1: 1;
+    }
+    if (x->late != y->late) {
+        return x->late < y->late? -1: 1;
+    }
+    return x->edge < y->edge? -1: x->edge > y->edge;
+}
 
 //  The cut of the unapproved paths from S to class cls at the sinks (one
 //  recipient, or every recipient of the class at once through a common
 //  sink). *cut gets the edges (malloc'd), *n_cut how many; none (0) when
 //  there is no path or the cut is wider than S_CUT_MAX.
 static int
-s_cut (med_blast_t *self, int cls, const uint32_t *sinks, size_t n_sinks, uint8_t *back,
-       uint32_t *queue, uint32_t *stamp, uint32_t mark, uint32_t **cut, size_t *n_cut)
+s_cut (med_blast_t *self, s_flow_t *f, int cls, const uint32_t *sinks, size_t n_sinks,
+       uint8_t *back, uint32_t *queue, uint32_t **cut, size_t *n_cut)
 {
     med_graph_t *graph = self->graph;
     const bus_policy_t *policy = med_graph_policy (graph);
@@ -681,20 +935,24 @@ s_cut (med_blast_t *self, int cls, const uint32_t *sinks, size_t n_sinks, uint8_
     *cut = NULL;
     *n_cut = 0;
     memset (back, 0, n2);
-    uint8_t *is_sink = calloc (self->n_agents + 1, 1);
-    if (!is_sink) {
-        return -1;
+    memset (f->arc, 0, policy->edge_count);
+    for (size_t i = 0; i < self->n_set; i++) {
+        f->src_flow [self->set [i]] = 0;
     }
+    f->sinks = sinks;
+    f->n_sinks = n_sinks;
     //  States that reach a sink with class cls, without a person.
     size_t head = 0, tail = 0;
     const uint32_t *in;
     size_t n_in;
     for (size_t k = 0; k < n_sinks; k++) {
-        is_sink [sinks [k]] = 1;
+        f->is_sink [sinks [k]] = 1;
+        f->sink_flow [sinks [k]] = 0;
         med_graph_in (graph, sinks [k], &in, &n_in);
+        const uint32_t *from = med_graph_in_from (graph, sinks [k]);
         for (size_t i = 0; i < n_in; i++) {
             for (int t = 0; t < 2; t++) {
-                uint32_t st = policy->edges [in [i]].from * 2 + (uint32_t) t;
+                uint32_t st = from [i] * 2 + (uint32_t) t;
                 if ((med_graph_pass (graph, in [i], t) & S_BIT (cls)) && !back [st]) {
                     back [st] = 1;
                     queue [tail++] = st;
@@ -705,47 +963,28 @@ s_cut (med_blast_t *self, int cls, const uint32_t *sinks, size_t n_sinks, uint8_
     while (head < tail) {
         uint32_t st = queue [head++];
         med_graph_in (graph, st / 2, &in, &n_in);
+        const uint32_t *from = med_graph_in_from (graph, st / 2);
+        const uint8_t *bits = med_graph_in_bits (graph, st / 2);
+        if (!bits) {
+            return -1;
+        }
+        //  A hop into st / 2 lands in st (s_next) if what it delivers taints
+        //  exactly when st is the tainted state.
+        bool inside = self->inside [st / 2], tainted = st & 1;
         for (size_t i = 0; i < n_in; i++) {
             for (int t = 0; t < 2; t++) {
-                uint32_t ps = policy->edges [in [i]].from * 2 + (uint32_t) t;
-                if (!back [ps] && med_graph_pass (graph, in [i], t) && s_next (self, in [i], t) == st) {
+                uint32_t ps = from [i] * 2 + (uint32_t) t;
+                uint8_t pass = t? MED_GRAPH_PASS1: MED_GRAPH_PASS0;
+                uint8_t taints = t? MED_GRAPH_TAINTS1: MED_GRAPH_TAINTS0;
+                if (!back [ps] && (bits [i] & pass)
+                &&  (!inside && (bits [i] & taints)) == tainted) {
                     back [ps] = 1;
                     queue [tail++] = ps;
                 }
             }
         }
     }
-    //  The flow network: node 0 the source, agents as 1 + index, then the
-    //  common sink.
-    size_t nodes = self->n_agents + 2;
-    size_t cap = 64, n_arcs = 0;
-    s_arc_t *arcs = malloc (cap * sizeof *arcs);
-    uint32_t *first = malloc (nodes * sizeof *first);
-    uint32_t *pred = malloc (nodes * sizeof *pred);
-    if (!arcs || !first || !pred) {
-        free (arcs), free (first), free (pred), free (is_sink);
-        return -1;
-    }
-    for (size_t i = 0; i < nodes; i++) {
-        first [i] = S_NONE;
-    }
-    uint32_t sink = (uint32_t) (self->n_agents + 1);
-    int rc = 0;
-#define S_ARC(FROM, TO, CAP, EDGE) do { \
-        if (n_arcs + 2 > cap) { \
-            cap *= 2; \
-            s_arc_t *more = realloc (arcs, cap * sizeof *arcs); \
-            if (!more) { rc = -1; goto done; } \
-            arcs = more; \
-        } \
-        arcs [n_arcs] = (s_arc_t) { (TO), first [FROM], (EDGE), (CAP) }; \
-        first [FROM] = (uint32_t) n_arcs++; \
-        arcs [n_arcs] = (s_arc_t) { (FROM), first [TO], (EDGE), 0 }; \
-        first [TO] = (uint32_t) n_arcs++; \
-    } while (0)
-    for (size_t i = 0; i < self->n_set; i++) {
-        S_ARC (0, self->set [i] + 1, S_CUT_MAX + 1, S_NONE);
-    }
+    //  The arcs: one per policy edge, whichever state it was found from.
     for (uint32_t st = 0; st < n2; st++) {
         if (self->dist [0][st] == S_NONE || !back [st]) {
             continue;
@@ -753,73 +992,57 @@ s_cut (med_blast_t *self, int cls, const uint32_t *sinks, size_t n_sinks, uint8_
         size_t e0, count;
         med_graph_out (graph, st / 2, &e0, &count);
         for (size_t e = e0; e < e0 + count; e++) {
+            if (f->arc [e]) {
+                continue;
+            }
             uint64_t pass = med_graph_pass (graph, e, st & 1);
-            uint32_t to = policy->edges [e].to;
-            bool last = is_sink [to] && (pass & S_BIT (cls));
+            uint32_t to = self->to [e];
+            bool last = f->is_sink [to] && (pass & S_BIT (cls));
             bool inner = pass && back [s_next (self, e, st & 1)] && !self->inside [to];
-            //  One arc per policy edge, whichever state it was found from.
-            if ((last || inner) && stamp [e] != mark && to != st / 2) {
-                stamp [e] = mark;
-                S_ARC (st / 2 + 1, to + 1, 1, (uint32_t) e);
+            if ((last || inner) && to != st / 2) {
+                f->arc [e] = S_ARC_IN | (st & 1? S_ARC_LATE: 0);
             }
         }
-    }
-    for (size_t k = 0; k < n_sinks; k++) {
-        S_ARC (sinks [k] + 1, sink, S_CUT_MAX + 1, S_NONE);
     }
     int flow = 0;
-    while (flow <= S_CUT_MAX) {
-        for (size_t i = 0; i < nodes; i++) {
-            pred [i] = S_NONE;
-        }
-        head = tail = 0;
-        queue [tail++] = 0;
-        pred [0] = S_NONE - 1;
-        while (head < tail && pred [sink] == S_NONE) {
-            uint32_t x = queue [head++];
-            for (uint32_t a = first [x]; a != S_NONE; a = arcs [a].next) {
-                if (arcs [a].cap > 0 && pred [arcs [a].to] == S_NONE) {
-                    pred [arcs [a].to] = a;
-                    queue [tail++] = arcs [a].to;
-                }
-            }
-        }
-        if (pred [sink] == S_NONE) {
-            break;
-        }
-        for (uint32_t x = sink; x != 0; x = arcs [pred [x] ^ 1].to) {
-            arcs [pred [x]].cap--;
-            arcs [pred [x] ^ 1].cap++;
-        }
+    while (flow <= S_CUT_MAX && s_flow_augment (self, f)) {
         flow++;
     }
+    int rc = 0;
     if (flow > S_CUT_MAX || flow == 0) {
         goto done;                      //  none, or too wide to be a choke point
     }
-    //  pred marks what the source still reaches after the last search.
+    //  fmark == stamp is what the source still reaches after the last search;
+    //  the cut in the order the arcs would be listed: by sender, the arcs
+    //  found from a clean state first, then by edge.
+    s_cut_key_t keys [S_CUT_MAX];
+    size_t n_keys = 0;
+    for (size_t e = 0; e < policy->edge_count; e++) {
+        if ((f->arc [e] & (S_ARC_IN | S_ARC_FLOW)) != (S_ARC_IN | S_ARC_FLOW)) {
+            continue;
+        }
+        const bus_edge_t *edge = &policy->edges [e];
+        if (f->fmark [edge->from] == f->stamp && f->fmark [edge->to] != f->stamp
+        &&  n_keys < (size_t) flow) {
+            keys [n_keys++] = (s_cut_key_t) { edge->from, (f->arc [e] & S_ARC_LATE) != 0,
+                                              (uint32_t) e };
+        }
+    }
+    qsort (keys, n_keys, sizeof *keys, s_cut_key_compare);
     *cut = calloc ((size_t) flow, sizeof **cut);
     if (!*cut) {
         rc = -1;
         goto done;
     }
-    for (size_t a = 0; a < n_arcs; a += 2) {
-        uint32_t from = arcs [a + 1].to, to = arcs [a].to;
-        bool from_side = from == 0 || pred [from] != S_NONE;
-        bool to_side = to == 0 || pred [to] != S_NONE;
-        if (arcs [a].edge != S_NONE && from_side && !to_side && arcs [a].cap == 0
-        &&  *n_cut < (size_t) flow) {
-            (*cut) [(*n_cut)++] = arcs [a].edge;
-        }
+    for (size_t k = 0; k < n_keys; k++) {
+        (*cut) [(*n_cut)++] = keys [k].edge;
     }
 done:
-#undef S_ARC
-    free (arcs);
-    free (first);
-    free (pred);
-    free (is_sink);
+    for (size_t k = 0; k < n_sinks; k++) {
+        f->is_sink [sinks [k]] = 0;
+    }
     return rc;
 }
-
 int
 med_blast_open (med_blast_t **out, med_graph_t *graph, const uint32_t *set, size_t n_set,
                 const med_blast_options_t *options, bus_error_t *err)
@@ -830,6 +1053,7 @@ med_blast_open (med_blast_t **out, med_graph_t *graph, const uint32_t *set, size
         return bus_fail (err, BUS_ENOMEM, "blast: out of memory");
     }
     self->graph = graph;
+    self->to = med_graph_recipients (graph);
     self->n_agents = policy->agent_count;
     size_t n = self->n_agents, n2 = n * 2;
     self->inside = calloc (n + 1, sizeof *self->inside);
@@ -875,26 +1099,35 @@ med_blast_open (med_blast_t **out, med_graph_t *graph, const uint32_t *set, size
         d0 = self->dist [1][a * 2], d1 = self->dist [1][a * 2 + 1];
         self->dist_approval [a] = d0 < d1? d0: d1;
     }
+    for (size_t i = 0; i < self->n_set; i++) {
+        const bus_agent_t *agent = &policy->agents [self->set [i]];
+        for (size_t c = 0; c < policy->class_count; c++) {
+            self->approvers_inside [c] += med_hold_may_approve (agent, &policy->classes [c]);
+        }
+    }
     t0 = s_ms ();
-    int rc = s_targets (self, options);
+    uint32_t *uses = calloc (policy->edge_count + 1, sizeof *uses);
+    int rc = uses? s_targets (self, options, uses): -1;
     if (rc == 0) {
         rc = s_exposure (self);
     }
     if (rc == 0) {
-        rc = s_top_edges (self);
+        rc = s_top_edges (self, uses);
     }
+    free (uses);
     self->ms_targets = s_ms () - t0;
     t0 = s_ms ();
     //  Targets are worst first per class: the cuts go to the first ones.
-    uint32_t *stamp = calloc (policy->edge_count + 1, sizeof *stamp);
-    if (!stamp) {
+    s_flow_t flow;
+    bool cuts = rc == 0 && options->cuts;
+    if (cuts && s_flow_new (&flow, n, policy->edge_count) != 0) {
         rc = -1;
+        cuts = false;
     }
-    uint32_t mark = 0;
-    for (size_t i = 0, cuts = 0; rc == 0 && i < self->n_targets; i++) {
+    for (size_t i = 0, done = 0; cuts && rc == 0 && i < self->n_targets; i++) {
         med_blast_target_t *target = &self->targets [i];
-        if (target->best <= MED_BLAST_GRANTED && cuts++ < options->cuts) {
-            rc = s_cut (self, target->cls, &target->recipient, 1, back, queue, stamp, ++mark,
+        if (target->best <= MED_BLAST_GRANTED && done++ < options->cuts) {
+            rc = s_cut (self, &flow, target->cls, &target->recipient, 1, back, queue,
                         &target->cut, &target->n_cut);
         }
     }
@@ -904,7 +1137,7 @@ med_blast_open (med_blast_t **out, med_graph_t *graph, const uint32_t *set, size
     if (rc == 0 && (!sinks || !self->class_cuts)) {
         rc = -1;
     }
-    for (size_t c = 0; rc == 0 && options->cuts && c < policy->class_count; c++) {
+    for (size_t c = 0; cuts && rc == 0 && c < policy->class_count; c++) {
         size_t n_sinks = 0;
         for (size_t i = 0; i < self->n_targets; i++) {
             if (self->targets [i].cls == (int) c && self->targets [i].best <= MED_BLAST_GRANTED) {
@@ -915,12 +1148,14 @@ med_blast_open (med_blast_t **out, med_graph_t *graph, const uint32_t *set, size
             med_blast_cut_t *cut = &self->class_cuts [self->n_class_cuts++];
             cut->cls = (int) c;
             cut->recipients = n_sinks;
-            rc = s_cut (self, (int) c, sinks, n_sinks, back, queue, stamp, ++mark, &cut->cut,
+            rc = s_cut (self, &flow, (int) c, sinks, n_sinks, back, queue, &cut->cut,
                         &cut->n_cut);
         }
     }
+    if (cuts) {
+        s_flow_free (&flow);
+    }
     free (sinks);
-    free (stamp);
     self->ms_cuts = s_ms () - t0;
     free (queue);
     free (back);
@@ -977,6 +1212,7 @@ med_blast_destroy (med_blast_t **self_p)
 
 typedef struct {
     med_graph_t *graph;
+    const uint32_t *to;                 //  recipient per edge
     int level;
     uint64_t privileged;
     size_t n2;
@@ -989,8 +1225,7 @@ typedef struct {
 static uint32_t
 s_target_state (s_tarjan_t *t, size_t e, uint32_t st)
 {
-    const bus_edge_t *edge = &med_graph_policy (t->graph)->edges [e];
-    return edge->to * 2 + (med_graph_taints (t->graph, e, st & 1)? 1: 0);
+    return t->to [e] * 2 + (med_graph_taints (t->graph, e, st & 1)? 1: 0);
 }
 
 static void
@@ -1081,7 +1316,8 @@ med_blast_score (med_graph_t *graph, uint32_t direct [BUS_CLASS_MAX],
     size_t n = policy->agent_count, n2 = n * 2;
     memset (direct, 0, BUS_CLASS_MAX * sizeof *direct);
     memset (approval, 0, BUS_CLASS_MAX * sizeof *approval);
-    s_tarjan_t t = { .graph = graph, .privileged = s_privileged (policy), .n2 = n2 };
+    s_tarjan_t t = { .graph = graph, .to = med_graph_recipients (graph),
+                     .privileged = s_privileged (policy), .n2 = n2 };
     t.index = malloc ((n2 + 1) * sizeof *t.index);
     t.low = malloc ((n2 + 1) * sizeof *t.low);
     t.comp = malloc ((n2 + 1) * sizeof *t.comp);

@@ -119,6 +119,10 @@ typedef struct {
                                         //  (per class cuts come with any N > 0)
     uint32_t targets;                   //  per class, targets listed in full (with
                                         //  alternatives), default 20; 0 = all
+    bool counted_paths;                 //  keep the best path of the others too
+                                        //  (default true; false: their verdict,
+                                        //  length and count only, which is what
+                                        //  the text output shows of them)
 } med_blast_options_t;
 
 typedef struct {
@@ -144,6 +148,8 @@ typedef struct {
     uint64_t classes_approval;          //  ... with approval at most
     double ms_search, ms_targets, ms_cuts;  //  where the CPU time went
     //  Internal search state (per level, per state = agent * 2 + tainted).
+    const uint32_t *to;                 //  recipient per edge (the graph's)
+    uint32_t approvers_inside [BUS_CLASS_MAX];  //  members of S that may approve
     uint32_t *dist [2];
     uint32_t *parent [2];               //  previous state
     uint32_t *via [2];                  //  edge into this state

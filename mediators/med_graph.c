@@ -7,28 +7,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  What one edge delivers, filled on first use. 40 bytes with padding.
+//  What edges of one shape deliver: pass and held by sender tainted 0 / 1,
+//  bit t of taints: delivered restricted. Few distinct ones in a fleet;
+//  every edge keeps the index of its own (0: not judged yet).
 typedef struct {
-    uint64_t pass [2];                  //  by sender tainted 0 / 1
+    uint64_t pass [2];
     uint64_t held [2];
-    uint8_t done;                       //  bit t: pass [t], held [t] are set
-    uint8_t taints;                     //  bit t: delivered restricted
-    uint8_t granted;                    //  a standing grant names this pair
+    uint8_t taints;
 } s_answer_t;
 
-//  The memo: what edges of one shape deliver. A shape is everything the
-//  stages may read of the sender, the recipient and the edge but who they
-//  are (names, keys, lines), with the sender's state; an edge that a
-//  standing grant names (grants go by name) is judged on its own. The key
-//  holds the 128-bit BLAKE2b digests of sender and recipient, the edge's
-//  classes and flags and the digest of its scope lists: compared whole, so
-//  two shapes never share an answer.
-#define S_KEY_SIZE 64
+//  The memo: which answer edges of one shape get. A shape is everything
+//  the stages may read of the sender, the recipient and the edge but who
+//  they are (names, keys, lines), for both states of the sender; an edge
+//  that a standing grant names (grants go by name) is judged on its own.
+//  The key holds the shapes of sender and recipient (their 128-bit BLAKE2b
+//  digests, numbered as they come), the edge's classes and flags and the
+//  digest of its scope lists: compared whole, so two shapes never share an
+//  answer.
 typedef struct {
-    uint8_t key [S_KEY_SIZE];
-    uint64_t pass, held;
-    uint8_t used, taints;
+    uint32_t from, to;                  //  agent shape numbers, from 1
+    uint64_t classes;
+    uint8_t flags;                      //  1: a loop (sender is recipient), 2: scoped
+    uint8_t scope [16];
+} s_key_t;
+
+typedef struct {
+    s_key_t key;
+    uint32_t answer;                    //  index into answers, 0: a free slot
 } s_memo_t;
+
+//  Agent shapes, numbered: digest -> number.
+typedef struct {
+    uint8_t digest [16];
+    uint32_t number;                    //  0: a free slot
+} s_shape_slot_t;
 
 struct med_graph {
     const bus_policy_t *policy;
@@ -40,9 +52,18 @@ struct med_graph {
     size_t *out_first;                  //  agent_count + 1
     size_t *in_first;                   //  agent_count + 1
     uint32_t *in_edges;                 //  edge_count
-    s_answer_t *answers;                //  edge_count
-    uint8_t (*agent_shape) [16];        //  per agent, its shape's digest (s_shape_agent)
-    uint8_t *agent_shaped;              //  per agent: agent_shape is set
+    uint32_t *in_from;                  //  edge_count: the sender of each in_edges
+    uint32_t *edge_to;                  //  edge_count: the recipient of each edge
+    uint64_t *in_classes;               //  per agent: the classes its in-edges carry
+    uint8_t *in_bits;                   //  edge_count, beside in_edges (med_graph_in_bits)
+    uint32_t *edge_answer;              //  edge_count: index into answers, 0 not yet
+    uint8_t *granted;                   //  edge_count: a standing grant names the pair
+    s_answer_t *answers;                //  [0] unused
+    size_t n_answers, answers_size;
+    s_answer_t spare;                   //  an answer that could not be kept
+    uint32_t *agent_shape;              //  per agent, its shape's number (0: not yet)
+    s_shape_slot_t *shapes;             //  open addressing, shapes_size a power of two
+    size_t shapes_size, shapes_used;
     s_memo_t *memo;                     //  open addressing, memo_size a power of two
     size_t memo_size, memo_used;
     size_t runs, memo_hits;
@@ -78,11 +99,15 @@ med_graph_new (med_graph_t **out, const bus_policy_t *policy, const bus_grant_t 
     self->out_first = calloc (agents + 1, sizeof *self->out_first);
     self->in_first = calloc (agents + 1, sizeof *self->in_first);
     self->in_edges = calloc (edges + 1, sizeof *self->in_edges);
-    self->answers = calloc (edges + 1, sizeof *self->answers);
+    self->in_from = calloc (edges + 1, sizeof *self->in_from);
+    self->edge_to = calloc (edges + 1, sizeof *self->edge_to);
+    self->in_classes = calloc (agents + 1, sizeof *self->in_classes);
+    self->edge_answer = calloc (edges + 1, sizeof *self->edge_answer);
+    self->granted = calloc (edges + 1, 1);
     self->agent_shape = calloc (agents + 1, sizeof *self->agent_shape);
-    self->agent_shaped = calloc (agents + 1, 1);
-    if (!self->out_first || !self->in_first || !self->in_edges || !self->answers
-    ||  !self->agent_shape || !self->agent_shaped) {
+    if (!self->out_first || !self->in_first || !self->in_edges || !self->in_from
+    ||  !self->edge_to || !self->in_classes || !self->edge_answer
+    ||  !self->granted || !self->agent_shape) {
         med_graph_destroy (&self);
         return bus_fail (err, BUS_ENOMEM, "policy graph of %zu edges: out of memory", edges);
     }
@@ -106,7 +131,11 @@ med_graph_new (med_graph_t **out, const bus_policy_t *policy, const bus_grant_t 
     }
     for (size_t e = 0; e < edges; e++) {
         uint32_t to = policy->edges [e].to;
-        self->in_edges [self->in_first [to] + fill [to]++] = (uint32_t) e;
+        size_t at = self->in_first [to] + fill [to]++;
+        self->in_edges [at] = (uint32_t) e;
+        self->in_from [at] = policy->edges [e].from;
+        self->edge_to [e] = to;
+        self->in_classes [to] |= policy->edges [e].classes;
     }
     free (fill);
     for (uint32_t g = 0; g < self->n_grants; g++) {
@@ -114,7 +143,7 @@ med_graph_new (med_graph_t **out, const bus_policy_t *policy, const bus_grant_t 
         const bus_agent_t *to = bus_policy_agent (policy, self->grants [g].recipient);
         const bus_edge_t *edge = from && to? bus_policy_edge (policy, from, to): NULL;
         if (edge) {
-            self->answers [edge - policy->edges].granted = 1;
+            self->granted [edge - policy->edges] = 1;
         }
     }
     *out = self;
@@ -132,10 +161,16 @@ med_graph_destroy (med_graph_t **self_p)
     free (self->out_first);
     free (self->in_first);
     free (self->in_edges);
+    free (self->in_from);
+    free (self->edge_to);
+    free (self->in_classes);
+    free (self->in_bits);
+    free (self->edge_answer);
+    free (self->granted);
     free (self->answers);
     free (self->memo);
     free (self->agent_shape);
-    free (self->agent_shaped);
+    free (self->shapes);
     free (self);
     *self_p = NULL;
 }
@@ -160,13 +195,33 @@ med_graph_in (const med_graph_t *self, uint32_t a, const uint32_t **list, size_t
     *count = self->in_first [a + 1] - self->in_first [a];
 }
 
+const uint32_t *
+med_graph_in_from (const med_graph_t *self, uint32_t a)
+{
+    return self->in_from + self->in_first [a];
+}
+
+const uint32_t *
+med_graph_recipients (const med_graph_t *self)
+{
+    return self->edge_to;
+}
+
+uint64_t
+med_graph_in_classes (const med_graph_t *self, uint32_t a)
+{
+    return self->in_classes [a];
+}
+
 size_t
 med_graph_bytes (const med_graph_t *self)
 {
     size_t agents = self->policy->agent_count, edges = self->policy->edge_count;
     return sizeof *self + 2 * (agents + 1) * sizeof (size_t)
-         + (edges + 1) * (sizeof (uint32_t) + sizeof (s_answer_t))
-         + self->memo_size * sizeof (s_memo_t);
+         + (edges + 1) * (4 * sizeof (uint32_t) + 1 + (self->in_bits? 1: 0))
+         + agents * (sizeof (uint32_t) + sizeof (uint64_t))
+         + self->answers_size * sizeof (s_answer_t) + self->memo_size * sizeof (s_memo_t)
+         + self->shapes_size * sizeof (s_shape_slot_t);
 }
 
 //  A glob pattern made into a value it matches: each '*' becomes "x".
@@ -348,12 +403,41 @@ med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *ou
     *out = best;
 }
 
-//  The shape of an agent for the memo: every field but who it is (its
-//  digest, computed once per agent).
-static const uint8_t *
+//  An open-addressing table's slot count for used + 1 entries, at most
+//  half full; 0 if it need not grow.
+static size_t
+s_grow_to (size_t size, size_t used)
+{
+    if (size && (used + 1) * 2 <= size) {
+        return 0;
+    }
+    return size? size * 2: 1024;
+}
+
+static uint64_t
+s_mix (uint64_t h, uint64_t word)
+{
+    return (h ^ word) * UINT64_C (0x9E3779B97F4A7C15);
+}
+
+static s_shape_slot_t *
+s_shape_slot (s_shape_slot_t *table, size_t size, const uint8_t digest [16])
+{
+    uint64_t word;
+    memcpy (&word, digest, 8);          //  uniform already
+    for (size_t i = word & (size - 1);; i = (i + 1) & (size - 1)) {
+        if (!table [i].number || memcmp (table [i].digest, digest, 16) == 0) {
+            return &table [i];
+        }
+    }
+}
+
+//  The shape of an agent for the memo: every field but who it is, as a
+//  number (equal digests, equal numbers); 0 if out of memory.
+static uint32_t
 s_shape_agent (med_graph_t *self, uint32_t a)
 {
-    if (self->agent_shaped [a]) {
+    if (self->agent_shape [a]) {
         return self->agent_shape [a];
     }
     const bus_agent_t *agent = &self->policy->agents [a];
@@ -366,9 +450,30 @@ s_shape_agent (med_graph_t *self, uint32_t a)
         (int32_t) agent->frames, (int32_t) agent->bytes, (int32_t) agent->log_budget
     };
     crypto_generichash_update (&h, (const uint8_t *) numbers, sizeof numbers);
-    crypto_generichash_final (&h, self->agent_shape [a], 16);
-    self->agent_shaped [a] = 1;
-    return self->agent_shape [a];
+    uint8_t digest [16];
+    crypto_generichash_final (&h, digest, sizeof digest);
+    size_t size = s_grow_to (self->shapes_size, self->shapes_used);
+    if (size) {
+        s_shape_slot_t *table = calloc (size, sizeof *table);
+        if (!table) {
+            return 0;
+        }
+        for (size_t i = 0; i < self->shapes_size; i++) {
+            if (self->shapes [i].number) {
+                *s_shape_slot (table, size, self->shapes [i].digest) = self->shapes [i];
+            }
+        }
+        free (self->shapes);
+        self->shapes = table;
+        self->shapes_size = size;
+    }
+    s_shape_slot_t *slot = s_shape_slot (self->shapes, self->shapes_size, digest);
+    if (!slot->number) {
+        memcpy (slot->digest, digest, sizeof digest);
+        slot->number = (uint32_t) ++self->shapes_used;
+    }
+    self->agent_shape [a] = slot->number;
+    return slot->number;
 }
 
 static void
@@ -393,45 +498,45 @@ s_shape_scope (crypto_generichash_state *h, const bus_scope_t *scope)
     s_shape_list (h, &scope->resources);
 }
 
-static void
-s_shape (med_graph_t *self, size_t e, int t, uint8_t key [S_KEY_SIZE])
+//  False if out of memory.
+static bool
+s_shape (med_graph_t *self, size_t e, s_key_t *key)
 {
     const bus_policy_t *policy = self->policy;
     const bus_edge_t *edge = &policy->edges [e];
-    memset (key, 0, S_KEY_SIZE);
-    memcpy (key, s_shape_agent (self, edge->from), 16);
-    memcpy (key + 16, s_shape_agent (self, edge->to), 16);
-    memcpy (key + 32, &edge->classes, 8);
-    key [40] = (uint8_t) ((t? 2: 0) | (edge->from == edge->to? 4: 0));
+    memset (key, 0, sizeof *key);
+    key->from = s_shape_agent (self, edge->from);
+    key->to = s_shape_agent (self, edge->to);
+    key->classes = edge->classes;
+    key->flags = edge->from == edge->to? 1: 0;
     //  The edge's own scope and every block per class (any may be the one
     //  a class meets); none at all is the common case and needs no digest.
-    if (!bus_scope_empty (&edge->scope) || edge->scope.outside || edge->class_scope_count) {
+    const bus_scope_t *own = bus_edge_scope (edge);
+    if (!bus_scope_empty (own) || own->outside || edge->class_scope_count) {
         crypto_generichash_state h;
         crypto_generichash_init (&h, NULL, 0, 16);
-        s_shape_scope (&h, &edge->scope);
+        s_shape_scope (&h, own);
         uint64_t blocks = edge->class_scope_count;
         crypto_generichash_update (&h, (const uint8_t *) &blocks, sizeof blocks);
         for (size_t b = 0; b < edge->class_scope_count; b++) {
             s_shape_scope (&h, &edge->class_scopes [b]);
         }
-        crypto_generichash_final (&h, key + 48, 16);
-        key [41] = 1;
+        crypto_generichash_final (&h, key->scope, sizeof key->scope);
+        key->flags |= 2;
     }
+    return key->from && key->to;
 }
 
 static s_memo_t *
-s_memo_slot (med_graph_t *self, const uint8_t key [S_KEY_SIZE])
+s_memo_slot (s_memo_t *table, size_t size, const s_key_t *key)
 {
-    //  The digests are uniform already; fold in the rest.
-    uint64_t index = 0, word;
-    for (size_t i = 0; i < S_KEY_SIZE; i += 8) {
-        memcpy (&word, key + i, 8);
-        index = (index ^ word) * UINT64_C (0x9E3779B97F4A7C15);
-    }
-    for (size_t i = (index >> 17) & (self->memo_size - 1);; i = (i + 1) & (self->memo_size - 1)) {
-        s_memo_t *slot = &self->memo [i];
-        if (!slot->used || memcmp (slot->key, key, S_KEY_SIZE) == 0) {
-            return slot;
+    uint64_t scope [2];
+    memcpy (scope, key->scope, sizeof scope);
+    uint64_t h = s_mix (s_mix (s_mix (s_mix (0, key->from | (uint64_t) key->to << 32),
+                                      key->classes), key->flags), scope [0] ^ scope [1]);
+    for (size_t i = (h >> 17) & (size - 1);; i = (i + 1) & (size - 1)) {
+        if (!table [i].answer || memcmp (&table [i].key, key, sizeof *key) == 0) {
+            return &table [i];
         }
     }
 }
@@ -441,35 +546,32 @@ s_memo_slot (med_graph_t *self, const uint8_t key [S_KEY_SIZE])
 static bool
 s_memo_room (med_graph_t *self)
 {
-    if (self->memo_size && (self->memo_used + 1) * 2 <= self->memo_size) {
+    size_t size = s_grow_to (self->memo_size, self->memo_used);
+    if (!size) {
         return true;
     }
-    size_t size = self->memo_size? self->memo_size * 2: 1024;
-    s_memo_t *old = self->memo;
-    size_t old_size = self->memo_size;
-    self->memo = calloc (size, sizeof *self->memo);
-    if (!self->memo) {
-        self->memo = old;
+    s_memo_t *table = calloc (size, sizeof *table);
+    if (!table) {
         return false;
     }
-    self->memo_size = size;
-    for (size_t i = 0; i < old_size; i++) {
-        if (old [i].used) {
-            *s_memo_slot (self, old [i].key) = old [i];
+    for (size_t i = 0; i < self->memo_size; i++) {
+        if (self->memo [i].answer) {
+            *s_memo_slot (table, size, &self->memo [i].key) = self->memo [i];
         }
     }
-    free (old);
+    free (self->memo);
+    self->memo = table;
+    self->memo_size = size;
     return true;
 }
 
 //  Runs the stages for every class edge e carries, sender state t.
 static void
-s_judge (med_graph_t *self, size_t e, int t, uint64_t *pass, uint64_t *held, bool *taints)
+s_judge (med_graph_t *self, size_t e, int t, s_answer_t *answer)
 {
     const bus_policy_t *policy = self->policy;
     uint64_t classes = policy->edges [e].classes;
-    *pass = *held = 0;
-    *taints = false;
+    answer->pass [t] = answer->held [t] = 0;
     for (size_t c = 0; c < policy->class_count; c++) {
         if (!(classes & (UINT64_C (1) << c))) {
             continue;
@@ -477,70 +579,117 @@ s_judge (med_graph_t *self, size_t e, int t, uint64_t *pass, uint64_t *held, boo
         med_hop_t hop;
         med_graph_hop (self, e, (int) c, t == 1, &hop);
         if (hop.verdict == MED_PASS) {
-            *pass |= UINT64_C (1) << c;
+            answer->pass [t] |= UINT64_C (1) << c;
         }
         else
         if (hop.verdict == MED_HOLD) {
-            *held |= UINT64_C (1) << c;
+            answer->held [t] |= UINT64_C (1) << c;
         }
         if (hop.verdict != MED_REJECT && hop.restricted) {
-            *taints = true;
+            answer->taints |= (uint8_t) (1u << t);
         }
     }
 }
 
-static s_answer_t *
-s_answer (med_graph_t *self, size_t e, int t)
+//  A new answer, kept: its index, or 0 if it cannot be kept.
+static uint32_t
+s_keep (med_graph_t *self, const s_answer_t *answer)
 {
-    s_answer_t *answer = &self->answers [e];
-    if (answer->done & (1u << t)) {
-        return answer;
+    if (self->n_answers + 1 >= self->answers_size) {
+        size_t size = self->answers_size? self->answers_size * 2: 1024;
+        s_answer_t *more = size < UINT32_MAX? realloc (self->answers, size * sizeof *more): NULL;
+        if (!more) {
+            return 0;
+        }
+        self->answers = more;
+        self->answers_size = size;
+        self->n_answers += self->n_answers == 0;    //  [0] stands for "not yet"
     }
-    uint64_t pass, held;
-    bool taints;
-    uint8_t key [S_KEY_SIZE];
+    self->answers [self->n_answers] = *answer;
+    return (uint32_t) self->n_answers++;
+}
+
+//  What edge e delivers, both states of the sender: judged on first use
+//  (s_judged), kept after (s_answer, which the searches call millions of
+//  times, so it stays small).
+static const s_answer_t *s_judged (med_graph_t *self, size_t e);
+
+static inline const s_answer_t *
+s_answer (med_graph_t *self, size_t e)
+{
+    uint32_t index = self->edge_answer [e];
+    return index? &self->answers [index]: s_judged (self, e);
+}
+
+static __attribute__ ((noinline)) const s_answer_t *
+s_judged (med_graph_t *self, size_t e)
+{
+    uint32_t index;
+    s_key_t key;
     s_memo_t *slot = NULL;
-    if (!answer->granted) {
-        s_shape (self, e, t, key);
-        if (s_memo_room (self)) {
-            slot = s_memo_slot (self, key);
+    if (!self->granted [e] && s_shape (self, e, &key) && s_memo_room (self)) {
+        slot = s_memo_slot (self->memo, self->memo_size, &key);
+        if (slot->answer) {
+            self->memo_hits += 2;
+            self->edge_answer [e] = slot->answer;
+            return &self->answers [slot->answer];
         }
     }
-    if (slot && slot->used) {
-        pass = slot->pass, held = slot->held, taints = slot->taints;
-        self->memo_hits++;
+    s_answer_t answer;
+    memset (&answer, 0, sizeof answer);
+    s_judge (self, e, 0, &answer);
+    s_judge (self, e, 1, &answer);
+    index = s_keep (self, &answer);
+    if (!index) {
+        self->spare = answer;
+        return &self->spare;
     }
-    else {
-        s_judge (self, e, t, &pass, &held, &taints);
-        if (slot) {
-            memcpy (slot->key, key, S_KEY_SIZE);
-            slot->pass = pass, slot->held = held, slot->taints = taints, slot->used = 1;
-            self->memo_used++;
-        }
+    if (slot) {
+        slot->key = key;
+        slot->answer = index;
+        self->memo_used++;
     }
-    answer->pass [t] = pass;
-    answer->held [t] = held;
-    answer->taints |= (uint8_t) ((taints? 1u: 0u) << t);
-    answer->done |= (uint8_t) (1u << t);
-    return answer;
+    self->edge_answer [e] = index;
+    return &self->answers [index];
 }
 
 uint64_t
 med_graph_pass (med_graph_t *self, size_t e, bool tainted)
 {
-    return s_answer (self, e, tainted)->pass [tainted];
+    return s_answer (self, e)->pass [tainted];
 }
 
 uint64_t
 med_graph_held (med_graph_t *self, size_t e, bool tainted)
 {
-    return s_answer (self, e, tainted)->held [tainted];
+    return s_answer (self, e)->held [tainted];
 }
 
 bool
 med_graph_taints (med_graph_t *self, size_t e, bool tainted)
 {
-    return (s_answer (self, e, tainted)->taints >> tainted) & 1u;
+    return (s_answer (self, e)->taints >> tainted) & 1u;
+}
+
+const uint8_t *
+med_graph_in_bits (med_graph_t *self, uint32_t a)
+{
+    if (!self->in_bits) {
+        size_t edges = self->policy->edge_count;
+        uint8_t *bits = malloc (edges + 1);
+        if (!bits) {
+            return NULL;
+        }
+        for (size_t k = 0; k < edges; k++) {
+            const s_answer_t *answer = s_answer (self, self->in_edges [k]);
+            bits [k] = (uint8_t) ((answer->pass [0]? MED_GRAPH_PASS0: 0)
+                               | (answer->pass [1]? MED_GRAPH_PASS1: 0)
+                               | (answer->taints & 1? MED_GRAPH_TAINTS0: 0)
+                               | (answer->taints & 2? MED_GRAPH_TAINTS1: 0));
+        }
+        self->in_bits = bits;
+    }
+    return self->in_bits + self->in_first [a];
 }
 
 size_t
@@ -548,8 +697,7 @@ med_graph_fill (med_graph_t *self)
 {
     size_t before = self->runs;
     for (size_t e = 0; e < self->policy->edge_count; e++) {
-        s_answer (self, e, 0);
-        s_answer (self, e, 1);
+        s_answer (self, e);
     }
     return self->runs - before;
 }
@@ -564,5 +712,5 @@ med_graph_counts (const med_graph_t *self, size_t *runs, size_t *memo_hits)
 bool
 med_graph_granted (const med_graph_t *self, size_t e)
 {
-    return self->answers [e].granted != 0;
+    return self->granted [e] != 0;
 }

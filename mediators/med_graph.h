@@ -25,11 +25,14 @@
     (sticky) or not (causal mode: the compromised agent omits the cause).
     A compromised agent itself starts clean.
 
-    Answers are computed on first use and kept: 40 bytes per edge. Edges of
-    one shape (everything the stages may read of sender, recipient and edge
-    but names, keys and lines, and the sender's state) share one answer,
-    through a memo keyed by a 128-bit BLAKE2b of the shape: a fleet has
-    few shapes, so a million edges cost a few thousand runs of the chain.
+    Answers are computed on first use and kept. Edges of one shape
+    (everything the stages may read of sender, recipient and edge but
+    names, keys and lines) share one answer for both states of the sender,
+    through a memo keyed by 128-bit BLAKE2b digests of the shape: a fleet
+    has few shapes, so a million edges cost a few thousand runs of the
+    chain, and an edge keeps a 4-byte index to its answer. With the edge
+    lists (in-edges with their senders, recipients packed) the graph adds
+    17 bytes per edge to the policy.
     An edge a standing grant names is judged on its own (grants go by name).
     A stage that decides by an agent's name would have to be added to the
     shape (s_shape); none does today.
@@ -80,6 +83,32 @@ void
 //  In-edges of agent a: *list (borrowed) holds count edge indices.
 void
     med_graph_in (const med_graph_t *self, uint32_t a, const uint32_t **list, size_t *count);
+
+//  The senders of those in-edges, in the same order (borrowed).
+const uint32_t *
+    med_graph_in_from (const med_graph_t *self, uint32_t a);
+
+//  What the in-edges of agent a deliver, packed beside them (borrowed):
+//  per in-edge, MED_GRAPH_PASS0 if a clean sender gets any class through
+//  without a person, MED_GRAPH_PASS1 a tainted one, MED_GRAPH_TAINTS0 /
+//  MED_GRAPH_TAINTS1 if what it delivers is then restricted. Judges every
+//  edge on the first call (NULL if out of memory), so that a backward
+//  search reads its way along the lists instead of at random.
+#define MED_GRAPH_PASS0     1
+#define MED_GRAPH_PASS1     2
+#define MED_GRAPH_TAINTS0   4
+#define MED_GRAPH_TAINTS1   8
+const uint8_t *
+    med_graph_in_bits (med_graph_t *self, uint32_t a);
+
+//  The recipient of every edge, by edge index (borrowed; the same as
+//  policy->edges [e].to, packed for searches).
+const uint32_t *
+    med_graph_recipients (const med_graph_t *self);
+
+//  The classes the in-edges of agent a carry, together.
+uint64_t
+    med_graph_in_classes (const med_graph_t *self, uint32_t a);
 
 //  Classes a message on edge e is delivered with, sender clean (tainted =
 //  false) or tainted: without a person (pass) or after approval (held).
