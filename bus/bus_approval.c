@@ -23,7 +23,18 @@ s_counted (bus_core_t *core, const bus_hold_t *hold, uint32_t *quorum)
     const bus_class_t *cls = s_class (core, hold);
     const char *votes [BUS_HOLD_VOTES_MAX];
     *quorum = cls? med_hold_quorum (cls): hold->quorum;
-    return cls? med_hold_votes (core->policy, cls, hold, votes): 0;
+    uint32_t n_quarantined = bus_intake_quarantined (core);
+    return cls? med_hold_votes (core->policy, cls, hold, core->quarantined, n_quarantined, votes): 0;
+}
+
+//  Whether agent is told of holds of cls as they come and change: an
+//  approver of the class, not quarantined (a suspect approver learns
+//  nothing more of what waits; core->quarantined is filled).
+static bool
+s_told (bus_core_t *core, const bus_agent_t *agent, const bus_class_t *cls, uint32_t n_quarantined)
+{
+    return med_hold_may_approve (agent, cls)
+        && !med_hold_quarantined (core->quarantined, n_quarantined, agent->name);
 }
 
 //  How far back an approver's own part in a held message is looked for.
@@ -168,10 +179,11 @@ s_notify (bus_core_t *core, const bus_hold_t *hold)
     frame_t frame = BULKHEAD__V1__FRAME__INIT;
     frame.body_case = BULKHEAD__V1__FRAME__BODY_PENDING;
     frame.pending = &pending;
+    uint32_t n_quarantined = bus_intake_quarantined (core);
     for (size_t i = 0; i < core->policy->agent_count; i++) {
         const bus_agent_t *agent = &core->policy->agents [i];
         bus_session_t *session = bus_session_find (core, agent->name);
-        if (session && session->online && med_hold_may_approve (agent, cls)) {
+        if (session && session->online && s_told (core, agent, cls, n_quarantined)) {
             char why [200];
             pending.blocked = (char *) s_blocked (core, hold, agent->name, why, sizeof why);
             bus_outbox_frame (core->outbox, session->rid, session->rid_len, &frame, NULL);
@@ -214,10 +226,11 @@ s_update (bus_core_t *core, const bus_hold_t *hold, const char *state, const cha
     frame_t frame = BULKHEAD__V1__FRAME__INIT;
     frame.body_case = BULKHEAD__V1__FRAME__BODY_HOLD_UPDATE;
     frame.hold_update = &update;
+    uint32_t n_quarantined = bus_intake_quarantined (core);
     for (size_t i = 0; i < core->policy->agent_count; i++) {
         const bus_agent_t *agent = &core->policy->agents [i];
         bus_session_t *session = bus_session_find (core, agent->name);
-        if (session && session->online && med_hold_may_approve (agent, cls)) {
+        if (session && session->online && s_told (core, agent, cls, n_quarantined)) {
             bus_outbox_frame (core->outbox, session->rid, session->rid_len, &frame, NULL);
         }
     }

@@ -6,6 +6,7 @@
 #include "bus_record.h"
 #include "bus_taint.h"
 #include "bus_wire.h"
+#include "med_monitor.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -285,7 +286,22 @@ bus_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *co
     //  A reload frees the policy peer->agent points into: keep a copy.
     char who [BUS_NAME_MAX + 1];
     snprintf (who, sizeof who, "%s", peer->agent->name);
-    for (size_t i = 0; i < sizeof s_table / sizeof s_table [0]; i++) {
+    //  The kill switch takes every control command away, reads included:
+    //  a suspect approver must not vote or read what waits, a suspect
+    //  operator must not reload, release an accomplice or quarantine the
+    //  others. Another operator releases it; were every operator
+    //  quarantined, whoever runs the bus adds one to the policy (SIGHUP).
+    const med_quarantine_t *quarantine = core->monitor? med_monitor_quarantined (core->monitor, who)
+                                                      : NULL;
+    size_t rows = sizeof s_table / sizeof s_table [0];
+    if (quarantine) {
+        code = BUS_EQUARANTINE;
+        snprintf (reason, sizeof reason, "%s is quarantined (by %s: %.300s): its control commands "
+                  "are refused until another operator releases it (bulkhead release %s)", who,
+                  quarantine->by, quarantine->reason, who);
+        rows = 0;
+    }
+    for (size_t i = 0; i < rows; i++) {
         const row_t *row = &s_table [i];
         if (row->op != control->op) {
             continue;

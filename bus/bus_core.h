@@ -38,6 +38,9 @@
 typedef Bulkhead__V1__Record record_t;
 typedef Bulkhead__V1__Frame frame_t;
 
+//  Agents quarantined at once, at most (MED_MON_QUARANTINE).
+#define BUS_QUARANTINED_MAX 256
+
 typedef struct bus_core {
     bus_server_options_t options;
     void *router;
@@ -58,6 +61,7 @@ typedef struct bus_core {
     struct med_monitor *monitor;        //  the detectors, for the life of the bus
     struct bus_metrics *metrics;        //  counters for `serve --metrics`, or NULL
     char quarantine_why [400];          //  env->quarantine points here while a chain runs
+    const char *quarantined [BUS_QUARANTINED_MAX];  //  bus_intake_quarantined fills it
 } bus_core_t;
 
 //  A connection a frame came from: its key, the agent of that key in the

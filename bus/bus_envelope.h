@@ -50,6 +50,8 @@ typedef struct {
     uint64_t now_us;
     const char *quarantine;             //  the sender is quarantined: by whom and why
                                         //  (NULL: it is not)
+    const char *const *quarantined;     //  every agent quarantined now, by name: their
+    uint32_t n_quarantined;             //  votes and grants do not count meanwhile
 
     //  Decisions, set by stages.
     int class_index;                    //  decided intent class, -1 = undecided

@@ -96,6 +96,15 @@ bus_intake_duplicate (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Se
     return true;
 }
 
+uint32_t
+bus_intake_quarantined (bus_core_t *core)
+{
+    _Static_assert (BUS_QUARANTINED_MAX >= MED_MON_QUARANTINE, "room for every quarantine");
+    return core->monitor? (uint32_t) med_monitor_quarantined_names (core->monitor, core->quarantined,
+                                                                  BUS_QUARANTINED_MAX)
+                        : 0;
+}
+
 void
 bus_intake_envelope (bus_core_t *core, bus_envelope_t *env, const char *sender,
                      const Bulkhead__V1__Send *send, const bus_hold_t *resume)
@@ -117,6 +126,8 @@ bus_intake_envelope (bus_core_t *core, bus_envelope_t *env, const char *sender,
                   quarantine->reason);
         env->quarantine = core->quarantine_why;
     }
+    env->n_quarantined = bus_intake_quarantined (core);
+    env->quarantined = core->quarantined;
     if (env->sender) {
         bus_session_t *session = bus_session_get (core, sender);
         env->sender_tainted = session && session->taint_seq > 0;

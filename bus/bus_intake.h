@@ -23,6 +23,13 @@ const char *
 bool
     bus_intake_duplicate (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Send *send);
 
+//  The agents quarantined now, into core->quarantined; returns how many.
+//  The kill switch holds what they send (the quarantine stage) and takes
+//  away what they decide: their votes and grants count for nothing while
+//  it lasts (med_hold).
+uint32_t
+    bus_intake_quarantined (bus_core_t *core);
+
 //  Fills env's inputs for send from sender (the authenticated name); resume
 //  is the pending hold when a held message is decided again, else NULL.
 void

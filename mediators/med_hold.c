@@ -8,11 +8,12 @@
     - First pass: a live standing grant for exactly this (sender, recipient,
       class, action) stands in for the one approval the message would wait
       for, unless the message is restricted or the grant is no longer
-      allowed by the live policy (med_hold_grant_allowed). Else it is held,
-      within the queue's caps (EHOLDFULL beyond them).
+      allowed by the live policy (med_hold_grant_allowed), or its approver
+      is quarantined now. Else it is held, within the queue's caps
+      (EHOLDFULL beyond them).
     - Decided again (env->resume): it passes when the votes of approvers the
-      live policy still names for its class meet the live quorum; else it
-      stays held.
+      live policy still names for its class, none of them quarantined now,
+      meet the live quorum; else it stays held.
 
     The queue itself (storage, expiry, votes as they come in) is the bus's
     (bus_holds.c, bus_approval.c); the rules of who counts are here.
@@ -47,14 +48,27 @@ med_hold_quorum (const bus_class_t *cls)
     return cls->quorum? cls->quorum: 1;
 }
 
+bool
+med_hold_quarantined (const char *const *quarantined, uint32_t n, const char *agent)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (strcmp (quarantined [i], agent) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 uint32_t
-med_hold_votes (const bus_policy_t *policy, const bus_class_t *cls,
-                const bus_hold_t *hold, const char *out [BUS_HOLD_VOTES_MAX])
+med_hold_votes (const bus_policy_t *policy, const bus_class_t *cls, const bus_hold_t *hold,
+                const char *const *quarantined, uint32_t n_quarantined,
+                const char *out [BUS_HOLD_VOTES_MAX])
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < hold->n_votes && i < BUS_HOLD_VOTES_MAX; i++) {
         const bus_agent_t *voter = bus_policy_agent (policy, hold->votes [i]);
-        if (!voter || strcmp (voter->name, hold->sender) == 0 || !med_hold_may_approve (voter, cls)) {
+        if (!voter || strcmp (voter->name, hold->sender) == 0 || !med_hold_may_approve (voter, cls)
+        ||  med_hold_quarantined (quarantined, n_quarantined, voter->name)) {
             continue;
         }
         //  A quorum is of distinct approvers, whatever the stored hold says.
@@ -138,7 +152,8 @@ s_grant (const bus_envelope_t *env, const bus_class_t *cls)
         }
         const bus_agent_t *approver = bus_policy_agent (env->policy, grant->approver);
         char why [300];
-        if (approver && med_hold_grant_allowed (env->policy, approver, grant->sender,
+        if (approver && !med_hold_quarantined (env->quarantined, env->n_quarantined, approver->name)
+        &&  med_hold_grant_allowed (env->policy, approver, grant->sender,
                                                 grant->recipient, grant->intent_class,
                                                 why, sizeof why) == BUS_OK) {
             return grant;
@@ -161,7 +176,8 @@ s_decide (void *state, bus_envelope_t *env, bus_error_t *err)
     bus_policy_join (cls->approvers, cls->approver_count, "any approver", approvers,
                      sizeof approvers);
     if (env->resume) {
-        env->n_approvers = med_hold_votes (policy, cls, env->resume, env->approvers);
+        env->n_approvers = med_hold_votes (policy, cls, env->resume, env->quarantined,
+                                           env->n_quarantined, env->approvers);
         if (env->n_approvers >= quorum) {
             return MED_PASS;
         }

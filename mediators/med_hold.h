@@ -17,12 +17,19 @@
 bool
     med_hold_may_approve (const bus_agent_t *agent, const bus_class_t *cls);
 
+//  True if agent is one of the n names in quarantined.
+bool
+    med_hold_quarantined (const char *const *quarantined, uint32_t n, const char *agent);
+
 //  The votes of hold that count under the live policy: approvers it still
-//  names for cls, never the sender. Fills out (borrowing hold's strings)
-//  and returns how many.
+//  names for cls, never the sender, none of the n quarantined now (the
+//  kill switch takes a suspect approver's votes away; they count again
+//  once it is released). Fills out (borrowing hold's strings) and returns
+//  how many.
 uint32_t
-    med_hold_votes (const bus_policy_t *policy, const bus_class_t *cls,
-                    const bus_hold_t *hold, const char *out [BUS_HOLD_VOTES_MAX]);
+    med_hold_votes (const bus_policy_t *policy, const bus_class_t *cls, const bus_hold_t *hold,
+                    const char *const *quarantined, uint32_t n,
+                    const char *out [BUS_HOLD_VOTES_MAX]);
 
 //  The quorum of cls, at least 1.
 uint32_t

@@ -571,6 +571,16 @@ med_monitor_quarantines (const med_monitor_t *self, const med_quarantine_t **out
     return self->head.n_quarantine;
 }
 
+size_t
+med_monitor_quarantined_names (const med_monitor_t *self, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < self->head.n_quarantine && n < max; i++) {
+        out [n++] = self->quarantine [i].agent;
+    }
+    return n;
+}
+
 const char *
 med_monitor_next_quarantine (med_monitor_t *self, const med_alert_t **alert)
 {

@@ -170,6 +170,10 @@ const med_quarantine_t *
     med_monitor_quarantined (const med_monitor_t *self, const char *agent);
 size_t
     med_monitor_quarantines (const med_monitor_t *self, const med_quarantine_t **out);
+//  The names of the agents quarantined now, at most max, into out
+//  (borrowed: valid until the next quarantine or release). Returns how many.
+size_t
+    med_monitor_quarantined_names (const med_monitor_t *self, const char **out, size_t max);
 
 //  The alerts the policy lets quarantine their agent, opened since the last
 //  call: the agent name of each in turn, NULL when none is left.

@@ -32,6 +32,7 @@ static const char *s_policy =
     "    worker\n        key = @worker@\n"
     "    watch\n        key = @watch@\n        role = monitor\n"
     "    ops\n        key = @ops@\n        role = operator\n"
+    "    ops2\n        key = @ops2@\n        role = operator\n"
     "    payments\n        key = @payments@\n        class = finance\n"
     "    alice\n        key = @alice@\n        role = approver\n"
     "edges\n"
@@ -178,9 +179,10 @@ test_loop_caught_and_quarantined (void **state)
     assert_non_null (strstr (out, "by bus: alert a-"));
     free (out);
     //  Agents may not quarantine, nor release (the planner's own key: a
-    //  CLI connection of the worker's would take over its session).
+    //  CLI connection of the worker's would take over its session); a
+    //  quarantined one is refused before its role is looked at.
     assert_int_equal (S_CLI (h, &out, "planner", "release", "planner"), 1);
-    assert_non_null (strstr (out, "PERM"));
+    assert_non_null (strstr (out, strcmp (quarantined, "planner") == 0? "QUARANTINE": "PERM"));
     free (out);
     //  The log says it all: the alert, and who quarantined whom.
     assert_int_equal (harness_run (h, &out, "log", "--data", h->data, "--kind", "alert", NULL), 0);
@@ -368,6 +370,115 @@ test_quarantine_then_approvers (void **state)
     harness_verify (h);
 }
 
+//  Whether a Pending notice reaches client within ms.
+static bool
+s_pending_within (bus_client_t *client, int ms)
+{
+    uint64_t end = s_ms () + (uint64_t) ms;
+    for (uint64_t now = s_ms (); now < end; now = s_ms ()) {
+        Bulkhead__V1__Frame *frame;
+        bus_error_t err;
+        if (bus_client_recv (client, &frame, (int) (end - now), &err) != 0) {
+            return false;
+        }
+        bool pending = frame->body_case == BULKHEAD__V1__FRAME__BODY_PENDING;
+        bus_client_free (&frame);
+        if (pending) {
+            return true;
+        }
+    }
+    return false;
+}
+
+//  The kill switch takes a suspect's control commands away too: a
+//  quarantined approver cannot approve (its stolen key must not release
+//  payments) nor read what waits, a quarantined operator cannot reload,
+//  quarantine the others or release anyone. Each refusal is logged. After
+//  the release it approves again.
+static void
+test_quarantined_approver_and_operator (void **state)
+{
+    harness_t *h = *state;
+    char *out = NULL;
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *payments = harness_agent (h, "payments");
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    send.recipient = "payments";
+    send.intent = "finance";
+    send.has_payload = true;
+    send.payload.data = (uint8_t *) "pay 10";
+    send.payload.len = 6;
+    Bulkhead__V1__Frame *ack = NULL;
+    bus_error_t err;
+    assert_int_equal (bus_client_send (planner, &send, &ack, 5000, &err), 0);
+    assert_non_null (ack->ack);
+    assert_non_null (ack->ack->approval_id);
+    char pay [32];
+    snprintf (pay, sizeof pay, "%s", ack->ack->approval_id);
+    bus_client_free (&ack);
+
+    assert_int_equal (S_CLI (h, &out, "ops", "quarantine", "alice", "--reason", "key on a paste site"),
+                      0);
+    free (out);
+    //  Each is refused, with who quarantined it and why.
+#define S_REFUSED(who, ...) \
+    do { \
+        assert_int_not_equal (S_CLI (h, &out, who, __VA_ARGS__), 0); \
+        assert_non_null (strstr (out, who " is quarantined (by ops: ")); \
+        free (out); \
+    } while (0)
+    S_REFUSED ("alice", "approve", pay);
+    S_REFUSED ("alice", "pending");
+    S_REFUSED ("alice", "pending", pay, "--full");
+    S_REFUSED ("alice", "grant", "--sender", "planner", "--to", "payments", "--class", "finance",
+               "--count", "5");
+    assert_null (harness_deliver (payments, 500));
+
+    assert_int_equal (S_CLI (h, &out, "ops", "quarantine", "ops2", "--reason", "odd reloads"), 0);
+    free (out);
+    S_REFUSED ("ops2", "release", "alice");
+    S_REFUSED ("ops2", "reload");
+    S_REFUSED ("ops2", "quarantine", "ops", "--reason", "revenge");
+    S_REFUSED ("ops2", "quarantine", "--list");
+#undef S_REFUSED
+    assert_int_equal (S_CLI (h, &out, "ops", "quarantine", "--list"), 0);
+    assert_non_null (strstr (out, "alice quarantined since"));
+    assert_null (strstr (out, "ops quarantined since"));
+    free (out);
+    //  Every refusal is a control record with its code.
+    assert_int_equal (harness_run (h, &out, "log", "--data", h->data, "--code", "QUARANTINE", NULL), 0);
+    assert_non_null (strstr (out, "alice is quarantined"));
+    assert_non_null (strstr (out, "ops2 is quarantined"));
+    free (out);
+
+    assert_int_equal (S_CLI (h, &out, "ops", "release", "alice"), 0);
+    free (out);
+    assert_int_equal (S_CLI (h, &out, "alice", "approve", pay), 0);
+    free (out);
+    Bulkhead__V1__Frame *d = harness_deliver (payments, 5000);
+    assert_non_null (d);
+    bus_client_free (&d);
+
+    //  Nor is a quarantined approver told of new holds (a Pending notice
+    //  carries the payload); released, it is again.
+    bus_client_t *alice = harness_agent (h, "alice");
+    assert_int_equal (S_CLI (h, &out, "ops", "quarantine", "alice", "--reason", "again"), 0);
+    free (out);
+    assert_int_equal (bus_client_send (planner, &send, &ack, 5000, &err), 0);
+    assert_non_null (ack->ack->approval_id);
+    bus_client_free (&ack);
+    assert_false (s_pending_within (alice, 700));
+    assert_int_equal (S_CLI (h, &out, "ops", "release", "alice"), 0);
+    free (out);
+    assert_int_equal (bus_client_send (planner, &send, &ack, 5000, &err), 0);
+    bus_client_free (&ack);
+    assert_true (s_pending_within (alice, 5000));
+    bus_client_destroy (&alice);
+    bus_client_destroy (&planner);
+    bus_client_destroy (&payments);
+    harness_verify (h);
+}
+
 int
 main (void)
 {
@@ -376,6 +487,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_missing_and_denied_result, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_quarantine_survives_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_quarantine_then_approvers, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_quarantined_approver_and_operator, s_setup,
+                                         s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -824,11 +824,52 @@ test_votes_bounded (void **state)
     hold->n_votes = 1000;
     const char *out [BUS_HOLD_VOTES_MAX];
     const bus_class_t *cls = &f->policy->classes [bus_policy_class (f->policy, "comms")];
-    assert_int_equal (med_hold_votes (f->policy, cls, hold, out), 2);
+    assert_int_equal (med_hold_votes (f->policy, cls, hold, NULL, 0, out), 2);
     assert_string_equal (out [0], "bob");
     assert_string_equal (out [1], "dave");
     CHECK_VERDICT (s_decide (f), MED_PASS);
     assert_int_equal (f->env.n_approvers, 2);
+}
+
+//  The kill switch takes a quarantined approver's part away: its votes do
+//  not count toward a quorum, and a grant it gave does not stand in, while
+//  the quarantine lasts; both count again once it is released.
+static void
+test_quarantined_approver (void **state)
+{
+    fixture_t *f = *state;
+    const char *quarantined [] = { "mailer", "alice" };
+
+    s_envelope (f, "planner", "payments", "finance", NULL);
+    s_resume (f, (const char *[]) { "alice", NULL });
+    f->env.quarantined = quarantined;
+    f->env.n_quarantined = 2;
+    CHECK_DECIDE (s_decide (f), f->err, MED_HOLD, BUS_OK);
+    assert_int_equal (f->env.n_approvers, 0);
+    const char *out [BUS_HOLD_VOTES_MAX];
+    const bus_class_t *cls = &f->policy->classes [bus_policy_class (f->policy, "finance")];
+    assert_int_equal (med_hold_votes (f->policy, cls, f->env.resume, quarantined, 2, out), 0);
+    assert_int_equal (med_hold_votes (f->policy, cls, f->env.resume, quarantined, 1, out), 1);
+    //  Released: the same vote counts again.
+    s_envelope (f, "planner", "payments", "finance", NULL);
+    s_resume (f, (const char *[]) { "alice", NULL });
+    f->env.quarantined = quarantined;
+    f->env.n_quarantined = 1;
+    CHECK_VERDICT (s_decide (f), MED_PASS);
+
+    s_envelope (f, "planner", "payments", "finance", "transfer.create");
+    s_grant (f, 0, "alice", "planner", "payments", "finance", "transfer.create");
+    f->env.quarantined = quarantined;
+    f->env.n_quarantined = 2;
+    CHECK_DECIDE (s_decide (f), f->err, MED_HOLD, BUS_OK);
+    assert_null (f->env.grant);
+    f->env.n_quarantined = 1;
+    CHECK_VERDICT (s_decide (f), MED_PASS);
+    assert_string_equal (f->env.approvers [0], "alice");
+
+    assert_true (med_hold_quarantined (quarantined, 2, "alice"));
+    assert_false (med_hold_quarantined (quarantined, 1, "alice"));
+    assert_false (med_hold_quarantined (NULL, 0, "alice"));
 }
 
 static void
@@ -933,6 +974,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_resume_hold_required, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_resume_ignores_grants_and_caps, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_votes_bounded, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_quarantined_approver, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_may_approve, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_quorum, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_grant_allowed, s_setup, s_teardown),
