@@ -160,7 +160,8 @@ static const char *s_verify_help =
     "Checks a log (also while the bus runs, or a copy of one) record by record:\n"
     "sequences with no gap and each in its place, each prev_hash the hash of the\n"
     "record before, each kept payload against its payload_digest (a purged payload\n"
-    "is reported, not checkable), and the Merkle tree of all records.\n\n"
+    "is counted, not checkable, and a purge logged after it must cover it: one\n"
+    "stripped by hand is named), and the Merkle tree of all records.\n\n"
     "With the bus's signed checkpoints and its public signing key (several --pub\n"
     "during a key rotation) it also finds what a hash chain alone cannot: a cut\n"
     "tail, a record edited and the chain recomputed after it, a deleted, inserted\n"
@@ -178,10 +179,10 @@ static const char *s_verify_help =
 //  The fields of a stored record that verify needs, read from the wire
 //  format without decoding the rest (faster, and no allocation).
 typedef struct {
-    uint64_t seq, kind, ckpt_number, ckpt_size;
+    uint64_t seq, time_us, kind, ckpt_number, ckpt_size, purged_us, purge_before_us;
     const uint8_t *prev, *digest, *payload, *ckpt_digest;
     size_t prev_len, digest_len, payload_len, ckpt_digest_len;
-    bool has_seq, has_payload, purged, has_ckpt;
+    bool has_seq, has_payload, purged, has_ckpt, has_purge_before;
 } s_fields_t;
 
 static int
@@ -242,6 +243,7 @@ s_fields (const uint8_t *p, size_t len, s_fields_t *f)
         }
         switch (field) {
             case 1: f->seq = v; f->has_seq = true; break;
+            case 2: f->time_us = v; break;
             case 3: f->kind = v; break;
             case 4: f->prev = data; f->prev_len = (size_t) v; break;
             case 18: f->digest = data; f->digest_len = (size_t) v; break;
@@ -249,7 +251,8 @@ s_fields (const uint8_t *p, size_t len, s_fields_t *f)
             case 38: f->ckpt_number = v; f->has_ckpt = true; break;
             case 39: f->ckpt_size = v; break;
             case 41: f->ckpt_digest = data; f->ckpt_digest_len = (size_t) v; break;
-            case 42: f->purged = true; break;
+            case 42: f->purged = true; f->purged_us = v; break;
+            case 43: f->purge_before_us = v; f->has_purge_before = true; break;
             default: break;
         }
     }
@@ -267,6 +270,26 @@ typedef struct {
     bool decodes;
     bool payload_ok;
 } s_item_t;
+
+//  Payloads marked purged (field 42, payload_purged_us) that no purge in
+//  the log covers yet, one entry per purge time. The leaf hash leaves the
+//  payload out, so that a purge keeps the tree; what tells a purge from a
+//  payload stripped by hand is the purge's own record: the bus drops the
+//  payloads and appends a control record with purge_before_us in one
+//  commit, so every purged payload is followed, later in the log, by a
+//  purge of what was sent before purge_before_us, a time after it was
+//  sent. One purge marks all it drops with one time, so the entries are as
+//  many as purges not yet reached: few. What stays possible by hand: to
+//  strip a payload some later purge would have dropped had it not been
+//  queued or held then (README, "What verify cannot see").
+typedef struct {
+    uint64_t purged_us;
+    uint64_t first_seq;             //  the first record purged at that time
+    uint64_t max_time_us;           //  the newest of them
+    uint64_t count;
+} s_unpurged_t;
+
+#define S_UNPURGED_MAX  ((size_t) 1 << 20)
 
 //  Nearly all of verify's work is hashing (a leaf hash and a payload
 //  digest per record, and one tree node per record), and none of it needs
@@ -309,6 +332,8 @@ typedef struct {
     size_t key_count;
     size_t ckpt_next;               //  the first checkpoint not yet compared
     uint64_t purged, payloads, logged_ckpts;
+    s_unpurged_t *unpurged;         //  by purged_us: purged payloads no purge covers yet
+    size_t n_unpurged, unpurged_alloc;
     char problem [900];
     //  The pipeline: batch number n is in slots [n % slot_count].
     s_batch_t *slots;
@@ -461,6 +486,60 @@ s_worker (void *arg)
     return NULL;
 }
 
+//  Notes a purged payload of record seq, to be covered by a purge later.
+static int
+s_unpurged_add (s_verify_t *v, uint64_t seq, const s_fields_t *f)
+{
+    size_t lo = 0, hi = v->n_unpurged;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v->unpurged [mid].purged_us < f->purged_us) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    if (lo < v->n_unpurged && v->unpurged [lo].purged_us == f->purged_us) {
+        s_unpurged_t *u = &v->unpurged [lo];
+        u->count++;
+        u->max_time_us = f->time_us > u->max_time_us? f->time_us: u->max_time_us;
+        return 0;
+    }
+    if (v->n_unpurged == S_UNPURGED_MAX) {
+        return s_problem (v, "record %" PRIu64 ": over %zu different purge times wait for the "
+                          "purges that would cover them; the bus marks all a purge drops with "
+                          "one time: payloads were stripped by hand", seq, S_UNPURGED_MAX);
+    }
+    if (v->n_unpurged == v->unpurged_alloc) {
+        size_t alloc = v->unpurged_alloc? v->unpurged_alloc * 2: 64;
+        s_unpurged_t *grown = realloc (v->unpurged, alloc * sizeof *grown);
+        if (!grown) {
+            return s_problem (v, "out of memory at record %" PRIu64, seq);
+        }
+        v->unpurged = grown;
+        v->unpurged_alloc = alloc;
+    }
+    memmove (v->unpurged + lo + 1, v->unpurged + lo, (v->n_unpurged - lo) * sizeof *v->unpurged);
+    v->unpurged [lo] = (s_unpurged_t) { f->purged_us, seq, f->time_us, 1 };
+    v->n_unpurged++;
+    return 0;
+}
+
+//  A purge's record, f: what it covers is no longer waiting.
+static void
+s_unpurged_cover (s_verify_t *v, const s_fields_t *f)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < v->n_unpurged; i++) {
+        const s_unpurged_t *u = &v->unpurged [i];
+        if (u->max_time_us >= f->purge_before_us) {
+            v->unpurged [kept++] = *u;
+        }
+    }
+    v->n_unpurged = kept;
+}
+
 //  The ordered part: where item pos of b is, what it chains to, the
 //  checkpoints of the tree up to it.
 static int
@@ -498,6 +577,12 @@ s_check_item (s_verify_t *v, s_batch_t *b, size_t pos)
     }
     else if (f->purged) {
         v->purged++;
+        if (s_unpurged_add (v, seq, f) != 0) {
+            return 1;
+        }
+    }
+    if (f->kind == BULKHEAD__V1__RECORD_KIND__RECORD_CONTROL && f->has_purge_before) {
+        s_unpurged_cover (v, f);
     }
     //  A checkpoint the log says it wrote must be the one in the directory.
     if (f->kind == BULKHEAD__V1__RECORD_KIND__RECORD_CHECKPOINT && f->has_ckpt && v->with_ckpts) {
@@ -734,6 +819,7 @@ cmd_verify (int argc, char **argv)
     bus_store_t *store = cmd_open_log (dir, "verify");
     if (!store) {
         free (v.ckpts);
+        free (v.unpurged);
         return 1;
     }
     v.chain_from = bus_store_chain_from (store);
@@ -745,6 +831,7 @@ cmd_verify (int argc, char **argv)
     bus_store_destroy (&store);
     if (rc < 0) {
         free (v.ckpts);
+        free (v.unpurged);
         return cmd_error ("verify", &err);
     }
     uint64_t count = v.next - 1;
@@ -760,6 +847,20 @@ cmd_verify (int argc, char **argv)
                         PRIu64 ": its tail was cut (records %" PRIu64 "..%" PRIu64 " are "
                         "missing)", count, c->c.number, c->c.size, count + 1, c->c.size);
     }
+    if (rc == 0 && v.n_unpurged > 0) {
+        //  The first record whose payload went with no purge to say so.
+        const s_unpurged_t *first = &v.unpurged [0];
+        uint64_t stripped = 0;
+        for (size_t i = 0; i < v.n_unpurged; i++) {
+            first = v.unpurged [i].first_seq < first->first_seq? &v.unpurged [i]: first;
+            stripped += v.unpurged [i].count;
+        }
+        char when [32];
+        s_when (when, first->purged_us);
+        rc = s_problem (&v, "record %" PRIu64 ": its payload is gone, marked purged at %s, but no "
+                        "purge in the log after it covers it (%" PRIu64 " such payloads): the "
+                        "payload was stripped, not purged", first->first_seq, when, stripped);
+    }
     if (rc == 0 && format == BUS_STORE_FORMAT && kept.size == count) {
         uint8_t a [32], b [32];
         bus_tree_root (&kept, a);
@@ -771,6 +872,7 @@ cmd_verify (int argc, char **argv)
     }
     if (rc != 0) {
         free (v.ckpts);
+        free (v.unpurged);
         return s_fail ("verify", BUS_ECORRUPT, "%s: %s", dir, v.problem);
     }
     uint8_t root [32];
@@ -809,6 +911,7 @@ cmd_verify (int argc, char **argv)
                 count + 1);
     }
     free (v.ckpts);
+    free (v.unpurged);
     return 0;
 }
 

@@ -275,10 +275,13 @@ test_cut_tail (void **state)
     s_expect_bad (a, data, a->ckpt, "its tail was cut");
 }
 
-//  What `bulkhead purge` will do to an old record (drop field 19, set
-//  field 42): every checkpoint still matches, and verify says it is purged.
+//  What `bulkhead purge` does to an old record (drop field 19, set field
+//  42), done by hand: the tree and every checkpoint still match (the leaf
+//  hash leaves the payload out, so that a purge keeps them), but no purge
+//  record follows it, so verify names the record as stripped. (A real
+//  purge verifies: tests/query.test.sh.)
 static void
-test_purged_payload_still_verifies (void **state)
+test_stripped_payload_is_not_a_purge (void **state)
 {
     audit_t *a = *state;
     const char *data = s_copy (a, a->h.data, "purged");
@@ -297,8 +300,13 @@ test_purged_payload_still_verifies (void **state)
     buf [n++] = 0x01;
     assert_int_equal (logfix_put (data, seq, buf, n), 0);
     free (raw);
-    s_expect_ok (a, data, a->ckpt, "1 purged (digest kept, payload not checkable)");
-    s_expect_ok (a, data, a->ckpt, "matches");
+    char needle [160];
+    snprintf (needle, sizeof needle, "record %" PRIu64 ": its payload is gone, marked purged at ",
+              seq);
+    s_expect_bad (a, data, a->ckpt, needle);
+    s_expect_bad (a, data, a->ckpt, "no purge in the log after it covers it (1 such payloads): "
+                  "the payload was stripped, not purged");
+    s_expect_bad (a, data, NULL, "the payload was stripped, not purged");
 }
 
 static void
@@ -1066,7 +1074,7 @@ main (void)
     const struct CMUnitTest shared [] = {
         cmocka_unit_test (test_intact_copy),
         cmocka_unit_test (test_cut_tail),
-        cmocka_unit_test (test_purged_payload_still_verifies),
+        cmocka_unit_test (test_stripped_payload_is_not_a_purge),
         cmocka_unit_test (test_rechained_edit),
         cmocka_unit_test (test_newest_record_edit),
         cmocka_unit_test (test_reordered),
