@@ -96,6 +96,19 @@ s_send (bus_client_t *client, const char *to, const char *payload, uint64_t caus
     return reply;
 }
 
+//  A payment to payments: finance, which is held.
+static Bulkhead__V1__Send
+s_payment (void)
+{
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    send.recipient = "payments";
+    send.intent = "finance";
+    send.has_payload = true;
+    send.payload.data = (uint8_t *) "pay 10";
+    send.payload.len = 6;
+    return send;
+}
+
 //  The code word of an ACK or ERROR ("OK", "QUARANTINE", ...).
 static const char *
 s_code (const Bulkhead__V1__Frame *frame)
@@ -332,12 +345,7 @@ test_quarantine_then_approvers (void **state)
     char note [32];
     snprintf (note, sizeof note, "%s", ack->ack->approval_id);
     bus_client_free (&ack);
-    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
-    send.recipient = "payments";
-    send.intent = "finance";
-    send.has_payload = true;
-    send.payload.data = (uint8_t *) "pay 10";
-    send.payload.len = 6;
+    Bulkhead__V1__Send send = s_payment ();
     bus_error_t err;
     assert_int_equal (bus_client_send (planner, &send, &ack, 5000, &err), 0);
     assert_string_equal (s_code (ack), "QUARANTINE");
@@ -402,12 +410,7 @@ test_quarantined_approver_and_operator (void **state)
     char *out = NULL;
     bus_client_t *planner = harness_agent (h, "planner");
     bus_client_t *payments = harness_agent (h, "payments");
-    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
-    send.recipient = "payments";
-    send.intent = "finance";
-    send.has_payload = true;
-    send.payload.data = (uint8_t *) "pay 10";
-    send.payload.len = 6;
+    Bulkhead__V1__Send send = s_payment ();
     Bulkhead__V1__Frame *ack = NULL;
     bus_error_t err;
     assert_int_equal (bus_client_send (planner, &send, &ack, 5000, &err), 0);
