@@ -223,16 +223,30 @@ s_blast_warnings (const bus_policy_t *policy, s_warning_t *list, size_t *n)
                   "%.300s; `bulkhead blast --policy FILE %s` shows the paths", agent->name, classes,
                   without, agent->name);
     }
-    //  Held classes some edge carries: one approver, or all of them on
-    //  one provider.
-    uint64_t carried = 0;
+    //  Held classes some edge carries: no quorum to be had, one approver,
+    //  or all of them on one provider. A class is held where it says hold
+    //  or restricted = hold, or where a scope of an edge carrying it says
+    //  outside = hold (its approvers decide).
+    uint64_t carried = 0, outside_hold = 0;
+    int first_edge [BUS_CLASS_MAX] = { 0 };     //  the line of the first edge carrying it
     for (size_t e = 0; e < policy->edge_count; e++) {
-        carried |= policy->edges [e].classes;
+        const bus_edge_t *edge = &policy->edges [e];
+        for (uint64_t fresh = edge->classes & ~carried; fresh; fresh &= fresh - 1) {
+            first_edge [__builtin_ctzll (fresh)] = edge->line;
+        }
+        carried |= edge->classes;
+        for (size_t c = 0; (edge->scope || edge->class_scope_count) && c < policy->class_count; c++) {
+            bus_scope_t scope;
+            if (edge->classes & (UINT64_C (1) << c)) {
+                bus_policy_scope (edge, (int) c, &scope);
+                outside_hold |= (uint64_t) (scope.outside == BUS_OUTSIDE_HOLD) << c;
+            }
+        }
     }
     for (size_t c = 0; c < policy->class_count; c++) {
         const bus_class_t *klass = &policy->classes [c];
-        if (!klass->privileged || (!klass->hold && !klass->restricted_hold)
-        ||  !(carried & (UINT64_C (1) << c))) {
+        bool held = klass->hold || klass->restricted_hold || (outside_hold & (UINT64_C (1) << c));
+        if (!held || !(carried & (UINT64_C (1) << c))) {
             continue;
         }
         size_t eligible = 0, same = 0;
@@ -248,7 +262,21 @@ s_blast_warnings (const bus_policy_t *policy, s_warning_t *list, size_t *n)
             eligible++;
             same += agent->provider [0] && strcmp (agent->provider, first->provider) == 0;
         }
-        int line = klass->line? klass->line: first? first->line: 0;
+        int line = klass->line? klass->line: first? first->line: first_edge [c];
+        if (eligible < med_hold_quorum (klass)) {
+            snprintf (s_warn (list, n, line)->text, sizeof list->text,
+                      "what class %s holds%s can never be released: %u approval%s needed and "
+                      "%zu agent%s may approve it (role = approver%s); each held message waits "
+                      "its ttl (%u s) and expires", klass->name,
+                      klass->hold || klass->restricted_hold? "": " (a scope's outside = hold)",
+                      med_hold_quorum (klass), med_hold_quorum (klass) == 1? " is": "s are",
+                      eligible, eligible == 1? "": "s",
+                      klass->approver_count? ", named in its approvers": "", klass->ttl_s);
+            continue;
+        }
+        if (!klass->privileged) {
+            continue;
+        }
         if (eligible == 1) {
             snprintf (s_warn (list, n, line)->text, sizeof list->text,
                       "privileged class %s has one approver (%s): whoever has that one key "
@@ -439,6 +467,8 @@ static const char *s_check_help =
     "    days): the bus refuses it as if it were removed\n"
     "  - a key that expires within 14 days\n"
     "  - an untrusted agent with a path to a privileged class that no stage blocks\n"
+    "  - a held class whose quorum no set of its approvers can meet (none at all,\n"
+    "    or fewer than the quorum): what it holds can only expire\n"
     "  - a privileged held class with one approver, or all its approvers on one provider\n"
     "  - an approver that content from an untrusted agent reaches (it can be steered)\n"
     "  - a causal-mode agent downstream of an untrusted one (it can drop the taint)\n"

@@ -62,7 +62,7 @@ TODAY=$(day today)
 run keygen fresh --dir "$DIR"
 expect "keygen: prints created = today (UTC) under the key line" 0 \
     *"    fresh"$'\n'"        key = \""*\"$'\n'"        created = $TODAY"* "$out"
-for name in old soon rot nodate boss; do
+for name in old soon rot nodate boss alice bob; do
     timeout $T "$BIN" keygen "$name" --dir "$DIR" >/dev/null || fail "keygen $name"
 done
 pub () { sed -n 's/^ *public-key = "\(.*\)"$/\1/p' "$DIR/$1.pub"; }
@@ -128,12 +128,21 @@ fi
 #   scopes per class: check warns for the privileged class no scope limits,
 #   access shows each class's resolved scope
 
+#   Two approvers, so that finance's holds can be released and no one key
+#   approves them all (check warns of both otherwise).
+approvers="    alice
+        key = \"$(pub alice)\"
+        role = approver
+    bob
+        key = \"$(pub bob)\"
+        role = approver"
 cat >"$DIR/c.cfg" <<EOF
 agents
     old
         key = "$(pub old)"
     fresh
         key = "$(pub fresh)"
+$approvers
 edges
     old
         fresh = finance, deploy, message
@@ -142,7 +151,7 @@ edges
                 outside = hold
 EOF
 run check "$DIR/c.cfg"
-if [ "$rc" -eq 0 ] && [[ "$err" == "$DIR/c.cfg:8: warning: edge old -> fresh carries privileged class deploy and has no scope"* ]] \
+if [ "$rc" -eq 0 ] && [[ "$err" == "$DIR/c.cfg:14: warning: edge old -> fresh carries privileged class deploy and has no scope"* ]] \
 && [[ "$err" != *finance* ]]; then
     pass "check: per class, warns for the privileged class its block does not scope"
 else
@@ -162,9 +171,54 @@ jsoncheck "access --json: class_scopes, each resolved, with its line" "
 e = edges[('old', 'fresh')]
 assert e['scoped'] and e['actions'] is None, e
 b = {x['class']: x for x in e['class_scopes']}
-assert b['finance'] == {'class': 'finance', 'line': 9, 'actions': ['transfer.create'], 'tools': None, 'resources': None, 'outside': 'hold'}, b
+assert b['finance'] == {'class': 'finance', 'line': 15, 'actions': ['transfer.create'], 'tools': None, 'resources': None, 'outside': 'hold'}, b
 assert b['deploy']['resources'] == ['prod:*'] and b['deploy']['outside'] == 'deny', b
 "
+
+#   check: a held class whose quorum no set of its approvers can meet.
+#   deploy: a quorum of 2 and one agent with the role (the loader already
+#   refuses a quorum over the approvers a class names); then, alice gone,
+#   finance with no approver at all, and message, held only by a scope's
+#   outside = hold.
+cat >"$DIR/nq.cfg" <<EOF
+classes
+    deploy
+        quorum = 2
+agents
+    old
+        key = "$(pub old)"
+    fresh
+        key = "$(pub fresh)"
+    alice
+        key = "$(pub alice)"
+        role = approver
+edges
+    old
+        fresh = finance, deploy
+            actions = transfer.create, release.*
+    fresh
+        old = message
+            actions = note.*
+            outside = hold
+EOF
+run check "$DIR/nq.cfg"
+if [ "$rc" -eq 0 ] \
+&& [[ "$err" == *"nq.cfg:2: warning: what class deploy holds can never be released: 2 approvals are needed and 1 agent may approve it (role = approver)"* ]] \
+&& [[ "$err" != *"class finance holds can never"* ]] \
+&& [[ "$err" != *"class message holds"* ]]; then
+    pass "check: a quorum more than the agents that may approve: what it holds can only expire"
+else
+    fail "check: a quorum more than the agents that may approve: what it holds can only expire" "$err"
+fi
+sed -i '/^    alice$/,/^        role = approver$/d' "$DIR/nq.cfg"
+run check "$DIR/nq.cfg"
+if [ "$rc" -eq 0 ] \
+&& [[ "$err" == *"nq.cfg:11: warning: what class finance holds can never be released: 1 approval is needed and 0 agents may approve it (role = approver); each held message waits its ttl (3600 s) and expires"* ]] \
+&& [[ "$err" == *"nq.cfg:14: warning: what class message holds (a scope's outside = hold) can never be released"* ]]; then
+    pass "check: no approver at all, for a class that holds and for a scope's outside = hold"
+else
+    fail "check: no approver at all, for a class that holds and for a scope's outside = hold" "$err"
+fi
 
 #   ---------------------------------------------------------------------
 #   check: warnings, --strict, keys by age
@@ -277,13 +331,14 @@ agents
         created = $TODAY
     fresh
         key = "$(pub fresh)"
+$approvers
 edges
     rot
         fresh = finance
             actions = transfer.create
 EOF
 run check --strict "$DIR/clean.cfg"
-expect "check --strict: a policy with no warning passes" 0 "$DIR/clean.cfg: ok: 2 agents, 1 edges"* "$out"
+expect "check --strict: a policy with no warning passes" 0 "$DIR/clean.cfg: ok: 4 agents, 1 edges"* "$out"
 if [ -z "$err" ]; then
     pass "check --strict: ... and says nothing on stderr"
 else
