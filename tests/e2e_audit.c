@@ -905,22 +905,8 @@ s_setup_batches (void **state)
         snprintf (payload, sizeof payload, "payload %d, long enough to be a few blocks of the "
                   "hash and to make pages of only a few records each %d", i, i);
         uint8_t digest [32];
-        bus_hash (digest, payload, strlen (payload));
-        Bulkhead__V1__Record rec = BULKHEAD__V1__RECORD__INIT;
-        rec.kind = BULKHEAD__V1__RECORD_KIND__RECORD_SEND;
-        rec.sender = "planner";
-        rec.recipient = "writer";
-        rec.intent = "message";
-        rec.intent_class = "message";
-        rec.message_id = id;
-        rec.has_payload_digest = rec.has_payload = true;
-        rec.payload_digest.data = digest;
-        rec.payload_digest.len = 32;
-        rec.payload.data = (uint8_t *) payload;
-        rec.payload.len = strlen (payload);
-        rec.has_verdict = true;
-        rec.verdict = BULKHEAD__V1__VERDICT__VERDICT_DELIVERED;
-        rec.code = "OK";
+        Bulkhead__V1__Record rec;
+        logfix_send (&rec, id, payload, digest, BULKHEAD__V1__VERDICT__VERDICT_DELIVERED);
         rc = bus_store_append (store, &rec, &err);
         if (rc == 0 && (i % 1000 == 0 || i == BIG)) {
             rc = bus_store_commit (store, &err);

@@ -67,6 +67,28 @@ s_close (MDB_env *env, MDB_txn *txn, int rc)
     return rc;
 }
 
+void
+logfix_send (Bulkhead__V1__Record *rec, const char *id, const char *payload, uint8_t digest [32],
+             Bulkhead__V1__Verdict verdict)
+{
+    bus_hash (digest, payload, strlen (payload));
+    bulkhead__v1__record__init (rec);
+    rec->kind = BULKHEAD__V1__RECORD_KIND__RECORD_SEND;
+    rec->sender = "planner";
+    rec->recipient = "writer";
+    rec->intent = "message";
+    rec->intent_class = "message";
+    rec->message_id = (char *) id;
+    rec->has_payload_digest = rec->has_payload = true;
+    rec->payload_digest.data = digest;
+    rec->payload_digest.len = 32;
+    rec->payload.data = (uint8_t *) payload;
+    rec->payload.len = strlen (payload);
+    rec->has_verdict = true;
+    rec->verdict = verdict;
+    rec->code = "OK";
+}
+
 int
 logfix_v1 (const char *dir, int records)
 {
@@ -84,26 +106,12 @@ logfix_v1 (const char *dir, int records)
         snprintf (payload, sizeof payload, "format one payload %d", i);
         snprintf (id, sizeof id, "v1-%d", i);
         uint8_t digest [32];
-        bus_hash (digest, payload, strlen (payload));
-        Bulkhead__V1__Record rec = BULKHEAD__V1__RECORD__INIT;
+        Bulkhead__V1__Record rec;
+        logfix_send (&rec, id, payload, digest, BULKHEAD__V1__VERDICT__VERDICT_QUEUED);
         rec.seq = (uint64_t) i;
         rec.time_us = 1700000000000000ULL + (uint64_t) i;
-        rec.kind = BULKHEAD__V1__RECORD_KIND__RECORD_SEND;
         rec.prev_hash.data = prev;
         rec.prev_hash.len = 32;
-        rec.sender = "planner";
-        rec.recipient = "writer";
-        rec.intent = "message";
-        rec.intent_class = "message";
-        rec.message_id = id;
-        rec.has_payload_digest = rec.has_payload = true;
-        rec.payload_digest.data = digest;
-        rec.payload_digest.len = 32;
-        rec.payload.data = (uint8_t *) payload;
-        rec.payload.len = strlen (payload);
-        rec.has_verdict = true;
-        rec.verdict = BULKHEAD__V1__VERDICT__VERDICT_QUEUED;
-        rec.code = "OK";
         size_t len = bulkhead__v1__record__get_packed_size (&rec);
         uint8_t *buf = malloc (len);
         bulkhead__v1__record__pack (&rec, buf);

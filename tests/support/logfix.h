@@ -14,8 +14,18 @@
 #ifndef LOGFIX_H
 #define LOGFIX_H
 
+#include "bulkhead.pb-c.h"
+#include "record.pb-c.h"
+
 #include <stddef.h>
 #include <stdint.h>
+
+//  *rec becomes a SEND record from planner to writer, class message, with
+//  message id, payload (a string) and its digest, computed into digest;
+//  rec borrows all three. The caller sets seq, time and prev_hash if it
+//  writes the log itself (bus_store_append sets them).
+void logfix_send (Bulkhead__V1__Record *rec, const char *id, const char *payload,
+                  uint8_t digest [32], Bulkhead__V1__Verdict verdict);
 
 //  A format 1 data dir in dir (made 0700) with `records` SEND records
 //  from planner to writer, each with a payload and its digest. 0 or -1.
