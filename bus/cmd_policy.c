@@ -245,7 +245,10 @@ s_blast_warnings (const bus_policy_t *policy, s_warning_t *list, size_t *n)
     }
     for (size_t c = 0; c < policy->class_count; c++) {
         const bus_class_t *klass = &policy->classes [c];
-        bool held = klass->hold || klass->restricted_hold || (outside_hold & (UINT64_C (1) << c));
+        //  restricted = hold holds only a privileged class's restricted
+        //  messages (med_taint); another class passes them, marked.
+        bool restricted_hold = klass->privileged && klass->restricted_hold;
+        bool held = klass->hold || restricted_hold || (outside_hold & (UINT64_C (1) << c));
         if (!held || !(carried & (UINT64_C (1) << c))) {
             continue;
         }
@@ -268,7 +271,7 @@ s_blast_warnings (const bus_policy_t *policy, s_warning_t *list, size_t *n)
                       "what class %s holds%s can never be released: %u approval%s needed and "
                       "%zu agent%s may approve it (role = approver%s); each held message waits "
                       "its ttl (%u s) and expires", klass->name,
-                      klass->hold || klass->restricted_hold? "": " (a scope's outside = hold)",
+                      klass->hold || restricted_hold? "": " (a scope's outside = hold)",
                       med_hold_quorum (klass), med_hold_quorum (klass) == 1? " is": "s are",
                       eligible, eligible == 1? "": "s",
                       klass->approver_count? ", named in its approvers": "", klass->ttl_s);
