@@ -212,7 +212,9 @@ s_log_alert (bus_core_t *core, med_alert_t *alert, med_alert_change_t change)
     frame.alert = &body;
     for (size_t i = 0; i < core->policy->agent_count; i++) {
         const bus_agent_t *agent = &core->policy->agents [i];
-        if (!(agent->roles & BUS_ROLE_MONITOR)) {
+        //  A quarantined monitor reads nothing more (its `alerts` is
+        //  refused as every control command of it is).
+        if (!(agent->roles & BUS_ROLE_MONITOR) || med_monitor_quarantined (core->monitor, agent->name)) {
             continue;
         }
         bus_session_t *session = bus_session_get (core, agent->name);

@@ -180,6 +180,7 @@ static const char *s_verify_help =
 //  format without decoding the rest (faster, and no allocation).
 typedef struct {
     uint64_t seq, time_us, kind, ckpt_number, ckpt_size, purged_us, purge_before_us;
+    uint64_t verdict, payload_size;
     const uint8_t *prev, *digest, *payload, *ckpt_digest;
     size_t prev_len, digest_len, payload_len, ckpt_digest_len;
     bool has_seq, has_payload, purged, has_ckpt, has_purge_before;
@@ -247,6 +248,8 @@ s_fields (const uint8_t *p, size_t len, s_fields_t *f)
             case 3: f->kind = v; break;
             case 4: f->prev = data; f->prev_len = (size_t) v; break;
             case 18: f->digest = data; f->digest_len = (size_t) v; break;
+            case 20: f->verdict = v; break;
+            case 37: f->payload_size = v; break;
             case 19: f->payload = data; f->payload_len = (size_t) v; f->has_payload = true; break;
             case 38: f->ckpt_number = v; f->has_ckpt = true; break;
             case 39: f->ckpt_size = v; break;
@@ -574,6 +577,18 @@ s_check_item (s_verify_t *v, s_batch_t *b, size_t pos)
     }
     if (f->has_payload) {
         v->payloads++;
+    }
+    else if (!f->purged && f->kind == BULKHEAD__V1__RECORD_KIND__RECORD_SEND && f->payload_size > 0
+         &&  (f->verdict == BULKHEAD__V1__VERDICT__VERDICT_DELIVERED
+          ||  f->verdict == BULKHEAD__V1__VERDICT__VERDICT_QUEUED
+          ||  f->verdict == BULKHEAD__V1__VERDICT__VERDICT_HELD)) {
+        //  The bus keeps the payload of every message it carried until a
+        //  purge drops it and marks it (field 42); only a refused message
+        //  has none. The leaf leaves the payload out, so nothing else sees
+        //  a payload dropped without the mark.
+        return s_problem (v, "record %" PRIu64 ": its payload is gone (%" PRIu64 " bytes) and it "
+                          "is not marked purged: the payload was stripped, not purged", seq,
+                          f->payload_size);
     }
     else if (f->purged) {
         v->purged++;

@@ -229,8 +229,25 @@ s_blast_warnings (const bus_policy_t *policy, s_warning_t *list, size_t *n)
     //  outside = hold (its approvers decide).
     uint64_t carried = 0, outside_hold = 0;
     int first_edge [BUS_CLASS_MAX] = { 0 };     //  the line of the first edge carrying it
+    //  An edge carrying a class from an agent that may approve it: the
+    //  hold stage never counts a sender's own vote, so its messages have
+    //  one approver fewer (the first such edge per class).
+    const bus_edge_t *own [BUS_CLASS_MAX] = { NULL };
     for (size_t e = 0; e < policy->edge_count; e++) {
         const bus_edge_t *edge = &policy->edges [e];
+        const bus_agent_t *from = &policy->agents [edge->from];
+        for (uint64_t bits = (from->roles & BUS_ROLE_APPROVER)? edge->classes: 0; bits;
+             bits &= bits - 1) {
+            int c = __builtin_ctzll (bits);
+            const bus_class_t *klass = &policy->classes [c];
+            bus_scope_t scope;
+            bus_policy_scope (edge, c, &scope);
+            bool held = klass->hold || (klass->privileged && klass->restricted_hold)
+                     || scope.outside == BUS_OUTSIDE_HOLD;
+            if (!own [c] && held && med_hold_may_approve (from, klass)) {
+                own [c] = edge;
+            }
+        }
         for (uint64_t fresh = edge->classes & ~carried; fresh; fresh &= fresh - 1) {
             first_edge [__builtin_ctzll (fresh)] = edge->line;
         }
@@ -245,7 +262,10 @@ s_blast_warnings (const bus_policy_t *policy, s_warning_t *list, size_t *n)
     }
     for (size_t c = 0; c < policy->class_count; c++) {
         const bus_class_t *klass = &policy->classes [c];
-        bool held = klass->hold || klass->restricted_hold || (outside_hold & (UINT64_C (1) << c));
+        //  restricted = hold holds only a privileged class's restricted
+        //  messages (med_taint); another class passes them, marked.
+        bool restricted_hold = klass->privileged && klass->restricted_hold;
+        bool held = klass->hold || restricted_hold || (outside_hold & (UINT64_C (1) << c));
         if (!held || !(carried & (UINT64_C (1) << c))) {
             continue;
         }
@@ -268,11 +288,21 @@ s_blast_warnings (const bus_policy_t *policy, s_warning_t *list, size_t *n)
                       "what class %s holds%s can never be released: %u approval%s needed and "
                       "%zu agent%s may approve it (role = approver%s); each held message waits "
                       "its ttl (%u s) and expires", klass->name,
-                      klass->hold || klass->restricted_hold? "": " (a scope's outside = hold)",
+                      klass->hold || restricted_hold? "": " (a scope's outside = hold)",
                       med_hold_quorum (klass), med_hold_quorum (klass) == 1? " is": "s are",
                       eligible, eligible == 1? "": "s",
                       klass->approver_count? ", named in its approvers": "", klass->ttl_s);
             continue;
+        }
+        if (own [c] && eligible - 1 < med_hold_quorum (klass)) {
+            const char *sender = policy->agents [own [c]->from].name;
+            snprintf (s_warn (list, n, own [c]->line)->text, sizeof list->text,
+                      "what class %s holds from %s can never be released: %u approval%s needed, "
+                      "%s may not approve its own messages and %zu other agent%s may approve it "
+                      "(role = approver%s); each waits its ttl (%u s) and expires", klass->name,
+                      sender, med_hold_quorum (klass), med_hold_quorum (klass) == 1? " is": "s are",
+                      sender, eligible - 1, eligible - 1 == 1? "": "s",
+                      klass->approver_count? ", named in its approvers": "", klass->ttl_s);
         }
         if (!klass->privileged) {
             continue;
@@ -468,7 +498,8 @@ static const char *s_check_help =
     "  - a key that expires within 14 days\n"
     "  - an untrusted agent with a path to a privileged class that no stage blocks\n"
     "  - a held class whose quorum no set of its approvers can meet (none at all,\n"
-    "    or fewer than the quorum): what it holds can only expire\n"
+    "    or fewer than the quorum, or so for an approver's own messages): what it\n"
+    "    holds can only expire\n"
     "  - a privileged held class with one approver, or all its approvers on one provider\n"
     "  - an approver that content from an untrusted agent reaches (it can be steered)\n"
     "  - a causal-mode agent downstream of an untrusted one (it can drop the taint)\n"

@@ -220,6 +220,63 @@ else
     fail "check: no approver at all, for a class that holds and for a scope's outside = hold" "$err"
 fi
 
+#   restricted = hold holds only a privileged class's restricted messages
+#   (med_taint): a class that is not privileged passes them, marked, and
+#   holds nothing, so no approver is missing. notes (not privileged) says
+#   restricted = hold with no approver in the policy: no warning of a hold
+#   that can never be released; comms (privileged, built in) does.
+cat >"$DIR/rh.cfg" <<EOF
+classes
+    notes
+        restricted = hold
+    comms
+        restricted = hold
+agents
+    old
+        key = "$(pub old)"
+    fresh
+        key = "$(pub fresh)"
+        trust = untrusted
+edges
+    fresh
+        old = notes, comms
+            actions = note.*, email.*
+EOF
+run check "$DIR/rh.cfg"
+if [ "$rc" -eq 0 ] \
+&& [[ "$err" != *"class notes holds can never"* ]] \
+&& [[ "$err" == *"rh.cfg:4: warning: what class comms holds can never be released"* ]]; then
+    pass "check: restricted = hold of a class that is not privileged holds nothing: no warning"
+else
+    fail "check: restricted = hold of a class that is not privileged holds nothing: no warning" "$err"
+fi
+
+#   The hold stage never counts a sender's own vote: deploy (quorum 2,
+#   alice and bob may approve) sent by alice has one approver left, so what
+#   it holds from alice can only expire; finance (quorum 1) from alice has
+#   bob, and is fine.
+cat >"$DIR/own.cfg" <<EOF
+classes
+    deploy
+        quorum = 2
+agents
+    fresh
+        key = "$(pub fresh)"
+$approvers
+edges
+    alice
+        fresh = deploy, finance
+            actions = release.*, transfer.create
+EOF
+run check "$DIR/own.cfg"
+if [ "$rc" -eq 0 ] \
+&& [[ "$err" == *"own.cfg:15: warning: what class deploy holds from alice can never be released: 2 approvals are needed, alice may not approve its own messages and 1 other agent may approve it"* ]] \
+&& [[ "$err" != *"class finance holds"* ]]; then
+    pass "check: an approver that sends a held class has one approver fewer for its own"
+else
+    fail "check: an approver that sends a held class has one approver fewer for its own" "$err"
+fi
+
 #   ---------------------------------------------------------------------
 #   check: warnings, --strict, keys by age
 

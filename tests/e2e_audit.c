@@ -335,6 +335,35 @@ test_stripped_payload_is_not_a_purge (void **state)
     s_expect_bad (a, data, NULL, "the payload was stripped, not purged");
 }
 
+//  The same strip without the purge mark (field 19 dropped, no field 42):
+//  the leaf hash leaves the payload out, so the tree and every checkpoint
+//  still match. A message the bus carried (delivered, queued or held) with
+//  a payload of some size keeps it or is marked purged; one with neither
+//  was stripped. (A refused message keeps no payload by design.)
+static void
+test_stripped_payload_unmarked (void **state)
+{
+    audit_t *a = *state;
+    const char *data = s_copy (a, a->h.data, "stripped-unmarked");
+    uint64_t seq = s_find (data, "audit message 6");
+    uint8_t *raw;
+    size_t len;
+    assert_int_equal (logfix_get (data, seq, &raw, &len), 0);
+    Bulkhead__V1__Record *rec = bulkhead__v1__record__unpack (NULL, len, raw);
+    assert_non_null (rec);
+    assert_true (rec->has_payload && rec->payload.len > 0);
+    rec->has_payload = false;
+    uint8_t buf [4096];
+    size_t n = bulkhead__v1__record__pack (rec, buf);
+    bulkhead__v1__record__free_unpacked (rec, NULL);
+    assert_int_equal (logfix_put (data, seq, buf, n), 0);
+    free (raw);
+    char needle [160];
+    snprintf (needle, sizeof needle, "record %" PRIu64 ": its payload is gone", seq);
+    s_expect_bad (a, data, a->ckpt, needle);
+    s_expect_bad (a, data, NULL, needle);
+}
+
 static void
 test_rechained_edit (void **state)
 {
@@ -1087,6 +1116,7 @@ main (void)
         cmocka_unit_test (test_intact_copy),
         cmocka_unit_test (test_cut_tail),
         cmocka_unit_test (test_stripped_payload_is_not_a_purge),
+        cmocka_unit_test (test_stripped_payload_unmarked),
         cmocka_unit_test (test_rechained_edit),
         cmocka_unit_test (test_newest_record_edit),
         cmocka_unit_test (test_reordered),

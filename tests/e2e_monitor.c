@@ -482,6 +482,51 @@ test_quarantined_approver_and_operator (void **state)
     harness_verify (h);
 }
 
+//  A quarantined monitor is not sent Alert frames either: `alerts` is
+//  refused to it (a control command), and the push is the same read. A
+//  suspect monitor must not watch live what the detectors find (about
+//  itself, say). Released, it is sent them again. (No CLI connection of
+//  watch's here: it would take over the session the frames go to.)
+static void
+test_quarantined_monitor_not_alerted (void **state)
+{
+    harness_t *h = *state;
+    char *out = NULL;
+    bus_client_t *watch = harness_agent (h, "watch");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *worker = harness_agent (h, "worker");
+    assert_int_equal (S_CLI (h, &out, "ops", "quarantine", "watch", "--reason", "odd reads"), 0);
+    free (out);
+    //  No answer within reply_within = 2 s: a result alert, not told to watch.
+    Bulkhead__V1__Frame *ack = s_send (planner, "worker", "please summarise", 0);
+    assert_string_equal (s_code (ack), "OK");
+    bus_client_free (&ack);
+    Bulkhead__V1__Frame *alert = s_alert (watch, "result", 4500);
+    if (alert) {
+        bus_client_free (&alert);
+        fail_msg ("a quarantined monitor was sent an Alert frame");
+    }
+    assert_int_equal (S_CLI (h, &out, "ops", "alerts"), 0);
+    assert_non_null (strstr (out, "result"));
+    const char *at = strstr (out, "a-");
+    assert_non_null (at);
+    char id [40];
+    snprintf (id, sizeof id, "%.*s", (int) strcspn (at, " \t\n"), at);
+    free (out);
+    assert_int_equal (S_CLI (h, &out, "ops", "release", "watch"), 0);
+    free (out);
+    //  Released: the next change of that alert (acknowledged) reaches it.
+    assert_int_equal (S_CLI (h, &out, "ops", "alerts", "--ack", id), 0);
+    free (out);
+    alert = s_alert (watch, "result", 6000);
+    assert_non_null (alert);
+    bus_client_free (&alert);
+    bus_client_destroy (&planner);
+    bus_client_destroy (&worker);
+    bus_client_destroy (&watch);
+    harness_verify (h);
+}
+
 int
 main (void)
 {
@@ -491,6 +536,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_quarantine_survives_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_quarantine_then_approvers, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_quarantined_approver_and_operator, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_quarantined_monitor_not_alerted, s_setup,
                                          s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
