@@ -282,9 +282,11 @@ typedef struct {
 //  commit, so every purged payload is followed, later in the log, by a
 //  purge of what was sent before purge_before_us, a time after it was
 //  sent. One purge marks all it drops with one time, so the entries are as
-//  many as purges not yet reached: few. What stays possible by hand: to
-//  strip a payload some later purge would have dropped had it not been
-//  queued or held then (README, "What verify cannot see").
+//  many as purges not yet reached: few; a tamperer's many distinct times
+//  cost a hash lookup each (an index on purged_us), and are capped. What
+//  stays possible by hand: to strip a payload of a message sent before a
+//  later purge's purge_before_us that this purge did not drop (queued or
+//  held then, or not in its slice).
 typedef struct {
     uint64_t purged_us;
     uint64_t first_seq;             //  the first record purged at that time
@@ -335,8 +337,10 @@ typedef struct {
     size_t key_count;
     size_t ckpt_next;               //  the first checkpoint not yet compared
     uint64_t purged, payloads, logged_ckpts;
-    s_unpurged_t *unpurged;         //  by purged_us: purged payloads no purge covers yet
+    s_unpurged_t *unpurged;         //  purged payloads no purge covers yet, by time
     size_t n_unpurged, unpurged_alloc;
+    uint32_t *unpurged_ix;          //  open addressing on purged_us: entry + 1, 0 free
+    size_t ix_size;                 //  a power of two, at least twice unpurged_alloc
     char problem [900];
     //  The pipeline: batch number n is in slots [n % slot_count].
     s_batch_t *slots;
@@ -489,22 +493,50 @@ s_worker (void *arg)
     return NULL;
 }
 
+static size_t
+s_unpurged_slot (const s_verify_t *v, uint64_t purged_us)
+{
+    size_t mask = v->ix_size - 1;
+    size_t i = (size_t) ((purged_us * UINT64_C (0x9e3779b97f4a7c15)) >> 20) & mask;
+    while (v->unpurged_ix [i] && v->unpurged [v->unpurged_ix [i] - 1].purged_us != purged_us) {
+        i = (i + 1) & mask;
+    }
+    return i;
+}
+
+//  The index again, after the entries grew or moved.
+static int
+s_unpurged_reindex (s_verify_t *v)
+{
+    size_t size = 128;
+    while (size < 2 * v->unpurged_alloc) {
+        size *= 2;
+    }
+    if (size != v->ix_size) {
+        uint32_t *ix = realloc (v->unpurged_ix, size * sizeof *ix);
+        if (!ix) {
+            return -1;
+        }
+        v->unpurged_ix = ix;
+        v->ix_size = size;
+    }
+    memset (v->unpurged_ix, 0, v->ix_size * sizeof *v->unpurged_ix);
+    for (size_t i = 0; i < v->n_unpurged; i++) {
+        v->unpurged_ix [s_unpurged_slot (v, v->unpurged [i].purged_us)] = (uint32_t) i + 1;
+    }
+    return 0;
+}
+
 //  Notes a purged payload of record seq, to be covered by a purge later.
 static int
 s_unpurged_add (s_verify_t *v, uint64_t seq, const s_fields_t *f)
 {
-    size_t lo = 0, hi = v->n_unpurged;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (v->unpurged [mid].purged_us < f->purged_us) {
-            lo = mid + 1;
-        }
-        else {
-            hi = mid;
-        }
+    if (!v->unpurged_ix && s_unpurged_reindex (v) != 0) {
+        return s_problem (v, "out of memory at record %" PRIu64, seq);
     }
-    if (lo < v->n_unpurged && v->unpurged [lo].purged_us == f->purged_us) {
-        s_unpurged_t *u = &v->unpurged [lo];
+    size_t slot = s_unpurged_slot (v, f->purged_us);
+    if (v->unpurged_ix [slot]) {
+        s_unpurged_t *u = &v->unpurged [v->unpurged_ix [slot] - 1];
         u->count++;
         u->max_time_us = f->time_us > u->max_time_us? f->time_us: u->max_time_us;
         return 0;
@@ -523,14 +555,16 @@ s_unpurged_add (s_verify_t *v, uint64_t seq, const s_fields_t *f)
         v->unpurged = grown;
         v->unpurged_alloc = alloc;
     }
-    memmove (v->unpurged + lo + 1, v->unpurged + lo, (v->n_unpurged - lo) * sizeof *v->unpurged);
-    v->unpurged [lo] = (s_unpurged_t) { f->purged_us, seq, f->time_us, 1 };
-    v->n_unpurged++;
+    v->unpurged [v->n_unpurged++] = (s_unpurged_t) { f->purged_us, seq, f->time_us, 1 };
+    if (2 * v->unpurged_alloc > v->ix_size) {
+        return s_unpurged_reindex (v) == 0? 0: s_problem (v, "out of memory at record %" PRIu64, seq);
+    }
+    v->unpurged_ix [slot] = (uint32_t) v->n_unpurged;
     return 0;
 }
 
 //  A purge's record, f: what it covers is no longer waiting.
-static void
+static int
 s_unpurged_cover (s_verify_t *v, const s_fields_t *f)
 {
     size_t kept = 0;
@@ -540,7 +574,11 @@ s_unpurged_cover (s_verify_t *v, const s_fields_t *f)
             v->unpurged [kept++] = *u;
         }
     }
+    if (kept == v->n_unpurged) {
+        return 0;
+    }
     v->n_unpurged = kept;
+    return s_unpurged_reindex (v);
 }
 
 //  The ordered part: where item pos of b is, what it chains to, the
@@ -597,7 +635,9 @@ s_check_item (s_verify_t *v, s_batch_t *b, size_t pos)
         }
     }
     if (f->kind == BULKHEAD__V1__RECORD_KIND__RECORD_CONTROL && f->has_purge_before) {
-        s_unpurged_cover (v, f);
+        if (s_unpurged_cover (v, f) != 0) {
+            return s_problem (v, "out of memory at record %" PRIu64, seq);
+        }
     }
     //  A checkpoint the log says it wrote must be the one in the directory.
     if (f->kind == BULKHEAD__V1__RECORD_KIND__RECORD_CHECKPOINT && f->has_ckpt && v->with_ckpts) {
@@ -835,6 +875,7 @@ cmd_verify (int argc, char **argv)
     if (!store) {
         free (v.ckpts);
         free (v.unpurged);
+        free (v.unpurged_ix);
         return 1;
     }
     v.chain_from = bus_store_chain_from (store);
@@ -847,6 +888,7 @@ cmd_verify (int argc, char **argv)
     if (rc < 0) {
         free (v.ckpts);
         free (v.unpurged);
+        free (v.unpurged_ix);
         return cmd_error ("verify", &err);
     }
     uint64_t count = v.next - 1;
@@ -888,6 +930,7 @@ cmd_verify (int argc, char **argv)
     if (rc != 0) {
         free (v.ckpts);
         free (v.unpurged);
+        free (v.unpurged_ix);
         return s_fail ("verify", BUS_ECORRUPT, "%s: %s", dir, v.problem);
     }
     uint8_t root [32];
@@ -927,6 +970,7 @@ cmd_verify (int argc, char **argv)
     }
     free (v.ckpts);
     free (v.unpurged);
+    free (v.unpurged_ix);
     return 0;
 }
 
