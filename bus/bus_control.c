@@ -142,6 +142,12 @@ s_purge (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *contro
         return err.code;
     }
     uint64_t start = control->has_from_seq && control->from_seq > lo? control->from_seq: lo;
+    //  In a data dir upgraded from format 1, the records before chain_from
+    //  are chained by their stored bytes, as verify checks them: dropping
+    //  a payload there would break that chain. They keep their payloads.
+    uint64_t chain_from = bus_store_chain_from (core->store);
+    bool old_format = chain_from > 1 && lo < chain_from;
+    start = start < chain_from? chain_from: start;
     uint64_t end = hi - start >= S_PURGE_SLICE? start + S_PURGE_SLICE - 1: hi;
     for (uint64_t seq = start; seq <= end && hi >= start; seq++) {
         record_t *rec = NULL;
@@ -173,6 +179,8 @@ s_purge (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *contro
         }
     }
     purge.next_seq = hi >= start && end < hi? end + 1: 0;
+    purge.has_chain_from = old_format;
+    purge.chain_from = old_format? chain_from: 0;
     reply->purge = &purge;
     time_t secs = (time_t) (control->before_us / 1000000);
     struct tm tm;
@@ -184,8 +192,13 @@ s_purge (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Control *contro
                       (unsigned long long) (hi >= start? end: start),
                       (unsigned long long) purge.kept);
     if (purge.next_seq && n > 0 && (size_t) n < size) {
-        snprintf (reason + n, size - (size_t) n, "; more from seq %llu",
-                  (unsigned long long) purge.next_seq);
+        n += snprintf (reason + n, size - (size_t) n, "; more from seq %llu",
+                       (unsigned long long) purge.next_seq);
+    }
+    if (old_format && n > 0 && (size_t) n < size) {
+        snprintf (reason + n, size - (size_t) n, "; records 1..%llu were written before the data "
+                  "dir's upgrade to format 2 and keep their payloads: verify checks them by "
+                  "their stored bytes", (unsigned long long) chain_from - 1);
     }
     bus_core_say (core, "BUS-PURGE", "purged=%llu kept=%llu before_us=%llu by=%s",
                   (unsigned long long) purge.purged, (unsigned long long) purge.kept,

@@ -505,7 +505,7 @@ cmd_purge (int argc, char **argv)
     if (!client) {
         return 1;
     }
-    uint64_t purged = 0, kept = 0, from = 1, calls = 0;
+    uint64_t purged = 0, kept = 0, from = 1, calls = 0, chain_from = 0;
     int exit_code = 0;
     while (from && exit_code == 0) {
         Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
@@ -525,6 +525,7 @@ cmd_purge (int argc, char **argv)
         if (r && strcmp (r->code, "OK") == 0 && r->purge) {
             purged += r->purge->purged;
             kept += r->purge->kept;
+            chain_from = r->purge->has_chain_from? r->purge->chain_from: chain_from;
             //  The next slice starts past this one: never again from the start.
             from = r->purge->next_seq > from? r->purge->next_seq: 0;
             calls++;
@@ -548,6 +549,11 @@ cmd_purge (int argc, char **argv)
         printf ("purged %llu payloads of messages before %s; %llu kept (still queued or "
                 "held); %llu slice%s\n", (unsigned long long) purged, when,
                 (unsigned long long) kept, (unsigned long long) calls, calls == 1? "": "s");
+        if (chain_from > 1) {
+            printf ("records 1..%llu were written before the data dir's upgrade to format 2 and "
+                    "keep their payloads: verify checks them by their stored bytes\n",
+                    (unsigned long long) chain_from - 1);
+        }
     }
     return exit_code;
 }

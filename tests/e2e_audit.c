@@ -777,6 +777,72 @@ test_format_1_upgraded (void **state)
     assert_int_equal (s_run (old), 0);
 }
 
+//  purge in a data dir upgraded from format 1: the records from before the
+//  upgrade are chained by their stored bytes (verify checks that chain up
+//  to chain_from), so purge leaves their payloads and says so; the others
+//  go, and the log still verifies.
+static int
+s_setup_purge (void **state)
+{
+    return harness_fixture (state, "agents\n"
+                            "    planner\n        key = @planner@\n"
+                            "    writer\n        key = @writer@\n"
+                            "    ops\n        key = @ops@\n        role = operator\n"
+                            "edges\n"
+                            "    planner\n        writer = message\n");
+}
+
+static int
+s_teardown_purge (void **state)
+{
+    return harness_fixture_end (state);
+}
+
+static void
+test_purge_after_upgrade (void **state)
+{
+    harness_t *hp = *state;
+#define h (*hp)
+    assert_int_equal (harness_stop (&h, SIGTERM), 0);
+    char cmd [700];
+    snprintf (cmd, sizeof cmd, "rm -rf '%s'", h.data);
+    assert_int_equal (s_run (cmd), 0);
+    assert_int_equal (logfix_v1 (h.data, 10), 0);
+    assert_int_equal (harness_start (&h), 0);
+    s_send (&h, 0, 3);
+    bus_client_t *writer = harness_agent (&h, "writer");
+    //  logfix_v1's records are past writer's cursor already; the 3 new come.
+    uint64_t last = 0;
+    for (int i = 0; i < 3; i++) {
+        Bulkhead__V1__Frame *d = harness_deliver (writer, 5000);
+        assert_non_null (d);
+        last = d->deliver->seq;
+        bus_client_free (&d);
+    }
+    bus_error_t err;
+    assert_int_equal (bus_client_ack (writer, last, &err), 0);
+    //  A round trip on the same connection: the ACK is taken before it.
+    Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
+    control.op = BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_TAINT;
+    Bulkhead__V1__Frame *reply = NULL;
+    assert_int_equal (bus_client_control (writer, &control, &reply, 5000, &err), 0);
+    bus_client_free (&reply);
+    bus_client_destroy (&writer);
+    char key [600], *out = NULL;
+    snprintf (key, sizeof key, "%s/ops.key", h.dir);
+    assert_int_equal (harness_run (&h, &out, "purge", "--before", "0s", "--bus", h.endpoint,
+                                   "--bus-key", h.bus_pub, "--key", key, NULL), 0);
+    CHECK_CONTAINS (out, "purged 3 payloads");
+    CHECK_CONTAINS (out, "records 1..10 were written before the data dir's upgrade to format 2");
+    free (out);
+    assert_int_equal (harness_stop (&h, SIGTERM), 0);
+    harness_verify (&h);
+    assert_int_equal (harness_run (&h, &out, "verify", "--data", h.data, NULL), 0);
+    CHECK_CONTAINS (out, "3 purged");
+    free (out);
+#undef h
+}
+
 //  verify beside a bus that writes a checkpoint after every commit: what
 //  the bus writes meanwhile is never taken for tampering.
 static void
@@ -1019,6 +1085,37 @@ test_batches_sizes (void **state)
     }
 }
 
+//  Payloads stripped and marked purged with a time of their own each,
+//  newest first (the worst order for a sorted list): verify names the
+//  first and counts them all, through every growth of its index.
+static void
+test_batches_many_purge_times (void **state)
+{
+    audit_t *a = *state;
+    const char *data = s_copy (a, a->h.data, "purge-times");
+    enum { N = 600 };
+    for (uint64_t seq = 1; seq <= N; seq++) {
+        uint8_t *raw;
+        size_t len;
+        assert_int_equal (logfix_get (data, seq, &raw, &len), 0);
+        Bulkhead__V1__Record *rec = bulkhead__v1__record__unpack (NULL, len, raw);
+        assert_non_null (rec);
+        free (raw);
+        rec->has_payload = false;
+        rec->has_payload_purged_us = true;
+        rec->payload_purged_us = 1700000000000000ULL - seq * 1000;
+        uint8_t buf [1024];
+        assert_true (bulkhead__v1__record__get_packed_size (rec) <= sizeof buf);
+        size_t n = bulkhead__v1__record__pack (rec, buf);
+        bulkhead__v1__record__free_unpacked (rec, NULL);
+        assert_int_equal (logfix_put (data, seq, buf, n), 0);
+    }
+    char want [160];
+    s_expect_bad (a, data, NULL, "record 1: its payload is gone, marked purged at ");
+    snprintf (want, sizeof want, "(%d such payloads): the payload was stripped", N);
+    s_expect_bad (a, data, NULL, want);
+}
+
 //  A payload changed at a batch's first or last record, in its second
 //  half (hashed by another thread than the first half may be), in the
 //  last, partial batch: that record is named. With two changed, the first.
@@ -1132,6 +1229,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_signing_key_rotation, s_setup_own,
                                          s_group_teardown),
         cmocka_unit_test_setup_teardown (test_format_1_upgraded, s_setup_own, s_group_teardown),
+        cmocka_unit_test_setup_teardown (test_purge_after_upgrade, s_setup_purge,
+                                         s_teardown_purge),
         cmocka_unit_test_setup_teardown (test_verify_beside_live_bus, s_setup_own,
                                          s_group_teardown),
         cmocka_unit_test_setup_teardown (test_cut_log_refused_at_start, s_setup_own,
@@ -1143,6 +1242,7 @@ main (void)
         cmocka_unit_test (test_batches_intact),
         cmocka_unit_test (test_batches_sizes),
         cmocka_unit_test (test_batches_first_bad_named),
+        cmocka_unit_test (test_batches_many_purge_times),
         cmocka_unit_test (test_batches_chain_across),
         cmocka_unit_test (test_batches_rechained),
     };
