@@ -153,9 +153,8 @@ s_grant (const bus_envelope_t *env, const bus_class_t *cls)
         const bus_agent_t *approver = bus_policy_agent (env->policy, grant->approver);
         char why [300];
         if (approver && !med_hold_quarantined (env->quarantined, env->n_quarantined, approver->name)
-        &&  med_hold_grant_allowed (env->policy, approver, grant->sender,
-                                                grant->recipient, grant->intent_class,
-                                                why, sizeof why) == BUS_OK) {
+        &&  med_hold_grant_allowed (env->policy, approver, grant->sender, grant->recipient,
+                                    grant->intent_class, why, sizeof why) == BUS_OK) {
             return grant;
         }
     }
