@@ -164,6 +164,35 @@ logfix_put (const char *dir, uint64_t seq, const uint8_t *data, size_t len)
 }
 
 int
+logfix_strip (const char *dir, uint64_t seq, uint64_t purged_us)
+{
+    uint8_t *raw;
+    size_t len;
+    if (logfix_get (dir, seq, &raw, &len) != 0) {
+        return -1;
+    }
+    Bulkhead__V1__Record *rec = bulkhead__v1__record__unpack (NULL, len, raw);
+    free (raw);
+    if (!rec || !rec->has_payload) {
+        bulkhead__v1__record__free_unpacked (rec, NULL);
+        return -1;
+    }
+    rec->has_payload = false;
+    rec->has_payload_purged_us = purged_us != 0;
+    rec->payload_purged_us = purged_us;
+    size_t size = bulkhead__v1__record__get_packed_size (rec);
+    uint8_t *buf = malloc (size + 1);
+    int rc = buf? 0: -1;
+    if (buf) {
+        size = bulkhead__v1__record__pack (rec, buf);
+        rc = logfix_put (dir, seq, buf, size);
+    }
+    free (buf);
+    bulkhead__v1__record__free_unpacked (rec, NULL);
+    return rc;
+}
+
+int
 logfix_cut (const char *dir, uint64_t from, uint64_t to)
 {
     MDB_env *env;

@@ -35,6 +35,10 @@ int logfix_v1 (const char *dir, int records);
 int logfix_get (const char *dir, uint64_t seq, uint8_t **data, size_t *len);
 //  Writes (len > 0) or deletes (data NULL) record seq. 0 or -1.
 int logfix_put (const char *dir, uint64_t seq, const uint8_t *data, size_t len);
+//  Drops record seq's payload (field 19) and, if purged_us is not 0, marks
+//  it purged then (field 42), as `bulkhead purge` does, or without the
+//  mark. Every other byte stays. 0, or -1 (no such record, no payload).
+int logfix_strip (const char *dir, uint64_t seq, uint64_t purged_us);
 //  Deletes records from..to in one transaction (to UINT64_MAX: a cut
 //  tail). 0 or -1.
 int logfix_cut (const char *dir, uint64_t from, uint64_t to);
