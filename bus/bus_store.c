@@ -75,6 +75,7 @@ struct bus_store {
     bus_error_t failure;
     size_t last_size;           //  bytes of the record appended last
     uint64_t time_max;          //  the latest time_us so far (the time index's key)
+    unsigned ix_flags;          //  MDB_APPENDDUP while a new record is indexed
     uint64_t clock_back;        //  the largest step back of time_us ever seen
     bool indexed;               //  index and time cover the whole log
     bool pinned;                //  reads share one snapshot (bus_store_snapshot)
@@ -196,6 +197,12 @@ s_apply (bus_store_t *self, const s_op_t *op)
     }
     MDB_val val = { op->val_len, op->data + op->key_len };
     int rc = mdb_put (self->txn, self->dbi [op->db], &key, &val, op->flags);
+    //  APPENDDUP refuses a value not above the key's last one: a record
+    //  that names the same value twice (two equal causes). A plain put
+    //  then stores it where it belongs (or finds the pair already there).
+    if (rc == MDB_KEYEXIST && (op->flags & MDB_APPENDDUP)) {
+        rc = mdb_put (self->txn, self->dbi [op->db], &key, &val, op->flags & ~MDB_APPENDDUP);
+    }
     //  NOOVERWRITE: the msgid index keeps naming the first Send.
     return rc == MDB_KEYEXIST && (op->flags & MDB_NOOVERWRITE)? 0: rc;
 }
@@ -1035,7 +1042,7 @@ s_ix_put (bus_store_t *self, char tag, const void *value, size_t len, uint64_t s
 {
     uint8_t key [S_KEY_BUF];
     size_t key_len = s_ix_key (self, key, tag, value, len);
-    s_op_t op = s_op_new (BUS_DB_INDEX, 0, key_len, 8);
+    s_op_t op = s_op_new (BUS_DB_INDEX, self->ix_flags, key_len, 8);
     if (op.data) {
         memcpy (op.data, key, key_len);
         s_put_be64 (op.data + key_len, seq);
@@ -1115,7 +1122,7 @@ s_index_record (bus_store_t *self, const Bulkhead__V1__Record *rec, uint64_t seq
     if (rec->time_us > self->time_max) {
         self->time_max = rec->time_us;
     }
-    s_op_t op = s_op_new (BUS_DB_TIME, 0, 8, 8);
+    s_op_t op = s_op_new (BUS_DB_TIME, self->ix_flags, 8, 8);
     if (op.data) {
         s_put_be64 (op.data, self->time_max);
         s_put_be64 (op.data + 8, seq);
@@ -1214,7 +1221,14 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
             return -1;
         }
     }
-    if (s_index_record (self, rec, seq, err)) {
+    //  seq is above every seq the indexes hold, so each entry goes at the
+    //  end of its key's list: APPENDDUP skips the search for its place
+    //  there (the index build at open, which may meet a record twice, puts
+    //  plainly).
+    self->ix_flags = MDB_APPENDDUP;
+    int ix = s_index_record (self, rec, seq, err);
+    self->ix_flags = 0;
+    if (ix) {
         return -1;
     }
     self->last_seq = seq;

@@ -744,6 +744,44 @@ test_iterate (void **state)
     bus_store_destroy (&store);
 }
 
+//  A new record's index entries go at the end of each key's list
+//  (MDB_APPENDDUP). A record that names one value twice (two equal causes)
+//  and a clock that steps back (an equal time key) must still be indexed,
+//  each entry once, and the append must not fail.
+static void
+test_index_repeats (void **state)
+{
+    bus_error_t err;
+    bus_store_t *store = s_open (*state, 0, 0);
+    uint64_t first = s_append (store, SEND, "a", "b", "m1", DELIVERED, NULL);
+    Bulkhead__V1__Record rec = BULKHEAD__V1__RECORD__INIT;
+    rec.kind = SEND;
+    rec.sender = (char *) "b";
+    rec.recipient = (char *) "b";
+    rec.message_id = (char *) "m2";
+    uint64_t causes [2] = { first, first };
+    rec.causes = causes;
+    rec.n_causes = 2;
+    rec.time_us = 1;                    //  long before the first record
+    PASS (bus_store_append (store, &rec, &err));
+    PASS (bus_store_commit (store, &err));
+    uint8_t cause [8];
+    for (int i = 0; i < 8; i++) {
+        cause [i] = (uint8_t) (first >> (56 - 8 * i));
+    }
+    uint64_t count = 0, seq = 0;
+    PASS (bus_store_ix_count (store, BUS_IX_EFFECT, cause, 8, &count, &err));
+    assert_int_equal (count, 1);
+    assert_int_equal (bus_store_ix_seek (store, BUS_IX_EFFECT, cause, 8, 0, &seq, &err), 0);
+    assert_int_equal (seq, rec.seq);
+    PASS (bus_store_ix_count (store, BUS_IX_AGENT, "b", 1, &count, &err));
+    assert_int_equal (count, 2);
+    uint64_t lo = 0, hi = 0;
+    PASS (bus_store_time_range (store, 0, 2, &lo, &hi, &err));
+    assert_true (lo <= rec.seq && rec.seq <= hi);
+    bus_store_destroy (&store);
+}
+
 int
 main (void)
 {
@@ -755,6 +793,7 @@ main (void)
         T (test_mailbox_order),
         T (test_cursor),
         T (test_iterate),
+        T (test_index_repeats),
         T (test_map_grows),
         T (test_map_full_at_commit),
         T (test_map_full),
