@@ -237,9 +237,10 @@ def main():
         bus = ok(rs, "bulkhead")
         hwm = [r["hwm_kb"] / 1024.0 for r in bus]
         heap = [(r["anon_kb"][0], r["anon_kb"][-1]) for r in bus if r.get("anon_kb")]
-        #   Flat means no growth once warm: the first fifth of a run fills
-        #   LMDB's page cache and malloc's arenas, then the heap must stay.
-        heap_growth += [r["anon_kb"][-1] - r["anon_kb"][min(2, len(r["anon_kb"]) - 1)]
+        #   Flat means no growth once warm (issue 17): after the first tenth
+        #   of a run (samples are at 0%, 10%, ... 100%), which fills the
+        #   in-flight windows, LMDB's dirty pages and malloc's arenas.
+        heap_growth += [r["anon_kb"][-1] - r["anon_kb"][min(1, len(r["anon_kb"]) - 1)]
                         for r in bus if r.get("anon_kb")]
         heap_txt = "-"
         if heap:
@@ -287,8 +288,9 @@ def main():
                if k[2] == 10000 and lt[k].get("p99_bulkhead_over_nats", {}).get("median")]
     target("p99 at 10,000 msgs/s no worse than NATS (bulkhead / nats p99, worst workload)",
            max(vs_nats) if vs_nats else None, lambda v: v <= 1.0, ratio)
-    target("bulkhead heap flat (RssAnon growth from 20% of a run to its end, worst run)",
-           max(heap_growth) / 1024.0 if heap_growth else None, lambda v: v <= 8,
+    target("bulkhead heap flat: RssAnon growth after the first 10% of a run < 1 MB (worst run; "
+           "issue 17 judges BENCH_FULL=1)",
+           max(heap_growth) / 1024.0 if heap_growth else None, lambda v: v < 1,
            lambda v: "%+.1f MB" % v)
     aggregates["fleet"] = fleet
     if fleet:
