@@ -10,6 +10,7 @@
 #include "med_blast.h"
 
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,13 +66,38 @@ s_usage (bool ok)
     return ok? 0: 2;
 }
 
+//  The policy's score (med_blast_score), or why there is none.
+typedef struct {
+    int rc;
+    bus_error_t err;
+    uint32_t direct [BUS_CLASS_MAX], approval [BUS_CLASS_MAX];
+} s_score_t;
+
+static void
+s_score (med_graph_t *graph, s_score_t *score)
+{
+    score->rc = med_blast_score (graph, score->direct, score->approval, NULL, &score->err);
+}
+
 typedef struct {
     const bus_policy_t *policy;
     med_graph_t *graph;
     med_blast_t *blast;
     const char *path;
     uint32_t targets;                   //  listed in full per class
+    const s_score_t *score;             //  computed already, or NULL
 } s_ctx_t;
+
+//  The score the output shows: the one computed already, else now in *mine.
+static const s_score_t *
+s_score_of (const s_ctx_t *ctx, s_score_t *mine)
+{
+    if (ctx->score) {
+        return ctx->score;
+    }
+    s_score (ctx->graph, mine);
+    return mine;
+}
 
 static const char *
 s_name (const s_ctx_t *ctx, uint32_t agent)
@@ -222,12 +248,13 @@ s_text_cuts (const s_ctx_t *ctx, const med_blast_t *blast, const char *who)
 static void
 s_text_score (const s_ctx_t *ctx)
 {
-    uint32_t direct [BUS_CLASS_MAX], approval [BUS_CLASS_MAX];
-    bus_error_t err;
-    if (med_blast_score (ctx->graph, direct, approval, NULL, &err) != 0) {
-        cmd_error ("blast", &err);
+    s_score_t mine;
+    const s_score_t *score = s_score_of (ctx, &mine);
+    if (score->rc != 0) {
+        cmd_error ("blast", &score->err);
         return;
     }
+    const uint32_t *direct = score->direct, *approval = score->approval;
     size_t n = ctx->policy->agent_count;
     printf ("\nscore of the policy (share of agents that, compromised alone, trigger the class):\n");
     for (size_t c = 0; c < ctx->policy->class_count; c++) {
@@ -522,10 +549,11 @@ s_json (const s_ctx_t *ctx)
         s_json_str ("to", s_name (ctx, edge->to), true);
         printf (",\"line\":%d,\"paths\":%u}", edge->line, blast->top_edges [i].count);
     }
-    uint32_t direct [BUS_CLASS_MAX], approval [BUS_CLASS_MAX];
-    bus_error_t err;
+    s_score_t mine;
+    const s_score_t *score = s_score_of (ctx, &mine);
+    const uint32_t *direct = score->direct, *approval = score->approval;
     printf ("],\"score\":{");
-    if (med_blast_score (ctx->graph, direct, approval, NULL, &err) == 0) {
+    if (score->rc == 0) {
         size_t n = ctx->policy->agent_count;
         bool comma = false;
         for (size_t c = 0; c < ctx->policy->class_count; c++) {
@@ -1364,6 +1392,38 @@ s_grants (const char *dir, bus_grant_t **out, uint32_t *n)
     return *out? 0: -1;
 }
 
+//  What the output needs beside S's own analysis that does not depend on
+//  S: all untrusted agents together (the text's second set of choke
+//  points) and, for --json, the score. On a shared graph (med_graph_share)
+//  it runs on a thread of its own while the caller analyses S, and the
+//  text's score, on the caller's thread after S's analysis.
+typedef struct {
+    med_graph_t *graph;
+    med_blast_options_t options;
+    const uint32_t *set;                //  the untrusted agents
+    size_t n_set;                       //  0: not wanted
+    bool score_it;
+    med_blast_t *untrusted;             //  out
+    int rc;
+    bus_error_t err;
+    s_score_t score;
+} s_side_t;
+
+static void *
+s_side (void *arg)
+{
+    s_side_t *side = arg;
+    side->rc = 0;
+    if (side->n_set) {
+        side->rc = med_blast_open (&side->untrusted, side->graph, side->set, side->n_set,
+                                   &side->options, &side->err);
+    }
+    if (side->rc == 0 && side->score_it) {
+        s_score (side->graph, &side->score);
+    }
+    return NULL;
+}
+
 int
 cmd_blast (int argc, char **argv)
 {
@@ -1483,9 +1543,10 @@ cmd_blast (int argc, char **argv)
     med_graph_t *graph = NULL;
     med_blast_t *blast = NULL, *untrusted = NULL;
     uint32_t *set = calloc (policy->agent_count + 1, sizeof *set);
+    uint32_t *untrusted_set = calloc (policy->agent_count + 1, sizeof *untrusted_set);
     uint8_t *pick = calloc (policy->agent_count + 1, 1);
     size_t n_set = 0;
-    if (!set || !pick) {
+    if (!set || !untrusted_set || !pick) {
         goto done;
     }
     if (data && s_grants (data, &grants, &n_grants) != 0) {
@@ -1498,7 +1559,7 @@ cmd_blast (int argc, char **argv)
         cmd_error ("blast", &err);
         goto done;
     }
-    s_ctx_t ctx = { policy, graph, NULL, policy_path, analysis.targets };
+    s_ctx_t ctx = { policy, graph, NULL, policy_path, analysis.targets, NULL };
     uint64_t since_us = since && (uint64_t) now.tv_sec * 1000000 > since?
                         (uint64_t) now.tv_sec * 1000000 - since: 0;
     if (log_only) {
@@ -1563,7 +1624,39 @@ cmd_blast (int argc, char **argv)
     //  The text lists only the first targets of each class; of the others
     //  it shows the verdicts, and needs no paths.
     analysis.counted_paths = json || dot || png;
-    if (med_blast_open (&blast, graph, set, n_set, &analysis, &err) != 0) {
+    //  Beside S: all untrusted agents together, of whom the text shows only
+    //  the cuts (no alternatives), and the score; see s_side.
+    s_side_t side = { .graph = graph, .options = analysis, .score_it = json && !dot && !png };
+    side.options.k = 0;
+    if (!json && !dot && !png) {
+        for (size_t a = 0; a < policy->agent_count; a++) {
+            if (policy->agents [a].untrusted) {
+                untrusted_set [side.n_set++] = (uint32_t) a;
+            }
+        }
+        side.set = untrusted_set;
+    }
+    pthread_t thread;
+    bool threaded = (side.n_set || side.score_it) && med_graph_share (graph)
+                 && pthread_create (&thread, NULL, s_side, &side) == 0;
+    int open_rc = med_blast_open (&blast, graph, set, n_set, &analysis, &err);
+    s_score_t score;
+    if (open_rc == 0 && !json && !dot && !png) {
+        s_score (graph, &score);
+        ctx.score = &score;
+    }
+    if (threaded) {
+        pthread_join (thread, NULL);
+    }
+    else
+    if (open_rc == 0) {
+        s_side (&side);
+    }
+    untrusted = side.untrusted;
+    if (side.score_it) {
+        ctx.score = &side.score;
+    }
+    if (open_rc != 0) {
         cmd_error ("blast", &err);
         goto done;
     }
@@ -1579,6 +1672,10 @@ cmd_blast (int argc, char **argv)
                  blast->ms_targets, blast->ms_cuts, med_graph_bytes (graph), blast->n_targets,
                  runs, hits);
     }
+    if (side.rc != 0) {
+        cmd_error ("blast", &side.err);
+        goto done;
+    }
     if (png) {
         rc = s_png (&ctx, png);
         goto done;
@@ -1591,21 +1688,6 @@ cmd_blast (int argc, char **argv)
         s_json (&ctx);
     }
     else {
-        //  All untrusted agents together, for their choke points.
-        size_t n_untrusted = 0;
-        for (size_t a = 0; a < policy->agent_count; a++) {
-            if (policy->agents [a].untrusted) {
-                set [n_untrusted++] = (uint32_t) a;
-            }
-        }
-        //  Of these only the cuts are shown: no alternatives.
-        med_blast_options_t together = analysis;
-        together.k = 0;
-        if (n_untrusted && med_blast_open (&untrusted, graph, set, n_untrusted, &together,
-                                           &err) != 0) {
-            cmd_error ("blast", &err);
-            goto done;
-        }
         s_text (&ctx, untrusted);
         if (data && s_log_findings (policy, data, since_us, false) != 0) {
             goto done;
@@ -1618,6 +1700,7 @@ done:
     med_graph_destroy (&graph);
     free (grants);
     free (set);
+    free (untrusted_set);
     free (pick);
     bus_policy_destroy (&policy);
     return rc;

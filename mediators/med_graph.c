@@ -2,6 +2,7 @@
 #include "med_graph.h"
 #include "med_chain.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,8 @@ struct med_graph {
     s_memo_t *memo;                     //  open addressing, memo_size a power of two
     size_t memo_size, memo_used;
     size_t runs, memo_hits;
+    bool shared;                        //  med_graph_share: hops take the lock
+    pthread_mutex_t lock;
 };
 
 //  Stages that bound a path without stopping it: shown, not applied.
@@ -157,6 +160,9 @@ med_graph_destroy (med_graph_t **self_p)
         return;
     }
     med_graph_t *self = *self_p;
+    if (self->shared) {
+        pthread_mutex_destroy (&self->lock);
+    }
     med_chain_destroy (&self->chain);
     free (self->out_first);
     free (self->in_first);
@@ -330,8 +336,24 @@ s_run (med_graph_t *self, const bus_edge_t *edge, int cls, bool tainted, const c
     *decided = env.class_index;
 }
 
+static void s_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *out);
+
+//  The chain and its stages' state are one per graph: a shared graph runs
+//  them for one hop at a time.
 void
 med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *out)
+{
+    if (self->shared) {
+        pthread_mutex_lock (&self->lock);
+    }
+    s_hop (self, e, cls, tainted, out);
+    if (self->shared) {
+        pthread_mutex_unlock (&self->lock);
+    }
+}
+
+static void
+s_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *out)
 {
     const bus_policy_t *policy = self->policy;
     const bus_edge_t *edge = &policy->edges [e];
@@ -700,6 +722,30 @@ med_graph_fill (med_graph_t *self)
         s_answer (self, e);
     }
     return self->runs - before;
+}
+
+bool
+med_graph_share (med_graph_t *self)
+{
+    if (self->shared) {
+        return true;
+    }
+    med_graph_fill (self);
+    //  An answer that could not be kept (s_keep out of memory) would be
+    //  judged again on every read, which writes: not for two threads.
+    for (size_t e = 0; e < self->policy->edge_count; e++) {
+        if (!self->edge_answer [e]) {
+            return false;
+        }
+    }
+    if (self->policy->agent_count && !med_graph_in_bits (self, 0)) {
+        return false;
+    }
+    if (pthread_mutex_init (&self->lock, NULL) != 0) {
+        return false;
+    }
+    self->shared = true;
+    return true;
 }
 
 void

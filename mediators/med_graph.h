@@ -135,6 +135,14 @@ void
 size_t
     med_graph_fill (med_graph_t *self);
 
+//  Judges every edge and builds the in-edge bits, so that from then on
+//  the graph is only read, but for med_graph_hop, which then takes a lock:
+//  analyses may run on several threads at once. False if that could not
+//  be had (out of memory, or an answer not kept); the graph then stays
+//  for one thread.
+bool
+    med_graph_share (med_graph_t *self);
+
 //  Runs of the chain so far, and answers the memo gave instead.
 void
     med_graph_counts (const med_graph_t *self, size_t *runs, size_t *memo_hits);
