@@ -1653,12 +1653,12 @@ cmd_blast (int argc, char **argv)
         s_side (&side);
     }
     untrusted = side.untrusted;
-    if (side.score_it) {
-        ctx.score = &side.score;
-    }
     if (open_rc != 0) {
         cmd_error ("blast", &err);
         goto done;
+    }
+    if (side.score_it) {
+        ctx.score = &side.score;        //  the side ran: S's analysis did not fail
     }
     ctx.blast = blast;
     if (stats) {
