@@ -60,6 +60,9 @@ s_sender_of (bus_core_t *core, uint64_t seq, char sender [BUS_NAME_MAX + 1])
     return true;
 }
 
+//  Mailbox seqs are read this many at a time (bus_store_mailbox_range).
+#define S_RANGE     256
+
 //  The fair share is checked only once a mailbox holds at least its
 //  share; below that, counting each message's sender would cost every
 //  message a look-up for nothing. So counts per sender are kept only from
@@ -84,12 +87,22 @@ s_track (bus_core_t *core, bus_session_t *session)
     if (!(session->by_sender = zhashx_new ())) {
         return;
     }
-    uint64_t seq = session->acked;
+    uint64_t seqs [S_RANGE];
+    size_t n;
     bus_error_t err;
-    while (bus_store_mailbox_next (core->store, session->agent, seq, &seq, &err) == 0) {
-        char sender [BUS_NAME_MAX + 1];
-        if (s_sender_of (core, seq, sender)) {
-            s_count (session, sender, 1);
+    for (uint64_t seq = session->acked;; seq = seqs [S_RANGE - 1]) {
+        if (bus_store_mailbox_range (core->store, session->agent, seq, UINT64_MAX, seqs,
+                                     S_RANGE, &n, &err) != 0) {
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            char sender [BUS_NAME_MAX + 1];
+            if (s_sender_of (core, seqs [i], sender)) {
+                s_count (session, sender, 1);
+            }
+        }
+        if (n < S_RANGE) {
+            break;                      //  the last of the mailbox
         }
     }
 }
@@ -164,10 +177,18 @@ bus_session_get (bus_core_t *core, const char *agent)
     session->sent = session->acked;
     session->pushed = session->acked;
     //  Count what waits in its mailbox once; from then on it is kept current.
-    uint64_t seq = session->acked;
-    while (bus_store_mailbox_next (core->store, agent, seq, &seq, &err) == 0) {
-        session->pending++;
-        session->backlog = true;
+    uint64_t seqs [S_RANGE];
+    size_t n;
+    for (uint64_t seq = session->acked;; seq = seqs [S_RANGE - 1]) {
+        if (bus_store_mailbox_range (core->store, agent, seq, UINT64_MAX, seqs, S_RANGE, &n,
+                                     &err) != 0) {
+            break;
+        }
+        session->pending += (uint32_t) n;
+        session->backlog = session->backlog || n > 0;
+        if (n < S_RANGE) {
+            break;
+        }
     }
     s_track (core, session);
     bus_taint_load (core, session);
@@ -376,14 +397,23 @@ s_advance (bus_core_t *core, bus_session_t *session, uint64_t up_to, const char 
         return;
     }
     uint32_t count = 0;
-    uint64_t seq = session->acked;
+    uint64_t seqs [S_RANGE];
+    size_t n;
     bus_error_t err;
-    while (bus_store_mailbox_next (core->store, session->agent, seq, &seq, &err) == 0
-       &&  seq <= up_to) {
-        count++;
-        char sender [BUS_NAME_MAX + 1];
-        if (session->by_sender && s_sender_of (core, seq, sender)) {
-            s_count (session, sender, -1);
+    for (uint64_t seq = session->acked;; seq = seqs [S_RANGE - 1]) {
+        if (bus_store_mailbox_range (core->store, session->agent, seq, up_to, seqs, S_RANGE,
+                                     &n, &err) != 0) {
+            break;
+        }
+        count += (uint32_t) n;
+        for (size_t i = 0; session->by_sender && i < n; i++) {
+            char sender [BUS_NAME_MAX + 1];
+            if (s_sender_of (core, seqs [i], sender)) {
+                s_count (session, sender, -1);
+            }
+        }
+        if (n < S_RANGE) {
+            break;
         }
     }
     if (bus_store_cursor_set (core->store, session->agent, up_to, &err) != 0) {

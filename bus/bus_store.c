@@ -40,7 +40,7 @@ static const char *s_db_names [BUS_DB_COUNT] = {
 //  One write of the open batch, kept for replay.
 typedef struct {
     bus_db_t db;
-    unsigned flags;         //  MDB_APPEND, MDB_NOOVERWRITE or 0
+    unsigned flags;         //  MDB_APPEND, MDB_APPENDDUP, MDB_NOOVERWRITE or 0
     bool del;
     size_t key_len;
     size_t val_len;
@@ -1520,6 +1520,51 @@ bus_store_mailbox_next (bus_store_t *self, const char *agent,
     else if (rc && rc != MDB_NOTFOUND) {
         result = bus_fail (err, BUS_EIO, "log %s: reading mbox: %s",
                            self->dir, mdb_strerror (rc));
+    }
+    s_read_end (self, txn);
+    return result;
+}
+
+int
+bus_store_mailbox_range (bus_store_t *self, const char *agent, uint64_t after,
+                         uint64_t up_to, uint64_t *out, size_t max, size_t *n,
+                         bus_error_t *err)
+{
+    assert (self);
+    assert (agent && out && n);
+    *n = 0;
+    size_t prefix = strlen (agent) + 1;
+    if (after >= up_to || max == 0 || prefix + 8 > self->key_max) {
+        return 0;
+    }
+    uint8_t buf [S_KEY_BUF];
+    memcpy (buf, agent, prefix);
+    s_put_be64 (buf + prefix, after + 1);
+    MDB_txn *txn = NULL;
+    if (s_read_begin (self, false, &txn, err)) {
+        return -1;
+    }
+    MDB_cursor *cursor;
+    MDB_val key = { prefix + 8, buf }, val;
+    int rc = mdb_cursor_open (txn, self->dbi [BUS_DB_MBOX], &cursor);
+    if (rc == 0) {
+        rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
+        while (rc == 0 && key.mv_size == prefix + 8 && memcmp (key.mv_data, agent, prefix) == 0) {
+            uint64_t seq = s_get_be64 ((uint8_t *) key.mv_data + prefix);
+            if (seq > up_to) {
+                break;
+            }
+            out [(*n)++] = seq;
+            if (*n == max) {
+                break;
+            }
+            rc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+        }
+        mdb_cursor_close (cursor);
+    }
+    int result = 0;
+    if (rc && rc != MDB_NOTFOUND) {
+        result = bus_fail (err, BUS_EIO, "log %s: reading mbox: %s", self->dir, mdb_strerror (rc));
     }
     s_read_end (self, txn);
     return result;

@@ -239,6 +239,14 @@ int
     bus_store_mailbox_next (bus_store_t *self, const char *agent,
                             uint64_t after, uint64_t *seq, bus_error_t *err);
 
+//  The seqs in agent's mailbox greater than after and at most up_to, in
+//  order, read with one cursor: at most max of them into out, *n how many.
+//  Call again from the last one for more (*n < max: there are no more).
+int
+    bus_store_mailbox_range (bus_store_t *self, const char *agent, uint64_t after,
+                             uint64_t up_to, uint64_t *out, size_t max, size_t *n,
+                             bus_error_t *err);
+
 //  Delivery cursor: the last seq agent acknowledged (0 if never).
 int
     bus_store_cursor_get (bus_store_t *self, const char *agent,

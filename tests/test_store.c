@@ -304,6 +304,27 @@ test_mailbox_order (void **state)
     assert_int_equal (seq, 6);
     assert_int_equal (bus_store_mailbox_next (store, "b", UINT64_MAX, &seq,
                                               &err), 1);
+    //  The same by ranges (one cursor): not bb's, bounded by up_to and max.
+    uint64_t seqs [4];
+    size_t n;
+    PASS (bus_store_mailbox_range (store, "b", 0, UINT64_MAX, seqs, 4, &n, &err));
+    assert_int_equal (n, 4);
+    assert_int_equal (seqs [0], 1);
+    assert_int_equal (seqs [3], 8);
+    PASS (bus_store_mailbox_range (store, "b", 1, 6, seqs, 4, &n, &err));
+    assert_int_equal (n, 2);
+    assert_int_equal (seqs [0], 4);
+    assert_int_equal (seqs [1], 6);
+    PASS (bus_store_mailbox_range (store, "b", 0, UINT64_MAX, seqs, 3, &n, &err));
+    assert_int_equal (n, 3);
+    assert_int_equal (seqs [2], 6);
+    PASS (bus_store_mailbox_range (store, "b", 8, UINT64_MAX, seqs, 4, &n, &err));
+    assert_int_equal (n, 0);
+    PASS (bus_store_mailbox_range (store, "d", 0, UINT64_MAX, seqs, 4, &n, &err));
+    assert_int_equal (n, 0);
+    PASS (bus_store_mailbox_range (store, "bb", 0, UINT64_MAX, seqs, 4, &n, &err));
+    assert_int_equal (n, 1);
+    assert_int_equal (seqs [0], 3);
     bus_store_destroy (&store);
 }
 
