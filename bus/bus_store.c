@@ -1491,38 +1491,11 @@ int
 bus_store_mailbox_next (bus_store_t *self, const char *agent,
                         uint64_t after, uint64_t *seq, bus_error_t *err)
 {
-    assert (self);
-    assert (agent);
-    size_t prefix = strlen (agent) + 1;
-    if (after == UINT64_MAX || prefix + 8 > self->key_max) {
-        return 1;
-    }
-    uint8_t buf [S_KEY_BUF];
-    memcpy (buf, agent, prefix);
-    s_put_be64 (buf + prefix, after + 1);
-    MDB_txn *txn = NULL;
-    if (s_read_begin (self, false, &txn, err)) {
+    size_t n;
+    if (bus_store_mailbox_range (self, agent, after, UINT64_MAX, seq, 1, &n, err) != 0) {
         return -1;
     }
-    MDB_cursor *cursor;
-    MDB_val key = { prefix + 8, buf }, val;
-    int rc = mdb_cursor_open (txn, self->dbi [BUS_DB_MBOX], &cursor);
-    if (rc == 0) {
-        rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
-        mdb_cursor_close (cursor);
-    }
-    int result = 1;
-    if (rc == 0 && key.mv_size == prefix + 8
-    &&  memcmp (key.mv_data, agent, prefix) == 0) {
-        *seq = s_get_be64 ((uint8_t *) key.mv_data + prefix);
-        result = 0;
-    }
-    else if (rc && rc != MDB_NOTFOUND) {
-        result = bus_fail (err, BUS_EIO, "log %s: reading mbox: %s",
-                           self->dir, mdb_strerror (rc));
-    }
-    s_read_end (self, txn);
-    return result;
+    return n? 0: 1;
 }
 
 int
