@@ -60,8 +60,37 @@ s_sender_of (bus_core_t *core, uint64_t seq, char sender [BUS_NAME_MAX + 1])
     return true;
 }
 
-//  Mailbox seqs are read this many at a time (bus_store_mailbox_range).
+//  Walks agent's mailbox over (after, up_to], S_RANGE seqs per cursor
+//  (bus_store_mailbox_range), and returns how many it holds there. With a
+//  session, each message's sender is counted by delta (s_count). A read
+//  that fails is said, and ends the walk.
 #define S_RANGE     256
+
+static uint32_t
+s_mailbox_walk (bus_core_t *core, const char *agent, uint64_t after, uint64_t up_to,
+                bus_session_t *senders, int delta)
+{
+    uint64_t seqs [S_RANGE];
+    uint32_t count = 0;
+    for (size_t n = S_RANGE; n == S_RANGE; ) {
+        bus_error_t err;
+        if (bus_store_mailbox_range (core->store, agent, after, up_to, seqs, S_RANGE, &n,
+                                     &err) != 0) {
+            bus_core_say (core, "BUS-MAILBOX", "agent=%s code=%s reason=\"%s\"", agent,
+                          bus_errname (err.code), err.text);
+            break;
+        }
+        count += (uint32_t) n;
+        for (size_t i = 0; senders && i < n; i++) {
+            char sender [BUS_NAME_MAX + 1];
+            if (s_sender_of (core, seqs [i], sender)) {
+                s_count (senders, sender, delta);
+            }
+        }
+        after = n? seqs [n - 1]: after;
+    }
+    return count;
+}
 
 //  The fair share is checked only once a mailbox holds at least its
 //  share; below that, counting each message's sender would cost every
@@ -87,24 +116,7 @@ s_track (bus_core_t *core, bus_session_t *session)
     if (!(session->by_sender = zhashx_new ())) {
         return;
     }
-    uint64_t seqs [S_RANGE];
-    size_t n;
-    bus_error_t err;
-    for (uint64_t seq = session->acked;; seq = seqs [S_RANGE - 1]) {
-        if (bus_store_mailbox_range (core->store, session->agent, seq, UINT64_MAX, seqs,
-                                     S_RANGE, &n, &err) != 0) {
-            break;
-        }
-        for (size_t i = 0; i < n; i++) {
-            char sender [BUS_NAME_MAX + 1];
-            if (s_sender_of (core, seqs [i], sender)) {
-                s_count (session, sender, 1);
-            }
-        }
-        if (n < S_RANGE) {
-            break;                      //  the last of the mailbox
-        }
-    }
+    s_mailbox_walk (core, session->agent, session->acked, UINT64_MAX, session, 1);
 }
 
 uint32_t
@@ -177,19 +189,8 @@ bus_session_get (bus_core_t *core, const char *agent)
     session->sent = session->acked;
     session->pushed = session->acked;
     //  Count what waits in its mailbox once; from then on it is kept current.
-    uint64_t seqs [S_RANGE];
-    size_t n;
-    for (uint64_t seq = session->acked;; seq = seqs [S_RANGE - 1]) {
-        if (bus_store_mailbox_range (core->store, agent, seq, UINT64_MAX, seqs, S_RANGE, &n,
-                                     &err) != 0) {
-            break;
-        }
-        session->pending += (uint32_t) n;
-        session->backlog = session->backlog || n > 0;
-        if (n < S_RANGE) {
-            break;
-        }
-    }
+    session->pending = s_mailbox_walk (core, agent, session->acked, UINT64_MAX, NULL, 0);
+    session->backlog = session->pending > 0;
     s_track (core, session);
     bus_taint_load (core, session);
     zhashx_insert (core->sessions->table, agent, session);
@@ -396,26 +397,9 @@ s_advance (bus_core_t *core, bus_session_t *session, uint64_t up_to, const char 
     if (up_to <= session->acked) {
         return;
     }
-    uint32_t count = 0;
-    uint64_t seqs [S_RANGE];
-    size_t n;
+    uint32_t count = s_mailbox_walk (core, session->agent, session->acked, up_to,
+                                     session->by_sender? session: NULL, -1);
     bus_error_t err;
-    for (uint64_t seq = session->acked;; seq = seqs [S_RANGE - 1]) {
-        if (bus_store_mailbox_range (core->store, session->agent, seq, up_to, seqs, S_RANGE,
-                                     &n, &err) != 0) {
-            break;
-        }
-        count += (uint32_t) n;
-        for (size_t i = 0; session->by_sender && i < n; i++) {
-            char sender [BUS_NAME_MAX + 1];
-            if (s_sender_of (core, seqs [i], sender)) {
-                s_count (session, sender, -1);
-            }
-        }
-        if (n < S_RANGE) {
-            break;
-        }
-    }
     if (bus_store_cursor_set (core->store, session->agent, up_to, &err) != 0) {
         bus_core_fail (core, &err);
         return;

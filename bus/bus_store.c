@@ -75,7 +75,6 @@ struct bus_store {
     bus_error_t failure;
     size_t last_size;           //  bytes of the record appended last
     uint64_t time_max;          //  the latest time_us so far (the time index's key)
-    unsigned ix_flags;          //  MDB_APPENDDUP while a new record is indexed
     uint64_t clock_back;        //  the largest step back of time_us ever seen
     bool indexed;               //  index and time cover the whole log
     bool pinned;                //  reads share one snapshot (bus_store_snapshot)
@@ -1036,13 +1035,24 @@ s_ix_key (bus_store_t *self, uint8_t *out, char tag, const void *value, size_t l
     return len + 1;
 }
 
+//  A new record (seq above last_seq, which bus_store_append moves on only
+//  after indexing it) is above every seq the indexes hold, so each of its
+//  entries goes at the end of its key's list: APPENDDUP skips the search
+//  for its place there. The index build at open (seq <= last_seq, and it
+//  may meet a record twice) puts plainly.
+static unsigned
+s_ix_flags (const bus_store_t *self, uint64_t seq)
+{
+    return seq > self->last_seq? MDB_APPENDDUP: 0;
+}
+
 static int
 s_ix_put (bus_store_t *self, char tag, const void *value, size_t len, uint64_t seq,
           bus_error_t *err)
 {
     uint8_t key [S_KEY_BUF];
     size_t key_len = s_ix_key (self, key, tag, value, len);
-    s_op_t op = s_op_new (BUS_DB_INDEX, self->ix_flags, key_len, 8);
+    s_op_t op = s_op_new (BUS_DB_INDEX, s_ix_flags (self, seq), key_len, 8);
     if (op.data) {
         memcpy (op.data, key, key_len);
         s_put_be64 (op.data + key_len, seq);
@@ -1122,7 +1132,7 @@ s_index_record (bus_store_t *self, const Bulkhead__V1__Record *rec, uint64_t seq
     if (rec->time_us > self->time_max) {
         self->time_max = rec->time_us;
     }
-    s_op_t op = s_op_new (BUS_DB_TIME, self->ix_flags, 8, 8);
+    s_op_t op = s_op_new (BUS_DB_TIME, s_ix_flags (self, seq), 8, 8);
     if (op.data) {
         s_put_be64 (op.data, self->time_max);
         s_put_be64 (op.data + 8, seq);
@@ -1221,14 +1231,7 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
             return -1;
         }
     }
-    //  seq is above every seq the indexes hold, so each entry goes at the
-    //  end of its key's list: APPENDDUP skips the search for its place
-    //  there (the index build at open, which may meet a record twice, puts
-    //  plainly).
-    self->ix_flags = MDB_APPENDDUP;
-    int ix = s_index_record (self, rec, seq, err);
-    self->ix_flags = 0;
-    if (ix) {
+    if (s_index_record (self, rec, seq, err)) {
         return -1;
     }
     self->last_seq = seq;

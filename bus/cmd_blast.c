@@ -1547,6 +1547,7 @@ cmd_blast (int argc, char **argv)
     uint8_t *pick = calloc (policy->agent_count + 1, 1);
     size_t n_set = 0;
     if (!set || !untrusted_set || !pick) {
+        fprintf (stderr, "bulkhead blast: out of memory for %zu agents\n", policy->agent_count);
         goto done;
     }
     if (data && s_grants (data, &grants, &n_grants) != 0) {
@@ -1626,9 +1627,10 @@ cmd_blast (int argc, char **argv)
     analysis.counted_paths = json || dot || png;
     //  Beside S: all untrusted agents together, of whom the text shows only
     //  the cuts (no alternatives), and the score; see s_side.
-    s_side_t side = { .graph = graph, .options = analysis, .score_it = json && !dot && !png };
+    bool text = !json && !dot && !png;
+    s_side_t side = { .graph = graph, .options = analysis, .score_it = json && !png };
     side.options.k = 0;
-    if (!json && !dot && !png) {
+    if (text) {
         for (size_t a = 0; a < policy->agent_count; a++) {
             if (policy->agents [a].untrusted) {
                 untrusted_set [side.n_set++] = (uint32_t) a;
@@ -1641,7 +1643,7 @@ cmd_blast (int argc, char **argv)
                  && pthread_create (&thread, NULL, s_side, &side) == 0;
     int open_rc = med_blast_open (&blast, graph, set, n_set, &analysis, &err);
     s_score_t score;
-    if (open_rc == 0 && !json && !dot && !png) {
+    if (open_rc == 0 && text) {
         s_score (graph, &score);
         ctx.score = &score;
     }
