@@ -20,6 +20,9 @@
 #include <sys/stat.h>
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <unistd.h>
 #include <sodium.h>
 #include <zmq.h>
 
@@ -46,26 +49,48 @@ typedef struct {
     const bus_agent_t *agent;
 } s_keyref_t;
 
+//  A slot of the name table holds the first bytes of the name, so that a
+//  look-up of a short name (most are) reads one slot and no agent: a
+//  fleet's million edges name their agents a million times.
+#define S_HEAD  16
+typedef struct {
+    uint32_t tag;                       //  upper half of the name's hash
+    uint32_t agent;                     //  index + 1; 0: a free slot
+    char head [S_HEAD];                 //  the name's first bytes, NUL-padded
+} s_slot_t;
+
 typedef struct {
     bus_policy_t base;
     s_keyref_t *by_key;                 //  every key (key, next_key) sorted
     size_t key_count;
     //  Agents by name: open addressing, at most half full, names_size a
-    //  power of two (0: no table). A slot holds the upper half of the
-    //  name's hash and the agent index + 1 (0: a free slot); names holds
-    //  every name again, packed (name_at [a] is agent a's), so that a look-up
-    //  reads a few kilobytes of names rather than a 336-byte agent.
-    uint64_t *by_name;
+    //  power of two (0: no table).
+    s_slot_t *by_name;
     size_t names_size;
-    char *names;
-    uint32_t *name_at;
     size_t agents_bytes, edges_bytes;   //  as allocated (s_big)
 } s_policy_t;
+
+//  The hash of the file, taken by a second thread that runs ahead of the
+//  reader: done is how far it has gone, and the reader cuts no byte it has
+//  not passed (s_hash_wait).
+#define S_SHARED_HASH   (4u << 20)
+#define S_HASH_STEP     (256u << 10)
+
+typedef struct {
+    const uint8_t *text;
+    size_t len;
+    uint8_t out [32];
+    pthread_mutex_t lock;
+    pthread_cond_t moved;
+    size_t done;                        //  under lock
+} s_hash_t;
 
 typedef struct {
     const char *origin;                 //  file name for error messages
     bus_error_t *err;
     char *buf;                          //  the text, NUL-terminated, items point in
+    s_hash_t *hash;                     //  running ahead of s_read, or NULL
+    size_t hashed;                      //  what s_read knows it has passed
     s_item_t *items;
     size_t items_bytes;                 //  as allocated (s_big)
     int count;
@@ -220,6 +245,40 @@ s_read_item (s_ctx_t *ctx, char *p, char *end, int line)
     return 0;
 }
 
+static void *
+s_hash_run (void *arg)
+{
+    s_hash_t *hash = arg;
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, sizeof hash->out);
+    for (size_t at = 0; at < hash->len; ) {
+        size_t step = hash->len - at < S_HASH_STEP? hash->len - at: S_HASH_STEP;
+        crypto_generichash_update (&state, hash->text + at, step);
+        at += step;
+        pthread_mutex_lock (&hash->lock);
+        hash->done = at;
+        pthread_cond_signal (&hash->moved);
+        pthread_mutex_unlock (&hash->lock);
+    }
+    crypto_generichash_final (&state, hash->out, sizeof hash->out);
+    return NULL;
+}
+
+//  Returns once the hash has passed byte `end`, so the reader may cut
+//  bytes before it.
+static void
+s_hash_wait (s_ctx_t *ctx, size_t end)
+{
+    if (ctx->hash && end > ctx->hashed) {
+        pthread_mutex_lock (&ctx->hash->lock);
+        while (ctx->hash->done < end) {
+            pthread_cond_wait (&ctx->hash->moved, &ctx->hash->lock);
+        }
+        ctx->hashed = ctx->hash->done;
+        pthread_mutex_unlock (&ctx->hash->lock);
+    }
+}
+
 //  Fills ctx->items from the text in ctx->buf (len bytes and room for a
 //  NUL), which it cuts into strings in place. Children are indented
 //  exactly four spaces deeper than their parent; tabs would make depth a
@@ -251,6 +310,7 @@ s_read (s_ctx_t *ctx, size_t len)
         char *next = eol? eol + 1: end;
         eol = eol? eol: end;
         line++;
+        s_hash_wait (ctx, (size_t) (next - ctx->buf));
         if (eol > p && eol [-1] == '\r') {
             eol--;
         }
@@ -862,14 +922,19 @@ s_agent_other (s_ctx_t *ctx, void *base, s_item_t *item)
     return 0;
 }
 
-//  FNV-1a: names are short, and the table compares them whole.
+//  FNV-1a over the name; head gets its first S_HEAD bytes, NUL-padded.
+//  Returns the hash; *len the name's length.
 static uint64_t
-s_name_hash (const char *name)
+s_name_hash (const char *name, char head [S_HEAD], size_t *len)
 {
     uint64_t h = UINT64_C (0xcbf29ce484222325);
-    for (const unsigned char *p = (const unsigned char *) name; *p; p++) {
+    const unsigned char *p = (const unsigned char *) name;
+    for (; *p; p++) {
         h = (h ^ *p) * UINT64_C (0x100000001b3);
     }
+    *len = (size_t) (p - (const unsigned char *) name);
+    memset (head, 0, S_HEAD);
+    memcpy (head, name, *len < S_HEAD? *len: S_HEAD);
     return h;
 }
 
@@ -878,34 +943,88 @@ static int
 s_index_names (s_ctx_t *ctx)
 {
     s_policy_t *self = ctx->self;
-    size_t count = self->base.agent_count, size = 16, bytes = 0;
+    size_t count = self->base.agent_count, size = 16;
     while (size < 2 * count) {
         size *= 2;
     }
-    for (size_t a = 0; a < count; a++) {
-        bytes += strlen (self->base.agents [a].name) + 1;
-    }
     self->by_name = calloc (size, sizeof *self->by_name);
-    self->names = malloc (bytes + 1);
-    self->name_at = malloc ((count + 1) * sizeof *self->name_at);
-    if (!self->by_name || !self->names || !self->name_at || bytes > UINT32_MAX) {
+    if (!self->by_name) {
         return s_nomem (ctx);
     }
     self->names_size = size;
-    bytes = 0;
     for (size_t a = 0; a < count; a++) {
-        const char *name = self->base.agents [a].name;
-        self->name_at [a] = (uint32_t) bytes;
-        bytes += (size_t) (stpcpy (self->names + bytes, name) - (self->names + bytes)) + 1;
-        uint64_t h = s_name_hash (name);
+        s_slot_t slot = { .agent = (uint32_t) (a + 1) };
+        size_t len;
+        uint64_t h = s_name_hash (self->base.agents [a].name, slot.head, &len);
+        slot.tag = (uint32_t) (h >> 32);
         size_t i = h & (size - 1);
-        while (self->by_name [i]) {
+        while (self->by_name [i].agent) {
             i = (i + 1) & (size - 1);
         }
-        self->by_name [i] = (h >> 32) << 32 | (uint64_t) (a + 1);
+        self->by_name [i] = slot;
     }
     return 0;
 }
+
+//  Two threads share the long sections of a fleet's policy (its agents,
+//  its edges): fn reads entries [first, last) of its section, each share
+//  with a copy of the context whose err is its own; it writes only its own
+//  entries' places and items, so two can run at once. s_shared runs
+//  [0, split) and [split, n), on two threads when both are not empty and
+//  there are two CPUs, and tells the first error in the file: the first
+//  share's, else the second's.
+typedef int (s_share_fn) (s_ctx_t *ctx, void *arg, size_t first, size_t last);
+
+typedef struct {
+    s_ctx_t ctx;
+    s_share_fn *fn;
+    void *arg;
+    size_t first, last;
+    bus_error_t err;
+    int rc;
+} s_share_t;
+
+static void *
+s_share_run (void *arg)
+{
+    s_share_t *share = arg;
+    share->rc = share->fn (&share->ctx, share->arg, share->first, share->last);
+    return NULL;
+}
+
+static int
+s_shared (s_ctx_t *ctx, size_t n, size_t split, s_share_fn *fn, void *arg)
+{
+    s_share_t shares [2];
+    for (int s = 0; s < 2; s++) {
+        shares [s] = (s_share_t) { .ctx = *ctx, .fn = fn, .arg = arg,
+                                   .first = s? split: 0, .last = s? n: split };
+        shares [s].ctx.err = &shares [s].err;
+    }
+    pthread_t thread;
+    bool threaded = split > 0 && split < n && sysconf (_SC_NPROCESSORS_ONLN) > 1
+                 && pthread_create (&thread, NULL, s_share_run, &shares [1]) == 0;
+    s_share_run (&shares [0]);
+    if (threaded) {
+        pthread_join (thread, NULL);
+    }
+    else
+    if (shares [0].rc == 0) {
+        s_share_run (&shares [1]);
+    }
+    for (int s = 0; s < 2; s++) {
+        if (shares [s].rc != 0) {
+            *ctx->err = shares [s].err;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+//  A fleet's agents and edges are most of its file: with this many, two
+//  threads read them.
+#define S_SHARED_AGENTS (1u << 13)
+#define S_SHARED_EDGES  (1u << 16)
 
 static int
 s_by_name (const void *a, const void *b)
@@ -920,26 +1039,18 @@ s_by_key (const void *a, const void *b)
     return strcmp (((const s_keyref_t *) a)->key, ((const s_keyref_t *) b)->key);
 }
 
+//  Agents [first, last) of the section, heads [i] the heading of agent i.
 static int
-s_section_agents (s_ctx_t *ctx, int first)
+s_agents_share (s_ctx_t *ctx, void *arg, size_t first, size_t last)
 {
+    const int *heads = arg;
     bus_policy_t *self = &ctx->self->base;
-    size_t count = 0;
-    for (int i = first; i >= 0; i = ctx->items [i].next) {
-        count++;
-    }
-    ctx->self->agents_bytes = (count? count: 1) * sizeof *self->agents;
-    self->agents = s_big (ctx->self->agents_bytes);
-    ctx->self->by_key = calloc (2 * count + 1, sizeof *ctx->self->by_key);
-    if (!self->agents || !ctx->self->by_key) {
-        return s_nomem (ctx);
-    }
-    for (int i = first; i >= 0; i = ctx->items [i].next) {
-        s_item_t *item = &ctx->items [i];
+    for (size_t a = first; a < last; a++) {
+        s_item_t *item = &ctx->items [heads [a]];
         if (s_heading (ctx, item, "agent") || s_name (ctx, item, "agent")) {
             return -1;
         }
-        bus_agent_t *agent = &self->agents [self->agent_count++];
+        bus_agent_t *agent = &self->agents [a];
         strcpy (agent->name, item->name);
         agent->class_index = -1;
         agent->accepts_restricted = true;
@@ -971,6 +1082,36 @@ s_section_agents (s_ctx_t *ctx, int first)
                            agent->roles & BUS_ROLE_APPROVER? "approver": "operator");
         }
     }
+    return 0;
+}
+
+static int
+s_section_agents (s_ctx_t *ctx, int first)
+{
+    bus_policy_t *self = &ctx->self->base;
+    size_t count = 0;
+    for (int i = first; i >= 0; i = ctx->items [i].next) {
+        count++;
+    }
+    ctx->self->agents_bytes = (count? count: 1) * sizeof *self->agents;
+    self->agents = s_big (ctx->self->agents_bytes);
+    ctx->self->by_key = calloc (2 * count + 1, sizeof *ctx->self->by_key);
+    int *heads = malloc ((count + 1) * sizeof *heads);
+    if (!self->agents || !ctx->self->by_key || !heads) {
+        free (heads);
+        return s_nomem (ctx);
+    }
+    count = 0;
+    for (int i = first; i >= 0; i = ctx->items [i].next) {
+        heads [count++] = i;
+    }
+    int rc = s_shared (ctx, count, count >= S_SHARED_AGENTS? count / 2: count,
+                       s_agents_share, heads);
+    free (heads);
+    if (rc != 0) {
+        return -1;
+    }
+    self->agent_count = count;
     //  Sorted for bsearch; neighbours then show duplicates.
     qsort (self->agents, count, sizeof *self->agents, s_by_name);
     for (size_t i = 0; i < count; i++) {
@@ -1057,76 +1198,6 @@ s_check_approvers (s_ctx_t *ctx)
             }
         }
     }
-    return 0;
-}
-
-static int
-s_edge_cmp (const void *a, const void *b)
-{
-    const bus_edge_t *x = a, *y = b;
-    if (x->from != y->from) {
-        return x->from < y->from? -1: 1;
-    }
-    return x->to < y->to? -1: x->to > y->to;
-}
-
-//  Sorts the edges by (from, to), keeping the file's order among equals
-//  (as a merge sort would): two counting sorts over agent indices give the
-//  order, and each edge then moves once, in place, cycle by cycle. An
-//  edge is 128 bytes; a comparison sort would read them at random twenty
-//  times over, and need a second array of them.
-static int
-s_sort_edges (s_ctx_t *ctx)
-{
-    bus_policy_t *self = &ctx->self->base;
-    size_t n = self->edge_count, agents = self->agent_count;
-    uint32_t *order = malloc ((n + 1) * sizeof *order);
-    uint32_t *by_to = malloc ((n + 1) * sizeof *by_to);
-    size_t *at = calloc (agents + 1, sizeof *at);
-    if (!order || !by_to || !at) {
-        free (order), free (by_to), free (at);
-        return s_nomem (ctx);
-    }
-    for (size_t e = 0; e < n; e++) {
-        at [self->edges [e].to + 1]++;
-    }
-    for (size_t a = 1; a < agents; a++) {
-        at [a] += at [a - 1];
-    }
-    for (size_t e = 0; e < n; e++) {
-        by_to [at [self->edges [e].to]++] = (uint32_t) e;
-    }
-    memset (at, 0, (agents + 1) * sizeof *at);
-    for (size_t e = 0; e < n; e++) {
-        at [self->edges [e].from + 1]++;
-    }
-    for (size_t a = 1; a < agents; a++) {
-        at [a] += at [a - 1];
-    }
-    for (size_t k = 0; k < n; k++) {
-        uint32_t e = by_to [k];
-        order [at [self->edges [e].from]++] = e;
-    }
-    free (by_to);
-    free (at);
-    //  order [i]: the edge that goes to place i. A place is done when
-    //  order [i] == i.
-    for (size_t i = 0; i < n; i++) {
-        if (order [i] == i) {
-            continue;
-        }
-        bus_edge_t first = self->edges [i];
-        size_t j = i;
-        while (order [j] != i) {
-            size_t from = order [j];
-            self->edges [j] = self->edges [from];
-            order [j] = (uint32_t) j;
-            j = from;
-        }
-        self->edges [j] = first;
-        order [j] = (uint32_t) j;
-    }
-    free (order);
     return 0;
 }
 
@@ -1338,40 +1409,36 @@ bus_policy_scope (const bus_edge_t *edge, int class_index, bus_scope_t *out)
     }
 }
 
+//  One sender heading of the edges section: its sender and where its
+//  edges go in the (from, to) order, known before any edge is read.
+typedef struct {
+    int item;
+    uint32_t from;
+    size_t at;                          //  its first edge's place
+} s_sender_t;
+
 static int
-s_section_edges (s_ctx_t *ctx, int first)
+s_edges_share (s_ctx_t *ctx, void *arg, size_t first, size_t last)
 {
+    const s_sender_t *senders = arg;
     bus_policy_t *self = &ctx->self->base;
-    size_t count = 0;
-    for (int i = first; i >= 0; i = ctx->items [i].next) {
-        for (int c = ctx->items [i].child; c >= 0; c = ctx->items [c].next) {
-            count++;
-        }
-    }
-    ctx->self->edges_bytes = (count? count: 1) * sizeof *self->edges;
-    self->edges = s_big (ctx->self->edges_bytes);
-    if (!self->edges) {
-        return s_nomem (ctx);
-    }
-    for (int i = first; i >= 0; i = ctx->items [i].next) {
-        s_item_t *item = &ctx->items [i];
-        const bus_agent_t *from;
-        if (s_heading (ctx, item, "sender")
-        ||  !(from = s_edge_agent (ctx, item, "sender"))) {
-            return -1;
-        }
-        for (int c = item->child; c >= 0; c = ctx->items [c].next) {
+    for (size_t h = first; h < last; h++) {
+        const s_sender_t *sender = &senders [h];
+        const bus_agent_t *from = &self->agents [sender->from];
+        size_t at = sender->at;
+        for (int c = ctx->items [sender->item].child; c >= 0; c = ctx->items [c].next) {
             s_item_t *option = &ctx->items [c];
             const bus_agent_t *to;
             if (!(to = s_edge_agent (ctx, option, "recipient"))) {
                 return -1;
             }
             if (!option->value || !*option->value) {
-                return s_fail (ctx, option->line, "edge %s -> %s needs its classes: %s = "
-                               "message, query", from->name, to->name, option->name);
+                s_fail (ctx, option->line, "edge %s -> %s needs its classes: %s = "
+                        "message, query", from->name, to->name, option->name);
+                return -1;
             }
-            bus_edge_t *edge = &self->edges [self->edge_count++];
-            edge->from = bus_policy_agent_index (self, from);
+            bus_edge_t *edge = &self->edges [at++];
+            edge->from = sender->from;
             edge->to = bus_policy_agent_index (self, to);
             edge->line = option->line;
 
@@ -1399,12 +1466,135 @@ s_section_edges (s_ctx_t *ctx, int first)
             }
         }
     }
-    if (s_sort_edges (ctx) != 0) {
+    return 0;
+}
+
+//  The order of the edges, for bsearch: (from, to).
+static int
+s_edge_cmp (const void *a, const void *b)
+{
+    const bus_edge_t *x = a, *y = b;
+    if (x->from != y->from) {
+        return x->from < y->from? -1: 1;
+    }
+    return x->to < y->to? -1: x->to > y->to;
+}
+
+//  Within one sender's run: by recipient, then by line.
+static int
+s_run_cmp (const void *a, const void *b)
+{
+    const bus_edge_t *x = a, *y = b;
+    if (x->to != y->to) {
+        return x->to < y->to? -1: 1;
+    }
+    return x->line < y->line? -1: x->line > y->line;
+}
+
+//  Each sender's edges sit together in file order; this puts them in
+//  recipient order (equals, which are refused below, by line). Most
+//  senders have a few edges: insertion sort, and qsort for long runs.
+static void
+s_sort_runs (bus_edge_t *edges, size_t n)
+{
+    for (size_t start = 0, end; start < n; start = end) {
+        for (end = start + 1; end < n && edges [end].from == edges [start].from; end++) {
+        }
+        if (end - start > 32) {
+            qsort (edges + start, end - start, sizeof *edges, s_run_cmp);
+            continue;
+        }
+        for (size_t i = start + 1; i < end; i++) {
+            if (s_run_cmp (&edges [i - 1], &edges [i]) <= 0) {
+                continue;
+            }
+            bus_edge_t edge = edges [i];
+            size_t j = i;
+            for (; j > start && s_run_cmp (&edges [j - 1], &edge) > 0; j--) {
+                edges [j] = edges [j - 1];
+            }
+            edges [j] = edge;
+        }
+    }
+}
+
+static int
+s_section_edges (s_ctx_t *ctx, int first)
+{
+    bus_policy_t *self = &ctx->self->base;
+    size_t count = 0, headings = 0;
+    for (int i = first; i >= 0; i = ctx->items [i].next) {
+        headings++;
+        for (int c = ctx->items [i].child; c >= 0; c = ctx->items [c].next) {
+            count++;
+        }
+    }
+    ctx->self->edges_bytes = (count? count: 1) * sizeof *self->edges;
+    self->edges = s_big (ctx->self->edges_bytes);
+    s_sender_t *senders = malloc ((headings + 1) * sizeof *senders);
+    size_t *at = calloc (self->agent_count + 1, sizeof *at);
+    if (!self->edges || !senders || !at) {
+        free (senders), free (at);
+        return s_nomem (ctx);
+    }
+    //  The headings first, in file order. One that names no agent stops
+    //  this pass with its error; the edges above it are still read, and an
+    //  error among them comes first in the file, so it is the one told.
+    size_t valid = 0, known = 0;
+    int rc = 0;
+    for (int i = first; i >= 0; i = ctx->items [i].next) {
+        s_item_t *item = &ctx->items [i];
+        const bus_agent_t *from;
+        if (s_heading (ctx, item, "sender")
+        ||  !(from = s_edge_agent (ctx, item, "sender"))) {
+            rc = -1;
+            break;
+        }
+        uint32_t index = bus_policy_agent_index (self, from);
+        senders [valid++] = (s_sender_t) { .item = i, .from = index };
+        for (int c = item->child; c >= 0; c = ctx->items [c].next) {
+            at [index + 1]++;
+            known++;
+        }
+    }
+    //  Each sender's edges start where the senders before it end; a
+    //  sender given under two headings continues where the first ended.
+    for (size_t a = 1; a <= self->agent_count; a++) {
+        at [a] += at [a - 1];
+    }
+    for (size_t h = 0; h < valid; h++) {
+        senders [h].at = at [senders [h].from];
+        for (int c = ctx->items [senders [h].item].child; c >= 0; c = ctx->items [c].next) {
+            at [senders [h].from]++;
+        }
+    }
+    free (at);
+    //  The edges into their places, in two shares of about as many edges
+    //  (the second from the first heading past half of them).
+    size_t split = valid, seen = 0;
+    if (known >= S_SHARED_EDGES) {
+        for (split = 0; split < valid && seen < known / 2; split++) {
+            for (int c = ctx->items [senders [split].item].child; c >= 0;
+                 c = ctx->items [c].next) {
+                seen++;
+            }
+        }
+    }
+    int shared_rc = s_shared (ctx, valid, split, s_edges_share, senders);
+    free (senders);
+    //  What destroy frees: every place was zeroed, and a failed share
+    //  leaves the places after its error so.
+    self->edge_count = known;
+    if (shared_rc != 0) {
         return -1;
     }
+    if (rc != 0) {
+        return -1;                      //  the heading's error, in ctx->err
+    }
+    s_sort_runs (self->edges, count);
     for (size_t i = 1; i < count; i++) {
         const bus_edge_t *a = &self->edges [i - 1], *b = &self->edges [i];
-        if (s_edge_cmp (a, b) == 0) {
+        if (a->from == b->from && a->to == b->to) {
             int earlier = a->line < b->line? a->line: b->line;
             int later = a->line > b->line? a->line: b->line;
             return s_fail (ctx, later, "edge %s -> %s is given twice (first "
@@ -1651,13 +1841,35 @@ s_parse (bus_policy_t **out, char *text, size_t len,
         return bus_fail (err, BUS_EIO, "%s: libsodium failed to start",
                          ctx.origin);
     }
-    //  The hash of the bytes as they are, before the reader cuts them
-    uint8_t hash [32];
-    crypto_generichash (hash, sizeof hash, (const uint8_t *) text, len, NULL, 0);
+    //  The hash is of the bytes as they are, before the reader cuts them:
+    //  a fleet's tens of megabytes on a second thread, ahead of the reader.
+    s_hash_t hash = { .text = (const uint8_t *) text, .len = len, .done = len };
+    pthread_t thread;
+    bool threaded = false;
+    if (len >= S_SHARED_HASH && sysconf (_SC_NPROCESSORS_ONLN) > 1) {
+        hash.done = 0;
+        pthread_mutex_init (&hash.lock, NULL);
+        pthread_cond_init (&hash.moved, NULL);
+        threaded = pthread_create (&thread, NULL, s_hash_run, &hash) == 0;
+        if (threaded) {
+            ctx.hash = &hash;
+        }
+        else {
+            hash.done = len;
+        }
+    }
+    if (!threaded) {
+        crypto_generichash (hash.out, sizeof hash.out, hash.text, len, NULL, 0);
+    }
     ctx.self = s_policy_new ();
     int rc = ctx.self? 0: s_nomem (&ctx);
     if (rc == 0) {
         rc = s_read (&ctx, len) || s_build (&ctx)? -1: 0;
+    }
+    if (threaded) {
+        pthread_join (thread, NULL);
+        pthread_mutex_destroy (&hash.lock);
+        pthread_cond_destroy (&hash.moved);
     }
     if (rc == 0) {
         ctx.self->base.path = strdup (path);
@@ -1665,7 +1877,7 @@ s_parse (bus_policy_t **out, char *text, size_t len,
     }
     if (rc == 0) {
         sodium_bin2hex (ctx.self->base.hash, sizeof ctx.self->base.hash,
-                        hash, sizeof hash);
+                        hash.out, sizeof hash.out);
     }
     s_big_free (ctx.items, ctx.items_bytes);
     bus_policy_t *self = ctx.self? &ctx.self->base: NULL;
@@ -1791,8 +2003,6 @@ bus_policy_destroy (bus_policy_t **self_p)
         free (self->base.path);
         free (self->by_key);
         free (self->by_name);
-        free (self->names);
-        free (self->name_at);
         free (self);
         *self_p = NULL;
     }
@@ -1818,13 +2028,18 @@ bus_policy_agent (const bus_policy_t *self, const char *name)
     }
     const s_policy_t *policy = (const s_policy_t *) self;
     if (policy->names_size) {
-        uint64_t h = s_name_hash (name);
+        char head [S_HEAD];
+        size_t len;
+        uint64_t h = s_name_hash (name, head, &len);
         size_t mask = policy->names_size - 1;
-        for (size_t i = h & mask; policy->by_name [i]; i = (i + 1) & mask) {
-            uint64_t slot = policy->by_name [i];
-            uint32_t a = (uint32_t) slot - 1;
-            if (slot >> 32 == h >> 32 && strcmp (policy->names + policy->name_at [a], name) == 0) {
-                return &self->agents [a];
+        for (size_t i = h & mask; policy->by_name [i].agent; i = (i + 1) & mask) {
+            const s_slot_t *slot = &policy->by_name [i];
+            if (slot->tag == (uint32_t) (h >> 32) && memcmp (slot->head, head, S_HEAD) == 0) {
+                //  A shorter name is all in the head, with its NUL.
+                const bus_agent_t *agent = &self->agents [slot->agent - 1];
+                if (len < S_HEAD || strcmp (agent->name + S_HEAD, name + S_HEAD) == 0) {
+                    return agent;
+                }
             }
         }
         return NULL;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
 #include <zmq.h>
 
 #include "bus_policy.h"
@@ -644,6 +645,180 @@ test_glob (void **state)
     assert_false (bus_glob_match (NULL, "x"));
 }
 
+//  A fleet large enough that two threads read its edges (more than 65,536):
+//  F_AGENTS agents named a0..., each sending to F_FANOUT others. Faults
+//  replace one line: at sender h's edge e (e = -1: the heading itself), the
+//  text `with`. Returns the text; *line_of gets each fault's line.
+#define F_AGENTS    300
+#define F_FANOUT    250
+
+typedef struct {
+    int heading, edge;
+    const char *with;
+    int line;                           //  out
+} s_fault_t;
+
+static char *
+s_fleet (s_fault_t *faults, size_t n_faults, int repeat_heading)
+{
+    size_t size = 64 + (size_t) F_AGENTS * 80 + (size_t) F_AGENTS * (F_FANOUT + 2) * 40;
+    char *text = malloc (size);
+    assert_non_null (text);
+    size_t len = 0;
+    int line = 0;
+#define F_LINE(...) (len += (size_t) snprintf (text + len, size - len, __VA_ARGS__), line++)
+    F_LINE ("agents\n");
+    for (int a = 0; a < F_AGENTS; a++) {
+        uint8_t key [32] = { (uint8_t) a, (uint8_t) (a >> 8), 7 };
+        char z85 [41];
+        assert_non_null (zmq_z85_encode (z85, key, 32));
+        F_LINE ("    a%d\n", a);
+        F_LINE ("        key = \"%s\"\n", z85);
+    }
+    F_LINE ("edges\n");
+    for (int h = 0; h < F_AGENTS + (repeat_heading >= 0); h++) {
+        int from = h < F_AGENTS? h: repeat_heading;
+        const s_fault_t *fault = NULL;
+        for (int e = -1; e < F_FANOUT; e++) {
+            fault = NULL;
+            for (size_t f = 0; f < n_faults; f++) {
+                if (faults [f].heading == h && faults [f].edge == e) {
+                    faults [f].line = line + 1;
+                    fault = &faults [f];
+                }
+            }
+            //  The repeated heading lists one edge its first one gave.
+            if (h == F_AGENTS && e >= 1) {
+                break;
+            }
+            if (fault) {
+                F_LINE ("%s\n", fault->with);
+            }
+            else
+            if (e < 0) {
+                F_LINE ("    a%d\n", from);
+            }
+            else {
+                F_LINE ("        a%d = %s\n", (from + 1 + e * 7) % F_AGENTS,
+                        e % 3? "message": "query, message");
+            }
+        }
+    }
+#undef F_LINE
+    return text;
+}
+
+//  The first error in the file is the one told, whichever share read it.
+static void
+s_fleet_error (s_fault_t *faults, size_t n_faults, size_t told, const char *word)
+{
+    char *text = s_fleet (faults, n_faults, -1);
+    bus_policy_t *policy = NULL;
+    bus_error_t err = { 0 };
+    int rc = bus_policy_parse (&policy, text, strlen (text), "t.cfg", &err);
+    char prefix [32];
+    snprintf (prefix, sizeof prefix, "t.cfg:%d: ", faults [told].line);
+    if (rc != -1 || err.code != BUS_EPOLICY || strncmp (err.text, prefix, strlen (prefix)) != 0
+    ||  !strstr (err.text, word)) {
+        fail_msg ("want '%s...%s', got rc=%d '%s'", prefix, word, rc, err.text);
+    }
+    assert_null (policy);
+    free (text);
+}
+
+static void
+test_fleet_edges (void **state)
+{
+    (void) state;
+    char *text = s_fleet (NULL, 0, -1);
+    bus_policy_t *policy = s_parse_ok (text);
+    free (text);
+    assert_int_equal (policy->edge_count, F_AGENTS * F_FANOUT);
+    //  In (from, to) order, each where the file gave it.
+    for (size_t i = 1; i < policy->edge_count; i++) {
+        const bus_edge_t *a = &policy->edges [i - 1], *b = &policy->edges [i];
+        assert_true (a->from < b->from || (a->from == b->from && a->to < b->to));
+    }
+    for (int from = 0; from < F_AGENTS; from += 37) {
+        char name [16], to_name [16];
+        snprintf (name, sizeof name, "a%d", from);
+        for (int e = 0; e < F_FANOUT; e += 11) {
+            snprintf (to_name, sizeof to_name, "a%d", (from + 1 + e * 7) % F_AGENTS);
+            const bus_edge_t *edge = bus_policy_edge (policy, bus_policy_agent (policy, name),
+                                                      bus_policy_agent (policy, to_name));
+            assert_non_null (edge);
+            assert_int_equal (edge->line, 2 + 2 * F_AGENTS + from * (F_FANOUT + 1) + e + 2);
+            assert_true (edge->classes >> bus_policy_class (policy, "message") & 1);
+            assert_int_equal (edge->classes >> bus_policy_class (policy, "query") & 1, e % 3 == 0);
+        }
+    }
+    bus_policy_destroy (&policy);
+}
+
+//  A file of more than 4 MiB is hashed on a second thread, ahead of the
+//  reader that cuts it: the hash is still that of the bytes as they were.
+static void
+test_fleet_hash (void **state)
+{
+    (void) state;
+    char *fleet = s_fleet (NULL, 0, -1);
+    size_t fleet_len = strlen (fleet), len = fleet_len + (5u << 20);
+    char *text = malloc (len + 1);
+    assert_non_null (text);
+    memcpy (text, fleet, fleet_len);
+    for (size_t at = fleet_len; at < len; at += 64) {
+        memcpy (text + at, "# padding, with = and , that a reader would cut, ................\n", 64);
+    }
+    text [len] = 0;
+    free (fleet);
+    uint8_t hash [32];
+    char hex [65];
+    crypto_generichash (hash, sizeof hash, (const uint8_t *) text, len, NULL, 0);
+    sodium_bin2hex (hex, sizeof hex, hash, sizeof hash);
+    bus_policy_t *policy = NULL;
+    bus_error_t err = { 0 };
+    assert_int_equal (bus_policy_parse (&policy, text, len, "t.cfg", &err), 0);
+    assert_string_equal (policy->hash, hex);
+    bus_policy_destroy (&policy);
+    free (text);
+}
+
+static void
+test_fleet_errors (void **state)
+{
+    (void) state;
+    //  One in each half: the first half's is told.
+    s_fault_t both [] = {
+        { 40, 9, "        a9 = nonsense", 0 }, { 260, 3, "        nobody = message", 0 },
+    };
+    s_fleet_error (both, 2, 0, "unknown class 'nonsense'");
+    //  Only the second half's.
+    s_fleet_error (both + 1, 1, 0, "unknown agent 'nobody' as recipient");
+    //  A heading that names no agent, after an edge error: the edge's.
+    s_fault_t heading [] = {
+        { 250, 0, "        a3 =", 0 }, { 280, -1, "    ghost", 0 },
+    };
+    s_fleet_error (heading, 2, 0, "needs its classes");
+    //  And before one: the heading's, though edges after it are wrong too.
+    s_fault_t first [] = {
+        { 20, -1, "    ghost = 1", 0 }, { 200, 1, "        nobody = message", 0 },
+    };
+    s_fleet_error (first, 2, 0, "takes no value");
+    //  A sender given under two headings: its edges are one run, and the
+    //  edge the second repeats is told with both lines.
+    char *text = s_fleet (NULL, 0, 123);
+    bus_policy_t *policy = NULL;
+    bus_error_t err = { 0 };
+    assert_int_equal (bus_policy_parse (&policy, text, strlen (text), "t.cfg", &err), -1);
+    char want [128];
+    snprintf (want, sizeof want, "edge a123 -> a124 is given twice (first at line %d)",
+              2 + 2 * F_AGENTS + 123 * (F_FANOUT + 1) + 2);
+    if (!strstr (err.text, want)) {
+        fail_msg ("want '%s', got '%s'", want, err.text);
+    }
+    free (text);
+}
+
 int
 main (void)
 {
@@ -658,6 +833,9 @@ main (void)
         cmocka_unit_test (test_agent_errors),
         cmocka_unit_test (test_edge_errors),
         cmocka_unit_test (test_edge_indices),
+        cmocka_unit_test (test_fleet_edges),
+        cmocka_unit_test (test_fleet_errors),
+        cmocka_unit_test (test_fleet_hash),
         cmocka_unit_test (test_hash),
         cmocka_unit_test (test_load),
         cmocka_unit_test (test_load_missing),
