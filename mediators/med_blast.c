@@ -2,10 +2,12 @@
 #include "med_blast.h"
 #include "med_hold.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define S_NONE      UINT32_MAX
 #define S_BIT(c)    (UINT64_C (1) << (c))
@@ -1310,16 +1312,25 @@ s_tarjan (s_tarjan_t *t)
     }
 }
 
-int
-med_blast_score (med_graph_t *graph, uint32_t direct [BUS_CLASS_MAX],
-                 uint32_t approval [BUS_CLASS_MAX], uint64_t *by_agent, bus_error_t *err)
+//  One level of the score: its own Tarjan over the shared graph, so that
+//  the two levels can run on two threads.
+typedef struct {
+    med_graph_t *graph;
+    int level;
+    uint32_t *counts;                   //  per class
+    uint64_t *by_agent;                 //  or NULL; [a * 2 + level]
+    int rc;
+    bus_error_t err;
+} s_level_t;
+
+static void *
+s_score_level (void *arg)
 {
-    const bus_policy_t *policy = med_graph_policy (graph);
+    s_level_t *l = arg;
+    const bus_policy_t *policy = med_graph_policy (l->graph);
     size_t n = policy->agent_count, n2 = n * 2;
-    memset (direct, 0, BUS_CLASS_MAX * sizeof *direct);
-    memset (approval, 0, BUS_CLASS_MAX * sizeof *approval);
-    s_tarjan_t t = { .graph = graph, .to = med_graph_recipients (graph),
-                     .privileged = s_privileged (policy), .n2 = n2 };
+    s_tarjan_t t = { .graph = l->graph, .to = med_graph_recipients (l->graph),
+                     .level = l->level, .privileged = s_privileged (policy), .n2 = n2 };
     t.index = malloc ((n2 + 1) * sizeof *t.index);
     t.low = malloc ((n2 + 1) * sizeof *t.low);
     t.comp = malloc ((n2 + 1) * sizeof *t.comp);
@@ -1328,29 +1339,58 @@ med_blast_score (med_graph_t *graph, uint32_t direct [BUS_CLASS_MAX],
     t.cursor = malloc ((n2 + 1) * sizeof *t.cursor);
     t.on = malloc (n2 + 1);
     t.mask = malloc ((n2 + 1) * sizeof *t.mask);
-    int rc = 0;
+    l->rc = 0;
     if (!t.index || !t.low || !t.comp || !t.stack || !t.call || !t.cursor || !t.on || !t.mask) {
-        rc = bus_fail (err, BUS_ENOMEM, "blast score: out of memory for %zu agents", n);
+        l->rc = bus_fail (&l->err, BUS_ENOMEM, "blast score: out of memory for %zu agents", n);
     }
-    for (int level = 0; level < 2 && rc == 0; level++) {
-        t.level = level;
+    else {
         for (size_t s = 0; s < n2; s++) {
             t.index [s] = t.comp [s] = S_NONE;
             t.on [s] = 0;
         }
         s_tarjan (&t);
-        uint32_t *counts = level? approval: direct;
         for (size_t a = 0; a < n; a++) {
             uint64_t mask = t.mask [t.comp [a * 2]];
-            if (by_agent) {
-                by_agent [a * 2 + (size_t) level] = mask;
+            if (l->by_agent) {
+                l->by_agent [a * 2 + (size_t) l->level] = mask;
             }
             for (int c = 0; mask; c++, mask >>= 1) {
-                counts [c] += mask & 1;
+                l->counts [c] += mask & 1;
             }
         }
     }
     free (t.index), free (t.low), free (t.comp), free (t.stack), free (t.call);
     free (t.cursor), free (t.on), free (t.mask);
-    return rc;
+    return NULL;
+}
+
+int
+med_blast_score (med_graph_t *graph, uint32_t direct [BUS_CLASS_MAX],
+                 uint32_t approval [BUS_CLASS_MAX], uint64_t *by_agent, bus_error_t *err)
+{
+    memset (direct, 0, BUS_CLASS_MAX * sizeof *direct);
+    memset (approval, 0, BUS_CLASS_MAX * sizeof *approval);
+    s_level_t levels [2] = {
+        { .graph = graph, .level = 0, .counts = direct, .by_agent = by_agent },
+        { .graph = graph, .level = 1, .counts = approval, .by_agent = by_agent },
+    };
+    //  The levels share only the graph, which med_graph_share makes safe
+    //  to read from two threads.
+    pthread_t thread;
+    bool threaded = sysconf (_SC_NPROCESSORS_ONLN) > 1 && med_graph_share (graph)
+                 && pthread_create (&thread, NULL, s_score_level, &levels [1]) == 0;
+    s_score_level (&levels [0]);
+    if (threaded) {
+        pthread_join (thread, NULL);
+    }
+    else {
+        s_score_level (&levels [1]);
+    }
+    for (int level = 0; level < 2; level++) {
+        if (levels [level].rc != 0) {
+            *err = levels [level].err;
+            return -1;
+        }
+    }
+    return 0;
 }
