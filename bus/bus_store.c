@@ -45,6 +45,7 @@ typedef struct {
     size_t key_len;
     size_t val_len;
     uint8_t *data;          //  key, then value; owned
+    bool pending;           //  an index entry not yet put (s_index_flush)
 } s_op_t;
 
 struct bus_store {
@@ -59,6 +60,7 @@ struct bus_store {
     s_op_t *ops;            //  every write of the open batch
     size_t op_count;
     size_t op_max;
+    size_t pending;         //  of them, index entries not yet put
     uint64_t last_seq;      //  these two include the open batch
     uint8_t last_hash [S_HASH_LEN];
     uint64_t durable_seq;   //  these two as of the last commit
@@ -138,6 +140,7 @@ s_batch_end (bus_store_t *self)
     free (self->ops);
     self->ops = NULL;
     self->op_count = self->op_max = 0;
+    self->pending = 0;
 }
 
 //  Puts the store in the failed state for good. The batch is dropped and
@@ -246,7 +249,7 @@ s_regrow (bus_store_t *self, bus_error_t *err)
         }
         rc = mdb_txn_begin (self->env, NULL, 0, &self->txn);
         for (size_t i = 0; rc == 0 && i < self->op_count; i++) {
-            rc = s_apply (self, &self->ops [i]);
+            rc = self->ops [i].pending? 0: s_apply (self, &self->ops [i]);
         }
         if (rc == 0) {
             return 0;
@@ -292,9 +295,9 @@ s_op_new (bus_db_t db, unsigned flags, size_t key_len, size_t val_len)
     };
 }
 
-//  Applies op to the batch and keeps it for replay. Takes op.data.
+//  Keeps op for replay (and, pending, for s_index_flush). Takes op.data.
 static int
-s_write (bus_store_t *self, s_op_t op, bus_error_t *err)
+s_keep (bus_store_t *self, s_op_t op, bus_error_t *err)
 {
     if (self->op_count == self->op_max) {
         size_t max = self->op_max? self->op_max * 2: 64;
@@ -314,16 +317,41 @@ s_write (bus_store_t *self, s_op_t op, bus_error_t *err)
                        "writes", self->dir, self->op_count);
     }
     self->ops [self->op_count++] = op;
-    int rc = s_apply (self, &op);
+    self->pending += op.pending;
+    return 0;
+}
+
+static int
+s_applied (bus_store_t *self, const s_op_t *op, int rc, bus_error_t *err)
+{
     if (rc == MDB_MAP_FULL) {
         return s_regrow (self, err);
     }
     if (rc) {
         char what [48];
-        snprintf (what, sizeof what, "writing to '%s'", s_db_names [op.db]);
+        snprintf (what, sizeof what, "writing to '%s'", s_db_names [op->db]);
         return s_fail_mdb (self, err, what, rc);
     }
     return 0;
+}
+
+//  Applies op to the batch and keeps it for replay. Takes op.data.
+static int
+s_write (bus_store_t *self, s_op_t op, bus_error_t *err)
+{
+    if (s_keep (self, op, err) != 0) {
+        return -1;
+    }
+    const s_op_t *kept = &self->ops [self->op_count - 1];
+    return s_applied (self, kept, s_apply (self, kept), err);
+}
+
+//  An index entry waits for s_index_flush. Takes op.data.
+static int
+s_defer (bus_store_t *self, s_op_t op, bus_error_t *err)
+{
+    op.pending = true;
+    return s_keep (self, op, err);
 }
 
 //  Keys LMDB would refuse are refused here, before anything is written,
@@ -340,6 +368,176 @@ s_check_key (bus_store_t *self, size_t key_len, const char *what,
     return 0;
 }
 
+static bool
+s_same_key (const s_op_t *x, const s_op_t *y)
+{
+    return x->db == y->db && x->key_len == y->key_len
+        && memcmp (x->data, y->data, x->key_len) == 0;
+}
+
+//  Two groups by their keys, in the order of the tree, so that the cursor
+//  moves on rather than searching again.
+static int
+s_group_compare (const void *a, const void *b, void *arg)
+{
+    s_op_t *const *first = arg;
+    const s_op_t *x = first [*(const uint32_t *) a], *y = first [*(const uint32_t *) b];
+    if (x->db != y->db) {
+        return x->db < y->db? -1: 1;
+    }
+    size_t len = x->key_len < y->key_len? x->key_len: y->key_len;
+    int c = memcmp (x->data, y->data, len);
+    return c? c: x->key_len < y->key_len? -1: x->key_len > y->key_len;
+}
+
+//  The batch's pending index entries in the order s_index_flush puts them:
+//  grouped by key (a table at most half full), the groups in key order,
+//  each group's entries in the order they came, which is that of their
+//  seqs. Returns how many, or -1 out of memory.
+static long
+s_index_order (bus_store_t *self, s_op_t **out)
+{
+    size_t n = self->pending, size = 16, groups = 0;
+    while (size < 2 * n) {
+        size *= 2;
+    }
+    uint32_t *slot = calloc (size, sizeof *slot);       //  group + 1, 0: free
+    uint32_t *group_of = malloc (n * sizeof *group_of);
+    s_op_t **first = malloc (n * sizeof *first);        //  per group
+    size_t *start = calloc (n + 1, sizeof *start);      //  per group: count, then place
+    uint32_t *by_key = malloc (n * sizeof *by_key);
+    long rc = -1;
+    if (slot && group_of && first && start && by_key) {
+        size_t k = 0;
+        for (size_t i = 0; i < self->op_count; i++) {
+            s_op_t *op = &self->ops [i];
+            if (!op->pending) {
+                continue;
+            }
+            uint64_t h = UINT64_C (0xcbf29ce484222325) ^ (uint64_t) op->db;
+            for (size_t b = 0; b < op->key_len; b++) {
+                h = (h ^ op->data [b]) * UINT64_C (0x100000001b3);
+            }
+            size_t j = h & (size - 1);
+            while (slot [j] && !s_same_key (first [slot [j] - 1], op)) {
+                j = (j + 1) & (size - 1);
+            }
+            if (!slot [j]) {
+                first [groups] = op;
+                by_key [groups] = (uint32_t) groups;
+                slot [j] = (uint32_t) ++groups;
+            }
+            group_of [k] = slot [j] - 1;
+            start [group_of [k]]++;
+            out [k++] = op;                             //  for now, in order
+        }
+        qsort_r (by_key, groups, sizeof *by_key, s_group_compare, first);
+        size_t place = 0;
+        for (size_t g = 0; g < groups; g++) {
+            size_t count = start [by_key [g]];
+            start [by_key [g]] = place;
+            place += count;
+        }
+        //  The ops again, each to its group's next place: first serves as
+        //  the copy of the order they came in.
+        memcpy (first, out, n * sizeof *out);
+        for (size_t i = 0; i < n; i++) {
+            out [start [group_of [i]]++] = first [i];
+        }
+        rc = (long) n;
+    }
+    free (slot), free (group_of), free (first), free (start), free (by_key);
+    return rc;
+}
+
+//  Puts the batch's pending index entries. A record has about eight, and a
+//  batch of a hundred records names the same sender, recipient, kind, class,
+//  code and verdict a hundred times: grouped by key, each key's seqs go in
+//  one MDB_MULTIPLE put, which finds the key once. Entries are 8-byte
+//  values of DUPFIXED databases (index, time). Before a commit, and before
+//  anything reads the index through the open batch.
+static int
+s_index_flush (bus_store_t *self, bus_error_t *err)
+{
+    //  It writes, and a MAP_FULL would end the transaction under iterate.
+    assert (self->iterating == 0);
+    while (self->pending && !self->failed) {
+        s_op_t **order = malloc (self->pending * sizeof *order);
+        uint8_t *values = malloc (self->pending * 8);
+        long n = order && values? s_index_order (self, order): -1;
+        if (n < 0) {
+            free (order), free (values);
+            return s_fail (self, err, BUS_ELOGFAIL, "log %s: out of memory for the index "
+                           "entries of a batch of %zu writes", self->dir, self->op_count);
+        }
+        MDB_cursor *cursor = NULL;
+        bus_db_t cursor_db = BUS_DB_COUNT;
+        int rc = 0;
+        size_t run = 0;
+        const s_op_t *failed = NULL;
+        while (rc == 0 && run < (size_t) n) {
+            const s_op_t *first = order [run];
+            size_t end = run, count = 0;
+            unsigned flags = MDB_APPENDDUP;
+            for (; end < (size_t) n && s_same_key (order [end], first); end++) {
+                const uint8_t *value = order [end]->data + first->key_len;
+                if (!count || memcmp (values + (count - 1) * 8, value, 8) != 0) {
+                    memcpy (values + count++ * 8, value, 8);   //  a pair named twice, once
+                }
+                flags &= order [end]->flags;
+            }
+            if (first->db != cursor_db) {
+                if (cursor) {
+                    mdb_cursor_close (cursor);
+                }
+                cursor = NULL;
+                cursor_db = first->db;
+                rc = mdb_cursor_open (self->txn, self->dbi [first->db], &cursor);
+            }
+            MDB_val key = { first->key_len, first->data };
+            MDB_val data [2] = { { 8, values }, { count, NULL } };
+            if (rc == 0) {
+                rc = mdb_cursor_put (cursor, &key, data, MDB_MULTIPLE | flags);
+            }
+            //  A multiple put may stop short: APPENDDUP refuses a seq not
+            //  above the key's last one, and a plain one (the index build,
+            //  which may meet a record twice) on a key that holds one value,
+            //  equal to the first, rewrites it and returns 0 with the rest
+            //  not written. What it did not store goes in one by one.
+            size_t done = rc == 0 || rc == MDB_KEYEXIST? data [1].mv_size: 0;
+            if ((rc == 0 || (rc == MDB_KEYEXIST && (flags & MDB_APPENDDUP))) && done < count) {
+                rc = 0;
+                for (size_t k = done; rc == 0 && k < count; k++) {
+                    MDB_val one = { 8, values + k * 8 };
+                    rc = mdb_cursor_put (cursor, &key, &one, 0);
+                    rc = rc == MDB_KEYEXIST? 0: rc;     //  the pair is there already
+                }
+            }
+            if (rc == 0) {
+                for (size_t i = run; i < end; i++) {
+                    order [i]->pending = false;
+                }
+                self->pending -= end - run;
+            }
+            else {
+                failed = first;
+            }
+            run = end;
+        }
+        if (cursor) {
+            mdb_cursor_close (cursor);
+        }
+        s_op_t what = failed? *failed: (s_op_t) { .db = BUS_DB_INDEX };
+        free (order);
+        free (values);
+        //  MAP_FULL: the map grew, and what was put so far was replayed
+        //  into the new transaction; the loop puts the rest.
+        if (rc && s_applied (self, &what, rc, err) != 0) {
+            return -1;
+        }
+    }
+    return self->failed? -1: 0;
+}
 
 //  --------------------------------------------------------------------------
 //  Reads
@@ -1057,7 +1255,7 @@ s_ix_put (bus_store_t *self, char tag, const void *value, size_t len, uint64_t s
         memcpy (op.data, key, key_len);
         s_put_be64 (op.data + key_len, seq);
     }
-    return s_write (self, op, err);
+    return s_defer (self, op, err);
 }
 
 static int
@@ -1137,7 +1335,7 @@ s_index_record (bus_store_t *self, const Bulkhead__V1__Record *rec, uint64_t seq
         s_put_be64 (op.data, self->time_max);
         s_put_be64 (op.data + 8, seq);
     }
-    return s_write (self, op, err);
+    return s_defer (self, op, err);
 }
 
 int
@@ -1253,8 +1451,9 @@ bus_store_put (bus_store_t *self, bus_db_t db,
                const void *val, size_t val_len, bus_error_t *err)
 {
     assert (self);
-    //  The log is written by append only, or the chain breaks.
-    assert (db > BUS_DB_LOG && db < BUS_DB_COUNT);
+    //  The log is written by append only, or the chain breaks; the index
+    //  and time entries by it too (they wait for s_index_flush).
+    assert (db > BUS_DB_LOG && db < BUS_DB_COUNT && db != BUS_DB_INDEX && db != BUS_DB_TIME);
     if (s_check_key (self, key_len, s_db_names [db], err)
     ||  s_writable (self, err)) {
         return -1;
@@ -1274,7 +1473,7 @@ bus_store_del (bus_store_t *self, bus_db_t db,
                const void *key, size_t key_len, bus_error_t *err)
 {
     assert (self);
-    assert (db > BUS_DB_LOG && db < BUS_DB_COUNT);
+    assert (db > BUS_DB_LOG && db < BUS_DB_COUNT && db != BUS_DB_INDEX && db != BUS_DB_TIME);
     if (key_len == 0 || key_len > self->key_max) {
         return 0;               //  nothing can be stored under it
     }
@@ -1309,6 +1508,9 @@ bus_store_commit (bus_store_t *self, bus_error_t *err)
         if (err) {
             *err = self->failure;
         }
+        return -1;
+    }
+    if (self->txn && s_index_flush (self, err) != 0) {
         return -1;
     }
     //  The frontier goes into the same commit as the records it covers:
@@ -1354,7 +1556,9 @@ bus_store_get (bus_store_t *self, bus_db_t db,
                void **val, size_t *val_len, bus_error_t *err)
 {
     assert (self);
-    assert ((unsigned) db < BUS_DB_COUNT);
+    //  The index and time are read by bus_store_ix_* and time_range,
+    //  which see a batch's pending entries.
+    assert ((unsigned) db < BUS_DB_COUNT && db != BUS_DB_INDEX && db != BUS_DB_TIME);
     return s_lookup (self, db, key, key_len, val, val_len, err);
 }
 
@@ -1453,7 +1657,9 @@ bus_store_next_key (bus_store_t *self, bus_db_t db, const void *after, size_t af
                     void **key_out, size_t *key_len, bus_error_t *err)
 {
     assert (self);
-    assert ((unsigned) db < BUS_DB_COUNT);
+    //  The index and time are read by bus_store_ix_* and time_range,
+    //  which see a batch's pending entries.
+    assert ((unsigned) db < BUS_DB_COUNT && db != BUS_DB_INDEX && db != BUS_DB_TIME);
     MDB_txn *txn = NULL;
     if (s_read_begin (self, false, &txn, err)) {
         return -1;
@@ -1736,6 +1942,9 @@ bus_store_ix_seek (bus_store_t *self, char tag, const void *value, size_t len,
                    uint64_t from, uint64_t *seq, bus_error_t *err)
 {
     assert (self);
+    if (self->txn && s_index_flush (self, err) != 0) {
+        return -1;                      //  read through the batch: its entries first
+    }
     if (self->dbi [BUS_DB_INDEX] == 0) {
         return 1;
     }
@@ -1777,6 +1986,9 @@ bus_store_ix_count (bus_store_t *self, char tag, const void *value, size_t len,
 {
     assert (self);
     *count = 0;
+    if (self->txn && s_index_flush (self, err) != 0) {
+        return -1;                      //  read through the batch: its entries first
+    }
     if (self->dbi [BUS_DB_INDEX] == 0) {
         return 0;
     }
@@ -1813,6 +2025,9 @@ bus_store_time_range (bus_store_t *self, uint64_t since_us, uint64_t until_us,
     assert (self);
     *lo = 1;
     *hi = 0;                            //  empty until found otherwise
+    if (self->txn && s_index_flush (self, err) != 0) {
+        return -1;                      //  read through the batch: its entries first
+    }
     uint64_t back = 0;
     int rc = s_lookup_seq (self, BUS_DB_META, "clock_back", 10, &back, err);
     if (rc < 0) {

@@ -17,8 +17,10 @@
               record: what a later Send naming it as a cause needs, without
               decoding it (written in the same batch as the record)
       index   tag + value -> u64 BE seqs (dupsort, ascending): the records
-              with that property, for queries (BUS_IX_* below). Written by
-              the append of the record, so in the same commit.
+              with that property, for queries (BUS_IX_* below). The append
+              of the record queues them; the commit puts a batch's entries
+              grouped by key, each key's seqs in one MDB_MULTIPLE put (a
+              read of the index through the open batch puts them first).
       time    u64 BE running maximum of time_us -> u64 BE seqs (dupsort):
               the key never decreases along the log, so a time range is a
               range of seqs (bus_store_time_range)
