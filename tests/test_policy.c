@@ -819,6 +819,55 @@ test_fleet_errors (void **state)
     free (text);
 }
 
+//  Agents sort by name and keys by key through their first 16 bytes; a
+//  tie there is settled by the whole string.
+static void
+test_long_names_and_keys (void **state)
+{
+    (void) state;
+    char z85 [3][41];
+    for (int k = 0; k < 3; k++) {
+        uint8_t key [32];
+        memset (key, 0x5a, sizeof key);     //  the first 20 characters alike
+        key [31] = (uint8_t) (3 - k);
+        assert_non_null (zmq_z85_encode (z85 [k], key, 32));
+    }
+    assert_memory_equal (z85 [0], z85 [1], 20);
+    char text [1024];
+    snprintf (text, sizeof text, "agents\n"
+              "    payments-executor-west-2\n        key = \"%s\"\n"
+              "    payments-executor-west-10\n        key = \"%s\"\n"
+              "    payments-executor-west\n        key = \"%s\"\n",
+              z85 [0], z85 [1], z85 [2]);
+    bus_policy_t *policy = s_parse_ok (text);
+    assert_string_equal (policy->agents [0].name, "payments-executor-west");
+    assert_string_equal (policy->agents [1].name, "payments-executor-west-10");
+    assert_string_equal (policy->agents [2].name, "payments-executor-west-2");
+    const char *names [3] = { "payments-executor-west-2", "payments-executor-west-10",
+                              "payments-executor-west" };
+    for (int k = 0; k < 3; k++) {
+        const bus_agent_t *agent = bus_policy_agent_by_key (policy, z85 [k]);
+        assert_non_null (agent);
+        assert_string_equal (agent->name, names [k]);
+        assert_ptr_equal (bus_policy_agent (policy, names [k]), agent);
+    }
+    assert_null (bus_policy_agent (policy, "payments-executor-west-3"));
+    bus_policy_destroy (&policy);
+    //  Twice the same long name, or the same key, is still told.
+    snprintf (text, sizeof text, "agents\n"
+              "    payments-executor-west-2\n        key = \"%s\"\n"
+              "    payments-executor-west-1\n        key = \"%s\"\n"
+              "    payments-executor-west-2\n        key = \"%s\"\n",
+              z85 [0], z85 [1], z85 [2]);
+    s_expect_error (text, strlen (text), 6, "given twice (lines 2 and 6)");
+    snprintf (text, sizeof text, "agents\n"
+              "    a\n        key = \"%s\"\n"
+              "    b\n        key = \"%s\"\n"
+              "    c\n        key = \"%s\"\n",
+              z85 [0], z85 [1], z85 [0]);
+    s_expect_error (text, strlen (text), 6, "same key as agent 'a' (line 2)");
+}
+
 int
 main (void)
 {
@@ -836,6 +885,7 @@ main (void)
         cmocka_unit_test (test_fleet_edges),
         cmocka_unit_test (test_fleet_errors),
         cmocka_unit_test (test_fleet_hash),
+        cmocka_unit_test (test_long_names_and_keys),
         cmocka_unit_test (test_hash),
         cmocka_unit_test (test_load),
         cmocka_unit_test (test_load_missing),
