@@ -44,9 +44,23 @@ typedef struct {
     bool del;
     size_t key_len;
     size_t val_len;
-    uint8_t *data;          //  key, then value; owned
+    uint8_t *data;          //  key, then value; in the batch's blocks
     bool pending;           //  an index entry not yet put (s_index_flush)
 } s_op_t;
+
+//  The data of a batch's writes: a record, its keys and its index entries
+//  are a dozen small blocks a message, which malloc and free would cost
+//  as much as LMDB's puts of them. They come from blocks kept from batch
+//  to batch instead (at most S_BLOCKS_KEPT, 1 MiB, after a large batch);
+//  one larger than S_BLOCK gets a block of its own, freed with the batch.
+#define S_BLOCK         ((size_t) 64 << 10)
+#define S_BLOCKS_KEPT   16
+
+typedef struct s_block {
+    struct s_block *next;
+    size_t size, used;
+    uint8_t data [];
+} s_block_t;
 
 struct bus_store {
     char *dir;
@@ -61,6 +75,8 @@ struct bus_store {
     size_t op_count;
     size_t op_max;
     size_t pending;         //  of them, index entries not yet put
+    s_block_t *blocks;      //  their data (s_op_new), kept from batch to batch
+    s_block_t *block;       //  the one being filled
     uint64_t last_seq;      //  these two include the open batch
     uint8_t last_hash [S_HASH_LEN];
     uint64_t durable_seq;   //  these two as of the last commit
@@ -134,13 +150,45 @@ s_batch_end (bus_store_t *self)
         mdb_txn_abort (self->txn);
         self->txn = NULL;
     }
-    for (size_t i = 0; i < self->op_count; i++) {
-        free (self->ops [i].data);
+    //  The ops array is kept for the next batch unless a large one (the
+    //  index build at open) made it big; the blocks are kept but for the
+    //  large ones.
+    if (self->op_max > 4096) {
+        free (self->ops);
+        self->ops = NULL;
+        self->op_max = 0;
     }
+    self->op_count = 0;
+    self->pending = 0;
+    size_t kept = 0;
+    for (s_block_t **at = &self->blocks; *at; ) {
+        s_block_t *block = *at;
+        if (block->size > S_BLOCK || kept == S_BLOCKS_KEPT) {
+            *at = block->next;
+            free (block);
+        }
+        else {
+            block->used = 0;
+            at = &block->next;
+            kept++;
+        }
+    }
+    self->block = self->blocks;
+}
+
+//  Frees what s_batch_end keeps.
+static void
+s_blocks_free (bus_store_t *self)
+{
+    while (self->blocks) {
+        s_block_t *next = self->blocks->next;
+        free (self->blocks);
+        self->blocks = next;
+    }
+    self->block = NULL;
     free (self->ops);
     self->ops = NULL;
-    self->op_count = self->op_max = 0;
-    self->pending = 0;
+    self->op_max = 0;
 }
 
 //  Puts the store in the failed state for good. The batch is dropped and
@@ -286,16 +334,54 @@ s_writable (bus_store_t *self, bus_error_t *err)
     return 0;
 }
 
+//  size bytes from the batch's blocks, 8-aligned, or NULL.
+static uint8_t *
+s_alloc (bus_store_t *self, size_t size)
+{
+    if (size > SIZE_MAX / 2) {
+        return NULL;                    //  no write is that large
+    }
+    size = (size + 7) & ~(size_t) 7;
+    s_block_t *block = size > S_BLOCK? NULL: self->block;
+    while (block && block->used + size > block->size) {
+        block = block->next;            //  a kept one, emptied at the batch's end
+    }
+    if (!block) {
+        size_t room = size > S_BLOCK? size: S_BLOCK;
+        block = malloc (sizeof *block + room);
+        if (!block) {
+            return NULL;
+        }
+        block->size = room;
+        block->used = 0;
+        //  After the one being filled, so that the kept ones still follow.
+        if (self->block) {
+            block->next = self->block->next;
+            self->block->next = block;
+        }
+        else {
+            block->next = self->blocks;
+            self->blocks = block;
+        }
+    }
+    if (size <= S_BLOCK) {
+        self->block = block;            //  a large one's own block is not filled on
+    }
+    uint8_t *data = block->data + block->used;
+    block->used += size;
+    return data;
+}
+
 static s_op_t
-s_op_new (bus_db_t db, unsigned flags, size_t key_len, size_t val_len)
+s_op_new (bus_store_t *self, bus_db_t db, unsigned flags, size_t key_len, size_t val_len)
 {
     return (s_op_t) {
         .db = db, .flags = flags, .key_len = key_len, .val_len = val_len,
-        .data = malloc (key_len + val_len)
+        .data = s_alloc (self, key_len + val_len)
     };
 }
 
-//  Keeps op for replay (and, pending, for s_index_flush). Takes op.data.
+//  Keeps op for replay (and, pending, for s_index_flush).
 static int
 s_keep (bus_store_t *self, s_op_t op, bus_error_t *err)
 {
@@ -303,8 +389,7 @@ s_keep (bus_store_t *self, s_op_t op, bus_error_t *err)
         size_t max = self->op_max? self->op_max * 2: 64;
         s_op_t *ops = realloc (self->ops, max * sizeof *ops);
         if (!ops) {
-            free (op.data);
-            op.data = NULL;
+            op.data = NULL;             //  the batch's blocks keep it
         }
         else {
             self->ops = ops;
@@ -335,7 +420,7 @@ s_applied (bus_store_t *self, const s_op_t *op, int rc, bus_error_t *err)
     return 0;
 }
 
-//  Applies op to the batch and keeps it for replay. Takes op.data.
+//  Applies op to the batch and keeps it for replay.
 static int
 s_write (bus_store_t *self, s_op_t op, bus_error_t *err)
 {
@@ -346,7 +431,7 @@ s_write (bus_store_t *self, s_op_t op, bus_error_t *err)
     return s_applied (self, kept, s_apply (self, kept), err);
 }
 
-//  An index entry waits for s_index_flush. Takes op.data.
+//  An index entry waits for s_index_flush.
 static int
 s_defer (bus_store_t *self, s_op_t op, bus_error_t *err)
 {
@@ -1065,6 +1150,7 @@ bus_store_destroy (bus_store_t **self_p)
     bus_store_t *self = *self_p;
     if (self) {
         s_batch_end (self);
+        s_blocks_free (self);
         if (self->rtxn) {
             mdb_txn_abort (self->rtxn);
         }
@@ -1250,7 +1336,7 @@ s_ix_put (bus_store_t *self, char tag, const void *value, size_t len, uint64_t s
 {
     uint8_t key [S_KEY_BUF];
     size_t key_len = s_ix_key (self, key, tag, value, len);
-    s_op_t op = s_op_new (BUS_DB_INDEX, s_ix_flags (self, seq), key_len, 8);
+    s_op_t op = s_op_new (self, BUS_DB_INDEX, s_ix_flags (self, seq), key_len, 8);
     if (op.data) {
         memcpy (op.data, key, key_len);
         s_put_be64 (op.data + key_len, seq);
@@ -1318,7 +1404,7 @@ s_index_record (bus_store_t *self, const Bulkhead__V1__Record *rec, uint64_t seq
         self->clock_back = self->time_max - rec->time_us;
         uint8_t back [8];
         s_put_be64 (back, self->clock_back);
-        s_op_t op = s_op_new (BUS_DB_META, 0, 10, 8);
+        s_op_t op = s_op_new (self, BUS_DB_META, 0, 10, 8);
         if (op.data) {
             memcpy (op.data, "clock_back", 10);
             memcpy (op.data + 10, back, 8);
@@ -1330,7 +1416,7 @@ s_index_record (bus_store_t *self, const Bulkhead__V1__Record *rec, uint64_t seq
     if (rec->time_us > self->time_max) {
         self->time_max = rec->time_us;
     }
-    s_op_t op = s_op_new (BUS_DB_TIME, s_ix_flags (self, seq), 8, 8);
+    s_op_t op = s_op_new (self, BUS_DB_TIME, s_ix_flags (self, seq), 8, 8);
     if (op.data) {
         s_put_be64 (op.data, self->time_max);
         s_put_be64 (op.data + 8, seq);
@@ -1376,7 +1462,7 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
         rec->time_us = s_now_us ();
     }
     size_t len = bulkhead__v1__record__get_packed_size (rec);
-    s_op_t op = s_op_new (BUS_DB_LOG, MDB_APPEND, 8, len);
+    s_op_t op = s_op_new (self, BUS_DB_LOG, MDB_APPEND, 8, len);
     uint8_t hash [S_HASH_LEN];
     if (op.data) {
         s_put_be64 (op.data, seq);
@@ -1389,7 +1475,7 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
         return -1;
     }
     if (by_id) {
-        op = s_op_new (BUS_DB_MSGID, MDB_NOOVERWRITE,
+        op = s_op_new (self, BUS_DB_MSGID, MDB_NOOVERWRITE,
                        sender_len + 1 + id_len, 8);
         if (op.data) {
             memcpy (op.data, rec->sender, sender_len + 1);
@@ -1406,7 +1492,7 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
         //  needs, without decoding the record.
         size_t s_len = strlen (rec->sender);
         size_t r_len = strlen (rec->recipient);
-        op = s_op_new (BUS_DB_CAUSE, MDB_APPEND, 8, 1 + s_len + 1 + r_len + 1);
+        op = s_op_new (self, BUS_DB_CAUSE, MDB_APPEND, 8, 1 + s_len + 1 + r_len + 1);
         if (op.data) {
             s_put_be64 (op.data, seq);
             uint8_t *val = op.data + 8;
@@ -1420,7 +1506,7 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
         }
     }
     if (to_mbox) {
-        op = s_op_new (BUS_DB_MBOX, 0, recipient_len + 1 + 8, 0);
+        op = s_op_new (self, BUS_DB_MBOX, 0, recipient_len + 1 + 8, 0);
         if (op.data) {
             memcpy (op.data, rec->recipient, recipient_len + 1);
             s_put_be64 (op.data + recipient_len + 1, seq);
@@ -1458,7 +1544,7 @@ bus_store_put (bus_store_t *self, bus_db_t db,
     ||  s_writable (self, err)) {
         return -1;
     }
-    s_op_t op = s_op_new (db, 0, key_len, val_len);
+    s_op_t op = s_op_new (self, db, 0, key_len, val_len);
     if (op.data) {
         memcpy (op.data, key, key_len);
         if (val_len) {
@@ -1480,7 +1566,7 @@ bus_store_del (bus_store_t *self, bus_db_t db,
     if (s_writable (self, err)) {
         return -1;
     }
-    s_op_t op = s_op_new (db, 0, key_len, 0);
+    s_op_t op = s_op_new (self, db, 0, key_len, 0);
     op.del = true;
     if (op.data) {
         memcpy (op.data, key, key_len);
@@ -1518,7 +1604,7 @@ bus_store_commit (bus_store_t *self, bus_error_t *err)
     if (self->txn && self->tree.size != self->durable_tree.size) {
         uint8_t buf [8 + BUS_MERKLE_DEPTH * BUS_MERKLE_HASH];
         size_t len = bus_tree_encode (&self->tree, buf);
-        s_op_t op = s_op_new (BUS_DB_META, 0, strlen (BUS_META_TREE), len);
+        s_op_t op = s_op_new (self, BUS_DB_META, 0, strlen (BUS_META_TREE), len);
         if (op.data) {
             memcpy (op.data, BUS_META_TREE, strlen (BUS_META_TREE));
             memcpy (op.data + op.key_len, buf, len);
@@ -2106,7 +2192,7 @@ bus_store_purge_payload (bus_store_t *self, uint64_t seq, uint64_t now_us, bus_e
     rec->payload_purged_us = now_us;
     size_t len = bulkhead__v1__record__get_packed_size (rec);
     rc = s_writable (self, err);
-    s_op_t op = s_op_new (BUS_DB_LOG, 0, 8, len);
+    s_op_t op = rc == 0? s_op_new (self, BUS_DB_LOG, 0, 8, len): (s_op_t) { .db = BUS_DB_LOG };
     if (rc == 0 && op.data) {
         s_put_be64 (op.data, seq);
         bulkhead__v1__record__pack (rec, op.data + 8);
@@ -2114,8 +2200,7 @@ bus_store_purge_payload (bus_store_t *self, uint64_t seq, uint64_t now_us, bus_e
     rec->payload = payload;             //  so that free_unpacked frees it
     bulkhead__v1__record__free_unpacked (rec, NULL);
     if (rc) {
-        free (op.data);
-        return -1;
+        return -1;                      //  op.data is the batch's blocks'
     }
     return s_write (self, op, err);
 }

@@ -925,6 +925,45 @@ test_index_rebuild_over (void **state)
     bus_store_destroy (&store);
 }
 
+//  A batch's writes take their data from blocks kept from batch to batch;
+//  a record larger than a block gets one of its own. Batches of small and
+//  large records, one after another, read back whole.
+static void
+test_batch_blocks (void **state)
+{
+    bus_error_t err;
+    bus_store_t *store = s_open (*state, 0, 0);
+    size_t big = 100 * KIB;
+    char *payload = malloc (big + 1);
+    assert_non_null (payload);
+    uint64_t seq = 0;
+    for (int batch = 0; batch < 3; batch++) {
+        for (int i = 0; i < 300; i++) {
+            size_t len = i % 50 == 7? big: (size_t) (i % 97) * 11 + 1;
+            memset (payload, 'a' + (batch * 300 + i) % 26, len);
+            payload [len] = 0;
+            seq = s_append (store, SEND, "a", "b", NULL, QUEUED, payload);
+        }
+        PASS (bus_store_commit (store, &err));
+    }
+    assert_int_equal (seq, 900);
+    for (int batch = 0; batch < 3; batch++) {
+        for (int i = 0; i < 300; i++) {
+            size_t len = i % 50 == 7? big: (size_t) (i % 97) * 11 + 1;
+            Bulkhead__V1__Record *rec;
+            PASS (bus_store_record (store, (uint64_t) (batch * 300 + i + 1), &rec, &err));
+            assert_int_equal (rec->payload.len, len);
+            for (size_t k = 0; k < len; k += 997) {
+                assert_int_equal (rec->payload.data [k], 'a' + (batch * 300 + i) % 26);
+            }
+            bulkhead__v1__record__free_unpacked (rec, NULL);
+        }
+    }
+    assert_int_equal (s_verify (store), 900);
+    free (payload);
+    bus_store_destroy (&store);
+}
+
 int
 main (void)
 {
@@ -938,6 +977,7 @@ main (void)
         T (test_iterate),
         T (test_index_repeats),
         T (test_index_rebuild_over),
+        T (test_batch_blocks),
         T (test_map_grows),
         T (test_map_full_at_commit),
         T (test_map_full_in_index),
