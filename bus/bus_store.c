@@ -559,7 +559,7 @@ s_index_flush (bus_store_t *self, bus_error_t *err)
         bus_db_t cursor_db = BUS_DB_COUNT;
         int rc = 0;
         size_t run = 0;
-        const s_op_t *failed = NULL;
+        s_op_t failed = { .db = BUS_DB_INDEX };     //  for the message: its db
         while (rc == 0 && run < (size_t) n) {
             const s_op_t *first = order [run];
             size_t end = run, count = 0;
@@ -605,19 +605,18 @@ s_index_flush (bus_store_t *self, bus_error_t *err)
                 self->pending -= end - run;
             }
             else {
-                failed = first;
+                failed.db = first->db;
             }
             run = end;
         }
         if (cursor) {
             mdb_cursor_close (cursor);
         }
-        s_op_t what = failed? *failed: (s_op_t) { .db = BUS_DB_INDEX };
         free (order);
         free (values);
         //  MAP_FULL: the map grew, and what was put so far was replayed
         //  into the new transaction; the loop puts the rest.
-        if (rc && s_applied (self, &what, rc, err) != 0) {
+        if (rc && s_applied (self, &failed, rc, err) != 0) {
             return -1;
         }
     }
