@@ -8,6 +8,7 @@
     both). Every error goes through s_fail so it reads "FILE:LINE: ...".
 */
 #include "bus_policy.h"
+#include "bus_big.h"
 #include "bus_keys.h"
 
 #include <assert.h>
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <limits.h>
@@ -44,6 +44,8 @@ typedef struct {
 //  One key of an agent, for look-ups by key: an agent has one, or two
 //  during a rotation (next_key).
 typedef struct {
+    uint64_t prefix;                    //  the key's first 8 bytes, big-endian:
+                                        //  most comparisons end there (s_by_key)
     const char *key;                    //  Z85, inside the agent
     const char *fp;
     const bus_agent_t *agent;
@@ -67,7 +69,6 @@ typedef struct {
     //  power of two (0: no table).
     s_slot_t *by_name;
     size_t names_size;
-    size_t agents_bytes, edges_bytes;   //  as allocated (s_big)
 } s_policy_t;
 
 //  The hash of the file, taken by a second thread that runs ahead of the
@@ -92,7 +93,6 @@ typedef struct {
     s_hash_t *hash;                     //  running ahead of s_read, or NULL
     size_t hashed;                      //  what s_read knows it has passed
     s_item_t *items;
-    size_t items_bytes;                 //  as allocated (s_big)
     int count;
     s_policy_t *self;
     int approvers_line [BUS_CLASS_MAX]; //  0 when the file gives none
@@ -118,39 +118,6 @@ static int
 s_nomem (s_ctx_t *ctx)
 {
     return bus_fail (ctx->err, BUS_ENOMEM, "%s: out of memory", ctx->origin);
-}
-
-//  Blocks of many megabytes (a fleet's text, its items, agents and edges)
-//  come straight from mmap, zeroed, with transparent huge pages asked for:
-//  where a fresh 4 KiB page costs microseconds (a virtual machine), 2 MiB
-//  pages make the first touch of 200 MB several times cheaper. Smaller
-//  ones are calloc's. s_big_free takes the size s_big was given.
-#define S_BIG_MIN   (4u << 20)
-
-static void *
-s_big (size_t size)
-{
-    if (size < S_BIG_MIN) {
-        return calloc (size? size: 1, 1);
-    }
-    void *block = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (block == MAP_FAILED) {
-        return NULL;
-    }
-    madvise (block, size, MADV_HUGEPAGE);     //  advice: without it, 4 KiB pages
-    return block;
-}
-
-static void
-s_big_free (void *block, size_t size)
-{
-    if (size < S_BIG_MIN) {
-        free (block);
-    }
-    else
-    if (block) {
-        munmap (block, size);
-    }
 }
 
 //  Appends a word to a "a, b, c" list; a list too long for the buffer ends
@@ -295,8 +262,7 @@ s_read (s_ctx_t *ctx, size_t len)
     if (lines > INT_MAX) {
         return s_fail (ctx, INT_MAX, "more than %d lines", INT_MAX);
     }
-    ctx->items_bytes = lines * sizeof *ctx->items;
-    ctx->items = s_big (ctx->items_bytes);
+    ctx->items = bus_big_calloc (lines, sizeof *ctx->items);
     if (!ctx->items) {
         return s_nomem (ctx);
     }
@@ -938,6 +904,50 @@ s_name_hash (const char *name, char head [S_HEAD], size_t *len)
     return h;
 }
 
+//  A name to look up: its hash and head, which s_name_key computes before
+//  s_name_find reads the table, so that a reader of many can ask for
+//  their slots ahead (s_edges_share).
+typedef struct {
+    const char *name;
+    uint64_t hash;
+    size_t len;
+    char head [S_HEAD];
+} s_name_t;
+
+static void
+s_name_key (s_name_t *key, const char *name)
+{
+    key->name = name;
+    key->hash = s_name_hash (name, key->head, &key->len);
+}
+
+static const s_slot_t *
+s_name_slot (const s_policy_t *self, const s_name_t *key)
+{
+    return self->names_size? &self->by_name [key->hash & (self->names_size - 1)]: NULL;
+}
+
+static const bus_agent_t *
+s_name_find (const s_policy_t *self, const s_name_t *key)
+{
+    if (!self->names_size) {
+        return NULL;
+    }
+    size_t mask = self->names_size - 1;
+    for (size_t i = key->hash & mask; self->by_name [i].agent; i = (i + 1) & mask) {
+        const s_slot_t *slot = &self->by_name [i];
+        if (slot->tag == (uint32_t) (key->hash >> 32)
+        &&  memcmp (slot->head, key->head, S_HEAD) == 0) {
+            //  A shorter name is all in the head, with its NUL.
+            const bus_agent_t *agent = &self->base.agents [slot->agent - 1];
+            if (key->len < S_HEAD || strcmp (agent->name + S_HEAD, key->name + S_HEAD) == 0) {
+                return agent;
+            }
+        }
+    }
+    return NULL;
+}
+
 //  The agents by name, once they are sorted and known distinct.
 static int
 s_index_names (s_ctx_t *ctx)
@@ -947,7 +957,7 @@ s_index_names (s_ctx_t *ctx)
     while (size < 2 * count) {
         size *= 2;
     }
-    self->by_name = calloc (size, sizeof *self->by_name);
+    self->by_name = bus_big_calloc (size, sizeof *self->by_name);
     if (!self->by_name) {
         return s_nomem (ctx);
     }
@@ -1033,10 +1043,28 @@ s_by_name (const void *a, const void *b)
                    ((const bus_agent_t *) b)->name);
 }
 
+//  A text's first 8 bytes (0 after its end) as a number that orders as
+//  strcmp does the texts, so far as it goes.
+static uint64_t
+s_prefix (const char *text)
+{
+    uint64_t prefix = 0;
+    for (int i = 0; i < 8 && text [i]; i++) {
+        prefix |= (uint64_t) (unsigned char) text [i] << (56 - 8 * i);
+    }
+    return prefix;
+}
+
+//  By key; a fleet's 100,000 keys are sorted without reading the agents
+//  they live in, which would be a cache miss each, but for ties.
 static int
 s_by_key (const void *a, const void *b)
 {
-    return strcmp (((const s_keyref_t *) a)->key, ((const s_keyref_t *) b)->key);
+    const s_keyref_t *x = a, *y = b;
+    if (x->prefix != y->prefix) {
+        return x->prefix < y->prefix? -1: 1;
+    }
+    return strcmp (x->key, y->key);
 }
 
 //  Agents [first, last) of the section, heads [i] the heading of agent i.
@@ -1093,9 +1121,8 @@ s_section_agents (s_ctx_t *ctx, int first)
     for (int i = first; i >= 0; i = ctx->items [i].next) {
         count++;
     }
-    ctx->self->agents_bytes = (count? count: 1) * sizeof *self->agents;
-    self->agents = s_big (ctx->self->agents_bytes);
-    ctx->self->by_key = calloc (2 * count + 1, sizeof *ctx->self->by_key);
+    self->agents = bus_big_calloc (count + 1, sizeof *self->agents);
+    ctx->self->by_key = bus_big_calloc (2 * count + 1, sizeof *ctx->self->by_key);
     int *heads = malloc ((count + 1) * sizeof *heads);
     if (!self->agents || !ctx->self->by_key || !heads) {
         free (heads);
@@ -1143,9 +1170,11 @@ s_section_agents (s_ctx_t *ctx, int first)
     size_t keys = 0;
     for (size_t i = 0; i < count; i++) {
         const bus_agent_t *agent = &self->agents [i];
-        ctx->self->by_key [keys++] = (s_keyref_t) { agent->key_z85, agent->key_fp, agent };
+        ctx->self->by_key [keys++] = (s_keyref_t) { s_prefix (agent->key_z85), agent->key_z85,
+                                                    agent->key_fp, agent };
         if (agent->next_key_z85 [0]) {
-            ctx->self->by_key [keys++] = (s_keyref_t) { agent->next_key_z85, agent->next_key_fp,
+            ctx->self->by_key [keys++] = (s_keyref_t) { s_prefix (agent->next_key_z85),
+                                                        agent->next_key_z85, agent->next_key_fp,
                                                         agent };
         }
     }
@@ -1154,7 +1183,7 @@ s_section_agents (s_ctx_t *ctx, int first)
     for (size_t i = 1; i < keys; i++) {
         const bus_agent_t *a = ctx->self->by_key [i - 1].agent;
         const bus_agent_t *b = ctx->self->by_key [i].agent;
-        if (strcmp (ctx->self->by_key [i - 1].key, ctx->self->by_key [i].key) == 0) {
+        if (s_by_key (&ctx->self->by_key [i - 1], &ctx->self->by_key [i]) == 0) {
             if (a->line > b->line) {
                 const bus_agent_t *swap = a;
                 a = b;
@@ -1201,11 +1230,10 @@ s_check_approvers (s_ctx_t *ctx)
     return 0;
 }
 
-//  Looks an agent up by the item's name, or fails listing the agents.
+//  The agent the item names (agent, looked up), or fails listing them.
 static const bus_agent_t *
-s_edge_agent (s_ctx_t *ctx, const s_item_t *item, const char *role)
+s_edge_known (s_ctx_t *ctx, const s_item_t *item, const char *role, const bus_agent_t *agent)
 {
-    const bus_agent_t *agent = bus_policy_agent (&ctx->self->base, item->name);
     if (!agent) {
         char known [S_KNOWN_MAX] = "";
         s_known_agents (&ctx->self->base, ~0u, known, sizeof known);
@@ -1213,6 +1241,12 @@ s_edge_agent (s_ctx_t *ctx, const s_item_t *item, const char *role)
                 "(known: %s)", item->name, role, known);
     }
     return agent;
+}
+
+static const bus_agent_t *
+s_edge_agent (s_ctx_t *ctx, const s_item_t *item, const char *role)
+{
+    return s_edge_known (ctx, item, role, bus_policy_agent (&ctx->self->base, item->name));
 }
 
 //  One scope line: `actions`, `tools` or `resources` (glob lists, "none"
@@ -1417,6 +1451,45 @@ typedef struct {
     size_t at;                          //  its first edge's place
 } s_sender_t;
 
+//  One edge line: its classes and what is under it, into edge.
+static int
+s_edge_read (s_ctx_t *ctx, s_item_t *option, uint32_t from_index, const bus_agent_t *from,
+             const bus_agent_t *to, bus_edge_t *edge)
+{
+    bus_policy_t *self = &ctx->self->base;
+    if (!option->value || !*option->value) {
+        return s_fail (ctx, option->line, "edge %s -> %s needs its classes: %s = "
+                       "message, query", from->name, to->name, option->name);
+    }
+    edge->from = from_index;
+    edge->to = bus_policy_agent_index (self, to);
+    edge->line = option->line;
+
+    size_t words;
+    char **names = s_split (ctx, option, &words);
+    if (!names) {
+        return -1;
+    }
+    for (size_t w = 0; w < words; w++) {
+        int class = bus_policy_class (self, names [w]);
+        if (class < 0) {
+            char known [S_KNOWN_MAX] = "";
+            s_known_classes (self, known, sizeof known);
+            s_fail (ctx, option->line, "unknown class '%.64s' in edge "
+                    "%s -> %s (known: %s)", names [w], from->name,
+                    to->name, known);
+            free (names);
+            return -1;
+        }
+        edge->classes |= UINT64_C (1) << class;
+    }
+    free (names);
+    return s_edge_scope (ctx, edge, option, from, to);
+}
+
+//  Recipients looked up at once (s_edges_share).
+#define S_AHEAD 16
+
 static int
 s_edges_share (s_ctx_t *ctx, void *arg, size_t first, size_t last)
 {
@@ -1426,43 +1499,27 @@ s_edges_share (s_ctx_t *ctx, void *arg, size_t first, size_t last)
         const s_sender_t *sender = &senders [h];
         const bus_agent_t *from = &self->agents [sender->from];
         size_t at = sender->at;
-        for (int c = ctx->items [sender->item].child; c >= 0; c = ctx->items [c].next) {
-            s_item_t *option = &ctx->items [c];
-            const bus_agent_t *to;
-            if (!(to = s_edge_agent (ctx, option, "recipient"))) {
-                return -1;
+        //  The recipients S_AHEAD at a time, each one's slot asked for
+        //  before any is read: a fleet's name table is megabytes, read at
+        //  random, and the reads then wait for memory together.
+        int c = ctx->items [sender->item].child;
+        while (c >= 0) {
+            int group [S_AHEAD];
+            s_name_t keys [S_AHEAD];
+            size_t n = 0;
+            for (; c >= 0 && n < S_AHEAD; c = ctx->items [c].next, n++) {
+                group [n] = c;
+                s_name_key (&keys [n], ctx->items [c].name);
+                __builtin_prefetch (s_name_slot (ctx->self, &keys [n]));
             }
-            if (!option->value || !*option->value) {
-                s_fail (ctx, option->line, "edge %s -> %s needs its classes: %s = "
-                        "message, query", from->name, to->name, option->name);
-                return -1;
-            }
-            bus_edge_t *edge = &self->edges [at++];
-            edge->from = sender->from;
-            edge->to = bus_policy_agent_index (self, to);
-            edge->line = option->line;
-
-            size_t words;
-            char **names = s_split (ctx, option, &words);
-            if (!names) {
-                return -1;
-            }
-            for (size_t w = 0; w < words; w++) {
-                int class = bus_policy_class (self, names [w]);
-                if (class < 0) {
-                    char known [S_KNOWN_MAX] = "";
-                    s_known_classes (self, known, sizeof known);
-                    s_fail (ctx, option->line, "unknown class '%.64s' in edge "
-                            "%s -> %s (known: %s)", names [w], from->name,
-                            to->name, known);
-                    free (names);
+            for (size_t g = 0; g < n; g++) {
+                s_item_t *option = &ctx->items [group [g]];
+                const bus_agent_t *to = s_edge_known (ctx, option, "recipient",
+                                                      s_name_find (ctx->self, &keys [g]));
+                if (!to || s_edge_read (ctx, option, sender->from, from, to,
+                                        &self->edges [at++]) != 0) {
                     return -1;
                 }
-                edge->classes |= UINT64_C (1) << class;
-            }
-            free (names);
-            if (s_edge_scope (ctx, edge, option, from, to) != 0) {
-                return -1;
             }
         }
     }
@@ -1529,8 +1586,7 @@ s_section_edges (s_ctx_t *ctx, int first)
             count++;
         }
     }
-    ctx->self->edges_bytes = (count? count: 1) * sizeof *self->edges;
-    self->edges = s_big (ctx->self->edges_bytes);
+    self->edges = bus_big_calloc (count + 1, sizeof *self->edges);
     s_sender_t *senders = malloc ((headings + 1) * sizeof *senders);
     size_t *at = calloc (self->agent_count + 1, sizeof *at);
     if (!self->edges || !senders || !at) {
@@ -1879,7 +1935,7 @@ s_parse (bus_policy_t **out, char *text, size_t len,
         sodium_bin2hex (ctx.self->base.hash, sizeof ctx.self->base.hash,
                         hash.out, sizeof hash.out);
     }
-    s_big_free (ctx.items, ctx.items_bytes);
+    bus_big_free (ctx.items);
     bus_policy_t *self = ctx.self? &ctx.self->base: NULL;
     if (rc) {
         bus_policy_destroy (&self);
@@ -1933,7 +1989,7 @@ bus_policy_load_max (bus_policy_t **out, const char *path, size_t max_bytes, bus
     if (fstat (fileno (file), &st) == 0 && S_ISREG (st.st_mode) && st.st_size > 0
     &&  (uint64_t) st.st_size <= max_bytes) {
         size = (size_t) st.st_size + 2;
-        text = s_big (size);
+        text = bus_big_calloc (size, 1);
         if (!text) {
             size = 0;
         }
@@ -1941,9 +1997,9 @@ bus_policy_load_max (bus_policy_t **out, const char *path, size_t max_bytes, bus
     while (rc == 0 && len <= max_bytes) {
         if (len + 1 >= size) {
             //  It grew, or is a pipe: a block twice the size, by hand, as
-            //  the first may be s_big's
+            //  the first is bus_big's
             size_t bigger_size = size? size * 2: 4096;
-            char *bigger = s_big (bigger_size);
+            char *bigger = bus_big_calloc (bigger_size, 1);
             if (!bigger) {
                 rc = bus_fail (err, BUS_ENOMEM, "%s: out of memory", path);
                 break;
@@ -1951,7 +2007,7 @@ bus_policy_load_max (bus_policy_t **out, const char *path, size_t max_bytes, bus
             if (len) {
                 memcpy (bigger, text, len);
             }
-            s_big_free (text, size);
+            bus_big_free (text);
             text = bigger;
             size = bigger_size;
         }
@@ -1972,7 +2028,7 @@ bus_policy_load_max (bus_policy_t **out, const char *path, size_t max_bytes, bus
     if (rc == 0) {
         rc = s_parse (out, text, len, path, path, err);
     }
-    s_big_free (text, size);
+    bus_big_free (text);
     return rc;
 }
 
@@ -1986,7 +2042,7 @@ bus_policy_destroy (bus_policy_t **self_p)
             free (self->base.classes [i].approvers);
         }
         free (self->base.classes);
-        s_big_free (self->base.agents, self->agents_bytes);
+        bus_big_free (self->base.agents);
         for (size_t i = 0; self->base.edges && i < self->base.edge_count; i++) {
             bus_edge_t *edge = &self->base.edges [i];
             //  The own scope and the class blocks are one allocation.
@@ -1998,11 +2054,11 @@ bus_policy_destroy (bus_policy_t **self_p)
             }
             free (edge->scope);
         }
-        s_big_free (self->base.edges, self->edges_bytes);
+        bus_big_free (self->base.edges);
         free (self->base.monitor.expects);
         free (self->base.path);
-        free (self->by_key);
-        free (self->by_name);
+        bus_big_free (self->by_key);
+        bus_big_free (self->by_name);
         free (self);
         *self_p = NULL;
     }
@@ -2028,21 +2084,9 @@ bus_policy_agent (const bus_policy_t *self, const char *name)
     }
     const s_policy_t *policy = (const s_policy_t *) self;
     if (policy->names_size) {
-        char head [S_HEAD];
-        size_t len;
-        uint64_t h = s_name_hash (name, head, &len);
-        size_t mask = policy->names_size - 1;
-        for (size_t i = h & mask; policy->by_name [i].agent; i = (i + 1) & mask) {
-            const s_slot_t *slot = &policy->by_name [i];
-            if (slot->tag == (uint32_t) (h >> 32) && memcmp (slot->head, head, S_HEAD) == 0) {
-                //  A shorter name is all in the head, with its NUL.
-                const bus_agent_t *agent = &self->agents [slot->agent - 1];
-                if (len < S_HEAD || strcmp (agent->name + S_HEAD, name + S_HEAD) == 0) {
-                    return agent;
-                }
-            }
-        }
-        return NULL;
+        s_name_t key;
+        s_name_key (&key, name);
+        return s_name_find (policy, &key);
     }
     return bsearch (name, self->agents, self->agent_count,
                     sizeof *self->agents, s_name_vs_agent);
