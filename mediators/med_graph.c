@@ -1,12 +1,14 @@
 /*  med_graph.c: the policy graph; each hop judged by the chain's own stages. */
 #include "med_graph.h"
 #include "med_chain.h"
+#include "bus_big.h"
 
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 //  What edges of one shape deliver: pass and held by sender tainted 0 / 1,
 //  bit t of taints: delivered restricted. Few distinct ones in a fleet;
@@ -37,6 +39,18 @@ typedef struct {
     uint32_t answer;                    //  index into answers, 0: a free slot
 } s_memo_t;
 
+//  The answers edges were given, and the memo that finds one by shape.
+//  The graph has one; while two threads fill a fleet's graph, the second
+//  keeps a book of its own, merged into the graph's after (s_fill_share).
+typedef struct {
+    s_answer_t *answers;                //  [0] unused
+    size_t n_answers, answers_size;
+    s_answer_t spare;                   //  an answer that could not be kept
+    s_memo_t *memo;                     //  open addressing, memo_size a power of two
+    size_t memo_size, memo_used;
+    size_t memo_hits;
+} s_book_t;
+
 //  Agent shapes, numbered: digest -> number.
 typedef struct {
     uint8_t digest [16];
@@ -59,16 +73,13 @@ struct med_graph {
     uint8_t *in_bits;                   //  edge_count, beside in_edges (med_graph_in_bits)
     uint32_t *edge_answer;              //  edge_count: index into answers, 0 not yet
     uint8_t *granted;                   //  edge_count: a standing grant names the pair
-    s_answer_t *answers;                //  [0] unused
-    size_t n_answers, answers_size;
-    s_answer_t spare;                   //  an answer that could not be kept
+    s_book_t book;                      //  the answers and the memo
     uint32_t *agent_shape;              //  per agent, its shape's number (0: not yet)
     s_shape_slot_t *shapes;             //  open addressing, shapes_size a power of two
     size_t shapes_size, shapes_used;
-    s_memo_t *memo;                     //  open addressing, memo_size a power of two
-    size_t memo_size, memo_used;
-    size_t runs, memo_hits;
-    bool shared;                        //  med_graph_share: hops take the lock
+    size_t runs;
+    bool locked;                        //  hops take the lock (med_graph_share)
+    bool shared;                        //  med_graph_share succeeded
     pthread_mutex_t lock;
 };
 
@@ -99,15 +110,15 @@ med_graph_new (med_graph_t **out, const bus_policy_t *policy, const bus_grant_t 
     }
     self->stages [n] = NULL;
     size_t agents = policy->agent_count, edges = policy->edge_count;
-    self->out_first = calloc (agents + 1, sizeof *self->out_first);
-    self->in_first = calloc (agents + 1, sizeof *self->in_first);
-    self->in_edges = calloc (edges + 1, sizeof *self->in_edges);
-    self->in_from = calloc (edges + 1, sizeof *self->in_from);
-    self->edge_to = calloc (edges + 1, sizeof *self->edge_to);
-    self->in_classes = calloc (agents + 1, sizeof *self->in_classes);
-    self->edge_answer = calloc (edges + 1, sizeof *self->edge_answer);
-    self->granted = calloc (edges + 1, 1);
-    self->agent_shape = calloc (agents + 1, sizeof *self->agent_shape);
+    self->out_first = bus_big_calloc (agents + 1, sizeof *self->out_first);
+    self->in_first = bus_big_calloc (agents + 1, sizeof *self->in_first);
+    self->in_edges = bus_big_calloc (edges + 1, sizeof *self->in_edges);
+    self->in_from = bus_big_calloc (edges + 1, sizeof *self->in_from);
+    self->edge_to = bus_big_calloc (edges + 1, sizeof *self->edge_to);
+    self->in_classes = bus_big_calloc (agents + 1, sizeof *self->in_classes);
+    self->edge_answer = bus_big_calloc (edges + 1, sizeof *self->edge_answer);
+    self->granted = bus_big_calloc (edges + 1, 1);
+    self->agent_shape = bus_big_calloc (agents + 1, sizeof *self->agent_shape);
     if (!self->out_first || !self->in_first || !self->in_edges || !self->in_from
     ||  !self->edge_to || !self->in_classes || !self->edge_answer
     ||  !self->granted || !self->agent_shape) {
@@ -160,22 +171,22 @@ med_graph_destroy (med_graph_t **self_p)
         return;
     }
     med_graph_t *self = *self_p;
-    if (self->shared) {
+    if (self->locked) {
         pthread_mutex_destroy (&self->lock);
     }
     med_chain_destroy (&self->chain);
-    free (self->out_first);
-    free (self->in_first);
-    free (self->in_edges);
-    free (self->in_from);
-    free (self->edge_to);
-    free (self->in_classes);
-    free (self->in_bits);
-    free (self->edge_answer);
-    free (self->granted);
-    free (self->answers);
-    free (self->memo);
-    free (self->agent_shape);
+    bus_big_free (self->out_first);
+    bus_big_free (self->in_first);
+    bus_big_free (self->in_edges);
+    bus_big_free (self->in_from);
+    bus_big_free (self->edge_to);
+    bus_big_free (self->in_classes);
+    bus_big_free (self->in_bits);
+    bus_big_free (self->edge_answer);
+    bus_big_free (self->granted);
+    free (self->book.answers);
+    free (self->book.memo);
+    bus_big_free (self->agent_shape);
     free (self->shapes);
     free (self);
     *self_p = NULL;
@@ -226,7 +237,8 @@ med_graph_bytes (const med_graph_t *self)
     return sizeof *self + 2 * (agents + 1) * sizeof (size_t)
          + (edges + 1) * (4 * sizeof (uint32_t) + 1 + (self->in_bits? 1: 0))
          + agents * (sizeof (uint32_t) + sizeof (uint64_t))
-         + self->answers_size * sizeof (s_answer_t) + self->memo_size * sizeof (s_memo_t)
+         + self->book.answers_size * sizeof (s_answer_t)
+         + self->book.memo_size * sizeof (s_memo_t)
          + self->shapes_size * sizeof (s_shape_slot_t);
 }
 
@@ -343,11 +355,11 @@ static void s_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t
 void
 med_graph_hop (med_graph_t *self, size_t e, int cls, bool tainted, med_hop_t *out)
 {
-    if (self->shared) {
+    if (self->locked) {
         pthread_mutex_lock (&self->lock);
     }
     s_hop (self, e, cls, tainted, out);
-    if (self->shared) {
+    if (self->locked) {
         pthread_mutex_unlock (&self->lock);
     }
 }
@@ -566,9 +578,9 @@ s_memo_slot (s_memo_t *table, size_t size, const s_key_t *key)
 //  Keeps the memo at most half full; false if it cannot grow (the answer
 //  is then simply not kept).
 static bool
-s_memo_room (med_graph_t *self)
+s_memo_room (s_book_t *book)
 {
-    size_t size = s_grow_to (self->memo_size, self->memo_used);
+    size_t size = s_grow_to (book->memo_size, book->memo_used);
     if (!size) {
         return true;
     }
@@ -576,14 +588,14 @@ s_memo_room (med_graph_t *self)
     if (!table) {
         return false;
     }
-    for (size_t i = 0; i < self->memo_size; i++) {
-        if (self->memo [i].answer) {
-            *s_memo_slot (table, size, &self->memo [i].key) = self->memo [i];
+    for (size_t i = 0; i < book->memo_size; i++) {
+        if (book->memo [i].answer) {
+            *s_memo_slot (table, size, &book->memo [i].key) = book->memo [i];
         }
     }
-    free (self->memo);
-    self->memo = table;
-    self->memo_size = size;
+    free (book->memo);
+    book->memo = table;
+    book->memo_size = size;
     return true;
 }
 
@@ -615,64 +627,67 @@ s_judge (med_graph_t *self, size_t e, int t, s_answer_t *answer)
 
 //  A new answer, kept: its index, or 0 if it cannot be kept.
 static uint32_t
-s_keep (med_graph_t *self, const s_answer_t *answer)
+s_keep (s_book_t *book, const s_answer_t *answer)
 {
-    if (self->n_answers + 1 >= self->answers_size) {
-        size_t size = self->answers_size? self->answers_size * 2: 1024;
-        s_answer_t *more = size < UINT32_MAX? realloc (self->answers, size * sizeof *more): NULL;
+    if (book->n_answers + 1 >= book->answers_size) {
+        size_t size = book->answers_size? book->answers_size * 2: 1024;
+        s_answer_t *more = size < UINT32_MAX? realloc (book->answers, size * sizeof *more): NULL;
         if (!more) {
             return 0;
         }
-        self->answers = more;
-        self->answers_size = size;
-        self->n_answers += self->n_answers == 0;    //  [0] stands for "not yet"
+        book->answers = more;
+        book->answers_size = size;
+        book->n_answers += book->n_answers == 0;    //  [0] stands for "not yet"
     }
-    self->answers [self->n_answers] = *answer;
-    return (uint32_t) self->n_answers++;
+    book->answers [book->n_answers] = *answer;
+    return (uint32_t) book->n_answers++;
 }
 
 //  What edge e delivers, both states of the sender: judged on first use
 //  (s_judged), kept after (s_answer, which the searches call millions of
 //  times, so it stays small).
-static const s_answer_t *s_judged (med_graph_t *self, size_t e);
+//  Edge e's answer goes in the book given: the graph's, or while a fleet's
+//  graph is filled on two threads, the second thread's (then edge_answer
+//  [e] is an index into that book until s_fill_share merges it).
+static const s_answer_t *s_judged (med_graph_t *self, s_book_t *book, size_t e);
 
 static inline const s_answer_t *
 s_answer (med_graph_t *self, size_t e)
 {
     uint32_t index = self->edge_answer [e];
-    return index? &self->answers [index]: s_judged (self, e);
+    return index? &self->book.answers [index]: s_judged (self, &self->book, e);
 }
 
 static __attribute__ ((noinline)) const s_answer_t *
-s_judged (med_graph_t *self, size_t e)
+s_judged (med_graph_t *self, s_book_t *book, size_t e)
 {
     uint32_t index;
     s_key_t key;
     s_memo_t *slot = NULL;
-    if (!self->granted [e] && s_shape (self, e, &key) && s_memo_room (self)) {
-        slot = s_memo_slot (self->memo, self->memo_size, &key);
+    if (!self->granted [e] && s_shape (self, e, &key) && s_memo_room (book)) {
+        slot = s_memo_slot (book->memo, book->memo_size, &key);
         if (slot->answer) {
-            self->memo_hits += 2;
+            book->memo_hits += 2;
             self->edge_answer [e] = slot->answer;
-            return &self->answers [slot->answer];
+            return &book->answers [slot->answer];
         }
     }
     s_answer_t answer;
     memset (&answer, 0, sizeof answer);
     s_judge (self, e, 0, &answer);
     s_judge (self, e, 1, &answer);
-    index = s_keep (self, &answer);
+    index = s_keep (book, &answer);
     if (!index) {
-        self->spare = answer;
-        return &self->spare;
+        book->spare = answer;
+        return &book->spare;
     }
     if (slot) {
         slot->key = key;
         slot->answer = index;
-        self->memo_used++;
+        book->memo_used++;
     }
     self->edge_answer [e] = index;
-    return &self->answers [index];
+    return &book->answers [index];
 }
 
 uint64_t
@@ -698,7 +713,7 @@ med_graph_in_bits (med_graph_t *self, uint32_t a)
 {
     if (!self->in_bits) {
         size_t edges = self->policy->edge_count;
-        uint8_t *bits = malloc (edges + 1);
+        uint8_t *bits = bus_big_calloc (edges + 1, 1);
         if (!bits) {
             return NULL;
         }
@@ -724,13 +739,79 @@ med_graph_fill (med_graph_t *self)
     return self->runs - before;
 }
 
+//  A fleet's edges are judged on two threads: at this many, it pays.
+#define S_FILL_SHARED   (1u << 16)
+
+typedef struct {
+    med_graph_t *graph;
+    size_t first, last;                 //  its edges
+    s_book_t book;                      //  and their answers
+} s_filler_t;
+
+static void *
+s_fill_run (void *arg)
+{
+    s_filler_t *filler = arg;
+    for (size_t e = filler->first; e < filler->last; e++) {
+        s_judged (filler->graph, &filler->book, e);
+    }
+    return NULL;
+}
+
+//  Fills a fleet's graph on two threads: the second judges the upper half
+//  of the edges into a book of its own, merged into the graph's after (an
+//  answer both found is then kept twice: the memo is only a shortcut). The
+//  agents' shapes are numbered first, so the threads only read them; the
+//  chain runs one hop at a time (the lock).
+static void
+s_fill_share (med_graph_t *self)
+{
+    size_t edges = self->policy->edge_count;
+    for (uint32_t a = 0; a < self->policy->agent_count; a++) {
+        if (!s_shape_agent (self, a)) {
+            med_graph_fill (self);      //  out of memory: one thread, which copes
+            return;
+        }
+    }
+    s_filler_t second = { .graph = self, .first = edges / 2, .last = edges };
+    pthread_t thread;
+    if (edges < S_FILL_SHARED || sysconf (_SC_NPROCESSORS_ONLN) < 2
+    ||  pthread_create (&thread, NULL, s_fill_run, &second) != 0) {
+        med_graph_fill (self);
+        return;
+    }
+    for (size_t e = 0; e < second.first; e++) {
+        s_answer (self, e);
+    }
+    pthread_join (thread, NULL);
+    //  The second book's answers go after the graph's, and its edges are
+    //  renumbered; one that could not be kept stays 0, not judged yet.
+    uint32_t *renumber = calloc (second.book.n_answers + 1, sizeof *renumber);
+    for (size_t i = 1; renumber && i < second.book.n_answers; i++) {
+        renumber [i] = s_keep (&self->book, &second.book.answers [i]);
+    }
+    for (size_t e = second.first; e < edges; e++) {
+        self->edge_answer [e] = renumber? renumber [self->edge_answer [e]]: 0;
+    }
+    self->book.memo_hits += second.book.memo_hits;
+    free (renumber);
+    free (second.book.answers);
+    free (second.book.memo);
+}
+
 bool
 med_graph_share (med_graph_t *self)
 {
     if (self->shared) {
         return true;
     }
-    med_graph_fill (self);
+    if (!self->locked) {
+        if (pthread_mutex_init (&self->lock, NULL) != 0) {
+            return false;
+        }
+        self->locked = true;
+    }
+    s_fill_share (self);
     //  An answer that could not be kept (s_keep out of memory) would be
     //  judged again on every read, which writes: not for two threads.
     for (size_t e = 0; e < self->policy->edge_count; e++) {
@@ -741,9 +822,6 @@ med_graph_share (med_graph_t *self)
     if (self->policy->agent_count && !med_graph_in_bits (self, 0)) {
         return false;
     }
-    if (pthread_mutex_init (&self->lock, NULL) != 0) {
-        return false;
-    }
     self->shared = true;
     return true;
 }
@@ -752,7 +830,7 @@ void
 med_graph_counts (const med_graph_t *self, size_t *runs, size_t *memo_hits)
 {
     *runs = self->runs;
-    *memo_hits = self->memo_hits;
+    *memo_hits = self->book.memo_hits;
 }
 
 bool

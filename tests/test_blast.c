@@ -673,6 +673,68 @@ s_walk_revisits (const med_blast_t *blast, uint32_t v)
     return false;
 }
 
+//  A fleet large enough that med_graph_share judges its edges on two
+//  threads (more than 65,536 edges), in many shapes: trusted or not,
+//  sticky or causal, refusing restricted content, privileged and held
+//  classes, scoped edges. Each half keeps answers of its own, merged after:
+//  every edge must still get the answer one thread gives it.
+static void
+test_fleet_fill (void **state)
+{
+    (void) state;
+    enum { AGENTS = 400, FANOUT = 200 };
+    size_t size = (size_t) AGENTS * (FANOUT + 8) * 48 + 4096, len = 0;
+    char *text = malloc (size);
+    assert_non_null (text);
+#define F_ADD(...) (len += (size_t) snprintf (text + len, size - len, __VA_ARGS__))
+    F_ADD ("classes\n    exec\n        privileged = true\n"
+           "    finance\n        approvers = ap\n        quorum = 1\n"
+           "agents\n    ap\n        key = @K\n        role = approver\n");
+    for (int a = 0; a < AGENTS; a++) {
+        F_ADD ("    a%d\n        key = @K\n        provider = p%d\n", a, a % 4);
+        F_ADD ("%s", a % 5 == 0? "        trust = untrusted\n": "");
+        F_ADD ("%s", a % 7 == 0? "        taint = causal\n": "");
+        F_ADD ("%s", a % 11 == 0? "        accepts_restricted = false\n": "");
+        F_ADD ("%s", a % 3 == 0? "        class = exec\n": a % 3 == 1? "        class = finance\n": "");
+    }
+    static const char *classes [] = { "message", "message, exec", "finance", "query, exec" };
+    F_ADD ("edges\n");
+    for (int a = 0; a < AGENTS; a++) {
+        F_ADD ("    a%d\n", a);
+        for (int e = 0; e < FANOUT; e++) {
+            F_ADD ("        a%d = %s\n", (a + 1 + e * 7) % AGENTS, classes [(a + e) % 4]);
+            F_ADD ("%s", (a + e) % 4 == 2 && e % 3 == 0? "            actions = transfer.create\n": "");
+        }
+    }
+#undef F_ADD
+    assert_true (len < size);
+    bus_policy_t *policy = s_policy (text);
+    free (text);
+    assert_true (policy->edge_count > 65536);
+    med_graph_t *one, *two;
+    bus_error_t err;
+    CHECK_PASS (med_graph_new (&one, policy, NULL, 0, 0, &err), err);
+    CHECK_PASS (med_graph_new (&two, policy, NULL, 0, 0, &err), err);
+    med_graph_fill (one);
+    assert_true (med_graph_share (two));
+    size_t tainted_differs = 0, held = 0, taints = 0;
+    for (size_t e = 0; e < policy->edge_count; e++) {
+        for (int t = 0; t < 2; t++) {
+            assert_true (med_graph_pass (one, e, t) == med_graph_pass (two, e, t));
+            assert_true (med_graph_held (one, e, t) == med_graph_held (two, e, t));
+            assert_true (med_graph_taints (one, e, t) == med_graph_taints (two, e, t));
+            held += med_graph_held (one, e, t) != 0;
+            taints += med_graph_taints (one, e, t);
+        }
+        tainted_differs += med_graph_pass (one, e, 0) != med_graph_pass (one, e, 1);
+    }
+    //  The shapes differ in what they deliver, so the answers were not all one.
+    assert_true (tainted_differs > 0 && held > 0 && taints > 0);
+    med_graph_destroy (&one);
+    med_graph_destroy (&two);
+    bus_policy_destroy (&policy);
+}
+
 static void
 test_property (void **state)
 {
@@ -807,6 +869,7 @@ main (void)
         cmocka_unit_test (test_hold_grant_provider),
         cmocka_unit_test (test_scope),
         cmocka_unit_test (test_score),
+        cmocka_unit_test (test_fleet_fill),
         cmocka_unit_test (test_property),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
