@@ -91,6 +91,11 @@ s_next (med_blast_t *self, size_t e, bool tainted)
     return to * 2 + (t2? 1: 0);
 }
 
+//  How far ahead of its head a search asks for its queue's agents: their
+//  index entry, then their edges (med_graph_prefetch_out).
+#define S_AHEAD_FAR     16
+#define S_AHEAD_NEAR    8
+
 static void
 s_search (med_blast_t *self, int level, uint32_t *queue)
 {
@@ -108,6 +113,13 @@ s_search (med_blast_t *self, int level, uint32_t *queue)
         }
     }
     while (head < tail) {
+        //  The queue is read at random places of the graph: ask ahead.
+        if (head + S_AHEAD_FAR < tail) {
+            med_graph_prefetch_out (self->graph, queue [head + S_AHEAD_FAR] / 2, 0);
+        }
+        if (head + S_AHEAD_NEAR < tail) {
+            med_graph_prefetch_out (self->graph, queue [head + S_AHEAD_NEAR] / 2, 1);
+        }
         uint32_t st = queue [head++];
         uint32_t u = st / 2;
         bool t = st & 1;
@@ -143,6 +155,12 @@ s_plain (med_blast_t *self, uint32_t *queue)
         }
     }
     while (head < tail) {
+        if (head + S_AHEAD_FAR < tail) {
+            med_graph_prefetch_out (self->graph, queue [head + S_AHEAD_FAR], 0);
+        }
+        if (head + S_AHEAD_NEAR < tail) {
+            med_graph_prefetch_out (self->graph, queue [head + S_AHEAD_NEAR], 1);
+        }
         uint32_t u = queue [head++];
         size_t first, count;
         med_graph_out (self->graph, u, &first, &count);
@@ -965,6 +983,12 @@ s_cut (med_blast_t *self, s_flow_t *f, int cls, const uint32_t *sinks, size_t n_
         }
     }
     while (head < tail) {
+        if (head + S_AHEAD_FAR < tail) {
+            med_graph_prefetch_in (graph, queue [head + S_AHEAD_FAR] / 2, 0);
+        }
+        if (head + S_AHEAD_NEAR < tail) {
+            med_graph_prefetch_in (graph, queue [head + S_AHEAD_NEAR] / 2, 1);
+        }
         uint32_t st = queue [head++];
         med_graph_in (graph, st / 2, &in, &n_in);
         const uint32_t *from = med_graph_in_from (graph, st / 2);

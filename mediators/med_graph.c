@@ -206,6 +206,35 @@ med_graph_out (const med_graph_t *self, uint32_t a, size_t *first, size_t *count
 }
 
 void
+med_graph_prefetch_out (const med_graph_t *self, uint32_t a, int stage)
+{
+    if (stage == 0) {
+        __builtin_prefetch (&self->out_first [a]);
+    }
+    else {
+        size_t first = self->out_first [a];
+        __builtin_prefetch (&self->edge_to [first]);
+        __builtin_prefetch (&self->edge_answer [first]);
+    }
+}
+
+void
+med_graph_prefetch_in (const med_graph_t *self, uint32_t a, int stage)
+{
+    if (stage == 0) {
+        __builtin_prefetch (&self->in_first [a]);
+    }
+    else {
+        size_t first = self->in_first [a];
+        __builtin_prefetch (&self->in_from [first]);
+        __builtin_prefetch (&self->in_edges [first]);
+        if (self->in_bits) {
+            __builtin_prefetch (&self->in_bits [first]);
+        }
+    }
+}
+
+void
 med_graph_in (const med_graph_t *self, uint32_t a, const uint32_t **list, size_t *count)
 {
     *list = self->in_edges + self->in_first [a];

@@ -80,6 +80,18 @@ const bus_policy_t *
 void
     med_graph_out (const med_graph_t *self, uint32_t a, size_t *first, size_t *count);
 
+//  A hint for a breadth-first search, which reads its queue's agents at
+//  random: asks for agent a's place in the out-edge index (stage 0), or,
+//  a few agents later, for its out-edges and their answers (stage 1), so
+//  that those reads wait for memory together rather than one by one.
+void
+    med_graph_prefetch_out (const med_graph_t *self, uint32_t a, int stage);
+
+//  The same for a backward search: agent a's in-edges, their senders and
+//  their bits (med_graph_in_bits, which must have been built).
+void
+    med_graph_prefetch_in (const med_graph_t *self, uint32_t a, int stage);
+
 //  In-edges of agent a: *list (borrowed) holds count edge indices.
 void
     med_graph_in (const med_graph_t *self, uint32_t a, const uint32_t **list, size_t *count);
