@@ -1117,6 +1117,27 @@ s_agents_share (s_ctx_t *ctx, void *arg, size_t first, size_t last)
     return 0;
 }
 
+//  Every key of every agent (key, next_key) into by_key, sorted.
+static void *
+s_index_keys (void *arg)
+{
+    s_policy_t *self = arg;
+    size_t keys = 0;
+    for (size_t i = 0; i < self->base.agent_count; i++) {
+        const bus_agent_t *agent = &self->base.agents [i];
+        self->by_key [keys++] = (s_keyref_t) { s_prefix (agent->key_z85), agent->key_z85,
+                                               agent->key_fp, agent };
+        if (agent->next_key_z85 [0]) {
+            self->by_key [keys++] = (s_keyref_t) { s_prefix (agent->next_key_z85),
+                                                   agent->next_key_z85, agent->next_key_fp,
+                                                   agent };
+        }
+    }
+    self->key_count = keys;
+    qsort (self->by_key, keys, sizeof *self->by_key, s_by_key);
+    return NULL;
+}
+
 static int
 s_section_agents (s_ctx_t *ctx, int first)
 {
@@ -1155,9 +1176,15 @@ s_section_agents (s_ctx_t *ctx, int first)
                            "and %d); rename one", a->name, earlier, later);
         }
     }
-    if (s_index_names (ctx) != 0) {
-        return -1;
+    //  The key index and the name index only read the agents: for a fleet,
+    //  the keys are sorted on a second thread.
+    pthread_t thread;
+    bool threaded = count >= S_SHARED_AGENTS && sysconf (_SC_NPROCESSORS_ONLN) > 1
+                 && pthread_create (&thread, NULL, s_index_keys, ctx->self) == 0;
+    if (!threaded) {
+        s_index_keys (ctx->self);
     }
+    int rc_names = s_index_names (ctx);
     //  Keys live at most key_max_age days from when they were made.
     for (size_t i = 0; i < count; i++) {
         bus_agent_t *agent = &self->agents [i];
@@ -1168,22 +1195,16 @@ s_section_agents (s_ctx_t *ctx, int first)
             }
         }
     }
+    if (threaded) {
+        pthread_join (thread, NULL);
+    }
+    if (rc_names != 0) {
+        return -1;
+    }
     //  One key per agent: a shared key would let one process speak as
     //  several agents, and the key is what a session authenticates. During
     //  a rotation an agent has two, and neither may be another's.
-    size_t keys = 0;
-    for (size_t i = 0; i < count; i++) {
-        const bus_agent_t *agent = &self->agents [i];
-        ctx->self->by_key [keys++] = (s_keyref_t) { s_prefix (agent->key_z85), agent->key_z85,
-                                                    agent->key_fp, agent };
-        if (agent->next_key_z85 [0]) {
-            ctx->self->by_key [keys++] = (s_keyref_t) { s_prefix (agent->next_key_z85),
-                                                        agent->next_key_z85, agent->next_key_fp,
-                                                        agent };
-        }
-    }
-    ctx->self->key_count = keys;
-    qsort (ctx->self->by_key, keys, sizeof *ctx->self->by_key, s_by_key);
+    size_t keys = ctx->self->key_count;
     for (size_t i = 1; i < keys; i++) {
         const bus_agent_t *a = ctx->self->by_key [i - 1].agent;
         const bus_agent_t *b = ctx->self->by_key [i].agent;
@@ -1245,12 +1266,6 @@ s_edge_known (s_ctx_t *ctx, const s_item_t *item, const char *role, const bus_ag
                 "(known: %s)", item->name, role, known);
     }
     return agent;
-}
-
-static const bus_agent_t *
-s_edge_agent (s_ctx_t *ctx, const s_item_t *item, const char *role)
-{
-    return s_edge_known (ctx, item, role, bus_policy_agent (&ctx->self->base, item->name));
 }
 
 //  One scope line: `actions`, `tools` or `resources` (glob lists, "none"
@@ -1600,21 +1615,32 @@ s_section_edges (s_ctx_t *ctx, int first)
     //  The headings first, in file order. One that names no agent stops
     //  this pass with its error; the edges above it are still read, and an
     //  error among them comes first in the file, so it is the one told.
+    //  The senders are looked up S_AHEAD at a time, as the recipients are.
     size_t valid = 0, known = 0;
     int rc = 0;
-    for (int i = first; i >= 0; i = ctx->items [i].next) {
-        s_item_t *item = &ctx->items [i];
-        const bus_agent_t *from;
-        if (s_heading (ctx, item, "sender")
-        ||  !(from = s_edge_agent (ctx, item, "sender"))) {
-            rc = -1;
-            break;
+    for (int i = first; rc == 0 && i >= 0; ) {
+        int group [S_AHEAD];
+        s_name_t keys [S_AHEAD];
+        size_t n = 0;
+        for (; i >= 0 && n < S_AHEAD; i = ctx->items [i].next, n++) {
+            group [n] = i;
+            s_name_key (&keys [n], ctx->items [i].name);
+            __builtin_prefetch (s_name_slot (ctx->self, &keys [n]));
         }
-        uint32_t index = bus_policy_agent_index (self, from);
-        senders [valid++] = (s_sender_t) { .item = i, .from = index };
-        for (int c = item->child; c >= 0; c = ctx->items [c].next) {
-            at [index + 1]++;
-            known++;
+        for (size_t g = 0; g < n; g++) {
+            s_item_t *item = &ctx->items [group [g]];
+            const bus_agent_t *from;
+            if (s_heading (ctx, item, "sender")
+            ||  !(from = s_edge_known (ctx, item, "sender", s_name_find (ctx->self, &keys [g])))) {
+                rc = -1;
+                break;
+            }
+            uint32_t index = bus_policy_agent_index (self, from);
+            senders [valid++] = (s_sender_t) { .item = group [g], .from = index };
+            for (int c = item->child; c >= 0; c = ctx->items [c].next) {
+                at [index + 1]++;
+                known++;
+            }
         }
     }
     //  Each sender's edges start where the senders before it end; a

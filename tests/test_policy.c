@@ -783,6 +783,80 @@ test_fleet_hash (void **state)
     free (text);
 }
 
+//  A fleet's keys are indexed on a second thread (8,192 agents or more):
+//  look-ups by key and by next key find their agent, and a key given
+//  twice is still told, at the later agent, naming the earlier.
+#define K_AGENTS    9000
+
+static char *
+s_key_fleet (int twin, int self_rotation)
+{
+    size_t size = (size_t) K_AGENTS * 160 + 64, len = 0;
+    char *text = malloc (size);
+    assert_non_null (text);
+    len += (size_t) snprintf (text + len, size - len, "agents\n");
+    for (int a = 0; a < K_AGENTS; a++) {
+        int k = a == twin? 17: a;
+        uint8_t key [32] = { (uint8_t) k, (uint8_t) (k >> 8), 9 }, next [32] = { 0 };
+        char z85 [41], next_z85 [41];
+        assert_non_null (zmq_z85_encode (z85, key, 32));
+        memcpy (next, key, 32);
+        next [3] = a == self_rotation? 0: 1;
+        assert_non_null (zmq_z85_encode (next_z85, next, 32));
+        len += (size_t) snprintf (text + len, size - len, "    a%d\n        key = \"%s\"\n", a, z85);
+        if (a % 100 == 0 || a == self_rotation) {
+            len += (size_t) snprintf (text + len, size - len, "        next_key = \"%s\"\n",
+                                      a == self_rotation? z85: next_z85);
+        }
+    }
+    assert_true (len < size);
+    return text;
+}
+
+static void
+test_fleet_keys (void **state)
+{
+    (void) state;
+    char *text = s_key_fleet (-1, -1);
+    bus_policy_t *policy = NULL;
+    bus_error_t err = { 0 };
+    if (bus_policy_parse (&policy, text, strlen (text), "t.cfg", &err) != 0) {
+        fail_msg ("%s", err.text);
+    }
+    free (text);
+    assert_int_equal (policy->agent_count, K_AGENTS);
+    for (int a = 0; a < K_AGENTS; a += 97) {
+        char name [16];
+        snprintf (name, sizeof name, "a%d", a);
+        const bus_agent_t *agent = bus_policy_agent (policy, name);
+        assert_non_null (agent);
+        assert_ptr_equal (bus_policy_agent_by_key (policy, agent->key_z85), agent);
+        if (agent->next_key_z85 [0]) {
+            assert_ptr_equal (bus_policy_agent_by_key (policy, agent->next_key_z85), agent);
+        }
+    }
+    assert_null (bus_policy_agent_by_key (policy, "0000000000000000000000000000000000000000"));
+    bus_policy_destroy (&policy);
+
+    //  a8500 has a17's key ...
+    text = s_key_fleet (8500, -1);
+    int rc = bus_policy_parse (&policy, text, strlen (text), "t.cfg", &err);
+    free (text);
+    assert_int_equal (rc, -1);
+    assert_null (policy);
+    if (!strstr (err.text, "agent 'a8500' has the same key as agent 'a17' (line ")) {
+        fail_msg ("got '%s'", err.text);
+    }
+    //  ... and one whose next key is its key.
+    text = s_key_fleet (-1, 8999);
+    rc = bus_policy_parse (&policy, text, strlen (text), "t.cfg", &err);
+    free (text);
+    assert_int_equal (rc, -1);
+    if (!strstr (err.text, "agent 'a8999' has the same key as key and as next_key")) {
+        fail_msg ("got '%s'", err.text);
+    }
+}
+
 static void
 test_fleet_errors (void **state)
 {
@@ -885,6 +959,7 @@ main (void)
         cmocka_unit_test (test_fleet_edges),
         cmocka_unit_test (test_fleet_errors),
         cmocka_unit_test (test_fleet_hash),
+        cmocka_unit_test (test_fleet_keys),
         cmocka_unit_test (test_long_names_and_keys),
         cmocka_unit_test (test_hash),
         cmocka_unit_test (test_load),
