@@ -38,6 +38,8 @@ typedef struct {
     int line;
     int child;                  //  first child, -1 if none
     int next;                   //  next sibling, -1 if none
+    int children;               //  how many (the edges section counts them
+                                //  several times: a million items a walk)
 } s_item_t;
 
 //  The public struct first, so a bus_policy_t * is an s_policy_t *.
@@ -328,6 +330,9 @@ s_read (s_ctx_t *ctx, size_t len)
         else
         if (depth > 0) {
             ctx->items [last [depth - 1]].child = ctx->count;
+        }
+        if (depth > 0) {
+            ctx->items [last [depth - 1]].children++;
         }
         last [depth] = ctx->count++;
         last_depth = depth;
@@ -1601,9 +1606,7 @@ s_section_edges (s_ctx_t *ctx, int first)
     size_t count = 0, headings = 0;
     for (int i = first; i >= 0; i = ctx->items [i].next) {
         headings++;
-        for (int c = ctx->items [i].child; c >= 0; c = ctx->items [c].next) {
-            count++;
-        }
+        count += (size_t) ctx->items [i].children;
     }
     self->edges = bus_big_calloc (count + 1, sizeof *self->edges);
     s_sender_t *senders = malloc ((headings + 1) * sizeof *senders);
@@ -1637,10 +1640,8 @@ s_section_edges (s_ctx_t *ctx, int first)
             }
             uint32_t index = bus_policy_agent_index (self, from);
             senders [valid++] = (s_sender_t) { .item = group [g], .from = index };
-            for (int c = item->child; c >= 0; c = ctx->items [c].next) {
-                at [index + 1]++;
-                known++;
-            }
+            at [index + 1] += (size_t) item->children;
+            known += (size_t) item->children;
         }
     }
     //  Each sender's edges start where the senders before it end; a
@@ -1650,9 +1651,7 @@ s_section_edges (s_ctx_t *ctx, int first)
     }
     for (size_t h = 0; h < valid; h++) {
         senders [h].at = at [senders [h].from];
-        for (int c = ctx->items [senders [h].item].child; c >= 0; c = ctx->items [c].next) {
-            at [senders [h].from]++;
-        }
+        at [senders [h].from] += (size_t) ctx->items [senders [h].item].children;
     }
     free (at);
     //  The edges into their places, in two shares of about as many edges
@@ -1660,10 +1659,7 @@ s_section_edges (s_ctx_t *ctx, int first)
     size_t split = valid, seen = 0;
     if (known >= S_SHARED_EDGES) {
         for (split = 0; split < valid && seen < known / 2; split++) {
-            for (int c = ctx->items [senders [split].item].child; c >= 0;
-                 c = ctx->items [c].next) {
-                seen++;
-            }
+            seen += (size_t) ctx->items [senders [split].item].children;
         }
     }
     int shared_rc = s_shared (ctx, valid, split, s_edges_share, senders);
