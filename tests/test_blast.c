@@ -553,6 +553,7 @@ typedef struct {
     int best [BUS_CLASS_MAX][8];
     uint32_t length [BUS_CLASS_MAX][8];
     uint32_t reach [8];
+    const uint8_t *removed;             //  per edge: not walked (a cut's), or NULL
 } s_brute_t;
 
 static void
@@ -562,7 +563,7 @@ s_brute_walk (s_brute_t *self, size_t n)
     uint32_t u = self->path [n - 1];
     for (uint32_t v = 0; v < policy->agent_count; v++) {
         const bus_edge_t *edge = bus_policy_edge (policy, &policy->agents [u], &policy->agents [v]);
-        if (!edge) {
+        if (!edge || (self->removed && self->removed [edge - policy->edges])) {
             continue;
         }
         //  The path to the last sender is simple; the last hop may go back
@@ -735,6 +736,44 @@ test_fleet_fill (void **state)
     bus_policy_destroy (&policy);
 }
 
+//  Brute force from S over the policy without the edges of a cut: true if
+//  no recipient of it is then reached for cls without a person.
+static bool
+s_cut_cuts (s_case_t *t, const uint32_t *cut, size_t n_cut, int cls, const uint32_t *sinks,
+            size_t n_sinks)
+{
+    uint8_t *removed = calloc (t->policy->edge_count + 1, 1);
+    assert_non_null (removed);
+    for (size_t i = 0; i < n_cut; i++) {
+        removed [cut [i]] = 1;
+    }
+    s_brute_t brute;
+    memset (&brute, 0, sizeof brute);
+    brute.blast = t->blast;
+    brute.policy = t->policy;
+    brute.removed = removed;
+    for (int c = 0; c < BUS_CLASS_MAX; c++) {
+        for (int v = 0; v < 8; v++) {
+            brute.best [c][v] = 3;
+            brute.length [c][v] = UINT32_MAX;
+        }
+    }
+    for (int v = 0; v < 8; v++) {
+        brute.reach [v] = UINT32_MAX;
+    }
+    for (size_t i = 0; i < t->blast->n_set; i++) {
+        brute.path [0] = t->blast->set [i];
+        s_brute_walk (&brute, 1);
+    }
+    free (removed);
+    for (size_t k = 0; k < n_sinks; k++) {
+        if (brute.best [cls][sinks [k]] == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static void
 test_property (void **state)
 {
@@ -821,6 +860,34 @@ test_property (void **state)
                 print_error ("seed %llu: reach of %s: analysis %u, brute force %u\n",
                              (unsigned long long) this_seed, t.policy->agents [v].name,
                              t.blast->dist_direct [v], brute.reach [v]);
+                bad = true;
+            }
+        }
+        //  Every cut cuts: without its edges, brute force finds no path
+        //  without a person to the recipient, or to any of the class's.
+        for (size_t i = 0; i < t.blast->n_targets && !bad; i++) {
+            const med_blast_target_t *target = &t.blast->targets [i];
+            if (target->n_cut && !s_cut_cuts (&t, target->cut, target->n_cut, target->cls,
+                                               &target->recipient, 1)) {
+                print_error ("seed %llu: the cut for %s at %s leaves a path\n",
+                             (unsigned long long) this_seed, t.policy->classes [target->cls].name,
+                             t.policy->agents [target->recipient].name);
+                bad = true;
+            }
+        }
+        for (size_t i = 0; i < t.blast->n_class_cuts && !bad; i++) {
+            const med_blast_cut_t *cut = &t.blast->class_cuts [i];
+            uint32_t sinks [8];
+            size_t n_sinks = 0;
+            for (size_t j = 0; j < t.blast->n_targets; j++) {
+                const med_blast_target_t *target = &t.blast->targets [j];
+                if (target->cls == cut->cls && target->best <= MED_BLAST_GRANTED && n_sinks < 8) {
+                    sinks [n_sinks++] = target->recipient;
+                }
+            }
+            if (cut->n_cut && !s_cut_cuts (&t, cut->cut, cut->n_cut, cut->cls, sinks, n_sinks)) {
+                print_error ("seed %llu: the cut for all of %s leaves a path\n",
+                             (unsigned long long) this_seed, t.policy->classes [cut->cls].name);
                 bad = true;
             }
         }
