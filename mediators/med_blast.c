@@ -729,6 +729,12 @@ typedef struct {
     uint32_t *fmark, *bmark;            //  per node: the search that reached it
     uint32_t *fvia, *bvia;              //  per node: how (edge * 2 + reverse, or S_VIA_END)
     uint32_t *fq, *bq;                  //  per node
+    //  Per agent: its in-edges and out-edges that carry flow. Only those
+    //  are arcs back against an edge (the residual graph's reverse arcs),
+    //  and almost no agent has one: a search looks for them only where
+    //  these say there are some, instead of reading every in-edge's arc
+    //  at random.
+    uint32_t *flow_in, *flow_out;
     uint32_t stamp;
     const uint32_t *sinks;
     size_t n_sinks;
@@ -739,6 +745,7 @@ s_flow_free (s_flow_t *f)
 {
     free (f->arc), free (f->is_sink), free (f->src_flow), free (f->sink_flow);
     free (f->fmark), free (f->bmark), free (f->fvia), free (f->bvia), free (f->fq), free (f->bq);
+    free (f->flow_in), free (f->flow_out);
 }
 
 static int
@@ -756,12 +763,27 @@ s_flow_new (s_flow_t *f, size_t agents, size_t edges)
     f->bvia = calloc (nodes, sizeof (uint32_t));
     f->fq = calloc (nodes, sizeof (uint32_t));
     f->bq = calloc (nodes, sizeof (uint32_t));
+    f->flow_in = calloc (agents + 1, sizeof (uint32_t));
+    f->flow_out = calloc (agents + 1, sizeof (uint32_t));
     if (!f->arc || !f->is_sink || !f->src_flow || !f->sink_flow || !f->fmark || !f->bmark
-    ||  !f->fvia || !f->bvia || !f->fq || !f->bq) {
+    ||  !f->fvia || !f->bvia || !f->fq || !f->bq || !f->flow_in || !f->flow_out) {
         s_flow_free (f);
         return -1;
     }
     return 0;
+}
+
+//  Edge e carries a unit of flow (on) or no longer does.
+static void
+s_flow_mark (s_flow_t *f, const bus_edge_t *edges, uint32_t e, bool on)
+{
+    if (on == !!(f->arc [e] & S_ARC_FLOW)) {
+        return;
+    }
+    int delta = on? 1: -1;
+    f->arc [e] = (uint8_t) (on? f->arc [e] | S_ARC_FLOW: f->arc [e] & ~S_ARC_FLOW);
+    f->flow_in [edges [e].to] += (uint32_t) delta;
+    f->flow_out [edges [e].from] += (uint32_t) delta;
 }
 
 //  Pushes one unit along the path through node m: back to the source by
@@ -784,14 +806,8 @@ s_flow_push (med_blast_t *self, s_flow_t *f, uint32_t m)
             break;
         }
         uint32_t e = via / 2;
-        if (via & 1) {
-            f->arc [e] &= (uint8_t) ~S_ARC_FLOW;
-            x = edges [e].to;
-        }
-        else {
-            f->arc [e] |= S_ARC_FLOW;
-            x = edges [e].from;
-        }
+        s_flow_mark (f, edges, e, !(via & 1));
+        x = via & 1? edges [e].to: edges [e].from;
     }
     x = m;
     if (x == src) {
@@ -805,14 +821,8 @@ s_flow_push (med_blast_t *self, s_flow_t *f, uint32_t m)
             break;
         }
         uint32_t e = via / 2;
-        if (via & 1) {
-            f->arc [e] &= (uint8_t) ~S_ARC_FLOW;
-            x = edges [e].from;
-        }
-        else {
-            f->arc [e] |= S_ARC_FLOW;
-            x = edges [e].to;
-        }
+        s_flow_mark (f, edges, e, !(via & 1));
+        x = via & 1? edges [e].from: edges [e].to;
     }
 }
 
@@ -878,7 +888,7 @@ s_flow_augment (med_blast_t *self, s_flow_t *f)
             }
             med_graph_in (graph, u, &in, &n_in);
             const uint32_t *from = med_graph_in_from (graph, u);
-            for (size_t i = 0; i < n_in; i++) {
+            for (size_t i = 0; f->flow_in [u] && i < n_in; i++) {
                 uint32_t e = in [i];
                 if ((f->arc [e] & (S_ARC_IN | S_ARC_FLOW)) == (S_ARC_IN | S_ARC_FLOW)
                 &&  s_flow_reach (f->fmark, f->fvia, f->bmark, f->fq, &ft, stamp, from [i],
@@ -909,7 +919,7 @@ s_flow_augment (med_blast_t *self, s_flow_t *f)
             }
         }
         med_graph_out (graph, x, &first, &count);
-        for (size_t e = first; e < first + count; e++) {
+        for (size_t e = first; f->flow_out [x] && e < first + count; e++) {
             if ((f->arc [e] & (S_ARC_IN | S_ARC_FLOW)) == (S_ARC_IN | S_ARC_FLOW)
             &&  s_flow_reach (f->bmark, f->bvia, f->fmark, f->bq, &bt, stamp, to [e],
                               (uint32_t) e * 2 + 1)) {
@@ -958,6 +968,8 @@ s_cut (med_blast_t *self, s_flow_t *f, int cls, const uint32_t *sinks, size_t n_
     *n_cut = 0;
     memset (back, 0, n2);
     memset (f->arc, 0, policy->edge_count);
+    memset (f->flow_in, 0, self->n_agents * sizeof *f->flow_in);
+    memset (f->flow_out, 0, self->n_agents * sizeof *f->flow_out);
     for (size_t i = 0; i < self->n_set; i++) {
         f->src_flow [self->set [i]] = 0;
     }
