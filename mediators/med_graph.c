@@ -84,6 +84,26 @@ struct med_graph {
 };
 
 //  Stages that bound a path without stopping it: shown, not applied.
+//  A fleet's edges are judged on two threads: at this many, it pays.
+#define S_FILL_SHARED   (1u << 16)
+
+static uint32_t s_shape_agent (med_graph_t *self, uint32_t a);
+
+//  A fleet's agents get their shapes' numbers on a second thread while
+//  med_graph_new indexes the edges: only the fill reads them, and it
+//  needs them all (s_fill_share). One that fails is tried again there.
+static void *
+s_shapes_run (void *arg)
+{
+    med_graph_t *self = arg;
+    for (uint32_t a = 0; a < self->policy->agent_count; a++) {
+        if (!s_shape_agent (self, a)) {
+            break;
+        }
+    }
+    return NULL;
+}
+
 static bool
 s_bound_only (const med_stage_t *stage)
 {
@@ -129,6 +149,9 @@ med_graph_new (med_graph_t **out, const bus_policy_t *policy, const bus_grant_t 
         med_graph_destroy (&self);
         return -1;
     }
+    pthread_t thread;
+    bool threaded = edges >= S_FILL_SHARED && sysconf (_SC_NPROCESSORS_ONLN) > 1
+                 && pthread_create (&thread, NULL, s_shapes_run, self) == 0;
     //  Edges are sorted by (from, to): count per agent, then prefix sums.
     for (size_t e = 0; e < edges; e++) {
         self->out_first [policy->edges [e].from + 1]++;
@@ -140,6 +163,9 @@ med_graph_new (med_graph_t **out, const bus_policy_t *policy, const bus_grant_t 
     }
     size_t *fill = calloc (agents + 1, sizeof *fill);
     if (!fill) {
+        if (threaded) {
+            pthread_join (thread, NULL);
+        }
         med_graph_destroy (&self);
         return bus_fail (err, BUS_ENOMEM, "policy graph: out of memory");
     }
@@ -152,6 +178,9 @@ med_graph_new (med_graph_t **out, const bus_policy_t *policy, const bus_grant_t 
         self->in_classes [to] |= policy->edges [e].classes;
     }
     free (fill);
+    if (threaded) {
+        pthread_join (thread, NULL);
+    }
     for (uint32_t g = 0; g < self->n_grants; g++) {
         const bus_agent_t *from = bus_policy_agent (policy, self->grants [g].sender);
         const bus_agent_t *to = bus_policy_agent (policy, self->grants [g].recipient);
@@ -737,6 +766,33 @@ med_graph_taints (med_graph_t *self, size_t e, bool tainted)
     return (s_answer (self, e)->taints >> tainted) & 1u;
 }
 
+//  The in-edges' bits [first, last): each in-edge's answer, packed.
+static void
+s_bits_fill (med_graph_t *self, uint8_t *bits, size_t first, size_t last)
+{
+    for (size_t k = first; k < last; k++) {
+        const s_answer_t *answer = s_answer (self, self->in_edges [k]);
+        bits [k] = (uint8_t) ((answer->pass [0]? MED_GRAPH_PASS0: 0)
+                           | (answer->pass [1]? MED_GRAPH_PASS1: 0)
+                           | (answer->taints & 1? MED_GRAPH_TAINTS0: 0)
+                           | (answer->taints & 2? MED_GRAPH_TAINTS1: 0));
+    }
+}
+
+typedef struct {
+    med_graph_t *graph;
+    uint8_t *bits;
+    size_t first, last;
+} s_bits_t;
+
+static void *
+s_bits_run (void *arg)
+{
+    s_bits_t *share = arg;
+    s_bits_fill (share->graph, share->bits, share->first, share->last);
+    return NULL;
+}
+
 const uint8_t *
 med_graph_in_bits (med_graph_t *self, uint32_t a)
 {
@@ -746,13 +802,7 @@ med_graph_in_bits (med_graph_t *self, uint32_t a)
         if (!bits) {
             return NULL;
         }
-        for (size_t k = 0; k < edges; k++) {
-            const s_answer_t *answer = s_answer (self, self->in_edges [k]);
-            bits [k] = (uint8_t) ((answer->pass [0]? MED_GRAPH_PASS0: 0)
-                               | (answer->pass [1]? MED_GRAPH_PASS1: 0)
-                               | (answer->taints & 1? MED_GRAPH_TAINTS0: 0)
-                               | (answer->taints & 2? MED_GRAPH_TAINTS1: 0));
-        }
+        s_bits_fill (self, bits, 0, edges);
         self->in_bits = bits;
     }
     return self->in_bits + self->in_first [a];
@@ -767,9 +817,6 @@ med_graph_fill (med_graph_t *self)
     }
     return self->runs - before;
 }
-
-//  A fleet's edges are judged on two threads: at this many, it pays.
-#define S_FILL_SHARED   (1u << 16)
 
 typedef struct {
     med_graph_t *graph;
@@ -847,6 +894,20 @@ med_graph_share (med_graph_t *self)
         if (!self->edge_answer [e]) {
             return false;
         }
+    }
+    //  Every edge has its answer, which is then only read: a fleet's bits
+    //  are packed on two threads.
+    size_t edges = self->policy->edge_count;
+    pthread_t thread;
+    s_bits_t second = { self, NULL, edges / 2, edges };
+    if (!self->in_bits && edges >= S_FILL_SHARED && sysconf (_SC_NPROCESSORS_ONLN) > 1
+    &&  (second.bits = bus_big_calloc (edges + 1, 1)) != NULL) {
+        bool threaded = pthread_create (&thread, NULL, s_bits_run, &second) == 0;
+        s_bits_fill (self, second.bits, 0, threaded? second.first: edges);
+        if (threaded) {
+            pthread_join (thread, NULL);
+        }
+        self->in_bits = second.bits;
     }
     if (self->policy->agent_count && !med_graph_in_bits (self, 0)) {
         return false;
