@@ -547,15 +547,17 @@ s_bool (s_ctx_t *ctx, const s_item_t *item, bool *out)
 }
 
 //  Splits a comma list in place. Returns an array of words pointing into
-//  the reader's buffer (free the array only), or NULL after failing.
+//  the reader's buffer: room's, if it has that many (room_size), else one
+//  the caller frees (free the array only if it is not room); NULL after
+//  failing.
 static char **
-s_split (s_ctx_t *ctx, s_item_t *item, size_t *count)
+s_split_in (s_ctx_t *ctx, s_item_t *item, char **room, size_t room_size, size_t *count)
 {
     size_t words = 1;
     for (const char *c = item->value; *c; c++) {
         words += *c == ',';
     }
-    char **list = malloc (words * sizeof *list);
+    char **list = words <= room_size? room: malloc (words * sizeof *list);
     if (!list) {
         s_nomem (ctx);
         return NULL;
@@ -571,7 +573,9 @@ s_split (s_ctx_t *ctx, s_item_t *item, size_t *count)
             end--;
         }
         if (end == p) {
-            free (list);
+            if (list != room) {
+                free (list);
+            }
             s_fail (ctx, item->line, "empty entry in the list of '%s'",
                     item->name);
             return NULL;
@@ -582,6 +586,12 @@ s_split (s_ctx_t *ctx, s_item_t *item, size_t *count)
     }
     *count = words;
     return list;
+}
+
+static char **
+s_split (s_ctx_t *ctx, s_item_t *item, size_t *count)
+{
+    return s_split_in (ctx, item, NULL, 0, count);
 }
 
 //  Copies words and their pointer array into one block, so one free ()
@@ -1489,26 +1499,31 @@ s_edge_read (s_ctx_t *ctx, s_item_t *option, uint32_t from_index, const bus_agen
     edge->to = bus_policy_agent_index (self, to);
     edge->line = option->line;
 
+    //  A million edges: their few classes need no array of their own.
+    char *room [8];
     size_t words;
-    char **names = s_split (ctx, option, &words);
+    char **names = s_split_in (ctx, option, room, 8, &words);
     if (!names) {
         return -1;
     }
-    for (size_t w = 0; w < words; w++) {
+    int rc = 0;
+    for (size_t w = 0; w < words && rc == 0; w++) {
         int class = bus_policy_class (self, names [w]);
         if (class < 0) {
             char known [S_KNOWN_MAX] = "";
             s_known_classes (self, known, sizeof known);
-            s_fail (ctx, option->line, "unknown class '%.64s' in edge "
-                    "%s -> %s (known: %s)", names [w], from->name,
-                    to->name, known);
-            free (names);
-            return -1;
+            rc = s_fail (ctx, option->line, "unknown class '%.64s' in edge "
+                         "%s -> %s (known: %s)", names [w], from->name,
+                         to->name, known);
         }
-        edge->classes |= UINT64_C (1) << class;
+        else {
+            edge->classes |= UINT64_C (1) << class;
+        }
     }
-    free (names);
-    return s_edge_scope (ctx, edge, option, from, to);
+    if (names != room) {
+        free (names);
+    }
+    return rc? rc: s_edge_scope (ctx, edge, option, from, to);
 }
 
 //  Recipients looked up at once (s_edges_share).
