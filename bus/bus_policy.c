@@ -465,7 +465,7 @@ s_key (s_ctx_t *ctx, const s_item_t *item, const s_option_t *table,
        const char *where, int *seen)
 {
     for (int i = 0; table [i].name; i++) {
-        if (strcmp (item->name, table [i].name) == 0) {
+        if (item->name [0] == table [i].name [0] && strcmp (item->name, table [i].name) == 0) {
             if (seen [i]) {
                 return s_fail (ctx, item->line, "'%s' in %s is given twice "
                                "(first at line %d); keep one", table [i].name,
@@ -2209,8 +2209,9 @@ bus_policy_edge (const bus_policy_t *self,
 int
 bus_policy_class (const bus_policy_t *self, const char *name)
 {
+    //  The first byte first: a fleet asks this for every edge's classes.
     for (size_t i = 0; self && name && i < self->class_count; i++) {
-        if (strcmp (self->classes [i].name, name) == 0) {
+        if (self->classes [i].name [0] == name [0] && strcmp (self->classes [i].name, name) == 0) {
             return (int) i;
         }
     }
