@@ -933,7 +933,7 @@ typedef struct {
     char head [S_HEAD];
 } s_name_t;
 
-static void
+static inline void
 s_name_key (s_name_t *key, const char *name)
 {
     key->name = name;
@@ -946,7 +946,7 @@ s_name_slot (const s_policy_t *self, const s_name_t *key)
     return self->names_size? &self->by_name [key->hash & (self->names_size - 1)]: NULL;
 }
 
-static const bus_agent_t *
+static inline const bus_agent_t *
 s_name_find (const s_policy_t *self, const s_name_t *key)
 {
     if (!self->names_size) {
