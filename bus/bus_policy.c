@@ -1526,8 +1526,24 @@ s_edge_read (s_ctx_t *ctx, s_item_t *option, uint32_t from_index, const bus_agen
     return rc? rc: s_edge_scope (ctx, edge, option, from, to);
 }
 
-//  Recipients looked up at once (s_edges_share).
+//  Names looked up at once (s_names_ahead).
 #define S_AHEAD 16
+
+//  The next S_AHEAD items of a list from *item on (fewer at its end; *item
+//  moves past them): each one's name hashed and its slot in the name table
+//  asked for, before any is read. A fleet's table is megabytes, read at
+//  random: the reads then wait for memory together.
+static size_t
+s_names_ahead (s_ctx_t *ctx, int *item, int group [S_AHEAD], s_name_t keys [S_AHEAD])
+{
+    size_t n = 0;
+    for (; *item >= 0 && n < S_AHEAD; *item = ctx->items [*item].next, n++) {
+        group [n] = *item;
+        s_name_key (&keys [n], ctx->items [*item].name);
+        __builtin_prefetch (s_name_slot (ctx->self, &keys [n]));
+    }
+    return n;
+}
 
 static int
 s_edges_share (s_ctx_t *ctx, void *arg, size_t first, size_t last)
@@ -1538,19 +1554,12 @@ s_edges_share (s_ctx_t *ctx, void *arg, size_t first, size_t last)
         const s_sender_t *sender = &senders [h];
         const bus_agent_t *from = &self->agents [sender->from];
         size_t at = sender->at;
-        //  The recipients S_AHEAD at a time, each one's slot asked for
-        //  before any is read: a fleet's name table is megabytes, read at
-        //  random, and the reads then wait for memory together.
+        //  The recipients S_AHEAD at a time (s_names_ahead).
         int c = ctx->items [sender->item].child;
         while (c >= 0) {
             int group [S_AHEAD];
             s_name_t keys [S_AHEAD];
-            size_t n = 0;
-            for (; c >= 0 && n < S_AHEAD; c = ctx->items [c].next, n++) {
-                group [n] = c;
-                s_name_key (&keys [n], ctx->items [c].name);
-                __builtin_prefetch (s_name_slot (ctx->self, &keys [n]));
-            }
+            size_t n = s_names_ahead (ctx, &c, group, keys);
             for (size_t g = 0; g < n; g++) {
                 s_item_t *option = &ctx->items [group [g]];
                 const bus_agent_t *to = s_edge_known (ctx, option, "recipient",
@@ -1639,12 +1648,7 @@ s_section_edges (s_ctx_t *ctx, int first)
     for (int i = first; rc == 0 && i >= 0; ) {
         int group [S_AHEAD];
         s_name_t keys [S_AHEAD];
-        size_t n = 0;
-        for (; i >= 0 && n < S_AHEAD; i = ctx->items [i].next, n++) {
-            group [n] = i;
-            s_name_key (&keys [n], ctx->items [i].name);
-            __builtin_prefetch (s_name_slot (ctx->self, &keys [n]));
-        }
+        size_t n = s_names_ahead (ctx, &i, group, keys);
         for (size_t g = 0; g < n; g++) {
             s_item_t *item = &ctx->items [group [g]];
             const bus_agent_t *from;

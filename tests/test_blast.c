@@ -736,6 +736,30 @@ test_fleet_fill (void **state)
     bus_policy_destroy (&policy);
 }
 
+//  Brute force from every member of S; removed: edges not to walk, or NULL.
+static void
+s_brute_run (s_brute_t *brute, s_case_t *t, const uint8_t *removed)
+{
+    memset (brute, 0, sizeof *brute);
+    brute->blast = t->blast;
+    brute->policy = t->policy;
+    brute->removed = removed;
+    for (int c = 0; c < BUS_CLASS_MAX; c++) {
+        for (int v = 0; v < 8; v++) {
+            brute->best [c][v] = 3;
+            brute->length [c][v] = UINT32_MAX;
+        }
+    }
+    for (int v = 0; v < 8; v++) {
+        brute->reach [v] = UINT32_MAX;
+    }
+    for (size_t i = 0; i < t->blast->n_set; i++) {
+        brute->path [0] = t->blast->set [i];
+        brute->reach [t->blast->set [i]] = 0;
+        s_brute_walk (brute, 1);
+    }
+}
+
 //  Brute force from S over the policy without the edges of a cut: true if
 //  no recipient of it is then reached for cls without a person.
 static bool
@@ -748,23 +772,7 @@ s_cut_cuts (s_case_t *t, const uint32_t *cut, size_t n_cut, int cls, const uint3
         removed [cut [i]] = 1;
     }
     s_brute_t brute;
-    memset (&brute, 0, sizeof brute);
-    brute.blast = t->blast;
-    brute.policy = t->policy;
-    brute.removed = removed;
-    for (int c = 0; c < BUS_CLASS_MAX; c++) {
-        for (int v = 0; v < 8; v++) {
-            brute.best [c][v] = 3;
-            brute.length [c][v] = UINT32_MAX;
-        }
-    }
-    for (int v = 0; v < 8; v++) {
-        brute.reach [v] = UINT32_MAX;
-    }
-    for (size_t i = 0; i < t->blast->n_set; i++) {
-        brute.path [0] = t->blast->set [i];
-        s_brute_walk (&brute, 1);
-    }
+    s_brute_run (&brute, t, removed);
     free (removed);
     for (size_t k = 0; k < n_sinks; k++) {
         if (brute.best [cls][sinks [k]] == 0) {
@@ -794,23 +802,7 @@ test_property (void **state)
                   s_rand (4) == 0? " a0": "");
         s_open (&t, text, names);
         s_brute_t brute;
-        memset (&brute, 0, sizeof brute);
-        brute.blast = t.blast;
-        brute.policy = t.policy;
-        for (int c = 0; c < BUS_CLASS_MAX; c++) {
-            for (int v = 0; v < 8; v++) {
-                brute.best [c][v] = 3;
-                brute.length [c][v] = UINT32_MAX;
-            }
-        }
-        for (int v = 0; v < 8; v++) {
-            brute.reach [v] = UINT32_MAX;
-        }
-        for (size_t i = 0; i < t.blast->n_set; i++) {
-            brute.path [0] = t.blast->set [i];
-            brute.reach [t.blast->set [i]] = 0;
-            s_brute_walk (&brute, 1);
-        }
+        s_brute_run (&brute, &t, NULL);
         //  The analysis's targets are exactly brute force's, same answers.
         size_t expected = 0;
         for (size_t c = 0; c < t.policy->class_count; c++) {
