@@ -850,8 +850,15 @@ s_fill_share (med_graph_t *self)
         }
     }
     s_filler_t second = { .graph = self, .first = edges / 2, .last = edges };
+    //  The merge reads every upper-half answer as the second book's: an
+    //  edge judged before (an analysis on the graph before it was shared)
+    //  holds an index into the graph's book, so then one thread fills.
+    bool judged = false;
+    for (size_t e = second.first; e < edges && !judged; e++) {
+        judged = self->edge_answer [e] != 0;
+    }
     pthread_t thread;
-    if (edges < S_FILL_SHARED || sysconf (_SC_NPROCESSORS_ONLN) < 2
+    if (judged || edges < S_FILL_SHARED || sysconf (_SC_NPROCESSORS_ONLN) < 2
     ||  pthread_create (&thread, NULL, s_fill_run, &second) != 0) {
         med_graph_fill (self);
         return;

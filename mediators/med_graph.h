@@ -87,8 +87,8 @@ void
 void
     med_graph_prefetch_out (const med_graph_t *self, uint32_t a, int stage);
 
-//  The same for a backward search: agent a's in-edges, their senders and
-//  their bits (med_graph_in_bits, which must have been built).
+//  The same for a backward search: agent a's in-edges, their senders and,
+//  once med_graph_in_bits has built them, their bits.
 void
     med_graph_prefetch_in (const med_graph_t *self, uint32_t a, int stage);
 

@@ -731,6 +731,23 @@ test_fleet_fill (void **state)
     }
     //  The shapes differ in what they deliver, so the answers were not all one.
     assert_true (tainted_differs > 0 && held > 0 && taints > 0);
+    //  A graph some of whose edges were judged before it is shared (an
+    //  analysis ran on it first): their indices are the graph's book's, so
+    //  the fill must not merge them as the second thread's.
+    med_graph_t *three;
+    CHECK_PASS (med_graph_new (&three, policy, NULL, 0, 0, &err), err);
+    for (size_t e = 0; e < policy->edge_count; e += 997) {
+        med_graph_pass (three, e, false);
+    }
+    assert_true (med_graph_share (three));
+    for (size_t e = 0; e < policy->edge_count; e++) {
+        for (int t = 0; t < 2; t++) {
+            assert_true (med_graph_pass (one, e, t) == med_graph_pass (three, e, t));
+            assert_true (med_graph_held (one, e, t) == med_graph_held (three, e, t));
+            assert_true (med_graph_taints (one, e, t) == med_graph_taints (three, e, t));
+        }
+    }
+    med_graph_destroy (&three);
     med_graph_destroy (&one);
     med_graph_destroy (&two);
     bus_policy_destroy (&policy);

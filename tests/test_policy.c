@@ -852,6 +852,7 @@ test_fleet_keys (void **state)
     rc = bus_policy_parse (&policy, text, strlen (text), "t.cfg", &err);
     free (text);
     assert_int_equal (rc, -1);
+    assert_null (policy);
     if (!strstr (err.text, "agent 'a8999' has the same key as key and as next_key")) {
         fail_msg ("got '%s'", err.text);
     }
