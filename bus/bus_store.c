@@ -11,6 +11,7 @@
 */
 #include "bus_store.h"
 #include "bus_merkle.h"
+#include "bus_pb.h"
 #include "bulkhead.pb-c.h"
 
 #include <assert.h>
@@ -97,6 +98,8 @@ struct bus_store {
     bool indexed;               //  index and time cover the whole log
     bool pinned;                //  reads share one snapshot (bus_store_snapshot)
     uint64_t reads;             //  index entries and records read
+    uint8_t *enc;               //  a record encodes here first (bus_pb.h)
+    size_t enc_size;
 };
 
 static void
@@ -1156,6 +1159,7 @@ bus_store_destroy (bus_store_t **self_p)
         if (self->env) {
             mdb_env_close (self->env);
         }
+        free (self->enc);
         free (self->dir);
         free (self);
         *self_p = NULL;
@@ -1460,12 +1464,26 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
     if (rec->time_us == 0) {
         rec->time_us = s_now_us ();
     }
-    size_t len = bulkhead__v1__record__get_packed_size (rec);
+    //  One backward pass into the scratch buffer, then a copy of exactly
+    //  its length into the batch: sizing the record first cost as much.
+    size_t len = bus_pb_encode (&rec->base, self->enc, self->enc_size);
+    if (len == SIZE_MAX) {
+        size_t need = bulkhead__v1__record__get_packed_size (rec);
+        need = need < 4096? 4096: need;
+        uint8_t *enc = realloc (self->enc, need);
+        if (!enc) {
+            return s_fail (self, err, BUS_ELOGFAIL,
+                           "log %s: out of memory for a record of %zu bytes", self->dir, need);
+        }
+        self->enc = enc;
+        self->enc_size = need;
+        len = bus_pb_encode (&rec->base, self->enc, self->enc_size);
+    }
     s_op_t op = s_op_new (self, BUS_DB_LOG, MDB_APPEND, 8, len);
     uint8_t hash [S_HASH_LEN];
     if (op.data) {
         s_put_be64 (op.data, seq);
-        bulkhead__v1__record__pack (rec, op.data + 8);
+        memcpy (op.data + 8, self->enc + self->enc_size - len, len);
         //  The chain and the tree both use the leaf hash (bus_merkle.h):
         //  it leaves the payload out, so a purge keeps both intact.
         bus_record_leaf_hash (op.data + 8, len, hash);

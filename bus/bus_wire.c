@@ -1,5 +1,6 @@
 /*  bus_wire.c: bounded, canonical protobuf decoding. */
 #include "bus_wire.h"
+#include "bus_pb.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,23 @@ s_arena_alloc (void *data, size_t size)
     void *p = self->arena + self->used;
     self->used += aligned;
     return p;
+}
+
+//  The encode buffer holds at least need bytes afterward.
+static int
+s_out_reserve (bus_wire_t *self, size_t need)
+{
+    if (need <= self->out_size) {
+        return 0;
+    }
+    size_t grow = need < 4096? 4096: need;
+    uint8_t *out = realloc (self->out, grow);
+    if (!out) {
+        return -1;
+    }
+    self->out = out;
+    self->out_size = grow;
+    return 0;
 }
 
 static void
@@ -127,13 +145,13 @@ bus_wire_decode (bus_wire_t *self, const void *data, size_t size,
     //  given twice. The encoding a frame must have is the one protoc-c and
     //  Python's protobuf emit (fields in number order, proto2 repeated
     //  scalars unpacked); see schemas/bulkhead.proto.
-    size_t canonical = bulkhead__v1__frame__get_packed_size (decoded);
-    const uint8_t *again = NULL;
-    size_t again_size = 0;
-    bus_error_t ignored;
-    if (canonical != size
-    ||  bus_wire_encode (self, decoded, &again, &again_size, &ignored) != 0
-    ||  again_size != size || memcmp (again, data, size) != 0) {
+    //  One backward pass into the encode buffer, compared byte for byte;
+    //  the length the frame should have had is worked out only for the
+    //  error text.
+    if (s_out_reserve (self, size) != 0
+    ||  bus_pb_encode (&decoded->base, self->out, size) != size
+    ||  memcmp (self->out, data, size) != 0) {
+        size_t canonical = bulkhead__v1__frame__get_packed_size (decoded);
         return bus_fail (err, BUS_EMALFORMED,
                          "%s frame is not canonical (%zu bytes re-encode to %zu other bytes): "
                          "a string with a NUL byte, a field given twice, packed repeated "
@@ -147,29 +165,43 @@ int
 bus_wire_encode (bus_wire_t *self, const Bulkhead__V1__Frame *frame,
                  const uint8_t **data, size_t *size, bus_error_t *err)
 {
-    size_t need = bulkhead__v1__frame__get_packed_size (frame);
-    if (need > self->out_size) {
-        size_t grow = need < 4096? 4096: need;
-        uint8_t *out = realloc (self->out, grow);
-        if (!out) {
+    //  Most frames fit the buffer as it is; one that does not is sized
+    //  once and the buffer grown to it.
+    size_t n = bus_pb_encode (&frame->base, self->out, self->out_size);
+    if (n == SIZE_MAX) {
+        size_t need = bulkhead__v1__frame__get_packed_size (frame);
+        if (s_out_reserve (self, need) != 0) {
             return bus_fail (err, BUS_ENOMEM, "encode: out of memory for %zu bytes", need);
         }
-        self->out = out;
-        self->out_size = grow;
+        n = bus_pb_encode (&frame->base, self->out, self->out_size);
     }
-    *size = bulkhead__v1__frame__pack (frame, self->out);
-    *data = self->out;
+    *size = n;
+    *data = self->out + self->out_size - n;
     return 0;
 }
 
 uint8_t *
 bus_wire_pack (const Bulkhead__V1__Frame *frame, size_t *size)
 {
-    *size = bulkhead__v1__frame__get_packed_size (frame);
-    uint8_t *out = malloc (*size? *size: 1);
-    if (out) {
-        bulkhead__v1__frame__pack (frame, out);
+    //  A frame for a queue must own its bytes: encode on the stack, copy
+    //  out exactly; only a frame bigger than the stack buffer is sized.
+    uint8_t stack [8192];
+    size_t n = bus_pb_encode (&frame->base, stack, sizeof stack);
+    uint8_t *out;
+    if (n != SIZE_MAX) {
+        out = malloc (n? n: 1);
+        if (out) {
+            memcpy (out, stack + sizeof stack - n, n);
+        }
     }
+    else {
+        n = bulkhead__v1__frame__get_packed_size (frame);
+        out = malloc (n? n: 1);
+        if (out) {
+            bulkhead__v1__frame__pack (frame, out);
+        }
+    }
+    *size = n;
     return out;
 }
 

@@ -39,7 +39,7 @@ int
                      Bulkhead__V1__Frame **frame, bus_error_t *err);
 
 //  Packs a frame into self's output buffer; *data is valid until the next
-//  encode. Returns 0, or -1 with ENOMEM.
+//  encode or decode (a decode re-encodes into the same buffer). Returns 0, or -1 with ENOMEM.
 int
     bus_wire_encode (bus_wire_t *self, const Bulkhead__V1__Frame *frame,
                      const uint8_t **data, size_t *size, bus_error_t *err);
