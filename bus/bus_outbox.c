@@ -6,10 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+//  A DELIVER the window held back, by seq (see bus_outbox_keep).
+typedef struct {
+    uint64_t seq;                       //  0: empty
+    uint8_t *data;                      //  owned
+    size_t size;
+    bool restricted;
+    uint64_t time_us;
+} s_kept_t;
+
 struct bus_outbox {
     bus_out_t *items;
     size_t count;
     size_t alloc;
+    s_kept_t kept [BUS_OUTBOX_KEEP];
+    size_t kept_bytes;
 };
 
 bus_outbox_t *
@@ -26,6 +37,9 @@ bus_outbox_destroy (bus_outbox_t **self_p)
     }
     bus_outbox_t *self = *self_p;
     bus_outbox_clear (self);
+    for (size_t i = 0; i < BUS_OUTBOX_KEEP; i++) {
+        free (self->kept [i].data);
+    }
     free (self->items);
     free (self);
     *self_p = NULL;
@@ -130,4 +144,50 @@ bus_outbox_clear (bus_outbox_t *self)
         free (self->items [i].data);
     }
     self->count = 0;
+}
+
+static void
+s_kept_free (bus_outbox_t *self, s_kept_t *slot)
+{
+    self->kept_bytes -= slot->size;
+    free (slot->data);
+    *slot = (s_kept_t) { 0 };
+}
+
+void
+bus_outbox_keep (bus_outbox_t *self, bus_out_t *out)
+{
+    if (!out->deliver_seq || !out->data || out->size > BUS_OUTBOX_KEEP_FRAME) {
+        return;
+    }
+    s_kept_t *slot = &self->kept [out->deliver_seq % BUS_OUTBOX_KEEP];
+    if (slot->data) {
+        s_kept_free (self, slot);       //  older by BUS_OUTBOX_KEEP seqs at least
+    }
+    if (self->kept_bytes + out->size > BUS_OUTBOX_KEEP_BYTES) {
+        return;
+    }
+    *slot = (s_kept_t) {
+        .seq = out->deliver_seq, .data = out->data, .size = out->size,
+        .restricted = out->restricted, .time_us = out->time_us
+    };
+    self->kept_bytes += out->size;
+    out->data = NULL;
+}
+
+uint8_t *
+bus_outbox_take (bus_outbox_t *self, uint64_t seq, size_t *size, bool *restricted,
+                 uint64_t *time_us)
+{
+    s_kept_t *slot = &self->kept [seq % BUS_OUTBOX_KEEP];
+    if (!slot->data || slot->seq != seq) {
+        return NULL;
+    }
+    uint8_t *data = slot->data;
+    *size = slot->size;
+    *restricted = slot->restricted;
+    *time_us = slot->time_us;
+    self->kept_bytes -= slot->size;
+    *slot = (s_kept_t) { 0 };
+    return data;
 }

@@ -13,6 +13,7 @@
 #include "bus_error.h"
 #include "bus_router.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +60,27 @@ void
 int
     bus_outbox_deliver (bus_outbox_t *self, struct bus_session *session, uint64_t seq,
                         bool restricted, uint64_t time_us, uint8_t *data, size_t size);
+
+//  A DELIVER the recipient's window held back is kept, by seq, for the
+//  pump: a backlog near the log's tail then goes out without reading,
+//  decoding and re-encoding its records (at saturation most DELIVERs wait
+//  for the window). A ring of BUS_OUTBOX_KEEP seqs and at most
+//  BUS_OUTBOX_KEEP_BYTES in all: what falls out, or never fit, the pump
+//  rebuilds from the log as before. The frame does not depend on the
+//  connection, so it stays good across a reconnect; a declassification
+//  since is the pump's to apply (it rebuilds then).
+#define BUS_OUTBOX_KEEP         8192
+#define BUS_OUTBOX_KEEP_BYTES   ((size_t) 32 << 20)
+#define BUS_OUTBOX_KEEP_FRAME   ((size_t) 64 << 10)
+
+//  Keeps out's DELIVER (and sets out->data to NULL) if it fits.
+void
+    bus_outbox_keep (bus_outbox_t *self, bus_out_t *out);
+
+//  The kept DELIVER of seq, now the caller's to free, or NULL.
+uint8_t *
+    bus_outbox_take (bus_outbox_t *self, uint64_t seq, size_t *size, bool *restricted,
+                     uint64_t *time_us);
 
 //  The entries, in order; then clear frees their data.
 size_t

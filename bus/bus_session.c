@@ -554,7 +554,7 @@ bus_session_accept (bus_core_t *core, bus_session_t *session, const record_t *re
 }
 
 void
-bus_session_deliver (bus_core_t *core, bus_session_t *session, const bus_out_t *out)
+bus_session_deliver (bus_core_t *core, bus_session_t *session, bus_out_t *out)
 {
     uint64_t seq = out->deliver_seq;
     //  Direct delivery only while the session is in step with its mailbox;
@@ -564,6 +564,7 @@ bus_session_deliver (bus_core_t *core, bus_session_t *session, const bus_out_t *
     ||  session->inflight_bytes + out->size > BUS_INFLIGHT_BYTES) {
         if (seq > session->sent) {
             session->backlog = true;
+            bus_outbox_keep (core->outbox, out);    //  for the pump
         }
         return;
     }
@@ -586,6 +587,31 @@ bus_session_deliver (bus_core_t *core, bus_session_t *session, const bus_out_t *
     }
 }
 
+//  Seq's DELIVER built from its record in the log. A declassified message
+//  is replayed unmarked (its record is not changed: the DELIVER says what
+//  the bus vouches for now). 0, or -1 having said why.
+static int
+s_replay (bus_core_t *core, bus_session_t *session, uint64_t seq, uint8_t **data,
+          size_t *size, bool *restricted, uint64_t *time_us)
+{
+    bus_error_t err;
+    record_t *rec = NULL;
+    if (bus_store_record (core->store, seq, &rec, &err) != 0) {
+        bus_core_say (core, "BUS-MAILBOX", "agent=%s code=%s reason=\"%s\"",
+                      session->agent, bus_errname (err.code), err.text);
+        return -1;
+    }
+    *restricted = rec->has_restricted && rec->restricted;
+    if (*restricted && bus_taint_declassified (core, seq)) {
+        rec->restricted = false;
+        *restricted = false;
+    }
+    *data = bus_record_deliver (rec, size);
+    *time_us = rec->time_us;
+    bulkhead__v1__record__free_unpacked (rec, NULL);
+    return *data? 0: -1;
+}
+
 void
 bus_session_pump (bus_core_t *core, bus_session_t *session)
 {
@@ -599,24 +625,20 @@ bus_session_pump (bus_core_t *core, bus_session_t *session)
             session->backlog = false;
             break;
         }
-        record_t *rec = NULL;
-        if (rc != 0 || bus_store_record (core->store, seq, &rec, &err) != 0) {
+        if (rc != 0) {
             bus_core_say (core, "BUS-MAILBOX", "agent=%s code=%s reason=\"%s\"",
                           session->agent, bus_errname (err.code), err.text);
             break;
         }
-        //  A declassified message is replayed unmarked (its record is not
-        //  changed: the DELIVER says what the bus vouches for now).
-        bool restricted = rec->has_restricted && rec->restricted;
-        if (restricted && bus_taint_declassified (core, seq)) {
-            rec->restricted = false;
-            restricted = false;
-        }
         size_t size;
-        uint8_t *data = bus_record_deliver (rec, &size);
-        uint64_t time_us = rec->time_us;
-        bulkhead__v1__record__free_unpacked (rec, NULL);
-        if (!data) {
+        bool restricted;
+        uint64_t time_us;
+        uint8_t *data = bus_outbox_take (core->outbox, seq, &size, &restricted, &time_us);
+        if (data && restricted && bus_taint_declassified (core, seq)) {
+            free (data);                //  built marked: rebuild it from the log
+            data = NULL;
+        }
+        if (!data && s_replay (core, session, seq, &data, &size, &restricted, &time_us) != 0) {
             break;
         }
         int sent = bus_router_send (core->router, session->rid, session->rid_len, data, size);

@@ -155,7 +155,7 @@ void
 //  After the commit: sends one queued DELIVER if the session is still in
 //  step with its mailbox, else leaves it to the pump.
 void
-    bus_session_deliver (bus_core_t *core, bus_session_t *session, const bus_out_t *out);
+    bus_session_deliver (bus_core_t *core, bus_session_t *session, bus_out_t *out);
 
 //  Pushes mailbox entries past `sent` while its window has room.
 void

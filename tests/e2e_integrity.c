@@ -347,6 +347,81 @@ test_declassify_one_message (void **state)
     bus_client_destroy (&ops);
 }
 
+//  What the delivery window holds back goes out, once the recipient acks,
+//  from the DELIVERs kept in memory (bus_outbox_keep): the same bytes, in
+//  order, and a message declassified while it waited goes out unmarked.
+static void
+test_window_backlog_keeps_order_and_marks (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *web = harness_agent (h, "web-reader");
+    bus_client_t *alice = harness_agent (h, "alice");
+    bus_client_t *planner = harness_agent (h, "planner");
+    bus_client_t *ops = harness_agent (h, "ops");
+    enum { WINDOW = 1000, MORE = 6 };
+    uint64_t seqs [WINDOW + MORE];
+    uint64_t restricted_seq = 0;
+    uint64_t declassified_seq = 0;
+    for (int i = 0; i < WINDOW + MORE; i++) {
+        char id [16], payload [32];
+        snprintf (id, sizeof id, "m-%d", i);
+        snprintf (payload, sizeof payload, "payload %d", i);
+        //  Two restricted ones past the window: one declassified while it
+        //  waits, one not.
+        bool from_web = i == WINDOW + 1 || i == WINDOW + 3;
+        Bulkhead__V1__Frame *reply = harness_send (from_web? web: alice, "planner", "message",
+                                                   payload, id);
+        assert_non_null (reply);
+        assert_string_equal (harness_code (reply), "delivered");
+        seqs [i] = reply->ack->seq;
+        if (i == WINDOW + 1) {
+            declassified_seq = seqs [i];
+        }
+        if (i == WINDOW + 3) {
+            restricted_seq = seqs [i];
+        }
+        bus_client_free (&reply);
+    }
+    //  The window: WINDOW arrive, then nothing until an ack.
+    bus_error_t err;
+    uint64_t last = 0;
+    for (int i = 0; i < WINDOW; i++) {
+        Bulkhead__V1__Frame *d = harness_deliver (planner, 5000);
+        assert_non_null (d);
+        assert_int_equal (d->deliver->seq, seqs [i]);
+        last = d->deliver->seq;
+        bus_client_free (&d);
+    }
+    Bulkhead__V1__Frame *none = harness_deliver (planner, 300);
+    if (none) {
+        fail_msg ("a DELIVER (seq %llu) past a full window of %d",
+                  (unsigned long long) none->deliver->seq, WINDOW);
+    }
+    assert_string_equal (s_declassify (ops, declassified_seq, "reviewed while it waited"), "OK");
+    CHECK_PASS (bus_client_ack (planner, last, &err), err);
+    for (int i = WINDOW; i < WINDOW + MORE; i++) {
+        Bulkhead__V1__Frame *d = harness_deliver (planner, 5000);
+        assert_non_null (d);
+        assert_int_equal (d->deliver->seq, seqs [i]);
+        char payload [32];
+        int len = snprintf (payload, sizeof payload, "payload %d", i);
+        assert_int_equal (d->deliver->payload.len, len);
+        assert_memory_equal (d->deliver->payload.data, payload, len);
+        if (d->deliver->seq == declassified_seq && d->deliver->restricted) {
+            fail_msg ("seq %llu was declassified while the window held it back, "
+                      "and went out marked", (unsigned long long) declassified_seq);
+        }
+        if (d->deliver->seq == restricted_seq) {
+            assert_true (d->deliver->restricted);
+        }
+        bus_client_free (&d);
+    }
+    bus_client_destroy (&web);
+    bus_client_destroy (&alice);
+    bus_client_destroy (&planner);
+    bus_client_destroy (&ops);
+}
+
 int
 main (void)
 {
@@ -358,6 +433,8 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_untrusted_approver_refused_by_check, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_control_fields_validated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_window_backlog_keeps_order_and_marks, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_declassify_one_message, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
