@@ -94,6 +94,7 @@ struct bus_store {
     bus_error_t failure;
     size_t last_size;           //  bytes of the record appended last
     uint64_t time_max;          //  the latest time_us so far (the time index's key)
+    uint64_t time_entry;        //  the time index's last key
     uint64_t clock_back;        //  the largest step back of time_us ever seen
     bool indexed;               //  index and time cover the whole log
     bool pinned;                //  reads share one snapshot (bus_store_snapshot)
@@ -847,6 +848,8 @@ static int
 s_index_record (bus_store_t *self, const Bulkhead__V1__Record *rec, uint64_t seq,
                 bus_error_t *err);
 
+#define S_TIME_STEP     1000        //  us: the time index's resolution
+
 //  Where the indexes stand: time_max from the time index's last key,
 //  clock_back and whether they cover the whole log from meta.
 static int
@@ -882,6 +885,7 @@ s_index_load (bus_store_t *self, bus_error_t *err)
         mdb_cursor_close (cursor);
     }
     self->time_max = rc == 0 && key.mv_size == 8? s_get_be64 (key.mv_data): 0;
+    self->time_entry = self->time_max;
     s_read_end (self, txn);
     return 0;
 }
@@ -1419,6 +1423,15 @@ s_index_record (bus_store_t *self, const Bulkhead__V1__Record *rec, uint64_t seq
     if (rec->time_us > self->time_max) {
         self->time_max = rec->time_us;
     }
+    //  Sparse: an entry only where the running maximum enters a new
+    //  S_TIME_STEP, the first record there. Every record before it has a
+    //  smaller maximum, so bus_store_time_range stays a bound, at most a
+    //  step wide at each end; a dense index (older data dirs) is the same
+    //  bound, closer. Put per record, this key was a tenth of an append.
+    if (self->time_entry && self->time_max / S_TIME_STEP == self->time_entry / S_TIME_STEP) {
+        return 0;
+    }
+    self->time_entry = self->time_max;
     s_op_t op = s_op_new (self, BUS_DB_TIME, s_ix_flags (self, seq), 8, 8);
     if (op.data) {
         s_put_be64 (op.data, self->time_max);
@@ -2149,22 +2162,33 @@ bus_store_time_range (bus_store_t *self, uint64_t since_us, uint64_t until_us,
     MDB_val key = { 8, since_be }, val;
     rc = mdb_cursor_open (txn, self->dbi [BUS_DB_TIME], &cursor);
     if (rc == 0) {
-        //  lo: the first record whose key (running max) reaches since:
-        //  none before it can have a time_us >= since.
+        //  lo: the last entry whose key (running max) is at most since:
+        //  every record before it has a smaller maximum, so none can have
+        //  a time_us >= since. If that entry's step is below since's, its
+        //  records all lie below since too: then from the next entry on.
+        //  No entry at most since: from the first record.
         rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
-        if (rc == 0 && val.mv_size == 8) {
-            *lo = s_get_be64 (val.mv_data);
-            //  hi: the last record whose key is <= until + clock_back: a
-            //  record's time_us is at least its key - clock_back, so none
-            //  after it can have a time_us <= until.
-            key = (MDB_val) { 8, after_be };
-            rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
-            rc = rc == 0? mdb_cursor_get (cursor, &key, &val, MDB_PREV)
-               : rc == MDB_NOTFOUND? mdb_cursor_get (cursor, &key, &val, MDB_LAST): rc;
-            if (rc == 0 && val.mv_size == 8) {
-                *hi = s_get_be64 (val.mv_data);
-            }
+        uint64_t next = rc == 0 && val.mv_size == 8? s_get_be64 (val.mv_data): 0;
+        if (rc == 0 && s_get_be64 (key.mv_data) > since_us) {
+            rc = mdb_cursor_get (cursor, &key, &val, MDB_PREV);
         }
+        else
+        if (rc == MDB_NOTFOUND) {
+            rc = mdb_cursor_get (cursor, &key, &val, MDB_LAST);
+            next = self->last_seq + 1;
+        }
+        *lo = rc == 0 && val.mv_size == 8? s_get_be64 (val.mv_data): 1;
+        if (rc == 0 && next && s_get_be64 (key.mv_data) / S_TIME_STEP < since_us / S_TIME_STEP) {
+            *lo = next;
+        }
+        //  hi: before the first entry whose key is over until + clock_back:
+        //  a record's time_us is at least its maximum - clock_back, and from
+        //  that entry on every maximum is at least its key. No such entry:
+        //  to the last record.
+        key = (MDB_val) { 8, after_be };
+        rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
+        *hi = rc == 0 && val.mv_size == 8? s_get_be64 (val.mv_data) - 1: self->last_seq;
+        rc = rc == MDB_NOTFOUND? 0: rc;
         mdb_cursor_close (cursor);
     }
     self->reads += 2;

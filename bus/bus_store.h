@@ -21,9 +21,11 @@
               of the record queues them; the commit puts a batch's entries
               grouped by key, each key's seqs in one MDB_MULTIPLE put (a
               read of the index through the open batch puts them first).
-      time    u64 BE running maximum of time_us -> u64 BE seqs (dupsort):
-              the key never decreases along the log, so a time range is a
-              range of seqs (bus_store_time_range)
+      time    u64 BE running maximum of time_us -> u64 BE seq: the key
+              never decreases along the log, so a time range is a range of
+              seqs (bus_store_time_range). Sparse: one entry per millisecond
+              of the maximum, at the first record there (data dirs written
+              before have one per record: the same bound, closer)
 
     A log without index and time (written before them) gets them when it is
     opened for writing: the bus builds them at start, in batches, resuming
@@ -303,9 +305,10 @@ int
                         uint64_t *count, bus_error_t *err);
 
 //  Seqs [*lo, *hi] outside which no record has since_us <= time_us <=
-//  until_us (*hi < *lo: none). Exact when the clock never stepped back;
-//  otherwise widened by the largest step back seen, so a caller that checks
-//  each record's time_us still misses none.
+//  until_us (*hi < *lo: none). A bound, not exact: it may reach up to a
+//  millisecond's records past each end (the index is sparse), and hi is
+//  widened by the largest step back of the clock seen; a caller checks each
+//  record's time_us and still misses none.
 int
     bus_store_time_range (bus_store_t *self, uint64_t since_us, uint64_t until_us,
                           uint64_t *lo, uint64_t *hi, bus_error_t *err);

@@ -964,6 +964,63 @@ test_batch_blocks (void **state)
     bus_store_destroy (&store);
 }
 
+//  The time index keeps one entry per millisecond (S_TIME_STEP) of the
+//  running maximum, so a range is a bound: it holds every record with a
+//  time in [since, until], and at most a step more than a dense index
+//  (one entry per record) would give at each end. Over a reopen too, and
+//  with the clock stepping back once (which widens hi by the step back).
+static void
+test_time_range_sparse (void **state)
+{
+    bus_error_t err;
+    enum { N = 200, STEP = 1000 };
+    uint64_t times [N + 1], max [N + 1], back = 0;
+    for (int i = 1; i <= N; i++) {
+        //  300 us apart from second 10; 5 ms back at 150.
+        times [i] = 10000000 + (uint64_t) i * 300 - (i >= 150? 5000: 0);
+        max [i] = i > 1 && max [i - 1] > times [i]? max [i - 1]: times [i];
+        back = max [i] - times [i] > back? max [i] - times [i]: back;
+    }
+    bus_store_t *store = s_open (*state, 0, 0);
+    for (int i = 1; i <= N; i++) {
+        Bulkhead__V1__Record rec = BULKHEAD__V1__RECORD__INIT;
+        rec.kind = SEND;
+        rec.sender = (char *) "a";
+        rec.recipient = (char *) "b";
+        rec.time_us = times [i];
+        PASS (bus_store_append (store, &rec, &err));
+        assert_int_equal (rec.seq, (uint64_t) i);
+        if (i % 37 == 0) {
+            PASS (bus_store_commit (store, &err));
+        }
+    }
+    PASS (bus_store_commit (store, &err));
+    for (int round = 0; round < 2; round++) {
+        for (uint64_t since = 9990000; since < 10000000 + N * 300 + 2000; since += 733) {
+            for (uint64_t width = 0; width < 40000; width += 1999) {
+                uint64_t until = since + width, lo = 0, hi = 0;
+                PASS (bus_store_time_range (store, since, until, &lo, &hi, &err));
+                uint64_t floor = since / STEP * STEP;
+                uint64_t ceil = (until + back) / STEP * STEP + STEP;
+                for (uint64_t i = 1; i <= N; i++) {
+                    if (times [i] >= since && times [i] <= until) {
+                        assert_true (lo <= i && i <= hi);
+                    }
+                    if (max [i] < floor) {
+                        assert_true (i < lo);
+                    }
+                    if (max [i] >= ceil) {
+                        assert_true (i > hi);
+                    }
+                }
+            }
+        }
+        bus_store_destroy (&store);
+        store = s_open (*state, 0, 0);
+    }
+    bus_store_destroy (&store);
+}
+
 int
 main (void)
 {
@@ -977,6 +1034,7 @@ main (void)
         T (test_iterate),
         T (test_index_repeats),
         T (test_index_rebuild_over),
+        T (test_time_range_sparse),
         T (test_batch_blocks),
         T (test_map_grows),
         T (test_map_full_at_commit),
