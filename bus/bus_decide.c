@@ -87,9 +87,14 @@ bus_decide_send (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Send *s
         bool online = s_online (core, &env);
         rec.verdict = online? BULKHEAD__V1__VERDICT__VERDICT_DELIVERED
                             : BULKHEAD__V1__VERDICT__VERDICT_QUEUED;
-        snprintf (reason, sizeof reason, "%s%s%s%s", online? "delivered": "queued for offline recipient",
-                  env.grant? " under grant ": "", env.grant? env.grant->id: "",
-                  env.grant? ", approved in advance": "");
+        const char *done = online? "delivered": "queued for offline recipient";
+        if (env.grant) {
+            snprintf (reason, sizeof reason, "%s under grant %s, approved in advance",
+                      done, env.grant->id);
+        }
+        else {
+            memcpy (reason, done, strlen (done) + 1);  //  per message: no formatting
+        }
         stage = env.grant? "grant": "";
     }
     else {

@@ -86,7 +86,10 @@ bus_outbox_frame (bus_outbox_t *self, const uint8_t *rid, size_t rid_len,
     memcpy (out->rid, rid, rid_len);
     out->rid_len = rid_len;
     if (message_id) {
-        snprintf (out->message_id, sizeof out->message_id, "%s", message_id);
+        //  Bounded copy without snprintf's formatting: this is per message.
+        size_t len = strnlen (message_id, sizeof out->message_id - 1);
+        memcpy (out->message_id, message_id, len);
+        out->message_id [len] = 0;
     }
     self->count++;
     return out;
