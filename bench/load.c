@@ -12,7 +12,11 @@
     same for both systems.
 
     tput: closed loop. Each sender keeps at most --inflight sends without
-          an ACK, and stops at its share of --count or after --seconds.
+          an ACK, all senders together at most LOAD_LEAD sends ahead of
+          the deliveries, and each stops at its share of --count or after
+          --seconds. (An ACK says "stored": without the second bound a bus
+          that stores faster than its recipients read fills their
+          mailboxes, and its BACKLOG answers would be counted as errors.)
           Throughput = deliveries / (first send .. last delivery).
     lat:  open loop at --rate msgs/s over all pairs for --seconds; latency
           is send (just before post) to delivery at the recipient.
@@ -31,6 +35,7 @@
 #define LOAD_ACK_EVERY      100             //  recipients ack this often
 #define LOAD_POLL_MS        2
 #define LOAD_DRAIN_S        10              //  after the run: wait for stragglers
+#define LOAD_LEAD           4000            //  tput: sends at most this ahead of deliveries
 #define LOAD_WARM_BIT       (1ull << 63)    //  sequence flag: warm-up message
 #define LOAD_PREFIX         32              //  room before the payload in frame
 
@@ -250,13 +255,20 @@ s_closed_loop (load_t *self, uint64_t quota, bool warm, uint64_t deadline)
     while (true) {
         bool more = false;
         bool past = bench_now_ns () >= deadline;
+        uint64_t sent = 0;
+        for (int i = 0; i < run->pairs; i++) {
+            sent += self->senders [i].sent;
+        }
+        uint64_t seen = atomic_load (warm? &self->warm_seen: &self->seen);
         for (int i = 0; i < run->pairs && !past; i++) {
             agent_t *sender = &self->senders [i];
-            while (sender->sent < quota && sender->sent - sender->answered < run->inflight) {
+            while (sender->sent < quota && sender->sent - sender->answered < run->inflight
+               &&  sent - seen < LOAD_LEAD) {
                 if (s_post (self, sender, warm) != 0) {
                     run->errors++;
                     break;
                 }
+                sent++;
             }
             more |= sender->sent < quota;
         }
