@@ -49,6 +49,8 @@ typedef struct {
     uint64_t answered;              //  ACKs and refusals
     uint64_t acked;                 //  ACKs that said delivered or queued
     uint64_t unacked;               //  recipient: deliveries not yet acked
+    uint64_t next;                  //  recipient: the measured stamp due next
+    uint64_t disorder;              //  recipient: deliveries repeated or out of order
 } agent_t;
 
 typedef struct {
@@ -372,6 +374,16 @@ s_delivered (load_t *self, agent_t *recipient, const uint8_t *payload, size_t si
         atomic_fetch_add (&self->warm_seen, 1);
         return;
     }
+    //  One sender per recipient, stamps counting up from 0: one below the
+    //  next is a message repeated or out of order (a gap is a refusal,
+    //  counted at the sender).
+    if (seq < recipient->next) {
+        if (!recipient->disorder++) {
+            fprintf (stderr, "load: %s got message %llu, expected %llu\n", recipient->name,
+                     (unsigned long long) seq, (unsigned long long) recipient->next);
+        }
+    }
+    recipient->next = seq + 1;
     bench_sample (&self->run, bench_latency (payload, size));
     self->t_last = bench_now_ns ();
     uint64_t seen = atomic_fetch_add (&self->seen, 1) + 1;
@@ -519,6 +531,9 @@ main (int argc, char **argv)
         run->delivered = atomic_load (&self->seen);
         run->driver_cpu = bench_self_cpu () - self->self_cpu_start;
         run->errors += self->ack_errors;
+        for (int i = 0; i < run->pairs; i++) {
+            run->errors += self->recipients [i].disorder;
+        }
         run->elapsed = self->t_last > self->t_start? (double) (self->t_last - self->t_start) / 1e9: 0;
         if (run->server_pid) {
             run->server_cpu = bench_proc_cpu (run->server_pid) - self->cpu_start;
