@@ -388,11 +388,7 @@ bus_metrics_render (bus_metrics_t *self, bus_core_t *core)
     s_head (self, "bulkhead_log_bytes", "gauge", "Bytes the log's LMDB file takes on disk.");
     s_put (self, "bulkhead_log_bytes %lld\n",
            stat (path, &st) == 0? (long long) st.st_blocks * 512: 0LL);
-    size_t online = 0;
-    for (bus_session_t *session = bus_session_first (core); session;
-         session = bus_session_next (core)) {
-        online += session->online;
-    }
+    size_t online = bus_sessions_online (core);
     s_head (self, "bulkhead_sessions_online", "gauge", "Agents connected now.");
     s_put (self, "bulkhead_sessions_online %zu\n", online);
 

@@ -376,12 +376,7 @@ s_snapshot (bus_core_t *core, Bulkhead__V1__ControlReply *reply, char *reason, s
     }
     const med_quarantine_t *list;
     size_t quarantined = med_monitor_quarantines (core->monitor, &list);
-    size_t online = 0, sessions = 0;
-    for (bus_session_t *session = bus_session_first (core); session;
-         session = bus_session_next (core)) {
-        sessions++;
-        online += session->online;
-    }
+    size_t online = bus_sessions_online (core), sessions = bus_sessions_count (core);
     size_t n = 0;
     snprintf (lines [n++], sizeof lines [0], "bus seq=%llu holds=%u alerts_open=%zu "
               "quarantined=%zu online=%zu agents=%zu policy=%.16s",

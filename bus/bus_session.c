@@ -16,6 +16,14 @@ struct bus_sessions {
     zhashx_t *table;                    //  agent name -> bus_session_t
     bus_session_t **by_fd;              //  fd of every live connection -> its session
     size_t by_fd_size;
+    //  Every session that is online with a backlog is in `due` (perhaps
+    //  others too, dropped at the next pump): the pump after each commit
+    //  visits those, not the thousands of idle sessions of a fleet.
+    bus_session_t **due;
+    size_t due_count;
+    size_t due_cap;
+    bool due_lost;                      //  an append failed: the next pump visits all
+    size_t online;                      //  sessions online now
 };
 
 static void
@@ -147,6 +155,7 @@ bus_sessions_destroy (bus_sessions_t **self_p)
     }
     zhashx_destroy (&(*self_p)->table);
     free ((*self_p)->by_fd);
+    free ((*self_p)->due);
     free (*self_p);
     *self_p = NULL;
 }
@@ -197,22 +206,46 @@ bus_session_get (bus_core_t *core, const char *agent)
     return session;
 }
 
+//  The session has entries past `sent` to push: the pump looks at it after
+//  the commit (once it is online).
+static void
+s_due (bus_core_t *core, bus_session_t *session)
+{
+    bus_sessions_t *self = core->sessions;
+    session->backlog = true;
+    if (session->due) {
+        return;
+    }
+    if (self->due_count == self->due_cap) {
+        size_t cap = self->due_cap? self->due_cap * 2: 64;
+        bus_session_t **due = realloc (self->due, cap * sizeof *due);
+        if (!due) {
+            self->due_lost = true;
+            return;
+        }
+        self->due = due;
+        self->due_cap = cap;
+    }
+    self->due [self->due_count++] = session;
+    session->due = true;
+}
+
 //  No connection to deliver to: what is not acknowledged stays queued.
 static void
 s_unbind (bus_core_t *core, bus_session_t *session)
 {
-    (void) core;
+    core->sessions->online -= session->online;
     session->fd = -1;
     session->rid_len = 0;
     session->online = false;
-    session->backlog = true;
+    session->backlog = true;            //  pushed from the cursor at its next bind
 }
 
 //  Makes peer's connection the one session delivers to.
 static void
 s_bind (bus_core_t *core, bus_session_t *session, const bus_peer_t *peer)
 {
-    (void) core;
+    core->sessions->online += !session->online;
     session->fd = peer->fd;
     memcpy (session->rid, peer->rid, peer->rid_len);
     session->rid_len = peer->rid_len;
@@ -220,8 +253,8 @@ s_bind (bus_core_t *core, bus_session_t *session, const bus_peer_t *peer)
     session->sent = session->acked;
     session->inflight = 0;
     session->inflight_bytes = 0;
-    session->backlog = true;
     session->online = true;
+    s_due (core, session);
 }
 
 //  The session owning the live connection on fd, or NULL.
@@ -549,7 +582,7 @@ bus_session_accept (bus_core_t *core, bus_session_t *session, const record_t *re
     if (!session->online || !(data = bus_record_deliver (rec, &size))
     ||  bus_outbox_deliver (core->outbox, session, rec->seq,
                             rec->has_restricted && rec->restricted, rec->time_us, data, size) != 0) {
-        session->backlog = true;
+        s_due (core, session);
     }
 }
 
@@ -563,7 +596,7 @@ bus_session_deliver (bus_core_t *core, bus_session_t *session, bus_out_t *out)
     ||  session->inflight >= core->options.window
     ||  session->inflight_bytes + out->size > BUS_INFLIGHT_BYTES) {
         if (seq > session->sent) {
-            session->backlog = true;
+            s_due (core, session);
             bus_outbox_keep (core->outbox, out);    //  for the pump
         }
         return;
@@ -583,7 +616,7 @@ bus_session_deliver (bus_core_t *core, bus_session_t *session, bus_out_t *out)
         s_gone (core, session);
     }
     else {
-        session->backlog = true;
+        s_due (core, session);
     }
 }
 
@@ -658,4 +691,47 @@ bus_session_pump (bus_core_t *core, bus_session_t *session)
             bus_taint_mark (core, session, seq, time_us);   //  replayed restricted content
         }
     }
+}
+
+void
+bus_sessions_pump (bus_core_t *core)
+{
+    bus_sessions_t *self = core->sessions;
+    if (self->due_lost) {
+        self->due_lost = false;
+        for (bus_session_t *session = zhashx_first (self->table); session;
+             session = zhashx_next (self->table)) {
+            if (session->online && session->backlog) {
+                s_due (core, session);
+            }
+        }
+    }
+    //  Kept in place: what stays due moves down; what a pump makes due
+    //  (appended meanwhile) is visited in this pass too.
+    size_t kept = 0;
+    for (size_t i = 0; i < self->due_count; i++) {
+        bus_session_t *session = self->due [i];
+        if (session->online && session->backlog) {
+            bus_session_pump (core, session);
+        }
+        if (session->online && session->backlog) {
+            self->due [kept++] = session;
+        }
+        else {
+            session->due = false;
+        }
+    }
+    self->due_count = kept;
+}
+
+size_t
+bus_sessions_online (bus_core_t *core)
+{
+    return core->sessions->online;
+}
+
+size_t
+bus_sessions_count (bus_core_t *core)
+{
+    return zhashx_size (core->sessions->table);
 }

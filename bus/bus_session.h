@@ -58,6 +58,7 @@ typedef struct bus_session {
     bool hello;                     //  said HELLO at least once
     bool online;                    //  we believe its connection is up
     bool backlog;                   //  mailbox has entries past `sent` to push
+    bool due;                       //  in the pump's list (bus_sessions_pump)
     uint64_t acked;                 //  its delivery cursor
     uint64_t sent;                  //  highest seq pushed on this connection
     uint64_t pushed;                //  highest seq pushed on any connection
@@ -96,6 +97,18 @@ uint32_t
 //  The session of agent if one was made, else NULL.
 bus_session_t *
     bus_session_find (bus_core_t *core, const char *agent);
+
+//  Pumps every session that is online with a backlog (bus_session_pump),
+//  after a commit. Only those are visited: a fleet's idle sessions cost
+//  nothing per commit.
+void
+    bus_sessions_pump (bus_core_t *core);
+
+//  Sessions online now, and sessions made.
+size_t
+    bus_sessions_online (bus_core_t *core);
+size_t
+    bus_sessions_count (bus_core_t *core);
 
 //  Iteration over every session made.
 bus_session_t *
