@@ -2185,6 +2185,19 @@ bus_policy_agent_by_live_key (const bus_policy_t *self, const char *key_z85, uin
     return found->agent;
 }
 
+uint64_t
+bus_policy_next_expiry (const bus_policy_t *self, uint64_t after_us)
+{
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; self && i < self->agent_count; i++) {
+        uint64_t when = self->agents [i].expires_us;
+        if (when > after_us && when < next) {
+            next = when;
+        }
+    }
+    return next;
+}
+
 const bus_edge_t *
 bus_policy_edge (const bus_policy_t *self,
                  const bus_agent_t *from, const bus_agent_t *to)

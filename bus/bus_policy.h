@@ -282,6 +282,12 @@ const bus_agent_t *
     bus_policy_agent_by_live_key (const bus_policy_t *self, const char *key_z85,
                                   uint64_t now_us, const char **fp);
 
+//  The first moment after after_us at which an agent's key expires
+//  (bus_policy_agent_by_live_key stops taking it), UINT64_MAX if none does.
+//  Nothing else of a loaded policy changes with time.
+uint64_t
+    bus_policy_next_expiry (const bus_policy_t *self, uint64_t after_us);
+
 //  The scope a message of class_index meets on edge: per list, the class's
 //  block where it gives one, else the edge's own; `outside` likewise, deny
 //  when neither says. Points into the edge; nothing to free.

@@ -55,6 +55,7 @@ struct bus_server {
     char next_endpoint [256];           //  where it listens ("" otherwise)
     uint64_t next_timer_us;             //  when to look for expired holds and grants
     uint64_t next_refusals_us;          //  when to write the refusals counted
+    uint64_t next_expiry_us;            //  when the next agent key expires
     bus_wire_t *wire;                   //  decodes agents' frames
     bus_anchor_t anchor;                //  signed checkpoints of the log
 };
@@ -77,12 +78,7 @@ s_flush (bus_server_t *self)
         }
     }
     bus_outbox_clear (core->outbox);
-    for (bus_session_t *session = bus_session_first (core); session;
-         session = bus_session_next (core)) {
-        if (session->backlog && session->online) {
-            bus_session_pump (core, session);
-        }
-    }
+    bus_sessions_pump (core);
 }
 
 //  The commit failed: nothing of this batch may be acknowledged. Tell each
@@ -183,6 +179,7 @@ s_policy_load (bus_server_t *self, bus_error_t *err)
     //  A key changed or removed gets nothing more pushed, from now; its
     //  frames are refused from its next one.
     bus_sessions_rekey (core);
+    self->next_expiry_us = bus_policy_next_expiry (policy, bus_now_us ());
     if (core->router) {
         bus_router_limit (core->router, policy->max_frame, err);
     }
@@ -456,7 +453,12 @@ s_timers (bus_server_t *self)
         self->next_refusals_us = now + 1000000;
         bus_refusals_flush (core, now);
         //  A key that expired since is cut off as a removed one would be.
-        bus_sessions_rekey (core);
+        //  Only then are the sessions walked: a fleet's ten thousand every
+        //  second held a live pair's messages up for milliseconds.
+        if (now >= self->next_expiry_us) {
+            bus_sessions_rekey (core);
+            self->next_expiry_us = bus_policy_next_expiry (core->policy, now);
+        }
         if (core->metrics) {
             bus_metrics_render (core->metrics, core);
         }
