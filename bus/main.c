@@ -1,4 +1,5 @@
 /*  main.c: `bulkhead COMMAND ...`, a table of subcommands. */
+#include "bus_secmem.h"
 #include "cmd.h"
 
 #include <errno.h>
@@ -153,6 +154,9 @@ main (int argc, char **argv)
         s_usage (argc < 2? stderr: stdout);
         return argc < 2? 2: 0;
     }
+    //  libzmq's CURVE handshakes take their buffers from bus_secmem (not
+    //  one guarded mapping each): set up before any thread starts.
+    bus_secmem_init ();
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands [0]; i++) {
         if (strcmp (argv [1], s_commands [i].name) == 0) {
             return s_commands [i].run (argc - 1, argv + 1);

@@ -422,4 +422,13 @@ BUS_PID=""
 #   serve refuses a bad policy and says where.
 run serve --policy "$DIR/bad-edge.cfg" --data "$DIR/data2" --endpoint "ipc://$DIR/bus2.sock"
 expect "serve with an invalid policy: exit 1, FILE:LINE:" 1 *"$DIR/bad-edge.cfg:11: "* "$err"
+
+#   libzmq's handshake buffers come from bus_secmem only if the binary
+#   exports its two functions (tests/test_secmem.c checks what they do).
+exported=$(nm -D --defined-only "$BIN" 2>&1 | awk '$3 == "sodium_allocarray" || $3 == "sodium_free" { print $3 }' | sort | tr '\n' ' ')
+if [ "$exported" = "sodium_allocarray sodium_free " ]; then
+    pass "the binary exports sodium_allocarray and sodium_free (libzmq's CURVE buffers: bus_secmem)"
+else
+    fail "the binary exports sodium_allocarray and sodium_free (libzmq's CURVE buffers: bus_secmem)" "nm -D: '$exported'"
+fi
 finish
