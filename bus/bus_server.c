@@ -56,6 +56,7 @@ struct bus_server {
     uint64_t next_timer_us;             //  when to look for expired holds and grants
     uint64_t next_refusals_us;          //  when to write the refusals counted
     uint64_t next_expiry_us;            //  when the next agent key expires
+    uint64_t last_timers_us;            //  the clock at the last s_timers
     bus_wire_t *wire;                   //  decodes agents' frames
     bus_anchor_t anchor;                //  signed checkpoints of the log
 };
@@ -177,9 +178,11 @@ s_policy_load (bus_server_t *self, bus_error_t *err)
     core->chain = chain;
     bus_monitor_configure (core);       //  baselines and alerts stay
     //  A key changed or removed gets nothing more pushed, from now; its
-    //  frames are refused from its next one.
+    //  frames are refused from its next one. The clock is read before the
+    //  walk: a key that expires during it is walked again at the next tick.
+    uint64_t now = bus_now_us ();
     bus_sessions_rekey (core);
-    self->next_expiry_us = bus_policy_next_expiry (policy, bus_now_us ());
+    self->next_expiry_us = bus_policy_next_expiry (policy, now);
     if (core->router) {
         bus_router_limit (core->router, policy->max_frame, err);
     }
@@ -445,6 +448,15 @@ s_timers (bus_server_t *self)
 {
     bus_core_t *core = &self->core;
     uint64_t now = bus_now_us ();
+    //  Every schedule here is on the wall clock (expiries are dates). If it
+    //  stepped back, they start again from now: else holds, grants and
+    //  expired keys would wait out the step, and a key that expired before
+    //  the step (and so passes again until the clock is back) would never
+    //  be walked again when it expires a second time.
+    if (now < self->last_timers_us) {
+        self->next_timer_us = self->next_refusals_us = self->next_expiry_us = 0;
+    }
+    self->last_timers_us = now;
     if (now < self->next_timer_us || core->failed) {
         return;
     }
