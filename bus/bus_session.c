@@ -698,11 +698,17 @@ bus_sessions_pump (bus_core_t *core)
 {
     bus_sessions_t *self = core->sessions;
     if (self->due_lost) {
+        //  An append failed: find every session that is due, and pump the
+        //  ones the list still has no room for (s_due says so again, so the
+        //  next pump looks again).
         self->due_lost = false;
         for (bus_session_t *session = zhashx_first (self->table); session;
              session = zhashx_next (self->table)) {
-            if (session->online && session->backlog) {
+            if (session->online && session->backlog && !session->due) {
                 s_due (core, session);
+                if (!session->due) {
+                    bus_session_pump (core, session);
+                }
             }
         }
     }
