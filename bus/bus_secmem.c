@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #define S_REGION    ((size_t) 64 << 20)         //  262,144 slots of 256 bytes
 #define S_GROW      ((size_t) 64 << 10)
@@ -21,6 +22,7 @@ static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t *s_base;                 //  the region, NULL if it could not be reserved
 static size_t s_usable;                 //  bytes of it made readable and writable
 static size_t s_next;                   //  bytes of it handed out at least once
+static size_t s_lock_left;              //  bytes it may still lock (half of RLIMIT_MEMLOCK)
 static void *s_free;                    //  freed slots, linked through their first bytes
 static uint64_t s_used [S_SLOTS / 64];  //  a bit per slot allocated now
 static bus_secmem_stats_t s_stats;
@@ -47,6 +49,12 @@ s_init (void)
 #ifdef MADV_DONTDUMP
     (void) madvise (region, S_REGION, MADV_DONTDUMP);
 #endif
+    //  What the region locks stays locked (it never shrinks): at most half
+    //  of the process's allowance, so libsodium's own guarded allocations
+    //  (the larger buffers) can still lock theirs.
+    struct rlimit limit;
+    s_lock_left = getrlimit (RLIMIT_MEMLOCK, &limit) != 0? 0
+                : limit.rlim_cur == RLIM_INFINITY? S_REGION: (size_t) limit.rlim_cur / 2;
     s_base = region;
 }
 
@@ -88,7 +96,9 @@ s_take (void)
             ||  mprotect (s_base + s_usable, S_GROW, PROT_READ | PROT_WRITE) != 0) {
                 return NULL;
             }
-            (void) mlock (s_base + s_usable, S_GROW);     //  best effort, as libsodium's
+            if (s_lock_left >= S_GROW && mlock (s_base + s_usable, S_GROW) == 0) {
+                s_lock_left -= S_GROW;  //  best effort, as libsodium's
+            }
             s_usable += S_GROW;
         }
         slot = s_base + s_next;

@@ -12,9 +12,9 @@
     The bulkhead executable defines those two functions itself (the
     executable's symbols come before any library's, so libzmq's calls land
     here) and serves buffers of up to BUS_SECMEM_SLOT bytes from one region
-    reserved at first use: grown 64 KiB at a time, locked into memory where
-    RLIMIT_MEMLOCK allows (as libsodium's, best effort), left out of core
-    dumps, every slot zeroed when freed and reused, a slot freed twice an
+    reserved at first use: grown 64 KiB at a time, locked into memory
+    within half of RLIMIT_MEMLOCK (the rest stays for libsodium's own; best
+    effort, as libsodium's), left out of core dumps, every slot zeroed when freed and reused, a slot freed twice an
     abort. Anything larger (a peer's outsized metadata) and anything past
     the region's 64 MiB goes to libsodium's own functions, as does the free
     of anything not from the region.
