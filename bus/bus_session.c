@@ -207,13 +207,13 @@ bus_session_get (bus_core_t *core, const char *agent)
 }
 
 //  The session has entries past `sent` to push: the pump looks at it after
-//  the commit (once it is online).
+//  the commit. An offline one joins the list when s_bind brings it online.
 static void
 s_due (bus_core_t *core, bus_session_t *session)
 {
     bus_sessions_t *self = core->sessions;
     session->backlog = true;
-    if (session->due) {
+    if (session->due || !session->online) {
         return;
     }
     if (self->due_count == self->due_cap) {
@@ -712,8 +712,8 @@ bus_sessions_pump (bus_core_t *core)
             }
         }
     }
-    //  Kept in place: what stays due moves down; what a pump makes due
-    //  (appended meanwhile) is visited in this pass too.
+    //  Compacted in place: a session still due after its pump (window
+    //  full, queue full) stays for the next commit; the others leave.
     size_t kept = 0;
     for (size_t i = 0; i < self->due_count; i++) {
         bus_session_t *session = self->due [i];
