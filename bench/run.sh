@@ -30,6 +30,11 @@
 #     BENCH_QUICK=1         one round, 256 B only (a smoke test, not for quoting)
 #     BENCH_COUNT=N         messages per throughput run (4 KiB: half)
 #     BENCH_LAT_SECONDS=S   seconds per latency run
+#     BENCH_SIZES="256 4096" BENCH_PAIRS="1 4" BENCH_RATES="1000 10000"
+#     BENCH_MODES="tput lat"  one workload alone, e.g. BENCH_MODES=lat
+#                           BENCH_RATES=1000 BENCH_SIZES=256
+#     BENCH_BUS=PATH        another bulkhead binary (this tree's by default),
+#                           to set two builds side by side
 #     BENCH_FLEET="2000"    the fleet workload's sizes, agents (default 2000;
 #                           BENCH_FULL=1: 10000; BENCH_QUICK=1: 500); "none"
 #                           skips it
@@ -49,7 +54,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/release}
 BIN=$BUILD/bench
-BUS=$BUILD/bulkhead
+BUS=${BENCH_BUS:-$BUILD/bulkhead}
 FULL=${BENCH_FULL:-0}
 ROUNDS=${BENCH_ROUNDS:-3}
 SYSTEMS=${BENCH_SYSTEMS:-baseline bulkhead nats redis}
@@ -65,6 +70,10 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
     ROUNDS=1; SIZES=256
 fi
 COUNT=${BENCH_COUNT:-$COUNT}
+SIZES=${BENCH_SIZES:-$SIZES}
+PAIRS=${BENCH_PAIRS:-$PAIRS}
+RATES=${BENCH_RATES-$RATES}
+MODES=${BENCH_MODES:-tput lat}
 LAT_S=${BENCH_LAT_SECONDS:-$LAT_S}
 if [ "$FULL" = 1 ]; then
     FLEET_SIZES=${BENCH_FLEET:-10000}; FLEET_PAIR_S=20
@@ -363,11 +372,13 @@ fi
 case " $SYSTEMS " in *" bulkhead "*) setup_bus ;; esac
 
 started=$(date +%s)
-for size in $SIZES; do
+case " $MODES " in *" tput "*) ;; *) SIZES_TPUT="" ;; esac
+for size in ${SIZES_TPUT-$SIZES}; do
     for pairs in $PAIRS; do
         run_workload tput "$size" "$pairs"
     done
 done
+case " $MODES " in *" lat "*) ;; *) RATES="" ;; esac
 for rate in $RATES; do
     for size in $SIZES; do
         for pairs in $PAIRS; do

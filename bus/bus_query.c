@@ -183,7 +183,7 @@ bus_query_run (bus_store_t *store, const bus_query_t *q, bus_query_fn *fn, void 
     assert (store && q && fn);
     bus_query_plan_t scratch, *plan = plan_out? plan_out: &scratch;
     memset (plan, 0, sizeof *plan);
-    uint64_t reads = bus_store_reads (store);
+    uint64_t reads = bus_store_reads (store), past = bus_store_reads_past (store);
     if (bus_store_snapshot (store, true, err)) {
         return -1;
     }
@@ -224,6 +224,7 @@ bus_query_run (bus_store_t *store, const bus_query_t *q, bus_query_fn *fn, void 
     }
     bus_store_snapshot (store, false, NULL);
     plan->reads = bus_store_reads (store) - reads;
+    plan->past = bus_store_reads_past (store) - past;
     return rc;
 }
 
@@ -324,7 +325,7 @@ bus_query_thread (bus_store_t *store, uint64_t seq, const bus_query_t *q, bus_qu
                          "does not have yet: start the bus on it once (it builds the "
                          "indexes at start)");
     }
-    uint64_t reads = bus_store_reads (store);
+    uint64_t reads = bus_store_reads (store), past = bus_store_reads_past (store);
     s_set_t set = {
         calloc (S_SET_SLOTS, sizeof (uint64_t)),
         calloc (BUS_QUERY_THREAD_MAX, sizeof (uint64_t)), 0
@@ -365,5 +366,6 @@ bus_query_thread (bus_store_t *store, uint64_t seq, const bus_query_t *q, bus_qu
     free (set.slots);
     free (set.order);
     plan->reads = bus_store_reads (store) - reads;
+    plan->past = bus_store_reads_past (store) - past;
     return rc;
 }

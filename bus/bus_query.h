@@ -52,6 +52,8 @@ typedef struct {
     uint64_t lo, hi;            //  the seq range looked at
     uint64_t matched;
     uint64_t reads;             //  index entries and records read
+    uint64_t past;              //  of them, records past the index's watermark
+                                //  (still in the trail, bus_store.h), decoded
 } bus_query_plan_t;
 
 //  Called for each answer in seq order with the decoded record and its

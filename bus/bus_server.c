@@ -475,6 +475,15 @@ s_timers (bus_server_t *self)
             bus_metrics_render (core->metrics, core);
         }
     }
+    //  A bus gone quiet puts what its last commits left in the trail, so
+    //  that `log` beside it reads the index alone (s_commit commits it).
+    if (bus_store_trail_due (core->store)) {
+        bus_error_t err;
+        if (bus_store_trail_flush (core->store, &err) != 0) {
+            bus_core_fail (core, &err);
+            return;
+        }
+    }
     bus_approval_expire (core, now);
     bus_grants_expire (core, now);
     bus_approval_resume_all (core, true);

@@ -96,9 +96,19 @@ struct bus_store {
     uint64_t time_max;          //  the latest time_us so far (the time index's key)
     uint64_t time_entry;        //  the time index's last key
     uint64_t clock_back;        //  the largest step back of time_us ever seen
-    bool indexed;               //  index and time cover the whole log
+    bool indexed;               //  index and time were built (s_index_build)
+    bool ix_stamped;            //  meta "ix_to" exists
+    uint64_t ix_next;           //  the watermark: records below it are indexed
+    uint64_t ix_moving;         //  the watermark the open batch moves it to, or 0
+    uint8_t *trail;             //  index entries waiting for a commit (s_trail_add)
+    size_t trail_len;
+    size_t trail_size;
+    size_t trail_records;
+    uint64_t trail_since;       //  CLOCK_MONOTONIC us when the first came
+    uint64_t trail_us;          //  how long they may wait
     bool pinned;                //  reads share one snapshot (bus_store_snapshot)
     uint64_t reads;             //  index entries and records read
+    uint64_t reads_past;        //  of them, records past the watermark
     uint8_t *enc;               //  a record encodes here first (bus_pb.h)
     size_t enc_size;
 };
@@ -212,6 +222,8 @@ s_fail (bus_store_t *self, bus_error_t *err, bus_code_t code,
     va_end (args);
     self->failed = true;
     s_batch_end (self);
+    self->trail_len = self->trail_records = 0;     //  the next open rebuilds it
+    self->ix_moving = 0;
     self->last_seq = self->durable_seq;
     memcpy (self->last_hash, self->durable_hash, S_HASH_LEN);
     self->tree = self->durable_tree;
@@ -873,6 +885,17 @@ s_index_load (bus_store_t *self, bus_error_t *err)
     }
     self->indexed = rc == 0 && len == 1 && *(char *) val == '1';
     free (val);
+    //  The watermark: "ix_to" once the trail wrote it; a log indexed by a
+    //  bus from before the trail (every commit indexed) is covered to its
+    //  end; a build cut short resumes at its "index_next".
+    uint64_t next = 0;
+    rc = s_lookup_seq (self, BUS_DB_META, self->indexed? "ix_to": "index_next",
+                       self->indexed? 5: 10, &next, err);
+    if (rc < 0) {
+        return -1;
+    }
+    self->ix_stamped = self->indexed && rc == 0;
+    self->ix_next = rc == 0? next: self->indexed? self->last_seq + 1: 1;
     MDB_txn *txn = NULL;
     if (s_read_begin (self, false, &txn, err)) {
         return -1;
@@ -900,14 +923,8 @@ s_index_load (bus_store_t *self, bus_error_t *err)
 static int
 s_index_build (bus_store_t *self, bus_error_t *err)
 {
-    uint64_t next = 1;
-    int rc = s_lookup_seq (self, BUS_DB_META, "index_next", 10, &next, err);
-    if (rc < 0) {
-        return -1;
-    }
-    if (rc == 1) {
-        next = 1;
-    }
+    uint64_t next = self->ix_next? self->ix_next: 1;
+    int rc = 0;
     while (next <= self->last_seq) {
         for (size_t n = 0; n < S_INDEX_BATCH && next <= self->last_seq; n++, next++) {
             void *raw = NULL;
@@ -935,15 +952,24 @@ s_index_build (bus_store_t *self, bus_error_t *err)
         uint8_t val [8];
         s_put_be64 (val, next);
         if (bus_store_put (self, BUS_DB_META, "index_next", 10, val, 8, err)
+        ||  bus_store_put (self, BUS_DB_META, "ix_to", 5, val, 8, err)
+        ||  bus_store_commit (self, err)) {
+            return -1;
+        }
+        self->ix_next = next;
+        self->ix_stamped = true;
+    }
+    if (!self->indexed || !self->ix_stamped) {
+        uint8_t val [8];
+        s_put_be64 (val, next);
+        if (bus_store_put (self, BUS_DB_META, "index", 5, "1", 1, err)
+        ||  bus_store_put (self, BUS_DB_META, "ix_to", 5, val, 8, err)
         ||  bus_store_commit (self, err)) {
             return -1;
         }
     }
-    if (bus_store_put (self, BUS_DB_META, "index", 5, "1", 1, err)
-    ||  bus_store_commit (self, err)) {
-        return -1;
-    }
-    self->indexed = true;
+    self->indexed = self->ix_stamped = true;
+    self->ix_next = next;
     return 0;
 }
 
@@ -1105,6 +1131,7 @@ bus_store_open (bus_store_t **out, const char *dir,
         return bus_fail (err, BUS_ENOMEM, "log %s: out of memory", dir);
     }
     self->read_only = opts.read_only;
+    self->trail_us = opts.trail_us? opts.trail_us: BUS_STORE_TRAIL_US;
     self->map_max = map_max;
 
     int rc = mdb_env_create (&self->env);
@@ -1141,7 +1168,9 @@ bus_store_open (bus_store_t **out, const char *dir,
 
     if (s_open_dbs (self, err) || s_find_last (self, err) || s_format (self, opts.upgrade, err)
     ||  s_index_load (self, err)
-    ||  (!self->read_only && !self->indexed && s_index_build (self, err))) {
+    ||  (!self->read_only && (!self->indexed || !self->ix_stamped
+                              || self->ix_next <= self->last_seq)
+         && s_index_build (self, err))) {
         bus_store_destroy (&self);
         return -1;
     }
@@ -1155,6 +1184,13 @@ bus_store_destroy (bus_store_t **self_p)
     assert (self_p);
     bus_store_t *self = *self_p;
     if (self) {
+        //  A clean stop leaves no trail (a batch still open is the
+        //  caller's to commit or drop, so only with none).
+        bus_error_t err;
+        if (self->trail_len && !self->txn && !self->failed
+        &&  bus_store_trail_flush (self, &err) == 0) {
+            bus_store_commit (self, &err);
+        }
         s_batch_end (self);
         s_blocks_free (self);
         if (self->rtxn) {
@@ -1164,6 +1200,7 @@ bus_store_destroy (bus_store_t **self_p)
             mdb_env_close (self->env);
         }
         free (self->enc);
+        free (self->trail);
         free (self->dir);
         free (self);
         *self_p = NULL;
@@ -1326,24 +1363,22 @@ s_ix_key (bus_store_t *self, uint8_t *out, char tag, const void *value, size_t l
     return len + 1;
 }
 
-//  A new record (seq above last_seq, which bus_store_append moves on only
-//  after indexing it) is above every seq the indexes hold, so each of its
-//  entries goes at the end of its key's list: APPENDDUP skips the search
-//  for its place there. The index build at open (seq <= last_seq, and it
-//  may meet a record twice) puts plainly.
-static unsigned
-s_ix_flags (const bus_store_t *self, uint64_t seq)
-{
-    return seq > self->last_seq? MDB_APPENDDUP: 0;
-}
+//  An entry of an appended record (seq above last_seq, which
+//  bus_store_append moves on only after indexing it) waits in the trail,
+//  and is above every seq the index holds when it is put: APPENDDUP skips
+//  the search for its place at the end of its key's list. The build at
+//  open (seq <= last_seq, and it may meet a record twice) puts plainly.
+static int s_trail_add (bus_store_t *self, bus_db_t db, const uint8_t *key, size_t key_len,
+                        uint64_t seq, bus_error_t *err);
 
 static int
-s_ix_put (bus_store_t *self, char tag, const void *value, size_t len, uint64_t seq,
-          bus_error_t *err)
+s_ix_emit (bus_store_t *self, bus_db_t db, const uint8_t *key, size_t key_len, uint64_t seq,
+           bus_error_t *err)
 {
-    uint8_t key [S_KEY_BUF];
-    size_t key_len = s_ix_key (self, key, tag, value, len);
-    s_op_t op = s_op_new (self, BUS_DB_INDEX, s_ix_flags (self, seq), key_len, 8);
+    if (seq > self->last_seq) {
+        return s_trail_add (self, db, key, key_len, seq, err);
+    }
+    s_op_t op = s_op_new (self, db, 0, key_len, 8);
     if (op.data) {
         memcpy (op.data, key, key_len);
         s_put_be64 (op.data + key_len, seq);
@@ -1351,10 +1386,20 @@ s_ix_put (bus_store_t *self, char tag, const void *value, size_t len, uint64_t s
     return s_defer (self, op, err);
 }
 
+//  Where a record's index entries go: written (s_ix_put), or compared
+//  with the one a reader looks for past the watermark (s_ix_match).
+//  Nonzero stops the walk of the record's entries and is returned.
+typedef int (s_ix_sink_fn) (bus_store_t *self, void *arg, char tag, const void *value,
+                            size_t len, uint64_t seq, bus_error_t *err);
+
 static int
-s_ix_name (bus_store_t *self, char tag, const char *name, uint64_t seq, bus_error_t *err)
+s_ix_put (bus_store_t *self, void *arg, char tag, const void *value, size_t len,
+          uint64_t seq, bus_error_t *err)
 {
-    return s_set (name)? s_ix_put (self, tag, name, strlen (name), seq, err): 0;
+    (void) arg;
+    uint8_t key [S_KEY_BUF];
+    size_t key_len = s_ix_key (self, key, tag, value, len);
+    return s_ix_emit (self, BUS_DB_INDEX, key, key_len, seq, err);
 }
 
 static bool
@@ -1363,11 +1408,51 @@ s_same (const char *a, const char *b)
     return a && b && strcmp (a, b) == 0;
 }
 
+//  The index entries of one record, each to sink.
+static int
+s_ix_entries (bus_store_t *self, const Bulkhead__V1__Record *rec, uint64_t seq,
+              s_ix_sink_fn *sink, void *arg, bus_error_t *err)
+{
+    const char *names [] = {
+        rec->sender,
+        s_same (rec->recipient, rec->sender)? NULL: rec->recipient,
+        s_same (rec->actor, rec->sender) || s_same (rec->actor, rec->recipient)? NULL: rec->actor
+    };
+    const struct { char tag; const char *value; } words [] = {
+        { BUS_IX_CLASS, rec->intent_class }, { BUS_IX_CODE, rec->code },
+        { BUS_IX_ID, rec->message_id }
+    };
+    uint8_t kind = (uint8_t) rec->kind;
+    int rc = sink (self, arg, BUS_IX_KIND, &kind, 1, seq, err);
+    for (size_t i = 0; rc == 0 && i < sizeof names / sizeof names [0]; i++) {
+        rc = s_set (names [i])? sink (self, arg, BUS_IX_AGENT, names [i], strlen (names [i]),
+                                      seq, err): 0;
+    }
+    for (size_t i = 0; rc == 0 && i < sizeof words / sizeof words [0]; i++) {
+        rc = s_set (words [i].value)? sink (self, arg, words [i].tag, words [i].value,
+                                            strlen (words [i].value), seq, err): 0;
+    }
+    if (rc == 0 && rec->has_verdict && rec->verdict <= 255) {
+        uint8_t verdict = (uint8_t) rec->verdict;
+        rc = sink (self, arg, BUS_IX_VERDICT, &verdict, 1, seq, err);
+    }
+    if (rc == 0 && rec->has_restricted && rec->restricted) {
+        rc = sink (self, arg, BUS_IX_RESTRICTED, NULL, 0, seq, err);
+    }
+    for (size_t i = 0; rc == 0 && i < rec->n_causes; i++) {
+        uint8_t cause [8];
+        s_put_be64 (cause, rec->causes [i]);
+        rc = sink (self, arg, BUS_IX_EFFECT, cause, 8, seq, err);
+    }
+    return rc;
+}
+
 //  The index entries of one record, and its time entry. The time index is
 //  keyed by the running maximum of time_us, not time_us itself: that key
 //  never decreases along the log, so a time range maps to one range of
-//  seqs even if the clock stepped back; clock_back (kept in meta) is how far
-//  a record's own time may lie below its key (see bus_store_time_range).
+//  seqs even if the clock stepped back; clock_back (kept in meta, in the
+//  record's own batch) is how far a record's own time may lie below its
+//  key (see bus_store_time_range).
 static int
 s_index_record (bus_store_t *self, const Bulkhead__V1__Record *rec, uint64_t seq,
                 bus_error_t *err)
@@ -1375,37 +1460,9 @@ s_index_record (bus_store_t *self, const Bulkhead__V1__Record *rec, uint64_t seq
     if (self->dbi [BUS_DB_INDEX] == 0 || self->dbi [BUS_DB_TIME] == 0) {
         return 0;
     }
-    if (s_writable (self, err)) {
+    if (s_writable (self, err)
+    ||  s_ix_entries (self, rec, seq, s_ix_put, NULL, err)) {
         return -1;
-    }
-    uint8_t kind = (uint8_t) rec->kind;
-    if (s_ix_put (self, BUS_IX_KIND, &kind, 1, seq, err)
-    ||  s_ix_name (self, BUS_IX_AGENT, rec->sender, seq, err)
-    ||  (!s_same (rec->recipient, rec->sender)
-         && s_ix_name (self, BUS_IX_AGENT, rec->recipient, seq, err))
-    ||  (!s_same (rec->actor, rec->sender) && !s_same (rec->actor, rec->recipient)
-         && s_ix_name (self, BUS_IX_AGENT, rec->actor, seq, err))
-    ||  s_ix_name (self, BUS_IX_CLASS, rec->intent_class, seq, err)
-    ||  s_ix_name (self, BUS_IX_CODE, rec->code, seq, err)
-    ||  s_ix_name (self, BUS_IX_ID, rec->message_id, seq, err)) {
-        return -1;
-    }
-    if (rec->has_verdict && rec->verdict <= 255) {
-        uint8_t verdict = (uint8_t) rec->verdict;
-        if (s_ix_put (self, BUS_IX_VERDICT, &verdict, 1, seq, err)) {
-            return -1;
-        }
-    }
-    if (rec->has_restricted && rec->restricted
-    &&  s_ix_put (self, BUS_IX_RESTRICTED, NULL, 0, seq, err)) {
-        return -1;
-    }
-    for (size_t i = 0; i < rec->n_causes; i++) {
-        uint8_t cause [8];
-        s_put_be64 (cause, rec->causes [i]);
-        if (s_ix_put (self, BUS_IX_EFFECT, cause, 8, seq, err)) {
-            return -1;
-        }
     }
     if (rec->time_us < self->time_max && self->time_max - rec->time_us > self->clock_back) {
         self->clock_back = self->time_max - rec->time_us;
@@ -1432,12 +1489,99 @@ s_index_record (bus_store_t *self, const Bulkhead__V1__Record *rec, uint64_t seq
         return 0;
     }
     self->time_entry = self->time_max;
-    s_op_t op = s_op_new (self, BUS_DB_TIME, s_ix_flags (self, seq), 8, 8);
-    if (op.data) {
-        s_put_be64 (op.data, self->time_max);
-        s_put_be64 (op.data + 8, seq);
+    uint8_t key [8];
+    s_put_be64 (key, self->time_max);
+    return s_ix_emit (self, BUS_DB_TIME, key, 8, seq, err);
+}
+
+//  --------------------------------------------------------------------------
+//  The trail: index and time entries of appended records, waiting for a
+//  commit that puts them all (see bus_store.h). One entry is its db (1
+//  byte), key length (2, big endian), key and seq (8).
+
+static uint64_t
+s_mono_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static int
+s_trail_add (bus_store_t *self, bus_db_t db, const uint8_t *key, size_t key_len,
+             uint64_t seq, bus_error_t *err)
+{
+    size_t need = 3 + key_len + 8;
+    if (self->trail_size - self->trail_len < need) {
+        size_t size = self->trail_size? self->trail_size: 64 << 10;
+        while (size - self->trail_len < need) {
+            size *= 2;
+        }
+        uint8_t *trail = realloc (self->trail, size);
+        if (!trail) {
+            return s_fail (self, err, BUS_ELOGFAIL, "log %s: out of memory for the index "
+                           "entries of %zu records", self->dir, self->trail_records);
+        }
+        self->trail = trail;
+        self->trail_size = size;
     }
-    return s_defer (self, op, err);
+    uint8_t *at = self->trail + self->trail_len;
+    at [0] = (uint8_t) db;
+    at [1] = (uint8_t) (key_len >> 8);
+    at [2] = (uint8_t) key_len;
+    memcpy (at + 3, key, key_len);
+    s_put_be64 (at + 3 + key_len, seq);
+    if (self->trail_len == 0) {
+        self->trail_since = s_mono_us ();
+    }
+    self->trail_len += need;
+    return 0;
+}
+
+//  The trail into the open batch, for s_index_flush to put at the commit,
+//  with the watermark it moves to.
+static int
+s_trail_move (bus_store_t *self, bus_error_t *err)
+{
+    for (size_t at = 0; at < self->trail_len; ) {
+        const uint8_t *entry = self->trail + at;
+        size_t key_len = (size_t) entry [1] << 8 | entry [2];
+        s_op_t op = s_op_new (self, (bus_db_t) entry [0], MDB_APPENDDUP, key_len, 8);
+        if (op.data) {
+            memcpy (op.data, entry + 3, key_len + 8);
+        }
+        if (s_defer (self, op, err)) {
+            return -1;
+        }
+        at += 3 + key_len + 8;
+    }
+    uint8_t val [8];
+    s_put_be64 (val, self->last_seq + 1);
+    if (bus_store_put (self, BUS_DB_META, "ix_to", 5, val, 8, err)) {
+        return -1;
+    }
+    self->ix_moving = self->last_seq + 1;
+    self->trail_len = self->trail_records = 0;
+    return 0;
+}
+
+bool
+bus_store_trail_due (bus_store_t *self)
+{
+    assert (self);
+    return self->trail_len && !self->failed
+        && (self->trail_records >= BUS_STORE_TRAIL_MAX
+            || s_mono_us () - self->trail_since >= self->trail_us);
+}
+
+int
+bus_store_trail_flush (bus_store_t *self, bus_error_t *err)
+{
+    assert (self);
+    if (self->trail_len == 0) {
+        return 0;
+    }
+    return s_writable (self, err) || s_trail_move (self, err)? -1: 0;
 }
 
 int
@@ -1548,6 +1692,7 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
     if (s_index_record (self, rec, seq, err)) {
         return -1;
     }
+    self->trail_records++;
     self->last_seq = seq;
     self->last_size = len;
     memcpy (self->last_hash, hash, S_HASH_LEN);
@@ -1626,6 +1771,9 @@ bus_store_commit (bus_store_t *self, bus_error_t *err)
         }
         return -1;
     }
+    if (self->txn && bus_store_trail_due (self) && s_trail_move (self, err) != 0) {
+        return -1;
+    }
     if (self->txn && s_index_flush (self, err) != 0) {
         return -1;
     }
@@ -1659,6 +1807,10 @@ bus_store_commit (bus_store_t *self, bus_error_t *err)
     self->durable_seq = self->last_seq;
     memcpy (self->durable_hash, self->last_hash, S_HASH_LEN);
     self->durable_tree = self->tree;
+    if (self->ix_moving) {
+        self->ix_next = self->ix_moving;
+        self->ix_moving = 0;
+    }
     return 0;
 }
 
@@ -2024,6 +2176,13 @@ bus_store_reads (bus_store_t *self)
     return self->reads;
 }
 
+uint64_t
+bus_store_reads_past (bus_store_t *self)
+{
+    assert (self);
+    return self->reads_past;
+}
+
 int
 bus_store_snapshot (bus_store_t *self, bool on, bus_error_t *err)
 {
@@ -2053,6 +2212,96 @@ bus_store_refresh (bus_store_t *self, bus_error_t *err)
     return s_find_last (self, err) || s_index_load (self, err)? -1: 0;
 }
 
+//  The watermark as the reads see it: the writer's own, or, read-only
+//  beside a live bus, "ix_to" in the snapshot the query reads (its own
+//  ix_next, from open or refresh, is at most that: lower is only slower).
+static int
+s_watermark (bus_store_t *self, uint64_t *w, bus_error_t *err)
+{
+    *w = self->ix_next;
+    if (!self->read_only || !self->indexed) {
+        return 0;
+    }
+    uint64_t to = 0;
+    int rc = s_lookup_seq (self, BUS_DB_META, "ix_to", 5, &to, err);
+    if (rc == 0 && to > *w) {
+        *w = to;
+    }
+    return rc < 0? -1: 0;
+}
+
+typedef struct {
+    const uint8_t *key;
+    size_t key_len;
+} s_ix_want_t;
+
+static int
+s_ix_match (bus_store_t *self, void *arg, char tag, const void *value, size_t len,
+            uint64_t seq, bus_error_t *err)
+{
+    (void) seq, (void) err;
+    const s_ix_want_t *want = arg;
+    uint8_t key [S_KEY_BUF];
+    size_t key_len = s_ix_key (self, key, tag, value, len);
+    return key_len == want->key_len && memcmp (key, want->key, key_len) == 0;
+}
+
+//  Past the watermark: the records from `from` to last_seq, decoded, with
+//  the entry key. The first in *seq (0, or 1 if none), or with count set,
+//  how many there are added to *count.
+static int
+s_trail_scan (bus_store_t *self, const uint8_t *key, size_t key_len, uint64_t from,
+              uint64_t *seq, uint64_t *count, bus_error_t *err)
+{
+    if (from > self->last_seq) {
+        return count? 0: 1;
+    }
+    MDB_txn *txn = NULL;
+    if (s_read_begin (self, false, &txn, err)) {
+        return -1;
+    }
+    uint8_t from_be [8];
+    s_put_be64 (from_be, from);
+    MDB_cursor *cursor;
+    MDB_val k = { 8, from_be }, v;
+    s_ix_want_t want = { key, key_len };
+    int rc = mdb_cursor_open (txn, self->dbi [BUS_DB_LOG], &cursor);
+    int result = 1;
+    if (rc == 0) {
+        rc = mdb_cursor_get (cursor, &k, &v, MDB_SET_RANGE);
+        for (; rc == 0 && k.mv_size == 8; rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT)) {
+            uint64_t at = s_get_be64 (k.mv_data);
+            if (at > self->last_seq) {
+                break;
+            }
+            self->reads++;
+            self->reads_past++;
+            Bulkhead__V1__Record *rec = bulkhead__v1__record__unpack (NULL, v.mv_size,
+                                                                      v.mv_data);
+            if (!rec) {
+                continue;               //  verify names it; the index would lack it too
+            }
+            bool match = s_ix_entries (self, rec, at, s_ix_match, &want, NULL) == 1;
+            bulkhead__v1__record__free_unpacked (rec, NULL);
+            if (count) {
+                *count += match;
+            }
+            else if (match) {
+                *seq = at;
+                result = 0;
+                break;
+            }
+        }
+        mdb_cursor_close (cursor);
+    }
+    s_read_end (self, txn);
+    if (rc && rc != MDB_NOTFOUND) {
+        return bus_fail (err, BUS_EIO, "log %s: reading the records past the index: %s",
+                         self->dir, mdb_strerror (rc));
+    }
+    return count? 0: result;
+}
+
 int
 bus_store_ix_seek (bus_store_t *self, char tag, const void *value, size_t len,
                    uint64_t from, uint64_t *seq, bus_error_t *err)
@@ -2066,6 +2315,13 @@ bus_store_ix_seek (bus_store_t *self, char tag, const void *value, size_t len,
     }
     uint8_t buf [S_KEY_BUF], from_be [8];
     size_t key_len = s_ix_key (self, buf, tag, value, len);
+    uint64_t w;
+    if (s_watermark (self, &w, err)) {
+        return -1;
+    }
+    if (from >= w) {
+        return s_trail_scan (self, buf, key_len, from, seq, NULL, err);
+    }
     s_put_be64 (from_be, from);
     MDB_txn *txn = NULL;
     if (s_read_begin (self, false, &txn, err)) {
@@ -2082,7 +2338,7 @@ bus_store_ix_seek (bus_store_t *self, char tag, const void *value, size_t len,
     int result = 1;
     if (rc == 0 && val.mv_size == 8) {
         *seq = s_get_be64 (val.mv_data);
-        result = 0;
+        result = *seq < w? 0: 1;        //  past the watermark: the scan says
     }
     else if (rc == 0) {
         result = bus_fail (err, BUS_ECORRUPT, "log %s: an index value is %zu bytes, not 8",
@@ -2093,7 +2349,7 @@ bus_store_ix_seek (bus_store_t *self, char tag, const void *value, size_t len,
                            mdb_strerror (rc));
     }
     s_read_end (self, txn);
-    return result;
+    return result == 1? s_trail_scan (self, buf, key_len, w, seq, NULL, err): result;
 }
 
 int
@@ -2110,8 +2366,9 @@ bus_store_ix_count (bus_store_t *self, char tag, const void *value, size_t len,
     }
     uint8_t buf [S_KEY_BUF];
     size_t key_len = s_ix_key (self, buf, tag, value, len);
+    uint64_t w;
     MDB_txn *txn = NULL;
-    if (s_read_begin (self, false, &txn, err)) {
+    if (s_watermark (self, &w, err) || s_read_begin (self, false, &txn, err)) {
         return -1;
     }
     MDB_cursor *cursor;
@@ -2131,7 +2388,7 @@ bus_store_ix_count (bus_store_t *self, char tag, const void *value, size_t len,
         return bus_fail (err, BUS_EIO, "log %s: reading the index: %s", self->dir,
                          mdb_strerror (rc));
     }
-    return 0;
+    return s_trail_scan (self, buf, key_len, w, NULL, count, err);
 }
 
 int
@@ -2151,8 +2408,9 @@ bus_store_time_range (bus_store_t *self, uint64_t since_us, uint64_t until_us,
     }
     back = rc == 0? back: 0;
     uint64_t bound = until_us > UINT64_MAX - back - 1? UINT64_MAX - 1: until_us + back;
+    uint64_t w;
     MDB_txn *txn = NULL;
-    if (s_read_begin (self, false, &txn, err)) {
+    if (s_watermark (self, &w, err) || s_read_begin (self, false, &txn, err)) {
         return -1;
     }
     uint8_t since_be [8], after_be [8];
@@ -2166,7 +2424,9 @@ bus_store_time_range (bus_store_t *self, uint64_t since_us, uint64_t until_us,
         //  every record before it has a smaller maximum, so none can have
         //  a time_us >= since. If that entry's step is below since's, its
         //  records all lie below since too: then from the next entry on.
-        //  No entry at most since: from the first record.
+        //  No entry at most since: from the first record. The records
+        //  past the watermark have no entries yet: the last entry's step
+        //  ends at the watermark, not at the log's end.
         rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
         uint64_t next = rc == 0 && val.mv_size == 8? s_get_be64 (val.mv_data): 0;
         if (rc == 0 && s_get_be64 (key.mv_data) > since_us) {
@@ -2175,7 +2435,7 @@ bus_store_time_range (bus_store_t *self, uint64_t since_us, uint64_t until_us,
         else
         if (rc == MDB_NOTFOUND) {
             rc = mdb_cursor_get (cursor, &key, &val, MDB_LAST);
-            next = self->last_seq + 1;
+            next = w;
         }
         *lo = rc == 0 && val.mv_size == 8? s_get_be64 (val.mv_data): 1;
         if (rc == 0 && next && s_get_be64 (key.mv_data) / S_TIME_STEP < since_us / S_TIME_STEP) {

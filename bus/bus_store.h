@@ -18,20 +18,32 @@
               decoding it (written in the same batch as the record)
       index   tag + value -> u64 BE seqs (dupsort, ascending): the records
               with that property, for queries (BUS_IX_* below). The append
-              of the record queues them; the commit puts a batch's entries
-              grouped by key, each key's seqs in one MDB_MULTIPLE put (a
-              read of the index through the open batch puts them first).
+              of the record computes them into the trail (below); the commit
+              that empties the trail puts them grouped by key, each key's
+              seqs in one MDB_MULTIPLE put.
       time    u64 BE running maximum of time_us -> u64 BE seq: the key
               never decreases along the log, so a time range is a range of
               seqs (bus_store_time_range). Sparse: one entry per millisecond
               of the maximum, at the first record there (data dirs written
               before have one per record: the same bound, closer)
 
+    The index trails the log. A record's index and time entries wait in
+    memory (the trail) and go into a later commit, once BUS_STORE_TRAIL_US
+    has passed since the first of them or BUS_STORE_TRAIL_MAX records wait,
+    and at close; that commit also moves meta "ix_to" (the watermark: every
+    record below it is indexed) on. At a thousand messages a second each
+    message is a commit of its own, and the index's leaf pages, about
+    twenty of them, were most of what each commit wrote; trailing, they are
+    written once for a few hundred records. The readers (bus_store_ix_*,
+    bus_store_time_range) answer exactly all the same: past the watermark
+    they decode the records themselves. A crash loses only the trail, which
+    the next open for writing rebuilds from the records past "ix_to".
+
     A log without index and time (written before them) gets them when it is
     opened for writing: the bus builds them at start, in batches, resuming
-    where a killed build stopped (meta "index_next"); meta "index" = "1"
-    says they cover the whole log. Opened read-only before that, queries
-    walk the log instead (bus_store_indexed is false).
+    where a killed build stopped ("ix_to"; "index_next" before it); meta
+    "index" = "1" says they were built. Opened read-only before that,
+    queries walk the log instead (bus_store_indexed is false).
 
     The log is append-only with one exception: bus_store_purge_payload
     rewrites an old SEND record without its payload (retention).
@@ -96,6 +108,7 @@ typedef struct {
     size_t map_max;         //  bytes; 0 = 64 GiB. The map never grows past it.
     bool read_only;         //  for `bulkhead log` / `verify` beside a live bus
     bool upgrade;           //  upgrade a format 1 data dir (else refused, EVERSION)
+    uint64_t trail_us;      //  how long index entries may wait; 0 = BUS_STORE_TRAIL_US
 } bus_store_options_t;
 
 //  Opens (creating if needed) the environment in directory dir, clears stale
@@ -105,7 +118,8 @@ int
     bus_store_open (bus_store_t **out, const char *dir,
                     const bus_store_options_t *options, bus_error_t *err);
 
-//  Aborts any uncommitted batch and closes the environment.
+//  Aborts any uncommitted batch, puts the trail in a commit of its own if
+//  no batch was open, and closes the environment.
 void
     bus_store_destroy (bus_store_t **self_p);
 
@@ -289,9 +303,21 @@ int
 #define BUS_IX_RESTRICTED   'r'     //  no value: restricted records
 #define BUS_IX_VERDICT      'v'     //  one byte: Verdict
 
-//  True when the indexes cover the whole log.
+//  The trail (see the top): index entries wait in memory at most this long
+//  after the first of them, or until this many records wait.
+#define BUS_STORE_TRAIL_US      200000
+#define BUS_STORE_TRAIL_MAX     2048
+
+//  True when the indexes were built (the readers below cover the whole log:
+//  the index up to the watermark, the records past it by decoding them).
 bool
     bus_store_indexed (bus_store_t *self);
+
+//  Puts the trail into the batch now, due or not (opening the batch if
+//  there is a trail); the next commit makes it durable. For a bus going
+//  idle, and for a test that counts reads.
+int
+    bus_store_trail_flush (bus_store_t *self, bus_error_t *err);
 
 //  The first seq >= from among the records of (tag, value): 0 and *seq, 1
 //  if none, -1 on error.
@@ -317,6 +343,15 @@ int
 //  checks that it grows with the answer, not with the log).
 uint64_t
     bus_store_reads (bus_store_t *self);
+
+//  Of them, the records decoded past the watermark (the trail's records).
+uint64_t
+    bus_store_reads_past (bus_store_t *self);
+
+//  True when the trail waited long enough (or holds enough records) for
+//  bus_store_trail_flush: the bus's timer flushes it when no commit did.
+bool
+    bus_store_trail_due (bus_store_t *self);
 
 //  on: later reads share one read snapshot until off (a query sees one
 //  state of the log). Keep it short beside a live bus: a snapshot held

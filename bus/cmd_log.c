@@ -303,10 +303,11 @@ static void
 s_explain (const bus_query_plan_t *plan, const char *what)
 {
     fprintf (stderr, "bulkhead log: %s: %s, %zu index list%s, seq %llu..%llu, %llu matched, "
-             "%llu reads\n", what, plan->indexed? "indexed": "walked (no index yet)",
+             "%llu reads (%llu of them records past the index, not yet in it)\n", what,
+             plan->indexed? "indexed": "walked (no index yet)",
              plan->lists, plan->lists == 1? "": "s", (unsigned long long) plan->lo,
              (unsigned long long) plan->hi, (unsigned long long) plan->matched,
-             (unsigned long long) plan->reads);
+             (unsigned long long) plan->reads, (unsigned long long) plan->past);
 }
 
 int
