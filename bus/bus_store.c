@@ -883,19 +883,24 @@ s_index_load (bus_store_t *self, bus_error_t *err)
     if (rc < 0) {
         return -1;
     }
-    self->indexed = rc == 0 && len == 1 && *(char *) val == '1';
+    char stamp = rc == 0 && len == 1? *(char *) val: 0;
     free (val);
-    //  The watermark: "ix_to" once the trail wrote it; a log indexed by a
-    //  bus from before the trail (every commit indexed) is covered to its
-    //  end; a build cut short resumes at its "index_next".
+    //  The watermark. "index" = "2": the index trails, up to "ix_to". "1":
+    //  written by a bus from before the trail, which indexed every commit,
+    //  so covered to the end (stamped "2" at the next open for writing).
+    //  Neither: a build cut short resumes at its "index_next". (A bus from
+    //  before the trail reads "2" as "not built": as a reader it walks the
+    //  log, as a writer it builds from "index_next", which the trail keeps
+    //  equal to "ix_to"; neither misses a record.)
+    self->indexed = stamp == '1' || stamp == '2';
+    self->ix_stamped = stamp == '2';
     uint64_t next = 0;
-    rc = s_lookup_seq (self, BUS_DB_META, self->indexed? "ix_to": "index_next",
-                       self->indexed? 5: 10, &next, err);
+    rc = stamp == '1'? 1: s_lookup_seq (self, BUS_DB_META, stamp == '2'? "ix_to": "index_next",
+                                        stamp == '2'? 5: 10, &next, err);
     if (rc < 0) {
         return -1;
     }
-    self->ix_stamped = self->indexed && rc == 0;
-    self->ix_next = rc == 0? next: self->indexed? self->last_seq + 1: 1;
+    self->ix_next = rc == 0? next: stamp == '1'? self->last_seq + 1: 1;
     MDB_txn *txn = NULL;
     if (s_read_begin (self, false, &txn, err)) {
         return -1;
@@ -913,11 +918,12 @@ s_index_load (bus_store_t *self, bus_error_t *err)
     return 0;
 }
 
-//  A log written before the indexes (or whose build was cut short) gets
-//  them at open, in batches of this many records, each batch one commit
-//  that also moves meta "index_next" on: a build that is killed resumes
-//  where it stopped, and a record indexed twice is harmless (a dup key and
-//  value pair is stored once). Meta "index" = "1" once all is covered.
+//  A log written before the indexes (or whose build was cut short, or
+//  whose trail a crash lost) gets them at open, in batches of this many
+//  records, each batch one commit that also moves meta "index_next" and
+//  "ix_to" on: a build that is killed resumes where it stopped, and a
+//  record indexed twice is harmless (a dup key and value pair is stored
+//  once). Meta "index" = "2" once all is covered (see s_index_load).
 #define S_INDEX_BATCH   20000
 
 static int
@@ -962,8 +968,9 @@ s_index_build (bus_store_t *self, bus_error_t *err)
     if (!self->indexed || !self->ix_stamped) {
         uint8_t val [8];
         s_put_be64 (val, next);
-        if (bus_store_put (self, BUS_DB_META, "index", 5, "1", 1, err)
+        if (bus_store_put (self, BUS_DB_META, "index", 5, "2", 1, err)
         ||  bus_store_put (self, BUS_DB_META, "ix_to", 5, val, 8, err)
+        ||  bus_store_put (self, BUS_DB_META, "index_next", 10, val, 8, err)
         ||  bus_store_commit (self, err)) {
             return -1;
         }
@@ -1557,7 +1564,8 @@ s_trail_move (bus_store_t *self, bus_error_t *err)
     }
     uint8_t val [8];
     s_put_be64 (val, self->last_seq + 1);
-    if (bus_store_put (self, BUS_DB_META, "ix_to", 5, val, 8, err)) {
+    if (bus_store_put (self, BUS_DB_META, "ix_to", 5, val, 8, err)
+    ||  bus_store_put (self, BUS_DB_META, "index_next", 10, val, 8, err)) {
         return -1;
     }
     self->ix_moving = self->last_seq + 1;
@@ -2212,22 +2220,29 @@ bus_store_refresh (bus_store_t *self, bus_error_t *err)
     return s_find_last (self, err) || s_index_load (self, err)? -1: 0;
 }
 
-//  The watermark as the reads see it: the writer's own, or, read-only
-//  beside a live bus, "ix_to" in the snapshot the query reads (its own
-//  ix_next, from open or refresh, is at most that: lower is only slower).
-static int
-s_watermark (bus_store_t *self, uint64_t *w, bus_error_t *err)
+//  The watermark of what txn sees, which the index read after it must go
+//  through too: the writer's own (the one the open batch moves it to, once
+//  s_trail_move put it there), or, read-only beside a live bus, the stamps
+//  in txn (see s_index_load). Unknown: 1, every record decoded.
+static uint64_t
+s_watermark (bus_store_t *self, MDB_txn *txn)
 {
-    *w = self->ix_next;
-    if (!self->read_only || !self->indexed) {
-        return 0;
+    if (!self->read_only) {
+        return self->txn && self->ix_moving? self->ix_moving: self->ix_next;
     }
-    uint64_t to = 0;
-    int rc = s_lookup_seq (self, BUS_DB_META, "ix_to", 5, &to, err);
-    if (rc == 0 && to > *w) {
-        *w = to;
+    MDB_val key = { 5, "index" }, val;
+    if (mdb_get (txn, self->dbi [BUS_DB_META], &key, &val) != 0 || val.mv_size != 1) {
+        return 1;
     }
-    return rc < 0? -1: 0;
+    if (*(char *) val.mv_data == '1') {
+        return self->last_seq + 1;
+    }
+    key = (MDB_val) { 5, "ix_to" };
+    if (*(char *) val.mv_data != '2'
+    ||  mdb_get (txn, self->dbi [BUS_DB_META], &key, &val) != 0 || val.mv_size != 8) {
+        return 1;
+    }
+    return s_get_be64 (val.mv_data);
 }
 
 typedef struct {
@@ -2315,17 +2330,15 @@ bus_store_ix_seek (bus_store_t *self, char tag, const void *value, size_t len,
     }
     uint8_t buf [S_KEY_BUF], from_be [8];
     size_t key_len = s_ix_key (self, buf, tag, value, len);
-    uint64_t w;
-    if (s_watermark (self, &w, err)) {
-        return -1;
-    }
-    if (from >= w) {
-        return s_trail_scan (self, buf, key_len, from, seq, NULL, err);
-    }
     s_put_be64 (from_be, from);
     MDB_txn *txn = NULL;
     if (s_read_begin (self, false, &txn, err)) {
         return -1;
+    }
+    uint64_t w = s_watermark (self, txn);
+    if (from >= w) {
+        s_read_end (self, txn);
+        return s_trail_scan (self, buf, key_len, from, seq, NULL, err);
     }
     MDB_cursor *cursor;
     MDB_val key = { key_len, buf }, val = { 8, from_be };
@@ -2366,11 +2379,11 @@ bus_store_ix_count (bus_store_t *self, char tag, const void *value, size_t len,
     }
     uint8_t buf [S_KEY_BUF];
     size_t key_len = s_ix_key (self, buf, tag, value, len);
-    uint64_t w;
     MDB_txn *txn = NULL;
-    if (s_watermark (self, &w, err) || s_read_begin (self, false, &txn, err)) {
+    if (s_read_begin (self, false, &txn, err)) {
         return -1;
     }
+    uint64_t w = s_watermark (self, txn);
     MDB_cursor *cursor;
     MDB_val key = { key_len, buf }, val;
     int rc = mdb_cursor_open (txn, self->dbi [BUS_DB_INDEX], &cursor);
@@ -2408,11 +2421,11 @@ bus_store_time_range (bus_store_t *self, uint64_t since_us, uint64_t until_us,
     }
     back = rc == 0? back: 0;
     uint64_t bound = until_us > UINT64_MAX - back - 1? UINT64_MAX - 1: until_us + back;
-    uint64_t w;
     MDB_txn *txn = NULL;
-    if (s_watermark (self, &w, err) || s_read_begin (self, false, &txn, err)) {
+    if (s_read_begin (self, false, &txn, err)) {
         return -1;
     }
+    uint64_t w = s_watermark (self, txn);
     uint8_t since_be [8], after_be [8];
     s_put_be64 (since_be, since_us);
     s_put_be64 (after_be, bound + 1);

@@ -41,9 +41,13 @@
 
     A log without index and time (written before them) gets them when it is
     opened for writing: the bus builds them at start, in batches, resuming
-    where a killed build stopped ("ix_to"; "index_next" before it); meta
-    "index" = "1" says they were built. Opened read-only before that,
-    queries walk the log instead (bus_store_indexed is false).
+    where a killed build stopped (meta "index_next", kept equal to "ix_to"
+    since); meta "index" = "2" says they were built and trail. ("1", from a
+    bus before the trail, which indexed every commit: covered to the end,
+    and stamped "2" at the next open for writing. Such a bus reads "2" as
+    "not built", so it walks or rebuilds rather than miss the trail.)
+    Opened read-only before that, queries walk the log instead
+    (bus_store_indexed is false).
 
     The log is append-only with one exception: bus_store_purge_payload
     rewrites an old SEND record without its payload (retention).

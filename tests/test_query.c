@@ -410,7 +410,13 @@ test_build_at_open (void **state)
     assert_int_equal (mdb_dbi_open (txn, "time", 0, &dbi), 0);
     assert_int_equal (mdb_drop (txn, dbi, 1), 0);
     assert_int_equal (mdb_dbi_open (txn, "meta", 0, &dbi), 0);
+    //  No stamp and no watermark either: a data dir from before the
+    //  indexes never had them.
     MDB_val key = { 5, "index" };
+    assert_int_equal (mdb_del (txn, dbi, &key, NULL), 0);
+    key = (MDB_val) { 10, "index_next" };
+    assert_int_equal (mdb_del (txn, dbi, &key, NULL), 0);
+    key = (MDB_val) { 5, "ix_to" };
     assert_int_equal (mdb_del (txn, dbi, &key, NULL), 0);
     assert_int_equal (mdb_txn_commit (txn), 0);
     mdb_env_close (env);
