@@ -97,7 +97,7 @@ struct bus_store {
     uint64_t time_entry;        //  the time index's last key
     uint64_t clock_back;        //  the largest step back of time_us ever seen
     bool indexed;               //  index and time were built (s_index_build)
-    bool ix_stamped;            //  meta "ix_to" exists
+    bool ix_stamped;            //  meta "index" is "2" (the trail's stamp, with "ix_to")
     uint64_t ix_next;           //  the watermark: records below it are indexed
     uint64_t ix_moving;         //  the watermark the open batch moves it to, or 0
     uint8_t *trail;             //  index entries waiting for a commit (s_trail_add)
