@@ -2261,9 +2261,35 @@ s_ix_match (bus_store_t *self, void *arg, char tag, const void *value, size_t le
     return key_len == want->key_len && memcmp (key, want->key, key_len) == 0;
 }
 
-//  Past the watermark: the records from `from` to last_seq, decoded, with
-//  the entry key. The first in *seq (0, or 1 if none), or with count set,
-//  how many there are added to *count.
+//  Past the watermark: the records from `from` to last_seq, each decoded
+//  (bus_store_iterate: one that does not decode is ECORRUPT, as for a walk)
+//  and its entries compared with key. The first in *seq (0, or 1 if none),
+//  or with count set, how many there are added to *count.
+typedef struct {
+    bus_store_t *self;
+    s_ix_want_t want;
+    uint64_t *count;
+    uint64_t found;
+} s_scan_t;
+
+static int
+s_scan_one (void *arg, const Bulkhead__V1__Record *rec, const uint8_t *raw, size_t raw_len)
+{
+    (void) raw, (void) raw_len;
+    s_scan_t *scan = arg;
+    if (rec->seq > scan->self->last_seq) {
+        return 1;
+    }
+    scan->self->reads_past++;
+    bool match = s_ix_entries (scan->self, rec, rec->seq, s_ix_match, &scan->want, NULL) == 1;
+    if (scan->count) {
+        *scan->count += match;
+        return 0;
+    }
+    scan->found = match? rec->seq: 0;
+    return match;
+}
+
 static int
 s_trail_scan (bus_store_t *self, const uint8_t *key, size_t key_len, uint64_t from,
               uint64_t *seq, uint64_t *count, bus_error_t *err)
@@ -2271,50 +2297,15 @@ s_trail_scan (bus_store_t *self, const uint8_t *key, size_t key_len, uint64_t fr
     if (from > self->last_seq) {
         return count? 0: 1;
     }
-    MDB_txn *txn = NULL;
-    if (s_read_begin (self, false, &txn, err)) {
+    s_scan_t scan = { self, { key, key_len }, count, 0 };
+    if (bus_store_iterate (self, from, s_scan_one, &scan, err) < 0) {
         return -1;
     }
-    uint8_t from_be [8];
-    s_put_be64 (from_be, from);
-    MDB_cursor *cursor;
-    MDB_val k = { 8, from_be }, v;
-    s_ix_want_t want = { key, key_len };
-    int rc = mdb_cursor_open (txn, self->dbi [BUS_DB_LOG], &cursor);
-    int result = 1;
-    if (rc == 0) {
-        rc = mdb_cursor_get (cursor, &k, &v, MDB_SET_RANGE);
-        for (; rc == 0 && k.mv_size == 8; rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT)) {
-            uint64_t at = s_get_be64 (k.mv_data);
-            if (at > self->last_seq) {
-                break;
-            }
-            self->reads++;
-            self->reads_past++;
-            Bulkhead__V1__Record *rec = bulkhead__v1__record__unpack (NULL, v.mv_size,
-                                                                      v.mv_data);
-            if (!rec) {
-                continue;               //  verify names it; the index would lack it too
-            }
-            bool match = s_ix_entries (self, rec, at, s_ix_match, &want, NULL) == 1;
-            bulkhead__v1__record__free_unpacked (rec, NULL);
-            if (count) {
-                *count += match;
-            }
-            else if (match) {
-                *seq = at;
-                result = 0;
-                break;
-            }
-        }
-        mdb_cursor_close (cursor);
+    if (count || !scan.found) {
+        return count? 0: 1;
     }
-    s_read_end (self, txn);
-    if (rc && rc != MDB_NOTFOUND) {
-        return bus_fail (err, BUS_EIO, "log %s: reading the records past the index: %s",
-                         self->dir, mdb_strerror (rc));
-    }
-    return count? 0: result;
+    *seq = scan.found;
+    return 0;
 }
 
 int
