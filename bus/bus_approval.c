@@ -315,7 +315,7 @@ s_tell_sender (bus_core_t *core, const bus_hold_t *hold, Bulkhead__V1__Verdict v
     if (!session || !session->online) {
         return;
     }
-    bus_intake_ack (core, session->rid, session->rid_len, hold->message_id, verdict, code, reason,
+    bus_intake_ack (core, session, session->rid, session->rid_len, hold->message_id, verdict, code, reason,
                     seq, hold->intent_class, hold->restricted, hold->id);
 }
 

@@ -24,7 +24,13 @@ struct bus_client {
     uint64_t last_seq;
     void *watch;                    //  monitor of the handshakes after the first
     unsigned reconnects;
+    Bulkhead__V1__Frame *bundle;    //  a Bundle being handed out, frame by frame
+    size_t bundle_next;
 };
+
+//  What this client offers at HELLO: the bus may send it several ACKs and
+//  DELIVERs in one frame of up to this many bytes.
+#define CLIENT_BUNDLE_BYTES (256 << 10)
 
 static int64_t
 s_now_ms (void)
@@ -69,7 +75,16 @@ bus_client_send_raw (bus_client_t *self, const void *data, size_t size, int more
     return 0;
 }
 
-//  Reads one frame from the socket within timeout_ms (-1: wait forever).
+//  A DELIVER already handed out (resent after a reconnect): dropped.
+static bool
+s_stale (const bus_client_t *self, const Bulkhead__V1__Frame *frame)
+{
+    return frame->body_case == BULKHEAD__V1__FRAME__BODY_DELIVER
+        && frame->deliver->seq <= self->last_seq;
+}
+
+//  Reads one frame within timeout_ms (-1: wait forever): the next of a
+//  bundle being handed out, else from the socket.
 static int
 s_read (bus_client_t *self, Bulkhead__V1__Frame **frame, int timeout_ms, bus_error_t *err)
 {
@@ -82,6 +97,28 @@ s_read (bus_client_t *self, Bulkhead__V1__Frame **frame, int timeout_ms, bus_err
         }
         //  Try the socket first: under load a frame is usually waiting, and
         //  a zmq_poll per frame costs a poll(2) system call.
+        if (self->bundle) {
+            Bulkhead__V1__Bundle *bundle = self->bundle->bundle;
+            if (self->bundle_next == bundle->n_frames) {
+                bus_client_free (&self->bundle);
+                continue;
+            }
+            ProtobufCBinaryData *member = &bundle->frames [self->bundle_next++];
+            Bulkhead__V1__Frame *decoded = bulkhead__v1__frame__unpack (NULL, member->len,
+                                                                         member->data);
+            if (!decoded || decoded->body_case == BULKHEAD__V1__FRAME__BODY_BUNDLE) {
+                bus_client_free (&decoded);
+                bus_client_free (&self->bundle);
+                return bus_fail (err, BUS_EMALFORMED, "the bus sent a bundle with a frame "
+                                 "that does not decode");
+            }
+            if (s_stale (self, decoded)) {
+                bus_client_free (&decoded);
+                continue;
+            }
+            *frame = decoded;
+            return 0;
+        }
         zmq_msg_t msg;
         zmq_msg_init (&msg);
         if (zmq_msg_recv (&msg, self->dealer, ZMQ_DONTWAIT) < 0) {
@@ -104,9 +141,12 @@ s_read (bus_client_t *self, Bulkhead__V1__Frame **frame, int timeout_ms, bus_err
         if (!decoded) {
             return bus_fail (err, BUS_EMALFORMED, "the bus sent a frame that does not decode");
         }
-        //  A DELIVER already handed out (resent after a reconnect) is dropped.
-        if (decoded->body_case == BULKHEAD__V1__FRAME__BODY_DELIVER
-        &&  decoded->deliver->seq <= self->last_seq) {
+        if (decoded->body_case == BULKHEAD__V1__FRAME__BODY_BUNDLE) {
+            self->bundle = decoded;     //  its frames, one by one, from the top
+            self->bundle_next = 0;
+            continue;
+        }
+        if (s_stale (self, decoded)) {
             bus_client_free (&decoded);
             continue;
         }
@@ -157,8 +197,7 @@ bus_client_recv (bus_client_t *self, Bulkhead__V1__Frame **frame, int timeout_ms
         Bulkhead__V1__Frame *kept = self->queue [self->head];
         self->head = (self->head + 1) % self->alloc;
         self->count--;
-        if (kept->body_case == BULKHEAD__V1__FRAME__BODY_DELIVER
-        &&  kept->deliver->seq <= self->last_seq) {
+        if (s_stale (self, kept)) {
             bus_client_free (&kept);
             continue;
         }
@@ -298,6 +337,8 @@ s_hello (bus_client_t *self, uint64_t last_seq, int timeout_ms, bus_error_t *err
     hello.has_last_seq = last_seq > 0;
     hello.last_seq = last_seq;
     hello.software = "bulkhead-c/1";
+    hello.has_bundle = true;
+    hello.bundle = CLIENT_BUNDLE_BYTES;
     Bulkhead__V1__Frame frame = BULKHEAD__V1__FRAME__INIT;
     frame.body_case = BULKHEAD__V1__FRAME__BODY_HELLO;
     frame.hello = &hello;
@@ -351,6 +392,15 @@ s_hello (bus_client_t *self, uint64_t last_seq, int timeout_ms, bus_error_t *err
                 self->welcome = reply;
                 snprintf (self->agent, sizeof self->agent, "%s", reply->welcome->agent);
                 break;
+            }
+            if (reply->body_case == BULKHEAD__V1__FRAME__BODY_ERROR && hello.has_bundle
+            &&  bus_code_from_word (reply->error->code) == BUS_EMALFORMED) {
+                //  A bus from before bundles refuses the unknown field:
+                //  say HELLO again without it, and take frames one by one.
+                bus_client_free (&reply);
+                hello.has_bundle = false;
+                rc = s_send_frame (self, &frame, err);
+                continue;
             }
             if (reply->body_case == BULKHEAD__V1__FRAME__BODY_ERROR) {
                 rc = bus_fail (err, bus_code_from_word (reply->error->code), "bus refused HELLO: %s: %s",
@@ -483,6 +533,7 @@ bus_client_destroy (bus_client_t **self_p)
     }
     free (self->queue);
     bus_client_free (&self->welcome);
+    bus_client_free (&self->bundle);
     if (self->watch) {
         zmq_socket_monitor (self->dealer, NULL, 0);
         zmq_close (self->watch);

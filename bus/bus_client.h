@@ -11,6 +11,12 @@
     grow). DELIVERs the bus resends after a reconnect (seq already seen) are
     dropped here, so an agent sees each message once per session.
 
+    The client offers bundles at HELLO: the bus may send several ACKs and
+    DELIVERs in one frame, and bus_client_recv hands them out one by one.
+    Frames kept or left of a bundle wait here, not on the socket: before
+    polling bus_client_socket, read with bus_client_recv (timeout 0) until
+    it times out.
+
     Frames returned to the caller are owned by it: bus_client_free.
 */
 #ifndef BUS_CLIENT_H

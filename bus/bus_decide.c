@@ -114,7 +114,7 @@ bus_decide_send (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Send *s
         bus_refusals_note (core, peer->agent->name,
                            peer->key_fp? peer->key_fp: peer->agent->key_fp, err.code, reason,
                            send->payload.data, send->payload.len);
-        bus_intake_ack (core, peer->rid, peer->rid_len, send->message_id, rec.verdict, err.code,
+        bus_intake_ack (core, peer->session, peer->rid, peer->rid_len, send->message_id, rec.verdict, err.code,
                         reason, 0, rec.intent_class, env.restricted, NULL);
         rec.seq = 0;
         bus_core_observe (core, &rec, decided, false, stage);
@@ -151,7 +151,7 @@ bus_decide_send (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Send *s
                       (unsigned long long) rec.seq, peer->agent->name, send->recipient, send->intent,
                       stage, bus_errname (err.code), reason);
     }
-    bus_intake_ack (core, peer->rid, peer->rid_len, send->message_id, rec.verdict,
+    bus_intake_ack (core, peer->session, peer->rid, peer->rid_len, send->message_id, rec.verdict,
                     decided == MED_PASS? BUS_OK: err.code, reason, rec.seq, rec.intent_class,
                     env.restricted, rec.approval_id);
     bus_core_observe (core, &rec, decided, false, stage);

@@ -49,7 +49,8 @@ bus_intake_invalid (const Bulkhead__V1__Send *send)
 }
 
 void
-bus_intake_ack (bus_core_t *core, const uint8_t *rid, size_t rid_len, const char *message_id,
+bus_intake_ack (bus_core_t *core, bus_session_t *session, const uint8_t *rid, size_t rid_len,
+                const char *message_id,
                 Bulkhead__V1__Verdict verdict, bus_code_t code, const char *reason,
                 uint64_t seq, const char *intent_class, bool restricted, const char *approval_id)
 {
@@ -69,7 +70,10 @@ bus_intake_ack (bus_core_t *core, const uint8_t *rid, size_t rid_len, const char
     frame_t frame = BULKHEAD__V1__FRAME__INIT;
     frame.body_case = BULKHEAD__V1__FRAME__BODY_ACK;
     frame.ack = &ack;
-    bus_outbox_frame (core->outbox, rid, rid_len, &frame, message_id);
+    bus_out_t *out = bus_outbox_frame (core->outbox, rid, rid_len, &frame, message_id);
+    if (out) {
+        out->session = session;         //  its cork, if its connection takes bundles
+    }
 }
 
 bool
@@ -89,7 +93,7 @@ bus_intake_duplicate (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Se
     bus_refusals_note (core, peer->agent->name, peer->key_fp? peer->key_fp: peer->agent->key_fp,
                        BUS_EDUPLICATE,
                        "resent message ids answered with their first verdict", NULL, 0);
-    bus_intake_ack (core, peer->rid, peer->rid_len, send->message_id, first->verdict,
+    bus_intake_ack (core, peer->session, peer->rid, peer->rid_len, send->message_id, first->verdict,
                     BUS_EDUPLICATE, reason, first_seq, first->intent_class,
                     first->has_restricted && first->restricted, first->approval_id);
     bulkhead__v1__record__free_unpacked (first, NULL);

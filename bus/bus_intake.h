@@ -36,9 +36,11 @@ void
     bus_intake_envelope (bus_core_t *core, bus_envelope_t *env, const char *sender,
                          const Bulkhead__V1__Send *send, const bus_hold_t *resume);
 
-//  Queues an ACK for one Send.
+//  Queues an ACK for one Send, to rid; session is its sender's (the ACK
+//  waits in its cork when rid is its delivering connection).
 void
-    bus_intake_ack (bus_core_t *core, const uint8_t *rid, size_t rid_len, const char *message_id,
+    bus_intake_ack (bus_core_t *core, bus_session_t *session, const uint8_t *rid,
+                    size_t rid_len, const char *message_id,
                     Bulkhead__V1__Verdict verdict, bus_code_t code, const char *reason,
                     uint64_t seq, const char *intent_class, bool restricted,
                     const char *approval_id);

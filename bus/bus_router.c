@@ -327,3 +327,24 @@ bus_router_send (void *router, const uint8_t *rid, size_t rid_len, const void *d
     }
     return 0;
 }
+
+int
+bus_router_send_bundle (void *router, const uint8_t *rid, size_t rid_len,
+                        const bus_bundle_t *bundle)
+{
+    zmq_msg_t msg;
+    if (zmq_msg_init_size (&msg, bus_bundle_size (bundle)) != 0) {
+        return zmq_errno ();
+    }
+    bus_bundle_write (bundle, zmq_msg_data (&msg));
+    if (zmq_send (router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&msg);
+        return zmq_errno ();
+    }
+    if (zmq_msg_send (&msg, router, ZMQ_DONTWAIT) < 0) {
+        int rc = zmq_errno ();
+        zmq_msg_close (&msg);
+        return rc;
+    }
+    return 0;
+}

@@ -17,6 +17,7 @@
 #define BUS_ROUTER_H
 
 #include "bus_error.h"
+#include "bus_wire.h"
 #include "bus_policy.h"
 
 #include <stdbool.h>
@@ -121,5 +122,11 @@ void
 int
     bus_router_send (void *router, const uint8_t *rid, size_t rid_len,
                      const void *data, size_t size);
+
+//  Sends a bundle's sealed frame the same way, written straight into the
+//  message libzmq sends (no copy of the whole).
+int
+    bus_router_send_bundle (void *router, const uint8_t *rid, size_t rid_len,
+                            const bus_bundle_t *bundle);
 
 #endif

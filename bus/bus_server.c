@@ -64,7 +64,8 @@ struct bus_server {
 //  ---------------------------------------------------------------------
 //  Commit, then flush
 
-//  After a successful commit: send the outbox in order, then pump.
+//  After a successful commit: send the outbox in order, then pump; what
+//  waits in corks goes last, one Bundle per connection that takes them.
 static void
 s_flush (bus_server_t *self)
 {
@@ -74,12 +75,14 @@ s_flush (bus_server_t *self)
         if (out->deliver_seq) {
             bus_session_deliver (core, out->session, out);
         }
-        else {
+        else
+        if (!bus_session_cork (core, out->session, out->rid, out->rid_len, &out->data, out->size)) {
             bus_router_send (core->router, out->rid, out->rid_len, out->data, out->size);
         }
     }
     bus_outbox_clear (core->outbox);
     bus_sessions_pump (core);
+    bus_sessions_uncork (core);
 }
 
 //  The commit failed: nothing of this batch may be acknowledged. Tell each

@@ -3,6 +3,7 @@
 #include "bus_record.h"
 #include "bus_session.h"
 #include "bus_taint.h"
+#include "bus_wire.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -24,7 +25,52 @@ struct bus_sessions {
     size_t due_cap;
     bool due_lost;                      //  an append failed: the next pump visits all
     size_t online;                      //  sessions online now
+    bus_session_t **corked;             //  sessions whose cork holds frames
+    size_t corked_count;
+    size_t corked_cap;
 };
+
+//  A DELIVER in a cork: what its bundle's fate decides.
+typedef struct {
+    uint64_t seq;
+    uint64_t time_us;
+    bool restricted;
+} s_pushed_t;
+
+struct bus_cork {
+    bus_bundle_t bundle;
+    s_pushed_t *delivers;
+    size_t count;
+    size_t alloc;
+    uint64_t bytes;                     //  the DELIVERs' bytes
+    size_t replies;                     //  bytes of the other frames in this bundle
+    uint64_t sent;                      //  the session's `sent` and `pushed` before them
+    uint64_t pushed;
+    bool listed;                        //  in bus_sessions_t.corked
+};
+
+//  What a cork keeps between flushes: lists for a few hundred frames; a
+//  longer one is allocated for a burst and freed after, so a fleet's
+//  sessions do not each keep what one busy agent needed once.
+#define CORK_KEEP_FRAMES    256
+
+//  Frees the frames (the cork owns them) and forgets them.
+static void
+s_cork_empty (struct bus_cork *cork)
+{
+    for (size_t i = 0; i < cork->bundle.count; i++) {
+        free ((void *) cork->bundle.parts [i].data);
+    }
+    bus_bundle_reset (&cork->bundle, CORK_KEEP_FRAMES);
+    if (cork->alloc > CORK_KEEP_FRAMES) {
+        free (cork->delivers);
+        cork->delivers = NULL;
+        cork->alloc = 0;
+    }
+    cork->count = 0;
+    cork->bytes = 0;
+    cork->replies = 0;
+}
 
 static void
 s_session_destroy (void **item)
@@ -32,6 +78,12 @@ s_session_destroy (void **item)
     bus_session_t *session = *item;
     zhashx_t *by_sender = session->by_sender;
     zhashx_destroy (&by_sender);
+    if (session->cork) {
+        s_cork_empty (session->cork);
+        bus_bundle_reset (&session->cork->bundle, 0);
+        free (session->cork->delivers);
+        free (session->cork);
+    }
     free (session);
     *item = NULL;
 }
@@ -156,6 +208,7 @@ bus_sessions_destroy (bus_sessions_t **self_p)
     zhashx_destroy (&(*self_p)->table);
     free ((*self_p)->by_fd);
     free ((*self_p)->due);
+    free ((*self_p)->corked);
     free (*self_p);
     *self_p = NULL;
 }
@@ -239,6 +292,10 @@ s_unbind (bus_core_t *core, bus_session_t *session)
     session->rid_len = 0;
     session->online = false;
     session->backlog = true;            //  pushed from the cursor at its next bind
+    session->bundle = 0;                //  until a HELLO on the next connection offers it
+    if (session->cork) {
+        s_cork_empty (session->cork);   //  nothing of it went; the next bind resends
+    }
 }
 
 //  Makes peer's connection the one session delivers to.
@@ -422,6 +479,163 @@ s_gone (bus_core_t *core, bus_session_t *session)
                     "disconnected (found at delivery); unacknowledged messages stay queued");
 }
 
+//  ---------------------------------------------------------------------
+//  Corks: a flush's frames for one connection, sent as one Bundle
+
+//  Counts seq as pushed on session's connection.
+static void
+s_push (bus_session_t *session, uint64_t seq, size_t size)
+{
+    session->sent = seq;
+    session->pushed = seq > session->pushed? seq: session->pushed;
+    session->inflight++;
+    session->inflight_bytes += size;
+}
+
+//  Sends what session's cork holds. A bundle libzmq does not take gives
+//  its DELIVERs back: `sent` goes back to before them, and the pump sends
+//  them again from the log. 0, or the error bus_router_send returned.
+static int
+s_uncork (bus_core_t *core, bus_session_t *session)
+{
+    struct bus_cork *cork = session->cork;
+    if (!cork || cork->bundle.count == 0) {
+        return 0;
+    }
+    int rc = cork->bundle.count == 1
+           ? bus_router_send (core->router, session->rid, session->rid_len,
+                              cork->bundle.parts [0].data, cork->bundle.parts [0].size)
+           : bus_router_send_bundle (core->router, session->rid, session->rid_len, &cork->bundle);
+    if (rc == 0) {
+        for (size_t i = 0; i < cork->count; i++) {
+            if (cork->delivers [i].restricted) {
+                bus_taint_mark (core, session, cork->delivers [i].seq, cork->delivers [i].time_us);
+            }
+        }
+    }
+    else
+    if (cork->count) {
+        session->sent = cork->sent;
+        session->pushed = cork->pushed;
+        session->inflight -= session->inflight < cork->count? session->inflight
+                                                             : (uint32_t) cork->count;
+        session->inflight_bytes -= session->inflight_bytes < cork->bytes? session->inflight_bytes
+                                                                         : cork->bytes;
+    }
+    s_cork_empty (cork);
+    if (rc == EHOSTUNREACH) {
+        s_gone (core, session);
+    }
+    else
+    if (rc != 0) {
+        s_due (core, session);
+    }
+    return rc;
+}
+
+//  Session's cork, made and listed for bus_sessions_uncork. NULL when
+//  memory is out.
+static struct bus_cork *
+s_cork_get (bus_core_t *core, bus_session_t *session)
+{
+    bus_sessions_t *self = core->sessions;
+    if (!session->cork && !(session->cork = calloc (1, sizeof *session->cork))) {
+        return NULL;
+    }
+    struct bus_cork *cork = session->cork;
+    if (!cork->listed) {
+        if (self->corked_count == self->corked_cap) {
+            size_t cap = self->corked_cap? self->corked_cap * 2: 64;
+            bus_session_t **corked = realloc (self->corked, cap * sizeof *corked);
+            if (!corked) {
+                return NULL;
+            }
+            self->corked = corked;
+            self->corked_cap = cap;
+        }
+        self->corked [self->corked_count++] = session;
+        cork->listed = true;
+    }
+    return cork;
+}
+
+//  Puts a frame (a DELIVER if pushed) in session's cork, which owns data
+//  from here when this says true; first sends what the cork holds if the
+//  frame would not fit in the same bundle. False when the caller must
+//  send it itself, or not at all: the
+//  connection takes no bundles or this one is bigger than a bundle (what
+//  waited has gone first, to keep the order), memory is out, or the cork
+//  could not be sent (its DELIVERs are the pump's again: check `sent`).
+static bool
+s_cork (bus_core_t *core, bus_session_t *session, uint8_t *data, size_t size,
+        const s_pushed_t *pushed)
+{
+    struct bus_cork *cork = session->cork;
+    bool fits = session->bundle && session->online && size <= session->bundle;
+    bool full = cork && cork->bundle.count
+             && (bus_bundle_with (&cork->bundle, size) > session->bundle
+                 || (!pushed && cork->replies + size > BUS_BUNDLE_REPLIES));
+    if (!fits || full) {
+        if (s_uncork (core, session) != 0 || !fits) {
+            return false;
+        }
+    }
+    if (!(cork = s_cork_get (core, session))) {
+        s_uncork (core, session);
+        return false;
+    }
+    if (pushed && cork->count == cork->alloc) {
+        size_t alloc = cork->alloc? cork->alloc * 2: 64;
+        s_pushed_t *delivers = realloc (cork->delivers, alloc * sizeof *delivers);
+        if (!delivers) {
+            s_uncork (core, session);
+            return false;
+        }
+        cork->delivers = delivers;
+        cork->alloc = alloc;
+    }
+    if (bus_bundle_add (&cork->bundle, data, size) != 0) {
+        s_uncork (core, session);
+        return false;
+    }
+    if (!pushed) {
+        cork->replies += size;
+    }
+    else {
+        if (cork->count == 0) {
+            cork->sent = session->sent;
+            cork->pushed = session->pushed;
+        }
+        cork->delivers [cork->count++] = *pushed;
+        cork->bytes += size;
+    }
+    return true;
+}
+
+bool
+bus_session_cork (bus_core_t *core, bus_session_t *session, const uint8_t *rid, size_t rid_len,
+                  uint8_t **data, size_t size)
+{
+    if (!session || !session->bundle || rid_len != session->rid_len
+    ||  memcmp (rid, session->rid, rid_len) != 0 || !s_cork (core, session, *data, size, NULL)) {
+        return false;
+    }
+    *data = NULL;
+    return true;
+}
+
+void
+bus_sessions_uncork (bus_core_t *core)
+{
+    bus_sessions_t *self = core->sessions;
+    for (size_t i = 0; i < self->corked_count; i++) {
+        bus_session_t *session = self->corked [i];
+        session->cork->listed = false;
+        s_uncork (core, session);
+    }
+    self->corked_count = 0;
+}
+
 //  Moves an agent's delivery cursor to up_to (it processed everything
 //  before), durably and on the log.
 static void
@@ -538,6 +752,8 @@ bus_session_hello (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Hello
     if (!same) {
         s_bind (core, session, peer);
     }
+    session->bundle = !hello->has_bundle? 0
+                    : hello->bundle < BUS_BUNDLE_MAX? hello->bundle: (uint32_t) BUS_BUNDLE_MAX;
     //  Resume after what it says it has processed, never before what it
     //  acknowledged: an agent that lost its state gets no replay of acked
     //  messages, one that kept it gets nothing twice.
@@ -586,15 +802,30 @@ bus_session_accept (bus_core_t *core, bus_session_t *session, const record_t *re
     }
 }
 
+//  Whether a DELIVER of seq (size bytes) may go to session now: it is in
+//  step with its mailbox (the next one) and its window has room.
+static bool
+s_in_step (bus_core_t *core, const bus_session_t *session, uint64_t seq, size_t size)
+{
+    return session->online && !session->backlog && seq > session->sent
+        && session->inflight < core->options.window
+        && session->inflight_bytes + size <= BUS_INFLIGHT_BYTES;
+}
+
 void
 bus_session_deliver (bus_core_t *core, bus_session_t *session, bus_out_t *out)
 {
     uint64_t seq = out->deliver_seq;
+    s_pushed_t pushed = { seq, out->time_us, out->restricted };
+    if (s_in_step (core, session, seq, out->size)
+    &&  s_cork (core, session, out->data, out->size, &pushed)) {
+        out->data = NULL;               //  the cork's now
+        s_push (session, seq, out->size);
+        return;
+    }
     //  Direct delivery only while the session is in step with its mailbox;
     //  otherwise the pump sends it, in order, from the log.
-    if (!session->online || session->backlog || seq <= session->sent
-    ||  session->inflight >= core->options.window
-    ||  session->inflight_bytes + out->size > BUS_INFLIGHT_BYTES) {
+    if (!s_in_step (core, session, seq, out->size)) {
         if (seq > session->sent) {
             s_due (core, session);
             bus_outbox_keep (core->outbox, out);    //  for the pump
@@ -603,10 +834,7 @@ bus_session_deliver (bus_core_t *core, bus_session_t *session, bus_out_t *out)
     }
     int rc = bus_router_send (core->router, session->rid, session->rid_len, out->data, out->size);
     if (rc == 0) {
-        session->sent = seq;
-        session->pushed = seq > session->pushed? seq: session->pushed;
-        session->inflight++;
-        session->inflight_bytes += out->size;
+        s_push (session, seq, out->size);
         if (out->restricted) {
             bus_taint_mark (core, session, seq, out->time_us);
         }
@@ -674,6 +902,16 @@ bus_session_pump (bus_core_t *core, bus_session_t *session)
         if (!data && s_replay (core, session, seq, &data, &size, &restricted, &time_us) != 0) {
             break;
         }
+        uint64_t after = session->sent;
+        s_pushed_t pushed = { seq, time_us, restricted };
+        if (s_cork (core, session, data, size, &pushed)) {
+            s_push (session, seq, size);
+            continue;
+        }
+        if (!session->online || session->sent != after) {
+            free (data);            //  its cork did not go: the pump's again, later
+            break;
+        }
         int sent = bus_router_send (core->router, session->rid, session->rid_len, data, size);
         free (data);
         if (sent == EHOSTUNREACH) {
@@ -683,10 +921,7 @@ bus_session_pump (bus_core_t *core, bus_session_t *session)
         if (sent != 0) {
             break;                  //  EAGAIN: its queue is full; try later
         }
-        session->sent = seq;
-        session->pushed = seq > session->pushed? seq: session->pushed;
-        session->inflight++;
-        session->inflight_bytes += size;
+        s_push (session, seq, size);
         if (restricted) {
             bus_taint_mark (core, session, seq, time_us);   //  replayed restricted content
         }

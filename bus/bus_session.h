@@ -31,11 +31,24 @@
     again: a peer squatting an agent's routing id receives nothing. A reload
     that changes or removes an agent's key takes its connection offline at
     once: nothing more is pushed to the old key.
+
+    Bundles. A delivering connection whose HELLO offered `bundle` gets what
+    one flush has for it (its ACKs, then the DELIVERs the flush and the pump
+    push) as Bundle frames of at most that many bytes, in the order they
+    would have gone one by one: the frames wait in the session's cork and
+    bus_sessions_uncork sends them. Only frames queued with their session
+    wait (ACKs and DELIVERs); the rest go out at once, so a cork can only
+    make an ACK or DELIVER arrive after another frame of the same flush,
+    and none of those depends on coming later. A DELIVER in a cork counts
+    as pushed (window, `sent`); a bundle libzmq will not take gives its
+    DELIVERs back to the pump, and a restricted one taints its recipient
+    only once its bundle went.
 */
 #ifndef BUS_SESSION_H
 #define BUS_SESSION_H
 
 #include "bulkhead.pb-c.h"
+#include "record.pb-c.h"
 #include "bus_policy.h"
 #include "bus_outbox.h"
 #include "bus_router.h"
@@ -44,6 +57,14 @@
 #include <stdint.h>
 
 #define BUS_INFLIGHT_BYTES      ((uint64_t) 8 << 20)
+
+//  Of one Bundle, at most this many bytes of frames that are not DELIVERs
+//  (ACKs, mostly). DELIVERs have their window; ACKs only libzmq's
+//  high-water mark, which counts frames, not bytes: for a sender that
+//  never reads its ACKs, what the bus holds is that mark (10,000) times
+//  this, per connection, instead of times one ACK (~150 B). 30 ACKs a frame
+//  already make CURVE's cost per ACK small.
+#define BUS_BUNDLE_REPLIES      ((size_t) 4 << 10)
 
 typedef struct bus_core bus_core_t;
 typedef struct bus_peer bus_peer_t;
@@ -59,6 +80,8 @@ typedef struct bus_session {
     bool online;                    //  we believe its connection is up
     bool backlog;                   //  mailbox has entries past `sent` to push
     bool due;                       //  in the pump's list (bus_sessions_pump)
+    uint32_t bundle;                //  bytes of one Bundle its connection takes, 0: none
+    struct bus_cork *cork;          //  frames waiting to go as one Bundle, or NULL
     uint64_t acked;                 //  its delivery cursor
     uint64_t sent;                  //  highest seq pushed on this connection
     uint64_t pushed;                //  highest seq pushed on any connection
@@ -103,6 +126,18 @@ bus_session_t *
 //  nothing per commit.
 void
     bus_sessions_pump (bus_core_t *core);
+
+//  Keeps a frame for session's delivering connection rid in its cork,
+//  which then owns *data (set to NULL). False when the connection takes no
+//  bundles, is not rid, or the frame is too big for one: the caller then
+//  sends it itself.
+bool
+    bus_session_cork (bus_core_t *core, bus_session_t *session, const uint8_t *rid,
+                      size_t rid_len, uint8_t **data, size_t size);
+
+//  Sends every cork: after the flush and the pump.
+void
+    bus_sessions_uncork (bus_core_t *core);
 
 //  Sessions online now, and sessions made.
 size_t

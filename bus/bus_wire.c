@@ -106,6 +106,7 @@ bus_wire_body_name (const Bulkhead__V1__Frame *frame)
         case BULKHEAD__V1__FRAME__BODY_PENDING: return "pending";
         case BULKHEAD__V1__FRAME__BODY_HOLD_UPDATE: return "hold_update";
         case BULKHEAD__V1__FRAME__BODY_ALERT: return "alert";
+        case BULKHEAD__V1__FRAME__BODY_BUNDLE: return "bundle";
         default: return "empty";
     }
 }
@@ -278,4 +279,104 @@ bus_text_valid (const char *text, size_t max)
         p += n + 1;
     }
     return true;
+}
+
+//  ---------------------------------------------------------------------
+//  Bundles
+
+#define BUNDLE_TAG  ((15 << 3) | 2)     //  Frame.bundle, length-delimited
+#define MEMBER_TAG  ((1 << 3) | 2)      //  Bundle.frames, length-delimited
+
+static size_t
+s_varint_len (size_t value)
+{
+    size_t len = 1;
+    while (value >= 0x80) {
+        value >>= 7;
+        len++;
+    }
+    return len;
+}
+
+static size_t
+s_varint_put (uint8_t *out, size_t value)
+{
+    size_t len = 0;
+    while (value >= 0x80) {
+        out [len++] = (uint8_t) (value | 0x80);
+        value >>= 7;
+    }
+    out [len++] = (uint8_t) value;
+    return len;
+}
+
+static size_t
+s_member_len (size_t size)
+{
+    return 1 + s_varint_len (size) + size;
+}
+
+size_t
+bus_bundle_with (const bus_bundle_t *self, size_t size)
+{
+    if (self->count == 0) {
+        return size;
+    }
+    size_t body = self->body + s_member_len (size);
+    return 1 + s_varint_len (body) + body;
+}
+
+int
+bus_bundle_add (bus_bundle_t *self, const void *frame, size_t size)
+{
+    if (self->count == self->alloc) {
+        size_t alloc = self->alloc? self->alloc * 2: 64;
+        bus_bundle_part_t *parts = realloc (self->parts, alloc * sizeof *parts);
+        if (!parts) {
+            return -1;
+        }
+        self->parts = parts;
+        self->alloc = alloc;
+    }
+    self->parts [self->count++] = (bus_bundle_part_t) { frame, size };
+    self->body += s_member_len (size);
+    return 0;
+}
+
+size_t
+bus_bundle_size (const bus_bundle_t *self)
+{
+    if (self->count <= 1) {
+        return self->count? self->parts [0].size: 0;
+    }
+    return 1 + s_varint_len (self->body) + self->body;
+}
+
+void
+bus_bundle_write (const bus_bundle_t *self, uint8_t *out)
+{
+    if (self->count == 1) {
+        memcpy (out, self->parts [0].data, self->parts [0].size);
+        return;
+    }
+    *out++ = BUNDLE_TAG;
+    out += s_varint_put (out, self->body);
+    for (size_t i = 0; i < self->count; i++) {
+        *out++ = MEMBER_TAG;
+        out += s_varint_put (out, self->parts [i].size);
+        memcpy (out, self->parts [i].data, self->parts [i].size);
+        out += self->parts [i].size;
+    }
+}
+
+void
+bus_bundle_reset (bus_bundle_t *self, size_t keep)
+{
+    if (self->alloc > keep) {
+        free (self->parts);
+        self->parts = NULL;
+        self->alloc = 0;
+    }
+    self->count = 0;
+    self->body = 0;
 }

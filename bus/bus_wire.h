@@ -60,4 +60,46 @@ bool
 const char *
     bus_wire_body_name (const Bulkhead__V1__Frame *frame);
 
+//  A Bundle being gathered: encoded frames named one by one (borrowed:
+//  they must stay valid until reset), then written in one pass as the
+//  bytes protobuf-c packs for a Bundle of them. The caller writes it
+//  straight into the message it sends, so bundling adds no copy: the
+//  frames are copied once, as sending them one by one would.
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+} bus_bundle_part_t;
+
+typedef struct {
+    bus_bundle_part_t *parts;
+    size_t count;
+    size_t alloc;
+    size_t body;                        //  bytes of the Bundle message so far
+} bus_bundle_t;
+
+//  The most bytes of one Bundle the bus sends, whatever a peer offers.
+#define BUS_BUNDLE_MAX          ((size_t) 256 << 10)
+
+//  The size of the sealed frame with one more frame of size (count 0:
+//  that frame alone).
+size_t
+    bus_bundle_with (const bus_bundle_t *self, size_t size);
+
+//  Names one more encoded frame. 0, or -1 when memory is out.
+int
+    bus_bundle_add (bus_bundle_t *self, const void *frame, size_t size);
+
+//  The size of the sealed frame: a Frame with the Bundle, or for one frame
+//  that frame alone; 0 for none.
+size_t
+    bus_bundle_size (const bus_bundle_t *self);
+
+//  Writes the sealed frame, bus_bundle_size bytes, to out.
+void
+    bus_bundle_write (const bus_bundle_t *self, uint8_t *out);
+
+//  Forgets the frames; the list is kept unless it grew past keep entries.
+void
+    bus_bundle_reset (bus_bundle_t *self, size_t keep);
+
 #endif
