@@ -62,9 +62,9 @@
 //  (ACKs, mostly). DELIVERs have their window; ACKs only libzmq's
 //  high-water mark, which counts frames, not bytes: for a sender that
 //  never reads its ACKs, what the bus holds is that mark (10,000) times
-//  this, per connection, instead of times one ACK (~150 B). 30 ACKs a frame
-//  already make CURVE's cost per ACK small.
-#define BUS_BUNDLE_REPLIES      ((size_t) 4 << 10)
+//  this, per connection (10 MiB), instead of times one ACK (~120 B, 1.2
+//  MB). Eight or so ACKs a frame already make CURVE's cost per ACK small.
+#define BUS_BUNDLE_REPLIES      ((size_t) 1 << 10)
 
 typedef struct bus_core bus_core_t;
 typedef struct bus_peer bus_peer_t;

@@ -16,6 +16,7 @@
 #include "bus_wire.h"
 #include "harness.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,51 +170,49 @@ s_read (void *dealer, const char *prefix, int want)
     return seen;
 }
 
+//  A burst of count Sends (payload bytes) from planner, whose HELLO offers
+//  planner_offer, to writer, offering writer_offer; what each side saw.
+//  Every ACK and DELIVER must come once, in order.
+static void
+s_burst_seen (harness_t *h, uint32_t planner_offer, uint32_t writer_offer, const char *prefix,
+              int count, size_t payload, seen_t *acks, seen_t *delivers)
+{
+    void *ctx = zmq_ctx_new ();
+    void *planner = harness_raw (h, ctx, "planner", NULL);
+    void *writer = harness_raw (h, ctx, "writer", NULL);
+    s_hello (planner, planner_offer);
+    s_hello (writer, writer_offer);
+    s_burst (planner, prefix, count, payload);
+    *acks = s_read (planner, prefix, count);
+    *delivers = s_read (writer, prefix, count);
+    zmq_close (planner);
+    zmq_close (writer);
+    zmq_ctx_term (ctx);
+    assert_string_equal (acks->bad, "");
+    assert_string_equal (delivers->bad, "");
+    assert_int_equal (acks->acks, count);
+    assert_int_equal (delivers->delivers, count);
+}
+
 //  A connection that does not offer bundles gets one frame per ACK and
 //  per DELIVER, as before bundles: old clients keep working.
 static void
 test_no_offer_no_bundles (void **state)
 {
-    harness_t *h = *state;
-    void *ctx = zmq_ctx_new ();
-    void *planner = harness_raw (h, ctx, "planner", NULL);
-    void *writer = harness_raw (h, ctx, "writer", NULL);
-    s_hello (planner, 0);
-    s_hello (writer, 0);
-    s_burst (planner, "plain", 300, 100);
-    seen_t acks = s_read (planner, "plain", 300);
-    seen_t delivers = s_read (writer, "plain", 300);
-    assert_string_equal (acks.bad, "");
-    assert_string_equal (delivers.bad, "");
-    assert_int_equal (acks.acks, 300);
-    assert_int_equal (delivers.delivers, 300);
+    seen_t acks, delivers;
+    s_burst_seen (*state, 0, 0, "plain", 300, 100, &acks, &delivers);
     assert_int_equal (acks.bundles + delivers.bundles, 0);
     assert_int_equal (acks.frames, 300);
     assert_int_equal (delivers.frames, 300);
-    zmq_close (planner);
-    zmq_close (writer);
-    zmq_ctx_term (ctx);
 }
 
 //  Offered, a burst's ACKs and DELIVERs come in bundles, each at most the
-//  offered bytes (a bundle's ACKs at most BUS_BUNDLE_REPLIES of them), in
-//  order, every one once.
+//  offered bytes (a bundle's ACKs at most BUS_BUNDLE_REPLIES of them).
 static void
 test_offer_bundles_in_order (void **state)
 {
-    harness_t *h = *state;
-    void *ctx = zmq_ctx_new ();
-    void *planner = harness_raw (h, ctx, "planner", NULL);
-    void *writer = harness_raw (h, ctx, "writer", NULL);
-    s_hello (planner, 64 << 10);
-    s_hello (writer, 4000);
-    s_burst (planner, "burst", 600, 300);
-    seen_t acks = s_read (planner, "burst", 600);
-    seen_t delivers = s_read (writer, "burst", 600);
-    assert_string_equal (acks.bad, "");
-    assert_string_equal (delivers.bad, "");
-    assert_int_equal (acks.acks, 600);
-    assert_int_equal (delivers.delivers, 600);
+    seen_t acks, delivers;
+    s_burst_seen (*state, 64 << 10, 4000, "burst", 600, 300, &acks, &delivers);
     if (acks.bundles == 0 || delivers.bundles == 0 || acks.frames >= 300 || delivers.frames >= 300) {
         fail_msg ("600 messages in a burst: ACKs in %d frames (%d bundles), DELIVERs in %d "
                   "(%d bundles)", acks.frames, acks.bundles, delivers.frames, delivers.bundles);
@@ -225,9 +224,6 @@ test_offer_bundles_in_order (void **state)
     assert_true (acks.most >= 2);
     assert_true (delivers.biggest <= 4000);
     assert_true (delivers.most >= 2);
-    zmq_close (planner);
-    zmq_close (writer);
-    zmq_ctx_term (ctx);
 }
 
 //  An offer too small for any two frames gets them one by one; an offer
@@ -235,26 +231,12 @@ test_offer_bundles_in_order (void **state)
 static void
 test_offer_bounds (void **state)
 {
-    harness_t *h = *state;
-    void *ctx = zmq_ctx_new ();
-    void *planner = harness_raw (h, ctx, "planner", NULL);
-    void *writer = harness_raw (h, ctx, "writer", NULL);
-    s_hello (planner, 1);
-    s_hello (writer, UINT32_MAX);
-    s_burst (planner, "edge", 1500, 3000);
-    seen_t acks = s_read (planner, "edge", 1500);
-    seen_t delivers = s_read (writer, "edge", 1500);
-    assert_string_equal (acks.bad, "");
-    assert_string_equal (delivers.bad, "");
-    assert_int_equal (acks.acks, 1500);
-    assert_int_equal (delivers.delivers, 1500);
+    seen_t acks, delivers;
+    s_burst_seen (*state, 1, UINT32_MAX, "edge", 1500, 3000, &acks, &delivers);
     assert_int_equal (acks.bundles, 0);
     assert_int_equal (acks.frames, 1500);
     assert_true (delivers.bundles > 0);
     assert_true (delivers.biggest <= BUS_BUNDLE_MAX);
-    zmq_close (planner);
-    zmq_close (writer);
-    zmq_ctx_term (ctx);
 }
 
 //  The C client offers bundles and hands their frames out one by one:
@@ -304,6 +286,104 @@ test_client_library_unbundles (void **state)
     bus_client_destroy (&writer);
 }
 
+
+//  A bus from before bundles: a CURVE ROUTER that refuses a HELLO with the
+//  unknown field as MALFORMED (as such a bus does) and welcomes one
+//  without it. Counts what it saw.
+typedef struct {
+    void *router;
+    int hellos;
+    int offers;
+} old_bus_t;
+
+static void *
+s_old_bus (void *arg)
+{
+    old_bus_t *self = arg;
+    for (int i = 0; i < 2; i++) {
+        zmq_pollitem_t item = { self->router, 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, 10000) != 1) {
+            return NULL;
+        }
+        zmq_msg_t rid, body;
+        zmq_msg_init (&rid);
+        zmq_msg_init (&body);
+        zmq_msg_recv (&rid, self->router, 0);
+        zmq_msg_recv (&body, self->router, 0);
+        Bulkhead__V1__Frame *frame = bulkhead__v1__frame__unpack (NULL, zmq_msg_size (&body),
+                                                                  zmq_msg_data (&body));
+        zmq_msg_close (&body);
+        bool offer = frame && frame->body_case == BULKHEAD__V1__FRAME__BODY_HELLO
+                  && frame->hello->has_bundle;
+        self->hellos += frame && frame->body_case == BULKHEAD__V1__FRAME__BODY_HELLO;
+        self->offers += offer;
+        bulkhead__v1__frame__free_unpacked (frame, NULL);
+        Bulkhead__V1__Error error = BULKHEAD__V1__ERROR__INIT;
+        error.code = "MALFORMED";
+        error.reason = "frame has fields this bus does not know";
+        Bulkhead__V1__Welcome welcome = BULKHEAD__V1__WELCOME__INIT;
+        welcome.agent = "planner";
+        welcome.version = 1;
+        welcome.policy_hash = "old";
+        Bulkhead__V1__Frame reply = BULKHEAD__V1__FRAME__INIT;
+        if (offer) {
+            reply.body_case = BULKHEAD__V1__FRAME__BODY_ERROR;
+            reply.error = &error;
+        }
+        else {
+            reply.body_case = BULKHEAD__V1__FRAME__BODY_WELCOME;
+            reply.welcome = &welcome;
+        }
+        size_t size = bulkhead__v1__frame__get_packed_size (&reply);
+        uint8_t *data = malloc (size);
+        bulkhead__v1__frame__pack (&reply, data);
+        zmq_msg_send (&rid, self->router, ZMQ_SNDMORE);
+        zmq_send (self->router, data, size, 0);
+        free (data);
+        if (!offer) {
+            break;
+        }
+    }
+    return NULL;
+}
+
+//  The C client against a bus from before bundles: refused as MALFORMED
+//  for the offer, it says HELLO again without it and connects.
+static void
+test_client_falls_back_on_old_bus (void **state)
+{
+    harness_t *h = *state;
+    char public_key [41], secret_key [41];
+    assert_int_equal (zmq_curve_keypair (public_key, secret_key), 0);
+    void *ctx = zmq_ctx_new ();
+    old_bus_t old = { .router = zmq_socket (ctx, ZMQ_ROUTER) };
+    int one = 1;
+    zmq_setsockopt (old.router, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt (old.router, ZMQ_CURVE_SECRETKEY, secret_key, 40);
+    char endpoint [300];
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/old-bus.sock", h->dir);
+    assert_int_equal (zmq_bind (old.router, endpoint), 0);
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_old_bus, &old), 0);
+    char key_file [300];
+    snprintf (key_file, sizeof key_file, "%s/planner.key", h->dir);
+    bus_client_options_t options = { .endpoint = endpoint, .bus_key = public_key,
+                                     .key_file = key_file, .timeout_ms = 10000 };
+    bus_client_t *client = NULL;
+    bus_error_t err;
+    int rc = bus_client_connect (&client, &options, &err);
+    pthread_join (thread, NULL);
+    if (rc != 0) {
+        fail_msg ("connect to a bus from before bundles: %s: %s", bus_errname (err.code), err.text);
+    }
+    assert_int_equal (old.hellos, 2);
+    assert_int_equal (old.offers, 1);
+    assert_string_equal (bus_client_agent (client), "planner");
+    bus_client_destroy (&client);
+    zmq_close (old.router);
+    zmq_ctx_term (ctx);
+}
+
 int
 main (void)
 {
@@ -312,6 +392,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_offer_bundles_in_order, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_offer_bounds, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_client_library_unbundles, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_client_falls_back_on_old_bus, s_setup, harness_fixture_end),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
