@@ -106,11 +106,11 @@ s_read (bus_client_t *self, Bulkhead__V1__Frame **frame, int timeout_ms, bus_err
             ProtobufCBinaryData *member = &bundle->frames [self->bundle_next++];
             Bulkhead__V1__Frame *decoded = bulkhead__v1__frame__unpack (NULL, member->len,
                                                                          member->data);
+            //  Refused alone: the frames after it are still handed out.
             if (!decoded || decoded->body_case == BULKHEAD__V1__FRAME__BODY_BUNDLE) {
                 bus_client_free (&decoded);
-                bus_client_free (&self->bundle);
-                return bus_fail (err, BUS_EMALFORMED, "the bus sent a bundle with a frame "
-                                 "that does not decode");
+                return bus_fail (err, BUS_EMALFORMED, "the bus sent a bundle whose frame %zu "
+                                 "does not decode", self->bundle_next);
             }
             if (s_stale (self, decoded)) {
                 bus_client_free (&decoded);

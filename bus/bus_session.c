@@ -571,9 +571,16 @@ s_cork (bus_core_t *core, bus_session_t *session, uint8_t *data, size_t size,
         const s_pushed_t *pushed)
 {
     struct bus_cork *cork = session->cork;
-    bool fits = session->bundle && session->online && size <= session->bundle;
+    //  No bundle is bigger than one frame an agent may send (max_frame):
+    //  libzmq's high-water mark counts frames, so a connection that
+    //  acknowledges without reading (the window then lets everything
+    //  through) holds at most the frames it did before bundles, each no
+    //  bigger than it could have been.
+    size_t limit = session->bundle < core->policy->max_frame? session->bundle
+                                                             : core->policy->max_frame;
+    bool fits = limit && session->online && size <= limit;
     bool full = cork && cork->bundle.count
-             && (bus_bundle_with (&cork->bundle, size) > session->bundle
+             && (bus_bundle_with (&cork->bundle, size) > limit
                  || (!pushed && cork->replies + size > BUS_BUNDLE_REPLIES));
     if (!fits || full) {
         if (s_uncork (core, session) != 0 || !fits) {

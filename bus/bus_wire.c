@@ -355,6 +355,9 @@ bus_bundle_size (const bus_bundle_t *self)
 void
 bus_bundle_write (const bus_bundle_t *self, uint8_t *out)
 {
+    if (self->count == 0) {
+        return;                         //  bus_bundle_size said 0 bytes
+    }
     if (self->count == 1) {
         memcpy (out, self->parts [0].data, self->parts [0].size);
         return;

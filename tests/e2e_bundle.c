@@ -227,7 +227,10 @@ test_offer_bundles_in_order (void **state)
 }
 
 //  An offer too small for any two frames gets them one by one; an offer
-//  of 4 GiB is held to BUS_BUNDLE_MAX.
+//  of 4 GiB is held to the policy's max_frame (64 KiB here): no bundle is
+//  bigger than a frame an agent may send. libzmq's high-water mark counts
+//  frames, so a connection that never reads (and acknowledges blind, which
+//  opens the window) holds at most what it could before bundles.
 static void
 test_offer_bounds (void **state)
 {
@@ -236,7 +239,9 @@ test_offer_bounds (void **state)
     assert_int_equal (acks.bundles, 0);
     assert_int_equal (acks.frames, 1500);
     assert_true (delivers.bundles > 0);
-    assert_true (delivers.biggest <= BUS_BUNDLE_MAX);
+    if (delivers.biggest > 65536) {
+        fail_msg ("a bundle of %zu bytes, over max_frame (65536)", delivers.biggest);
+    }
 }
 
 //  The C client offers bundles and hands their frames out one by one:
