@@ -264,6 +264,11 @@ s_closed_loop (load_t *self, uint64_t quota, bool warm, uint64_t deadline)
         uint64_t seen = atomic_load (warm? &self->warm_seen: &self->seen);
         for (int i = 0; i < run->pairs && !past; i++) {
             agent_t *sender = &self->senders [i];
+            //  The bus takes what the window allows at once as bundles,
+            //  as any pipelining client of the C library can.
+            if (self->bus) {
+                bus_client_cork (sender->client);
+            }
             while (sender->sent < quota && sender->sent - sender->answered < run->inflight
                &&  sent - seen < LOAD_LEAD) {
                 if (s_post (self, sender, warm) != 0) {
@@ -271,6 +276,11 @@ s_closed_loop (load_t *self, uint64_t quota, bool warm, uint64_t deadline)
                     break;
                 }
                 sent++;
+            }
+            bus_error_t err;
+            if (self->bus && bus_client_uncork (sender->client, &err) != 0) {
+                fprintf (stderr, "load: %s: %s\n", sender->name, err.text);
+                run->errors++;
             }
             more |= sender->sent < quota;
         }

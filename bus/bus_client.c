@@ -26,6 +26,8 @@ struct bus_client {
     unsigned reconnects;
     Bulkhead__V1__Frame *bundle;    //  a Bundle being handed out, frame by frame
     size_t bundle_next;
+    bool corked;                    //  between bus_client_cork and _uncork
+    bus_bundle_t out;               //  frames gathered meanwhile (owned)
 };
 
 //  What this client offers at HELLO: the bus may send it several ACKs and
@@ -49,6 +51,52 @@ bus_client_free (Bulkhead__V1__Frame **frame_p)
     }
 }
 
+//  A DEALER blocks only at its high-water mark; a second's wait there
+//  (ZMQ_SNDTIMEO, set at connect) means the bus is not reading, which the
+//  caller must hear about.
+static int
+s_send_failed (bus_error_t *err)
+{
+    return bus_fail (err, zmq_errno () == EAGAIN? BUS_ETIMEOUT: BUS_ECONNECT,
+                     "cannot send to the bus: %s", zmq_strerror (zmq_errno ()));
+}
+
+//  The most bytes of one Bundle the bus takes (its WELCOME says), 0 if it
+//  takes none (a bus from before agents' bundles).
+static size_t
+s_bundle_limit (const bus_client_t *self)
+{
+    const Bulkhead__V1__Welcome *welcome = self->welcome? self->welcome->welcome: NULL;
+    return welcome && welcome->has_bundle? welcome->bundle: 0;
+}
+
+//  Sends what was gathered, in one frame, and forgets it either way.
+static int
+s_send_gathered (bus_client_t *self, bus_error_t *err)
+{
+    if (self->out.count == 0) {
+        return 0;
+    }
+    int rc = 0;
+    zmq_msg_t msg;
+    if (zmq_msg_init_size (&msg, bus_bundle_size (&self->out)) != 0) {
+        rc = bus_fail (err, BUS_ENOMEM, "out of memory for a bundle of %zu frames",
+                       self->out.count);
+    }
+    else {
+        bus_bundle_write (&self->out, zmq_msg_data (&msg));
+        if (zmq_msg_send (&msg, self->dealer, 0) < 0) {
+            rc = s_send_failed (err);
+            zmq_msg_close (&msg);
+        }
+    }
+    for (size_t i = 0; i < self->out.count; i++) {
+        free ((void *) self->out.parts [i].data);
+    }
+    bus_bundle_reset (&self->out, 4096);
+    return rc;
+}
+
 static int
 s_send_frame (bus_client_t *self, const Bulkhead__V1__Frame *frame, bus_error_t *err)
 {
@@ -56,6 +104,22 @@ s_send_frame (bus_client_t *self, const Bulkhead__V1__Frame *frame, bus_error_t 
     uint8_t *data = bus_wire_pack (frame, &size);
     if (!data) {
         return bus_fail (err, BUS_ENOMEM, "out of memory");
+    }
+    size_t limit = self->corked? s_bundle_limit (self): 0;
+    if (limit) {
+        //  A frame that would take the bundle past the bus's limit starts
+        //  the next one; a frame over it alone goes alone (the bus answers
+        //  TOOBIG, as it would have anyway).
+        if (self->out.count && bus_bundle_with (&self->out, size) > limit
+        &&  s_send_gathered (self, err) != 0) {
+            free (data);
+            return -1;
+        }
+        if (bus_bundle_add (&self->out, data, size) != 0) {
+            free (data);
+            return bus_fail (err, BUS_ENOMEM, "out of memory");
+        }
+        return 0;
     }
     int rc = bus_client_send_raw (self, data, size, 0, err);
     free (data);
@@ -65,14 +129,23 @@ s_send_frame (bus_client_t *self, const Bulkhead__V1__Frame *frame, bus_error_t 
 int
 bus_client_send_raw (bus_client_t *self, const void *data, size_t size, int more, bus_error_t *err)
 {
-    //  A DEALER blocks only at its high-water mark; a second's wait there
-    //  (ZMQ_SNDTIMEO, set at connect) means the bus is not reading, which
-    //  the caller must hear about.
     if (zmq_send (self->dealer, data, size, more? ZMQ_SNDMORE: 0) < 0) {
-        return bus_fail (err, zmq_errno () == EAGAIN? BUS_ETIMEOUT: BUS_ECONNECT,
-                         "cannot send to the bus: %s", zmq_strerror (zmq_errno ()));
+        return s_send_failed (err);
     }
     return 0;
+}
+
+void
+bus_client_cork (bus_client_t *self)
+{
+    self->corked = true;
+}
+
+int
+bus_client_uncork (bus_client_t *self, bus_error_t *err)
+{
+    self->corked = false;
+    return s_send_gathered (self, err);
 }
 
 //  A DELIVER already handed out (resent after a reconnect): dropped.
@@ -217,6 +290,11 @@ static int
 s_wait (bus_client_t *self, bool (*match) (const Bulkhead__V1__Frame *, const void *),
         const void *arg, Bulkhead__V1__Frame **reply, int timeout_ms, bus_error_t *err)
 {
+    //  What waits for a reply sends what was gathered first, its own
+    //  request with it: a reply to a frame never sent would never come.
+    if (s_send_gathered (self, err) != 0) {
+        return -1;
+    }
     int64_t deadline = s_now_ms () + timeout_ms;
     while (true) {
         int left = (int) (deadline - s_now_ms ());
@@ -534,6 +612,10 @@ bus_client_destroy (bus_client_t **self_p)
     free (self->queue);
     bus_client_free (&self->welcome);
     bus_client_free (&self->bundle);
+    for (size_t i = 0; i < self->out.count; i++) {
+        free ((void *) self->out.parts [i].data);
+    }
+    free (self->out.parts);
     if (self->watch) {
         zmq_socket_monitor (self->dealer, NULL, 0);
         zmq_close (self->watch);

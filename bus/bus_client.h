@@ -56,6 +56,22 @@ const Bulkhead__V1__Welcome *
 int
     bus_client_post (bus_client_t *self, const Bulkhead__V1__Send *send, bus_error_t *err);
 
+//  Several frames in one: after bus_client_cork, bus_client_post and
+//  bus_client_ack gather their frames, and bus_client_uncork sends them
+//  as Bundles of at most the bytes the bus's WELCOME said it takes (one
+//  encrypted frame, one system call, instead of one per message). The bus
+//  answers each as if it had come alone, in order. Nothing gathered leaves
+//  before uncork, except that bus_client_send and bus_client_control send
+//  it first (they wait for a reply), and a bundle that is full goes when
+//  the next frame would not fit. A bus that did not say `bundle` gets
+//  frame by frame. Destroy drops what is still gathered. On error from
+//  uncork (or a post that had to send), none of the frames of that
+//  bundle was sent.
+void
+    bus_client_cork (bus_client_t *self);
+int
+    bus_client_uncork (bus_client_t *self, bus_error_t *err);
+
 //  Sends and waits for its ACK (or an ERROR naming its message id). *ack is
 //  the whole frame (ACK or ERROR). -1 with ETIMEOUT if none came in time.
 int

@@ -730,6 +730,8 @@ s_welcome (bus_core_t *core, bus_peer_t *peer, uint64_t resume)
     welcome.reach = reach_ptrs;
     welcome.has_resume_from = true;
     welcome.resume_from = resume;
+    welcome.has_bundle = true;          //  a bundle is one frame: max_frame holds
+    welcome.bundle = policy->max_frame;
     frame_t frame = BULKHEAD__V1__FRAME__INIT;
     frame.body_case = BULKHEAD__V1__FRAME__BODY_WELCOME;
     frame.welcome = &welcome;

@@ -383,3 +383,78 @@ bus_bundle_reset (bus_bundle_t *self, size_t keep)
     self->count = 0;
     self->body = 0;
 }
+
+//  A minimal varint at *pos, before end: 0, or -1 (truncated, longer than
+//  ten bytes, or not the length protobuf-c would have written).
+static int
+s_varint_get (const uint8_t *data, size_t end, size_t *pos, size_t *value)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < 10 && *pos < end; i++) {
+        uint8_t b = data [(*pos)++];
+        v |= (uint64_t) (b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            if ((uint64_t) (size_t) v != v || s_varint_len ((size_t) v) != i + 1) {
+                return -1;
+            }
+            *value = (size_t) v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+bool
+bus_wire_is_bundle (const void *data, size_t size)
+{
+    return size > 0 && *(const uint8_t *) data == BUNDLE_TAG;
+}
+
+int
+bus_bundle_open (bus_bundle_reader_t *reader, const void *data, size_t size,
+                 size_t *count, bus_error_t *err)
+{
+    const uint8_t *bytes = data;
+    size_t pos = 1, body;
+    if (!bus_wire_is_bundle (data, size) || s_varint_get (bytes, size, &pos, &body) != 0
+    ||  body != size - pos) {
+        return bus_fail (err, BUS_EMALFORMED, "bundle frame of %zu bytes is not one canonical "
+                         "bulkhead.v1.Bundle (its length is not minimal or not what follows)",
+                         size);
+    }
+    *reader = (bus_bundle_reader_t) { bytes, pos, size };
+    size_t n = 0;
+    while (pos < size) {
+        size_t len;
+        if (bytes [pos++] != MEMBER_TAG || s_varint_get (bytes, size, &pos, &len) != 0
+        ||  len > size - pos) {
+            return bus_fail (err, BUS_EMALFORMED, "bundle frame of %zu bytes is not canonical "
+                             "at byte %zu (frame %zu): a field other than frames, a length "
+                             "not minimal, or one past the end", size, pos - 1, n + 1);
+        }
+        pos += len;
+        n++;
+    }
+    if (n == 0) {
+        return bus_fail (err, BUS_EMALFORMED, "bundle frame holds no frames");
+    }
+    *count = n;
+    return 0;
+}
+
+bool
+bus_bundle_next (bus_bundle_reader_t *reader, const uint8_t **frame, size_t *size)
+{
+    size_t len;
+    if (reader->pos >= reader->end || reader->data [reader->pos] != MEMBER_TAG) {
+        return false;
+    }
+    size_t pos = reader->pos + 1;
+    if (s_varint_get (reader->data, reader->end, &pos, &len) != 0 || len > reader->end - pos) {
+        return false;                   //  bus_bundle_open checked: not reached
+    }
+    *frame = reader->data + pos;
+    *size = len;
+    reader->pos = pos + len;
+    return true;
+}

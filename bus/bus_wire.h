@@ -102,4 +102,32 @@ void
 void
     bus_bundle_reset (bus_bundle_t *self, size_t keep);
 
+//  A Bundle an agent sent, read in place: its frames are ranges of the
+//  bytes received (no copy, no allocation, unlike protobuf-c's decoder,
+//  which copies every bytes field and allocates per member).
+typedef struct {
+    const uint8_t *data;
+    size_t pos;
+    size_t end;
+} bus_bundle_reader_t;
+
+//  True when data is a Frame whose body is a Bundle. Its first byte says
+//  so: a Frame's only field is its body, so the canonical encoding of any
+//  other body starts with another tag.
+bool
+    bus_wire_is_bundle (const void *data, size_t size);
+
+//  Checks that data is exactly what protobuf-c packs for a Frame holding a
+//  Bundle of at least one frame (minimal lengths, no other field, nothing
+//  after), then sets reader at its first frame and *count to how many.
+//  0, or -1 with EMALFORMED and a sentence saying what is wrong. The frames
+//  themselves are not looked at: each is decoded as any frame is.
+int
+    bus_bundle_open (bus_bundle_reader_t *reader, const void *data, size_t size,
+                     size_t *count, bus_error_t *err);
+
+//  The next frame of an opened bundle: true and its bytes, false at the end.
+bool
+    bus_bundle_next (bus_bundle_reader_t *reader, const uint8_t **frame, size_t *size);
+
 #endif

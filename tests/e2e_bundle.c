@@ -3,9 +3,12 @@
     A connection whose HELLO offers `bundle` gets what one flush has for it
     as Bundle frames of at most that many bytes, in the order they would
     have come one by one; a connection that does not offer it (an old
-    client, the Python agent) never sees one. Checked with raw DEALERs,
-    which see the frames as they come, and through the C client library,
-    which hands the frames of a bundle out one by one. */
+    client, the Python agent) never sees one. The other way, an agent may
+    send Bundles of up to what the WELCOME says (the bus's max_frame), and
+    the bus takes each frame in one as if it had come alone. Checked with
+    raw DEALERs, which see the frames as they come, and through the C
+    client library, which hands the frames of a bundle out one by one and
+    gathers posts between bus_client_cork and bus_client_uncork. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,8 +44,9 @@ s_setup (void **state)
 }
 
 //  HELLO on a raw dealer, offering bundles of offer bytes (0: no offer),
-//  and its WELCOME read.
-static void
+//  and its WELCOME read: the most bytes of a bundle the bus takes (0 if
+//  it did not say).
+static uint32_t
 s_hello (void *dealer, uint32_t offer)
 {
     Bulkhead__V1__Hello hello = BULKHEAD__V1__HELLO__INIT;
@@ -56,30 +60,70 @@ s_hello (void *dealer, uint32_t offer)
     Bulkhead__V1__Frame *welcome = harness_raw_recv (dealer, 5000);
     assert_non_null (welcome);
     assert_int_equal (welcome->body_case, BULKHEAD__V1__FRAME__BODY_WELCOME);
+    uint32_t takes = welcome->welcome->has_bundle? welcome->welcome->bundle: 0;
     bulkhead__v1__frame__free_unpacked (welcome, NULL);
+    return takes;
 }
 
-//  count Sends of payload bytes from planner to writer, in one burst.
+//  Sends what a gathers as one ZeroMQ frame, and forgets it.
 static void
-s_burst (void *dealer, const char *prefix, int count, size_t payload)
+s_send_bundle (void *dealer, bus_bundle_t *bundle)
 {
-    uint8_t *bytes = calloc (1, payload);
+    size_t size = bus_bundle_size (bundle);
+    uint8_t *data = malloc (size);
+    assert_non_null (data);
+    bus_bundle_write (bundle, data);
+    assert_int_equal (zmq_send (dealer, data, size, 0), (int) size);
+    free (data);
+    for (size_t i = 0; i < bundle->count; i++) {
+        free ((void *) bundle->parts [i].data);
+    }
+    bus_bundle_reset (bundle, 0);
+}
+
+//  A frame packed, owned by the caller.
+static uint8_t *
+s_packed_send (const char *id, size_t payload, size_t *size)
+{
+    uint8_t *bytes = calloc (1, payload + 1);
     assert_non_null (bytes);
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    send.message_id = (char *) id;
+    send.recipient = "writer";
+    send.intent = "message";
+    send.has_payload = true;
+    send.payload = (ProtobufCBinaryData) { payload, bytes };
+    Bulkhead__V1__Frame frame = BULKHEAD__V1__FRAME__INIT;
+    frame.body_case = BULKHEAD__V1__FRAME__BODY_SEND;
+    frame.send = &send;
+    uint8_t *data = bus_wire_pack (&frame, size);
+    assert_non_null (data);
+    free (bytes);
+    return data;
+}
+
+//  count Sends of payload bytes from planner to writer, in one burst: one
+//  frame each, or in Bundles of at most bundled bytes.
+static void
+s_burst (void *dealer, const char *prefix, int count, size_t payload, size_t bundled)
+{
+    bus_bundle_t bundle = { 0 };
     for (int i = 0; i < count; i++) {
         char id [64];
         snprintf (id, sizeof id, "%s-%04d", prefix, i);
-        Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
-        send.message_id = id;
-        send.recipient = "writer";
-        send.intent = "message";
-        send.has_payload = true;
-        send.payload = (ProtobufCBinaryData) { payload, bytes };
-        Bulkhead__V1__Frame frame = BULKHEAD__V1__FRAME__INIT;
-        frame.body_case = BULKHEAD__V1__FRAME__BODY_SEND;
-        frame.send = &send;
-        assert_int_equal (harness_raw_send (dealer, &frame), 0);
+        size_t size;
+        uint8_t *data = s_packed_send (id, payload, &size);
+        if (bundled && bundle.count && bus_bundle_with (&bundle, size) > bundled) {
+            s_send_bundle (dealer, &bundle);
+        }
+        assert_int_equal (bus_bundle_add (&bundle, data, size), 0);
+        if (!bundled) {
+            s_send_bundle (dealer, &bundle);
+        }
     }
-    free (bytes);
+    if (bundle.count) {
+        s_send_bundle (dealer, &bundle);
+    }
 }
 
 //  What came on a raw dealer: frames in order, bundles opened.
@@ -172,17 +216,19 @@ s_read (void *dealer, const char *prefix, int want)
 
 //  A burst of count Sends (payload bytes) from planner, whose HELLO offers
 //  planner_offer, to writer, offering writer_offer; what each side saw.
-//  Every ACK and DELIVER must come once, in order.
+//  Every ACK and DELIVER must come once, in order. bundled: planner sends
+//  the burst in Bundles of what the bus's WELCOME says it takes.
 static void
-s_burst_seen (harness_t *h, uint32_t planner_offer, uint32_t writer_offer, const char *prefix,
-              int count, size_t payload, seen_t *acks, seen_t *delivers)
+s_burst_sent (harness_t *h, uint32_t planner_offer, uint32_t writer_offer, bool bundled,
+              const char *prefix, int count, size_t payload, seen_t *acks, seen_t *delivers)
 {
     void *ctx = zmq_ctx_new ();
     void *planner = harness_raw (h, ctx, "planner", NULL);
     void *writer = harness_raw (h, ctx, "writer", NULL);
-    s_hello (planner, planner_offer);
+    uint32_t takes = s_hello (planner, planner_offer);
+    assert_int_equal (takes, 65536);            //  the policy's max_frame
     s_hello (writer, writer_offer);
-    s_burst (planner, prefix, count, payload);
+    s_burst (planner, prefix, count, payload, bundled? takes: 0);
     *acks = s_read (planner, prefix, count);
     *delivers = s_read (writer, prefix, count);
     zmq_close (planner);
@@ -192,6 +238,13 @@ s_burst_seen (harness_t *h, uint32_t planner_offer, uint32_t writer_offer, const
     assert_string_equal (delivers->bad, "");
     assert_int_equal (acks->acks, count);
     assert_int_equal (delivers->delivers, count);
+}
+
+static void
+s_burst_seen (harness_t *h, uint32_t planner_offer, uint32_t writer_offer, const char *prefix,
+              int count, size_t payload, seen_t *acks, seen_t *delivers)
+{
+    s_burst_sent (h, planner_offer, writer_offer, false, prefix, count, payload, acks, delivers);
 }
 
 //  A connection that does not offer bundles gets one frame per ACK and
@@ -244,16 +297,183 @@ test_offer_bounds (void **state)
     }
 }
 
+//  An agent's Bundles: each Send in one is taken as if it had come alone,
+//  in order, ACKed and delivered once. Both ways bundled, and to a client
+//  that takes none (one frame per ACK, as a Send alone would get).
+static void
+test_agent_bundles (void **state)
+{
+    seen_t acks, delivers;
+    s_burst_sent (*state, 64 << 10, 64 << 10, true, "mine", 1200, 200, &acks, &delivers);
+    assert_true (acks.bundles > 0 && delivers.bundles > 0);
+    s_burst_sent (*state, 0, 0, true, "plain", 300, 200, &acks, &delivers);
+    assert_int_equal (acks.frames, 300);
+    assert_int_equal (delivers.frames, 300);
+}
+
+//  The next frame on a raw dealer: its body, and for an ACK or ERROR its
+//  message id and code, as "ack mine-0000 OK" / "error - MALFORMED".
+static void
+s_answer (void *dealer, char *out, size_t size)
+{
+    Bulkhead__V1__Frame *frame = harness_raw_recv (dealer, 5000);
+    assert_non_null (frame);
+    if (frame->body_case == BULKHEAD__V1__FRAME__BODY_ACK) {
+        snprintf (out, size, "ack %s %s", frame->ack->message_id, frame->ack->code);
+    }
+    else
+    if (frame->body_case == BULKHEAD__V1__FRAME__BODY_ERROR) {
+        snprintf (out, size, "error %s %s", frame->error->message_id? frame->error->message_id: "-",
+                  frame->error->code);
+    }
+    else {
+        snprintf (out, size, "%s", bus_wire_body_name (frame));
+    }
+    bulkhead__v1__frame__free_unpacked (frame, NULL);
+}
+
+static void
+s_add (bus_bundle_t *bundle, const void *data, size_t size)
+{
+    uint8_t *copy = malloc (size? size: 1);
+    assert_non_null (copy);
+    memcpy (copy, data, size);
+    assert_int_equal (bus_bundle_add (bundle, copy, size), 0);
+}
+
+//  What is wrong in a bundle is refused frame by frame, each answered in
+//  its place; what is wrong with the bundle itself refuses all of it,
+//  before any of its frames is looked at.
+static void
+test_agent_bundle_refusals (void **state)
+{
+    harness_t *h = *state;
+    void *ctx = zmq_ctx_new ();
+    void *planner = harness_raw (h, ctx, "planner", NULL);
+    void *writer = harness_raw (h, ctx, "writer", NULL);
+    s_hello (writer, 0);
+    char got [160];
+    size_t size;
+    bus_bundle_t bundle = { 0 };
+
+    //  Before HELLO: refused whole.
+    uint8_t *send = s_packed_send ("early", 10, &size);
+    s_add (&bundle, send, size);
+    s_add (&bundle, send, size);
+    free (send);
+    s_send_bundle (planner, &bundle);
+    s_answer (planner, got, sizeof got);
+    assert_string_equal (got, "error - NOHELLO");
+    s_hello (planner, 0);
+
+    //  A Send, a bundle in the bundle, a HELLO, bytes that are no frame, a
+    //  Send: two ACKs and three refusals, in that order.
+    uint8_t inner [] = { 0x7a, 0x04, 0x0a, 0x02, 0x42, 0x00 };
+    uint8_t hello [] = { 0x0a, 0x02, 0x08, 0x01 };
+    uint8_t junk [] = { 0xff, 0xff, 0xff };
+    send = s_packed_send ("mixed-0000", 10, &size);
+    s_add (&bundle, send, size);
+    free (send);
+    s_add (&bundle, inner, sizeof inner);
+    s_add (&bundle, hello, sizeof hello);
+    s_add (&bundle, junk, sizeof junk);
+    send = s_packed_send ("mixed-0001", 10, &size);
+    s_add (&bundle, send, size);
+    free (send);
+    s_send_bundle (planner, &bundle);
+    static const char *want [] = { "ack mixed-0000 OK", "error - MALFORMED", "error - MALFORMED",
+                                   "error - MALFORMED", "ack mixed-0001 OK" };
+    for (size_t i = 0; i < sizeof want / sizeof want [0]; i++) {
+        s_answer (planner, got, sizeof got);
+        assert_string_equal (got, want [i]);
+    }
+
+    //  A bundle whose second frame's length is not minimal: nothing of it
+    //  is taken, not even its first Send.
+    uint8_t *frame = s_packed_send ("bent-0000", 10, &size);
+    size_t body = 2 + size + 5;         //  [0x0a len frame] [0x0a 0x82 0x00 0x42 0x00]
+    assert_true (size < 128 && body < 128);
+    uint8_t bent [256] = { 0x7a, (uint8_t) body, 0x0a, (uint8_t) size };
+    memcpy (bent + 4, frame, size);
+    memcpy (bent + 4 + size, (uint8_t []) { 0x0a, 0x82, 0x00, 0x42, 0x00 }, 5);
+    free (frame);
+    assert_int_equal (zmq_send (planner, bent, 2 + body, 0), (int) (2 + body));
+    s_answer (planner, got, sizeof got);
+    assert_string_equal (got, "error - MALFORMED");
+    //  The same id alone is then new: the bundle left no trace of it.
+    send = s_packed_send ("bent-0000", 10, &size);
+    assert_int_equal (zmq_send (planner, send, size, 0), (int) size);
+    free (send);
+    s_answer (planner, got, sizeof got);
+    assert_string_equal (got, "ack bent-0000 OK");
+    zmq_close (planner);
+    zmq_close (writer);
+    zmq_ctx_term (ctx);
+}
+
+static const char *s_budget_policy =
+    "agents\n"
+    "    planner\n"
+    "        key = @planner@\n"
+    "        frames = 10\n"
+    "    writer\n"
+    "        key = @writer@\n"
+    "edges\n"
+    "    planner\n"
+    "        writer = message\n";
+
+static int
+s_setup_budget (void **state)
+{
+    return harness_fixture (state, s_budget_policy);
+}
+
+//  Bundling buys no more than the budget: each frame of a bundle pays a
+//  frame. planner may send 10 a second; a bundle of 30 gets 10 ACKs (11
+//  if the budget refilled one meanwhile) and RATE for the rest.
+static void
+test_agent_bundle_budget (void **state)
+{
+    harness_t *h = *state;
+    void *ctx = zmq_ctx_new ();
+    void *planner = harness_raw (h, ctx, "planner", NULL);
+    s_hello (planner, 0);
+    bus_bundle_t bundle = { 0 };
+    for (int i = 0; i < 30; i++) {
+        char id [32];
+        snprintf (id, sizeof id, "b-%04d", i);
+        size_t size;
+        uint8_t *send = s_packed_send (id, 10, &size);
+        assert_int_equal (bus_bundle_add (&bundle, send, size), 0);
+    }
+    s_send_bundle (planner, &bundle);
+    int acks = 0, rate = 0;
+    for (int i = 0; i < 30; i++) {
+        char got [160];
+        s_answer (planner, got, sizeof got);
+        acks += strncmp (got, "ack ", 4) == 0;
+        rate += strcmp (got, "error - RATE") == 0;
+    }
+    //  The HELLO paid one frame of the ten.
+    if (acks < 9 || acks > 10 || acks + rate != 30) {
+        fail_msg ("a bundle of 30 on a budget of 10 frames: %d ACKs, %d RATE", acks, rate);
+    }
+    zmq_close (planner);
+    zmq_ctx_term (ctx);
+}
+
 //  The C client offers bundles and hands their frames out one by one:
 //  posted in a burst, every ACK and DELIVER arrives once, in order.
 static void
-test_client_library_unbundles (void **state)
+s_client_burst (harness_t *h, bool corked)
 {
-    harness_t *h = *state;
     bus_client_t *planner = harness_agent (h, "planner");
     bus_client_t *writer = harness_agent (h, "writer");
     enum { N = 2000 };
     bus_error_t err;
+    if (corked) {
+        bus_client_cork (planner);
+    }
     for (int i = 0; i < N; i++) {
         char id [32];
         snprintf (id, sizeof id, "lib-%04d", i);
@@ -263,6 +483,7 @@ test_client_library_unbundles (void **state)
         send.intent = "message";
         assert_int_equal (bus_client_post (planner, &send, &err), 0);
     }
+    assert_int_equal (bus_client_uncork (planner, &err), 0);
     for (int i = 0; i < N; i++) {
         Bulkhead__V1__Frame *frame;
         assert_int_equal (bus_client_recv (planner, &frame, 10000, &err), 0);
@@ -289,6 +510,20 @@ test_client_library_unbundles (void **state)
     }
     bus_client_destroy (&planner);
     bus_client_destroy (&writer);
+}
+
+static void
+test_client_library_unbundles (void **state)
+{
+    s_client_burst (*state, false);
+}
+
+//  The same burst posted between cork and uncork: the bus takes it in
+//  bundles, and every ACK and DELIVER still arrives once, in order.
+static void
+test_client_library_corked (void **state)
+{
+    s_client_burst (*state, true);
 }
 
 
@@ -389,6 +624,238 @@ test_client_falls_back_on_old_bus (void **state)
     zmq_ctx_term (ctx);
 }
 
+//  A bus that welcomes with `takes` (0: a bus from before agents'
+//  bundles, whose WELCOME does not say) and then counts what comes: ZeroMQ
+//  frames, Bundles, the biggest, and the Sends in them, which must come in
+//  order ("cork-0000", ...).
+typedef struct {
+    void *router;
+    uint32_t takes;
+    int want;
+    int frames;
+    int bundles;
+    size_t biggest;
+    int sends;
+    char bad [160];
+    const uint8_t *push;                //  sent after the WELCOME, if set
+    size_t push_size;
+} fake_bus_t;
+
+static void
+s_fake_send (fake_bus_t *self, const uint8_t *data, size_t size)
+{
+    Bulkhead__V1__Frame *frame = bulkhead__v1__frame__unpack (NULL, size, data);
+    char want [32];
+    snprintf (want, sizeof want, "cork-%04d", self->sends);
+    if (!frame || frame->body_case != BULKHEAD__V1__FRAME__BODY_SEND
+    ||  strcmp (frame->send->message_id, want) != 0) {
+        if (!self->bad [0]) {
+            snprintf (self->bad, sizeof self->bad, "%s where Send %s was next",
+                      frame? bus_wire_body_name (frame): "no frame", want);
+        }
+    }
+    self->sends++;
+    bulkhead__v1__frame__free_unpacked (frame, NULL);
+}
+
+static void *
+s_fake_bus (void *arg)
+{
+    fake_bus_t *self = arg;
+    bool welcomed = false;
+    while (!welcomed || self->sends < self->want) {
+        zmq_pollitem_t item = { self->router, 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, 5000) != 1) {
+            return NULL;
+        }
+        zmq_msg_t rid, body;
+        zmq_msg_init (&rid);
+        zmq_msg_init (&body);
+        zmq_msg_recv (&rid, self->router, 0);
+        zmq_msg_recv (&body, self->router, 0);
+        const uint8_t *data = zmq_msg_data (&body);
+        size_t size = zmq_msg_size (&body);
+        if (welcomed) {
+            self->frames++;
+            self->biggest = size > self->biggest? size: self->biggest;
+            bus_bundle_reader_t reader;
+            size_t count;
+            bus_error_t err;
+            if (bus_wire_is_bundle (data, size)) {
+                self->bundles++;
+                assert_int_equal (bus_bundle_open (&reader, data, size, &count, &err), 0);
+                const uint8_t *member;
+                size_t member_size;
+                while (bus_bundle_next (&reader, &member, &member_size)) {
+                    s_fake_send (self, member, member_size);
+                }
+            }
+            else {
+                s_fake_send (self, data, size);
+            }
+        }
+        else {
+            Bulkhead__V1__Welcome welcome = BULKHEAD__V1__WELCOME__INIT;
+            welcome.agent = "planner";
+            welcome.version = 1;
+            welcome.policy_hash = "fake";
+            welcome.has_bundle = self->takes > 0;
+            welcome.bundle = self->takes;
+            Bulkhead__V1__Frame reply = BULKHEAD__V1__FRAME__INIT;
+            reply.body_case = BULKHEAD__V1__FRAME__BODY_WELCOME;
+            reply.welcome = &welcome;
+            size_t reply_size;
+            uint8_t *packed = bus_wire_pack (&reply, &reply_size);
+            zmq_msg_t again;
+            zmq_msg_init (&again);
+            zmq_msg_copy (&again, &rid);
+            zmq_msg_send (&rid, self->router, ZMQ_SNDMORE);
+            zmq_send (self->router, packed, reply_size, 0);
+            free (packed);
+            if (self->push) {
+                zmq_msg_send (&again, self->router, ZMQ_SNDMORE);
+                zmq_send (self->router, self->push, self->push_size, 0);
+            }
+            zmq_msg_close (&again);
+            welcomed = true;
+        }
+        zmq_msg_close (&rid);
+        zmq_msg_close (&body);
+    }
+    return NULL;
+}
+
+//  The C client connected to a fake bus, which runs in its own thread.
+typedef struct {
+    void *ctx;
+    pthread_t thread;
+    bus_client_t *client;
+} fake_run_t;
+
+static void
+s_fake_start (harness_t *h, fake_bus_t *bus, fake_run_t *run)
+{
+    char public_key [41], secret_key [41];
+    assert_int_equal (zmq_curve_keypair (public_key, secret_key), 0);
+    void *ctx = zmq_ctx_new ();
+    run->ctx = ctx;
+    bus->router = zmq_socket (ctx, ZMQ_ROUTER);
+    int one = 1;
+    zmq_setsockopt (bus->router, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt (bus->router, ZMQ_CURVE_SECRETKEY, secret_key, 40);
+    char endpoint [300];
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/fake-bus.sock", h->dir);
+    assert_int_equal (zmq_bind (bus->router, endpoint), 0);
+    assert_int_equal (pthread_create (&run->thread, NULL, s_fake_bus, bus), 0);
+    char key_file [300];
+    snprintf (key_file, sizeof key_file, "%s/planner.key", h->dir);
+    bus_client_options_t options = { .endpoint = endpoint, .bus_key = public_key,
+                                     .key_file = key_file, .timeout_ms = 10000 };
+    bus_error_t err;
+    assert_int_equal (bus_client_connect (&run->client, &options, &err), 0);
+}
+
+static void
+s_fake_end (fake_bus_t *bus, fake_run_t *run)
+{
+    pthread_join (run->thread, NULL);
+    bus_client_destroy (&run->client);
+    zmq_close (bus->router);
+    zmq_ctx_term (run->ctx);
+}
+
+//  To a fake bus that takes bundles of `takes` bytes, 60 Sends of 100
+//  bytes posted between cork and uncork.
+static void
+s_corked (harness_t *h, fake_bus_t *bus)
+{
+    bus->want = 60;
+    fake_run_t run;
+    s_fake_start (h, bus, &run);
+    bus_client_t *client = run.client;
+    bus_error_t err;
+    uint8_t payload [100] = { 0 };
+    bus_client_cork (client);
+    for (int i = 0; i < bus->want; i++) {
+        char id [32];
+        snprintf (id, sizeof id, "cork-%04d", i);
+        Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+        send.message_id = id;
+        send.recipient = "writer";
+        send.intent = "message";
+        send.has_payload = true;
+        send.payload = (ProtobufCBinaryData) { sizeof payload, payload };
+        assert_int_equal (bus_client_post (client, &send, &err), 0);
+    }
+    assert_int_equal (bus_client_uncork (client, &err), 0);
+    s_fake_end (bus, &run);
+    assert_string_equal (bus->bad, "");
+    assert_int_equal (bus->sends, bus->want);
+}
+
+//  Corked, the client sends bundles of at most what the WELCOME said; to a
+//  bus whose WELCOME did not say, one frame per Send, as before.
+static void
+test_client_cork (void **state)
+{
+    fake_bus_t takes = { .takes = 2000 };
+    s_corked (*state, &takes);
+    //  ~130 bytes a Send: 60 of them in about four bundles, none too big.
+    if (takes.frames > 6 || takes.bundles == 0 || takes.biggest > 2000) {
+        fail_msg ("60 Sends corked, bundles of 2000 bytes taken: %d frames, %d bundles, the "
+                  "biggest %zu bytes", takes.frames, takes.bundles, takes.biggest);
+    }
+    fake_bus_t old = { .takes = 0 };
+    s_corked (*state, &old);
+    assert_int_equal (old.frames, 60);
+    assert_int_equal (old.bundles, 0);
+}
+
+//  A bundle from a broken or hostile bus with a frame that does not
+//  decode between two DELIVERs: that frame is refused alone, and the
+//  DELIVER after it still comes.
+static void
+test_client_bad_member (void **state)
+{
+    uint8_t frames [2][64];
+    size_t sizes [2];
+    for (int i = 0; i < 2; i++) {
+        Bulkhead__V1__Deliver deliver = BULKHEAD__V1__DELIVER__INIT;
+        deliver.seq = (uint64_t) i + 1;
+        deliver.sender = "planner";
+        deliver.message_id = i? "d-2": "d-1";
+        deliver.intent = "message";
+        Bulkhead__V1__Frame frame = BULKHEAD__V1__FRAME__INIT;
+        frame.body_case = BULKHEAD__V1__FRAME__BODY_DELIVER;
+        frame.deliver = &deliver;
+        assert_true (bulkhead__v1__frame__get_packed_size (&frame) <= sizeof frames [i]);
+        sizes [i] = bulkhead__v1__frame__pack (&frame, frames [i]);
+    }
+    static const uint8_t junk [] = { 0xff, 0xff };
+    bus_bundle_t bundle = { 0 };
+    assert_int_equal (bus_bundle_add (&bundle, frames [0], sizes [0]), 0);
+    assert_int_equal (bus_bundle_add (&bundle, junk, sizeof junk), 0);
+    assert_int_equal (bus_bundle_add (&bundle, frames [1], sizes [1]), 0);
+    uint8_t push [256];
+    assert_true (bus_bundle_size (&bundle) <= sizeof push);
+    bus_bundle_write (&bundle, push);
+    fake_bus_t bus = { .push = push, .push_size = bus_bundle_size (&bundle) };
+    bus_bundle_reset (&bundle, 0);
+    fake_run_t run;
+    s_fake_start (*state, &bus, &run);
+    Bulkhead__V1__Frame *frame;
+    bus_error_t err;
+    assert_int_equal (bus_client_recv (run.client, &frame, 5000, &err), 0);
+    assert_string_equal (frame->deliver->message_id, "d-1");
+    bus_client_free (&frame);
+    assert_int_equal (bus_client_recv (run.client, &frame, 5000, &err), -1);
+    assert_int_equal (err.code, BUS_EMALFORMED);
+    assert_int_equal (bus_client_recv (run.client, &frame, 5000, &err), 0);
+    assert_string_equal (frame->deliver->message_id, "d-2");
+    bus_client_free (&frame);
+    s_fake_end (&bus, &run);
+}
+
 int
 main (void)
 {
@@ -396,8 +863,15 @@ main (void)
         cmocka_unit_test_setup_teardown (test_no_offer_no_bundles, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_offer_bundles_in_order, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_offer_bounds, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_agent_bundles, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_agent_bundle_refusals, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_agent_bundle_budget, s_setup_budget,
+                                         harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_client_library_unbundles, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_client_library_corked, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_client_falls_back_on_old_bus, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_client_cork, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_client_bad_member, s_setup, harness_fixture_end),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -407,6 +407,70 @@ test_bundle_body (void **state)
     bus_wire_destroy (&wire);
 }
 
+//  What bus_bundle_open takes from an agent: exactly what protobuf-c packs
+//  for a Frame holding a Bundle of one or more frames, nothing else.
+static void
+test_bundle_read (void **state)
+{
+    (void) state;
+    static const struct {
+        const char *what;
+        uint8_t bytes [16];
+        size_t size;
+        size_t count;                   //  0: refused
+    } cases [] = {
+        { "one frame", { 0x7a, 0x04, 0x0a, 0x02, 0x42, 0x00 }, 6, 1 },
+        { "two frames", { 0x7a, 0x08, 0x0a, 0x02, 0x42, 0x00, 0x0a, 0x02, 0x22, 0x00 }, 10, 2 },
+        { "an empty frame (refused when decoded)", { 0x7a, 0x02, 0x0a, 0x00 }, 4, 1 },
+        { "no frames", { 0x7a, 0x00 }, 2, 0 },
+        { "nothing", { 0 }, 0, 0 },
+        { "not a bundle", { 0x22, 0x00 }, 2, 0 },
+        { "its length not minimal", { 0x7a, 0x84, 0x00, 0x0a, 0x02, 0x42, 0x00 }, 7, 0 },
+        { "a frame's length not minimal", { 0x7a, 0x05, 0x0a, 0x82, 0x00, 0x42, 0x00 }, 7, 0 },
+        { "its length past the end", { 0x7a, 0x05, 0x0a, 0x02, 0x42, 0x00 }, 6, 0 },
+        { "bytes after it", { 0x7a, 0x04, 0x0a, 0x02, 0x42, 0x00, 0x00 }, 7, 0 },
+        { "another field", { 0x7a, 0x04, 0x12, 0x02, 0x42, 0x00 }, 6, 0 },
+        { "a frame past the end", { 0x7a, 0x04, 0x0a, 0x05, 0x42, 0x00 }, 6, 0 },
+        { "a length of eleven bytes", { 0x7a, 0x0c, 0x0a, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                        0x80, 0x80, 0x80, 0x80, 0x80, 0x01 }, 14, 0 },
+        { "a length over 64 bits", { 0x7a, 0x0b, 0x0a, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                     0xff, 0xff, 0xff, 0xff, 0x7f }, 13, 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        bus_bundle_reader_t reader;
+        size_t count = 0;
+        bus_error_t err;
+        memset (&err, 0, sizeof err);
+        int rc = bus_bundle_open (&reader, cases [i].bytes, cases [i].size, &count, &err);
+        if (cases [i].count && (rc != 0 || count != cases [i].count)) {
+            fail_msg ("%s: refused (%s) or %zu frames", cases [i].what, err.text, count);
+        }
+        if (!cases [i].count && rc == 0) {
+            fail_msg ("%s: taken as %zu frames", cases [i].what, count);
+        }
+        if (rc != 0) {
+            assert_int_equal (err.code, BUS_EMALFORMED);
+            assert_true (err.text [0] != 0);
+        }
+        //  protobuf-c agrees wherever it decodes the bytes at all.
+        Bulkhead__V1__Frame *frame = bulkhead__v1__frame__unpack (NULL, cases [i].size,
+                                                                  cases [i].bytes);
+        if (rc == 0) {
+            assert_non_null (frame);
+            assert_int_equal (frame->body_case, BULKHEAD__V1__FRAME__BODY_BUNDLE);
+            assert_int_equal (frame->bundle->n_frames, count);
+        }
+        bulkhead__v1__frame__free_unpacked (frame, NULL);
+    }
+    //  Nothing to write for no frames (bus_bundle_size says 0).
+    bus_bundle_t empty = { 0 };
+    uint8_t canary [4] = { 0xa5, 0xa5, 0xa5, 0xa5 };
+    assert_int_equal (bus_bundle_size (&empty), 0);
+    bus_bundle_write (&empty, canary);
+    assert_int_equal (canary [0], 0xa5);
+    assert_int_equal (canary [1], 0xa5);
+}
+
 //  The tests above cover these bodies; a body added to the schema must get
 //  a case here (and a name in bus_wire_body_name).
 static void
@@ -777,6 +841,20 @@ test_bundle (void **state)
             free (data);
             continue;
         }
+        //  The bus reads it in place: the same frames, in order.
+        bus_bundle_reader_t reader;
+        size_t count;
+        bus_error_t err;
+        assert_int_equal (bus_bundle_open (&reader, data, size, &count, &err), 0);
+        assert_int_equal (count, n);
+        const uint8_t *member;
+        size_t member_size;
+        for (size_t i = 0; i < n; i++) {
+            assert_true (bus_bundle_next (&reader, &member, &member_size));
+            assert_int_equal (member_size, sizes [i]);
+            assert_memory_equal (member, frames [i], sizes [i]);
+        }
+        assert_false (bus_bundle_next (&reader, &member, &member_size));
         ProtobufCBinaryData members [N];
         for (size_t i = 0; i < n; i++) {
             members [i] = (ProtobufCBinaryData) { sizes [i], frames [i] };
@@ -872,6 +950,7 @@ main (void)
         cmocka_unit_test (test_id_valid),
         cmocka_unit_test (test_bundle),
         cmocka_unit_test (test_bundle_body),
+        cmocka_unit_test (test_bundle_read),
         cmocka_unit_test (test_bundle_decodes_bounded),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -9,7 +9,10 @@
     - a second decoder with a small arena agrees, or refuses (bounded);
     - bus_text_valid, bus_id_valid and bus_name_valid say what their
       headers say (tests/fuzz/oracle.h), and bus_intake_invalid refuses
-      exactly the Sends whose fields break those rules.
+      exactly the Sends whose fields break those rules;
+    - bus_bundle_open, which reads an agent's Bundle in place, takes
+      exactly the bundles of one or more frames that decode canonically,
+      its frames lie inside the input, and bundled again they are the input.
 */
 #include "bus_intake.h"
 #include "bus_names.h"
@@ -115,6 +118,51 @@ s_control (const Bulkhead__V1__Control *control)
     }
 }
 
+//  The in-place reader against the decoder. rc: bus_wire_decode's answer
+//  (frame then the decoded frame).
+static void
+s_bundle (const uint8_t *data, size_t size, int rc, const Bulkhead__V1__Frame *frame)
+{
+    bus_bundle_reader_t reader;
+    size_t count = 0;
+    bus_error_t err;
+    bool open = bus_bundle_open (&reader, data, size, &count, &err) == 0;
+    bool decoded = rc == 0 && frame->body_case == BULKHEAD__V1__FRAME__BODY_BUNDLE
+                && frame->bundle->n_frames > 0;
+    //  The decoder may refuse for its arena what the reader takes.
+    FUZZ_CHECK (open || !decoded, "a canonical bundle of %zu frames refused: %s",
+                frame->bundle->n_frames, err.text);
+    if (!open) {
+        FUZZ_CHECK (err.code == BUS_EMALFORMED && err.text [0], "refused without a sentence");
+        return;
+    }
+    FUZZ_CHECK (!decoded || frame->bundle->n_frames == count, "%zu frames read, %zu decoded",
+                count, frame->bundle->n_frames);
+    bus_bundle_t again = { 0 };
+    const uint8_t *member;
+    size_t len;
+    size_t n = 0;
+    while (bus_bundle_next (&reader, &member, &len)) {
+        FUZZ_CHECK (member >= data && len <= size && member - data <= (ptrdiff_t) (size - len),
+                    "frame %zu outside the input", n);
+        FUZZ_CHECK (!decoded || (frame->bundle->frames [n].len == len
+                                 && memcmp (frame->bundle->frames [n].data, member, len) == 0),
+                    "frame %zu differs from the decoder's", n);
+        FUZZ_CHECK (bus_bundle_add (&again, member, len) == 0, "bus_bundle_add");
+        n++;
+    }
+    FUZZ_CHECK (n == count, "%zu frames counted, %zu read", count, n);
+    if (n > 1) {
+        uint8_t *out = malloc (size);
+        FUZZ_CHECK (out && bus_bundle_size (&again) == size, "bundled again: %zu bytes, not %zu",
+                    bus_bundle_size (&again), size);
+        bus_bundle_write (&again, out);
+        FUZZ_CHECK (memcmp (out, data, size) == 0, "bundled again: other bytes");
+        free (out);
+    }
+    bus_bundle_reset (&again, 0);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -132,6 +180,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (small_rc != 0) {
         FUZZ_CHECK (small_err.code == BUS_EMALFORMED, "small arena: code %d", (int) small_err.code);
     }
+    s_bundle (data, size, rc, frame);
     if (rc != 0) {
         FUZZ_CHECK (err.code == BUS_EMALFORMED, "code %d: %s", (int) err.code, err.text);
         FUZZ_CHECK (err.text [0] && memchr (err.text, 0, sizeof err.text), "no sentence");

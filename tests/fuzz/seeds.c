@@ -184,6 +184,24 @@ s_wire (void)
     frame.delivery_ack = &dack;
     s_frame ("delivery-ack", &frame);
 
+    //  An agent's Bundle: a Send and a DeliveryAck, each a packed Frame.
+    {
+        Bulkhead__V1__Frame member = BULKHEAD__V1__FRAME__INIT;
+        member.body_case = BULKHEAD__V1__FRAME__BODY_SEND;
+        member.send = &send;
+        uint8_t one [256], two [64];
+        size_t one_size = bulkhead__v1__frame__pack (&member, one);
+        size_t two_size = bulkhead__v1__frame__pack (&frame, two);
+        ProtobufCBinaryData members [] = { { one_size, one }, { two_size, two } };
+        Bulkhead__V1__Bundle bundle = BULKHEAD__V1__BUNDLE__INIT;
+        bundle.n_frames = 2;
+        bundle.frames = members;
+        Bulkhead__V1__Frame outer = BULKHEAD__V1__FRAME__INIT;
+        outer.body_case = BULKHEAD__V1__FRAME__BODY_BUNDLE;
+        outer.bundle = &bundle;
+        s_frame ("bundle", &outer);
+    }
+
     Bulkhead__V1__Control control = BULKHEAD__V1__CONTROL__INIT;
     frame.body_case = BULKHEAD__V1__FRAME__BODY_CONTROL;
     frame.control = &control;
