@@ -527,6 +527,65 @@ test_client_library_corked (void **state)
 }
 
 
+//  A fake bus: a CURVE ROUTER on an ipc endpoint in the test's directory,
+//  served by `serve` in a thread of its own, and the C client connected to
+//  it as planner (run->rc and run->err: bus_client_connect's answer).
+typedef struct {
+    void *ctx;
+    void *router;
+    pthread_t thread;
+    bus_client_t *client;
+    int rc;
+    bus_error_t err;
+} fake_run_t;
+
+static void
+s_fake_start (harness_t *h, void **router, void *(*serve) (void *), void *arg, fake_run_t *run)
+{
+    char public_key [41], secret_key [41];
+    assert_int_equal (zmq_curve_keypair (public_key, secret_key), 0);
+    memset (run, 0, sizeof *run);
+    run->ctx = zmq_ctx_new ();
+    *router = run->router = zmq_socket (run->ctx, ZMQ_ROUTER);
+    int one = 1;
+    zmq_setsockopt (run->router, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt (run->router, ZMQ_CURVE_SECRETKEY, secret_key, 40);
+    char endpoint [300];
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/fake-bus.sock", h->dir);
+    assert_int_equal (zmq_bind (run->router, endpoint), 0);
+    assert_int_equal (pthread_create (&run->thread, NULL, serve, arg), 0);
+    char key_file [300];
+    snprintf (key_file, sizeof key_file, "%s/planner.key", h->dir);
+    bus_client_options_t options = { .endpoint = endpoint, .bus_key = public_key,
+                                     .key_file = key_file, .timeout_ms = 10000 };
+    run->rc = bus_client_connect (&run->client, &options, &run->err);
+}
+
+static void
+s_fake_end (fake_run_t *run)
+{
+    pthread_join (run->thread, NULL);
+    bus_client_destroy (&run->client);
+    zmq_close (run->router);
+    zmq_ctx_term (run->ctx);
+}
+
+//  The next message on a fake bus's ROUTER within timeout_ms: its routing
+//  id and body (both the caller's to close). False if none came.
+static bool
+s_fake_recv (void *router, int timeout_ms, zmq_msg_t *rid, zmq_msg_t *body)
+{
+    zmq_pollitem_t item = { router, 0, ZMQ_POLLIN, 0 };
+    if (zmq_poll (&item, 1, timeout_ms) != 1) {
+        return false;
+    }
+    zmq_msg_init (rid);
+    zmq_msg_init (body);
+    zmq_msg_recv (rid, router, 0);
+    zmq_msg_recv (body, router, 0);
+    return true;
+}
+
 //  A bus from before bundles: a CURVE ROUTER that refuses a HELLO with the
 //  unknown field as MALFORMED (as such a bus does) and welcomes one
 //  without it. Counts what it saw.
@@ -541,15 +600,10 @@ s_old_bus (void *arg)
 {
     old_bus_t *self = arg;
     for (int i = 0; i < 2; i++) {
-        zmq_pollitem_t item = { self->router, 0, ZMQ_POLLIN, 0 };
-        if (zmq_poll (&item, 1, 10000) != 1) {
+        zmq_msg_t rid, body;
+        if (!s_fake_recv (self->router, 10000, &rid, &body)) {
             return NULL;
         }
-        zmq_msg_t rid, body;
-        zmq_msg_init (&rid);
-        zmq_msg_init (&body);
-        zmq_msg_recv (&rid, self->router, 0);
-        zmq_msg_recv (&body, self->router, 0);
         Bulkhead__V1__Frame *frame = bulkhead__v1__frame__unpack (NULL, zmq_msg_size (&body),
                                                                   zmq_msg_data (&body));
         zmq_msg_close (&body);
@@ -592,36 +646,17 @@ s_old_bus (void *arg)
 static void
 test_client_falls_back_on_old_bus (void **state)
 {
-    harness_t *h = *state;
-    char public_key [41], secret_key [41];
-    assert_int_equal (zmq_curve_keypair (public_key, secret_key), 0);
-    void *ctx = zmq_ctx_new ();
-    old_bus_t old = { .router = zmq_socket (ctx, ZMQ_ROUTER) };
-    int one = 1;
-    zmq_setsockopt (old.router, ZMQ_CURVE_SERVER, &one, sizeof one);
-    zmq_setsockopt (old.router, ZMQ_CURVE_SECRETKEY, secret_key, 40);
-    char endpoint [300];
-    snprintf (endpoint, sizeof endpoint, "ipc://%s/old-bus.sock", h->dir);
-    assert_int_equal (zmq_bind (old.router, endpoint), 0);
-    pthread_t thread;
-    assert_int_equal (pthread_create (&thread, NULL, s_old_bus, &old), 0);
-    char key_file [300];
-    snprintf (key_file, sizeof key_file, "%s/planner.key", h->dir);
-    bus_client_options_t options = { .endpoint = endpoint, .bus_key = public_key,
-                                     .key_file = key_file, .timeout_ms = 10000 };
-    bus_client_t *client = NULL;
-    bus_error_t err;
-    int rc = bus_client_connect (&client, &options, &err);
-    pthread_join (thread, NULL);
-    if (rc != 0) {
-        fail_msg ("connect to a bus from before bundles: %s: %s", bus_errname (err.code), err.text);
+    old_bus_t old = { 0 };
+    fake_run_t run;
+    s_fake_start (*state, &old.router, s_old_bus, &old, &run);
+    if (run.rc != 0) {
+        fail_msg ("connect to a bus from before bundles: %s: %s", bus_errname (run.err.code),
+                  run.err.text);
     }
+    assert_string_equal (bus_client_agent (run.client), "planner");
+    s_fake_end (&run);
     assert_int_equal (old.hellos, 2);
     assert_int_equal (old.offers, 1);
-    assert_string_equal (bus_client_agent (client), "planner");
-    bus_client_destroy (&client);
-    zmq_close (old.router);
-    zmq_ctx_term (ctx);
 }
 
 //  A bus that welcomes with `takes` (0: a bus from before agents'
@@ -664,15 +699,10 @@ s_fake_bus (void *arg)
     fake_bus_t *self = arg;
     bool welcomed = false;
     while (!welcomed || self->sends < self->want) {
-        zmq_pollitem_t item = { self->router, 0, ZMQ_POLLIN, 0 };
-        if (zmq_poll (&item, 1, 5000) != 1) {
+        zmq_msg_t rid, body;
+        if (!s_fake_recv (self->router, 5000, &rid, &body)) {
             return NULL;
         }
-        zmq_msg_t rid, body;
-        zmq_msg_init (&rid);
-        zmq_msg_init (&body);
-        zmq_msg_recv (&rid, self->router, 0);
-        zmq_msg_recv (&body, self->router, 0);
         const uint8_t *data = zmq_msg_data (&body);
         size_t size = zmq_msg_size (&body);
         if (welcomed) {
@@ -725,45 +755,6 @@ s_fake_bus (void *arg)
     return NULL;
 }
 
-//  The C client connected to a fake bus, which runs in its own thread.
-typedef struct {
-    void *ctx;
-    pthread_t thread;
-    bus_client_t *client;
-} fake_run_t;
-
-static void
-s_fake_start (harness_t *h, fake_bus_t *bus, fake_run_t *run)
-{
-    char public_key [41], secret_key [41];
-    assert_int_equal (zmq_curve_keypair (public_key, secret_key), 0);
-    void *ctx = zmq_ctx_new ();
-    run->ctx = ctx;
-    bus->router = zmq_socket (ctx, ZMQ_ROUTER);
-    int one = 1;
-    zmq_setsockopt (bus->router, ZMQ_CURVE_SERVER, &one, sizeof one);
-    zmq_setsockopt (bus->router, ZMQ_CURVE_SECRETKEY, secret_key, 40);
-    char endpoint [300];
-    snprintf (endpoint, sizeof endpoint, "ipc://%s/fake-bus.sock", h->dir);
-    assert_int_equal (zmq_bind (bus->router, endpoint), 0);
-    assert_int_equal (pthread_create (&run->thread, NULL, s_fake_bus, bus), 0);
-    char key_file [300];
-    snprintf (key_file, sizeof key_file, "%s/planner.key", h->dir);
-    bus_client_options_t options = { .endpoint = endpoint, .bus_key = public_key,
-                                     .key_file = key_file, .timeout_ms = 10000 };
-    bus_error_t err;
-    assert_int_equal (bus_client_connect (&run->client, &options, &err), 0);
-}
-
-static void
-s_fake_end (fake_bus_t *bus, fake_run_t *run)
-{
-    pthread_join (run->thread, NULL);
-    bus_client_destroy (&run->client);
-    zmq_close (bus->router);
-    zmq_ctx_term (run->ctx);
-}
-
 //  To a fake bus that takes bundles of `takes` bytes, 60 Sends of 100
 //  bytes posted between cork and uncork.
 static void
@@ -771,7 +762,8 @@ s_corked (harness_t *h, fake_bus_t *bus)
 {
     bus->want = 60;
     fake_run_t run;
-    s_fake_start (h, bus, &run);
+    s_fake_start (h, &bus->router, s_fake_bus, bus, &run);
+    assert_int_equal (run.rc, 0);
     bus_client_t *client = run.client;
     bus_error_t err;
     uint8_t payload [100] = { 0 };
@@ -788,7 +780,7 @@ s_corked (harness_t *h, fake_bus_t *bus)
         assert_int_equal (bus_client_post (client, &send, &err), 0);
     }
     assert_int_equal (bus_client_uncork (client, &err), 0);
-    s_fake_end (bus, &run);
+    s_fake_end (&run);
     assert_string_equal (bus->bad, "");
     assert_int_equal (bus->sends, bus->want);
 }
@@ -842,7 +834,8 @@ test_client_bad_member (void **state)
     fake_bus_t bus = { .push = push, .push_size = bus_bundle_size (&bundle) };
     bus_bundle_reset (&bundle, 0);
     fake_run_t run;
-    s_fake_start (*state, &bus, &run);
+    s_fake_start (*state, &bus.router, s_fake_bus, &bus, &run);
+    assert_int_equal (run.rc, 0);
     Bulkhead__V1__Frame *frame;
     bus_error_t err;
     assert_int_equal (bus_client_recv (run.client, &frame, 5000, &err), 0);
@@ -853,7 +846,7 @@ test_client_bad_member (void **state)
     assert_int_equal (bus_client_recv (run.client, &frame, 5000, &err), 0);
     assert_string_equal (frame->deliver->message_id, "d-2");
     bus_client_free (&frame);
-    s_fake_end (&bus, &run);
+    s_fake_end (&run);
 }
 
 int
