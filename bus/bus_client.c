@@ -107,10 +107,11 @@ s_send_frame (bus_client_t *self, const Bulkhead__V1__Frame *frame, bus_error_t 
     }
     size_t limit = self->corked? s_bundle_limit (self): 0;
     if (limit) {
-        //  A frame that would take the bundle past the bus's limit starts
-        //  the next one; a frame over it alone goes alone (the bus answers
-        //  TOOBIG, as it would have anyway).
-        if (self->out.count && bus_bundle_with (&self->out, size) > limit
+        //  A frame that would take the bundle past the bus's limit (its
+        //  bytes, or BUS_BUNDLE_FRAMES) starts the next one; a frame over it
+        //  alone goes alone (the bus answers TOOBIG, as it would anyway).
+        if (self->out.count
+        &&  (bus_bundle_with (&self->out, size) > limit || self->out.count == BUS_BUNDLE_FRAMES)
         &&  s_send_gathered (self, err) != 0) {
             free (data);
             return -1;

@@ -320,6 +320,24 @@ s_dispatch_frame (bus_server_t *self, bus_peer_t *peer, const void *data, size_t
     bus_core_refuse (core, peer, BUS_EMALFORMED, reason, NULL);
 }
 
+static void
+s_ignore (bus_server_t *self, const bus_peer_t *peer)
+{
+    bus_core_t *core = &self->core;
+    char fp [17] = "";
+    if (peer->key) {
+        bus_keys_fingerprint (fp, peer->key);
+    }
+    const char *reason = peer->key? "this key is not in the live policy (changed or removed); "
+                                    "its frames are not accepted and not answered"
+                                  : "connection is not authenticated";
+    if (bus_refusals_note (core, fp [0]? fp: "(no key)", fp, BUS_EUNKNOWN, reason, peer->data,
+                           peer->size)) {
+        bus_core_say (core, "BUS-IGNORED", "key_fp=%s reason=\"key not in the live policy\"",
+                      fp [0]? fp: "-");
+    }
+}
+
 //  A Bundle from an agent: each of its frames as if it had come alone, in
 //  order. The bundle itself paid the byte budget and one frame's; every
 //  further frame pays a frame, so bundling buys no more than the budget.
@@ -340,9 +358,34 @@ s_on_bundle (bus_server_t *self, bus_peer_t *peer)
         bus_core_refuse (core, peer, err.code, err.text, NULL);
         return 1;
     }
+    if (count > BUS_BUNDLE_FRAMES) {
+        char reason [128];
+        snprintf (reason, sizeof reason, "a bundle of %zu frames, more than the %d one may hold",
+                  count, BUS_BUNDLE_FRAMES);
+        bus_core_refuse (core, peer, BUS_EMALFORMED, reason, NULL);
+        return 1;
+    }
+    const uint8_t *end = (const uint8_t *) peer->data + peer->size;
+    const bus_policy_t *policy = core->policy;
     const uint8_t *member;
     size_t size;
     for (size_t n = 0; bus_bundle_next (&reader, &member, &size); n++) {
+        //  A frame before this one reloaded the policy (an operator's
+        //  RELOAD): the agent the sender was is gone with the old one. The
+        //  rest meets the live policy, as frames sent after it would: the
+        //  key is looked up again, and if it is no longer there, nothing
+        //  more of the bundle is taken.
+        if (core->policy != policy) {
+            policy = core->policy;
+            peer->agent = bus_policy_agent_by_live_key (policy, peer->key, bus_now_us (),
+                                                        &peer->key_fp);
+            if (!peer->agent) {
+                peer->data = member;
+                peer->size = (size_t) (end - member);
+                s_ignore (self, peer);
+                return (uint32_t) count;
+            }
+        }
         //  What a refusal of this frame names (digest, length) is the frame.
         peer->data = member;
         peer->size = size;
@@ -351,8 +394,16 @@ s_on_bundle (bus_server_t *self, bus_peer_t *peer)
                           "bundle dropped\"", peer->agent->name, count - n);
             return (uint32_t) n;
         }
+        //  Over budget, the rest of the bundle is refused in one answer:
+        //  a refusal for load costs the bus one frame, not one per frame.
         if (n > 0 && !bus_session_budget (peer->session, peer->agent, 0, bus_now_us ())) {
-            s_over_budget (core, peer);
+            char reason [240];
+            snprintf (reason, sizeof reason, "%s is over its budget of %u frames per second "
+                      "(policy: frames): frames %zu to %zu of this bundle refused",
+                      peer->agent->name, peer->agent->frames, n + 1, count);
+            peer->size = (size_t) (end - member);
+            bus_core_refuse (core, peer, BUS_ERATE, reason, NULL);
+            break;
         }
         else
         if (bus_wire_is_bundle (member, size)) {
@@ -370,23 +421,6 @@ s_on_bundle (bus_server_t *self, bus_peer_t *peer)
     return (uint32_t) count;
 }
 
-static void
-s_ignore (bus_server_t *self, const bus_peer_t *peer)
-{
-    bus_core_t *core = &self->core;
-    char fp [17] = "";
-    if (peer->key) {
-        bus_keys_fingerprint (fp, peer->key);
-    }
-    const char *reason = peer->key? "this key is not in the live policy (changed or removed); "
-                                    "its frames are not accepted and not answered"
-                                  : "connection is not authenticated";
-    if (bus_refusals_note (core, fp [0]? fp: "(no key)", fp, BUS_EUNKNOWN, reason, peer->data,
-                           peer->size)) {
-        bus_core_say (core, "BUS-IGNORED", "key_fp=%s reason=\"key not in the live policy\"",
-                      fp [0]? fp: "-");
-    }
-}
 
 //  Reads one message from the ROUTER and handles it: how many frames it
 //  was (a bundle's count), 0 if none was waiting.

@@ -394,7 +394,9 @@ s_varint_get (const uint8_t *data, size_t end, size_t *pos, size_t *value)
         uint8_t b = data [(*pos)++];
         v |= (uint64_t) (b & 0x7f) << (7 * i);
         if (!(b & 0x80)) {
-            if ((uint64_t) (size_t) v != v || s_varint_len ((size_t) v) != i + 1) {
+            //  A tenth byte holds one bit: more would be lost in the shift.
+            if ((i == 9 && b > 1)
+            ||  (uint64_t) (size_t) v != v || s_varint_len ((size_t) v) != i + 1) {
                 return -1;
             }
             *value = (size_t) v;

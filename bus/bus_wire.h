@@ -80,6 +80,11 @@ typedef struct {
 //  The most bytes of one Bundle the bus sends, whatever a peer offers.
 #define BUS_BUNDLE_MAX          ((size_t) 256 << 10)
 
+//  The most frames in one Bundle an agent sends (the C client keeps to
+//  it; the bus refuses a bigger one whole): one bundle is then at most
+//  about one batch of the bus's work, whatever max_frame allows.
+#define BUS_BUNDLE_FRAMES       1024
+
 //  The size of the sealed frame with one more frame of size (count 0:
 //  that frame alone).
 size_t
