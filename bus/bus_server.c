@@ -379,7 +379,9 @@ s_on_bundle (bus_server_t *self, bus_peer_t *peer)
             policy = core->policy;
             peer->agent = bus_policy_agent_by_live_key (policy, peer->key, bus_now_us (),
                                                         &peer->key_fp);
-            if (!peer->agent) {
+            //  (The key may even name another agent now: its session, then;
+            //  memory out for one is taken as the key gone.)
+            if (!peer->agent || !(peer->session = bus_session_get (core, peer->agent->name))) {
                 peer->data = member;
                 peer->size = (size_t) (end - member);
                 s_ignore (self, peer);
@@ -420,7 +422,6 @@ s_on_bundle (bus_server_t *self, bus_peer_t *peer)
     }
     return (uint32_t) count;
 }
-
 
 //  Reads one message from the ROUTER and handles it: how many frames it
 //  was (a bundle's count), 0 if none was waiting.
