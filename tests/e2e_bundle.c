@@ -460,6 +460,20 @@ s_setup_ops (void **state)
     return harness_fixture (state, s_ops_policy);
 }
 
+//  The next two frames on a raw dealer are CONTROL_REPLYs with these codes.
+static void
+s_replies (void *dealer, const char *first, const char *second)
+{
+    const char *want [] = { first, second };
+    for (int i = 0; i < 2; i++) {
+        Bulkhead__V1__Frame *reply = harness_raw_recv (dealer, 5000);
+        assert_non_null (reply);
+        assert_int_equal (reply->body_case, BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY);
+        assert_string_equal (reply->control_reply->code, want [i]);
+        bulkhead__v1__frame__free_unpacked (reply, NULL);
+    }
+}
+
 //  An operator's RELOAD in a bundle: the frames after it meet the new
 //  policy, as frames sent after it would. The old one is freed by the
 //  reload; before, the next frame read its sender from it (heap use after
@@ -485,13 +499,7 @@ test_agent_bundle_reload (void **state)
     s_add (&bundle, reload, reload_size);
     s_add (&bundle, list, list_size);
     s_send_bundle (ops, &bundle);
-    for (int i = 0; i < 2; i++) {
-        Bulkhead__V1__Frame *reply = harness_raw_recv (ops, 5000);
-        assert_non_null (reply);
-        assert_int_equal (reply->body_case, BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY);
-        assert_string_equal (reply->control_reply->code, "OK");
-        bulkhead__v1__frame__free_unpacked (reply, NULL);
-    }
+    s_replies (ops, "OK", "OK");
     //  A policy in which ops is no operator: its RELOAD passes (it was one
     //  when it came), the LIST_TAINT after it is refused.
     harness_policy (h, "agents\n"
@@ -505,14 +513,7 @@ test_agent_bundle_reload (void **state)
     s_add (&bundle, reload, reload_size);
     s_add (&bundle, list, list_size);
     s_send_bundle (ops, &bundle);
-    const char *want [] = { "OK", "PERM" };
-    for (int i = 0; i < 2; i++) {
-        Bulkhead__V1__Frame *reply = harness_raw_recv (ops, 5000);
-        assert_non_null (reply);
-        assert_int_equal (reply->body_case, BULKHEAD__V1__FRAME__BODY_CONTROL_REPLY);
-        assert_string_equal (reply->control_reply->code, want [i]);
-        bulkhead__v1__frame__free_unpacked (reply, NULL);
-    }
+    s_replies (ops, "OK", "PERM");
     zmq_close (ops);
     zmq_ctx_term (ctx);
 }
