@@ -15,21 +15,19 @@
 static void
 s_on_hello (bus_inbound_t *self, bus_peer_t *peer, const frame_t *frame)
 {
-    bus_core_t *core = self->core;
-    bus_session_hello (core, peer, frame->hello);
+    bus_session_hello (self->core, peer, frame->hello);
 }
 
 static void
 s_on_ping (bus_inbound_t *self, bus_peer_t *peer, const frame_t *frame)
 {
-    bus_core_t *core = self->core;
     Bulkhead__V1__Pong pong = BULKHEAD__V1__PONG__INIT;
     pong.has_nonce = frame->ping->has_nonce;
     pong.nonce = frame->ping->nonce;
     frame_t reply = BULKHEAD__V1__FRAME__INIT;
     reply.body_case = BULKHEAD__V1__FRAME__BODY_PONG;
     reply.pong = &pong;
-    bus_outbox_frame (core->outbox, peer->rid, peer->rid_len, &reply, NULL);
+    bus_outbox_frame (self->core->outbox, peer->rid, peer->rid_len, &reply, NULL);
 }
 
 static void
@@ -51,57 +49,73 @@ s_on_send (bus_inbound_t *self, bus_peer_t *peer, const frame_t *frame)
 static void
 s_on_delivery_ack (bus_inbound_t *self, bus_peer_t *peer, const frame_t *frame)
 {
-    bus_core_t *core = self->core;
-    bus_session_ack (core, peer, frame->delivery_ack);
+    bus_session_ack (self->core, peer, frame->delivery_ack);
 }
 
 static void
 s_on_control (bus_inbound_t *self, bus_peer_t *peer, const frame_t *frame)
 {
-    bus_core_t *core = self->core;
-    bus_control (core, peer, frame->control, self->reload);
+    bus_control (self->core, peer, frame->control, self->reload);
 }
 
 typedef void (frame_fn) (bus_inbound_t *self, bus_peer_t *peer, const frame_t *frame);
 
-//  What an agent may send, and whether it must have said HELLO first.
+//  What an agent may send, whether it must have said HELLO first, and
+//  whether it must come alone (a HELLO sets what the connection takes, so
+//  not in a bundle). A Bundle is read in place before any decode, never
+//  by this table; one inside a bundle is refused.
 static const struct {
     Bulkhead__V1__Frame__BodyCase body;
     bool needs_hello;
+    bool alone;
     frame_fn *handler;
 } s_dispatch [] = {
-    { BULKHEAD__V1__FRAME__BODY_HELLO,          false, s_on_hello },
-    { BULKHEAD__V1__FRAME__BODY_PING,           false, s_on_ping },
-    { BULKHEAD__V1__FRAME__BODY_SEND,           true,  s_on_send },
-    { BULKHEAD__V1__FRAME__BODY_DELIVERY_ACK,   true,  s_on_delivery_ack },
-    { BULKHEAD__V1__FRAME__BODY_CONTROL,        true,  s_on_control },
+    { BULKHEAD__V1__FRAME__BODY_HELLO,          false, true,  s_on_hello },
+    { BULKHEAD__V1__FRAME__BODY_PING,           false, false, s_on_ping },
+    { BULKHEAD__V1__FRAME__BODY_SEND,           true,  false, s_on_send },
+    { BULKHEAD__V1__FRAME__BODY_DELIVERY_ACK,   true,  false, s_on_delivery_ack },
+    { BULKHEAD__V1__FRAME__BODY_CONTROL,        true,  false, s_on_control },
 };
 
-//  Over budget: answered and counted before any decode or look-up.
+//  Over budget: answered and counted before any decode or look-up. rest,
+//  if not NULL, says what of a bundle the one answer refuses.
 static void
-s_over_budget (bus_core_t *core, const bus_peer_t *peer)
+s_over_budget (bus_core_t *core, const bus_peer_t *peer, const char *rest)
 {
-    char reason [200];
+    char reason [240];
     snprintf (reason, sizeof reason, "%s is over its budget of %u frames and %u bytes per "
-              "second (policy: frames, bytes)", peer->agent->name, peer->agent->frames,
-              peer->agent->bytes);
+              "second (policy: frames, bytes)%s", peer->agent->name, peer->agent->frames,
+              peer->agent->bytes, rest? rest: "");
     bus_core_refuse (core, peer, BUS_ERATE, reason, NULL);
 }
 
+//  One frame, alone or one of a bundle's (bundled).
 static void
-s_dispatch_frame (bus_inbound_t *self, bus_peer_t *peer, const void *data, size_t size)
+s_dispatch_frame (bus_inbound_t *self, bus_peer_t *peer, const void *data, size_t size,
+                  bool bundled)
 {
     bus_core_t *core = self->core;
+    if (bundled && bus_wire_is_bundle (data, size)) {
+        bus_core_refuse (core, peer, BUS_EMALFORMED, "a bundle inside a bundle", NULL);
+        return;
+    }
     frame_t *frame;
     bus_error_t err;
     if (bus_wire_decode (self->wire, data, size, &frame, &err) != 0) {
         bus_core_refuse (core, peer, err.code, err.text, NULL);
         return;
     }
+    char reason [96];
     for (size_t i = 0; i < sizeof s_dispatch / sizeof s_dispatch [0]; i++) {
         if (s_dispatch [i].body != frame->body_case) {
             continue;
         }
+        if (bundled && s_dispatch [i].alone) {
+            snprintf (reason, sizeof reason, "%s goes alone, not in a bundle",
+                      bus_wire_body_name (frame));
+            bus_core_refuse (core, peer, BUS_EMALFORMED, reason, NULL);
+        }
+        else
         if (s_dispatch [i].needs_hello && !peer->session->hello) {
             bus_core_refuse (core, peer, BUS_ENOHELLO, "say HELLO first", NULL);
         }
@@ -110,7 +124,6 @@ s_dispatch_frame (bus_inbound_t *self, bus_peer_t *peer, const void *data, size_
         }
         return;
     }
-    char reason [96];
     snprintf (reason, sizeof reason, "agents do not send %s frames", bus_wire_body_name (frame));
     bus_core_refuse (core, peer, BUS_EMALFORMED, reason, NULL);
 }
@@ -162,6 +175,7 @@ s_on_bundle (bus_inbound_t *self, bus_peer_t *peer)
     }
     const uint8_t *end = (const uint8_t *) peer->data + peer->size;
     const bus_policy_t *policy = core->policy;
+    uint64_t now = bus_now_us ();
     const uint8_t *member;
     size_t size;
     for (size_t n = 0; bus_bundle_next (&reader, &member, &size); n++) {
@@ -172,8 +186,7 @@ s_on_bundle (bus_inbound_t *self, bus_peer_t *peer)
         //  more of the bundle is taken.
         if (core->policy != policy) {
             policy = core->policy;
-            peer->agent = bus_policy_agent_by_live_key (policy, peer->key, bus_now_us (),
-                                                        &peer->key_fp);
+            peer->agent = bus_policy_agent_by_live_key (policy, peer->key, now, &peer->key_fp);
             //  (The key may even name another agent now: its session, then;
             //  memory out for one is taken as the key gone.)
             if (!peer->agent || !(peer->session = bus_session_get (core, peer->agent->name))) {
@@ -193,27 +206,17 @@ s_on_bundle (bus_inbound_t *self, bus_peer_t *peer)
         }
         //  Over budget, the rest of the bundle is refused in one answer:
         //  a refusal for load costs the bus one frame, not one per frame.
-        if (n > 0 && !bus_session_budget (peer->session, peer->agent, 0, bus_now_us ())) {
-            char reason [240];
-            snprintf (reason, sizeof reason, "%s is over its budget of %u frames per second "
-                      "(policy: frames): frames %zu to %zu of this bundle refused",
-                      peer->agent->name, peer->agent->frames, n + 1, count);
+        //  The budget is read at the bundle's time: its own length does
+        //  not refill it.
+        if (n > 0 && !bus_session_budget (peer->session, peer->agent, 0, now)) {
+            char rest [64];
+            snprintf (rest, sizeof rest, ": frames %zu to %zu of this bundle refused", n + 1,
+                      count);
             peer->size = (size_t) (end - member);
-            bus_core_refuse (core, peer, BUS_ERATE, reason, NULL);
+            s_over_budget (core, peer, rest);
             break;
         }
-        else
-        if (bus_wire_is_bundle (member, size)) {
-            bus_core_refuse (core, peer, BUS_EMALFORMED, "a bundle inside a bundle", NULL);
-        }
-        else
-        if (size > 0 && member [0] == ((BULKHEAD__V1__FRAME__BODY_HELLO << 3) | 2)) {
-            bus_core_refuse (core, peer, BUS_EMALFORMED, "HELLO goes alone, not in a bundle",
-                             NULL);
-        }
-        else {
-            s_dispatch_frame (self, peer, member, size);
-        }
+        s_dispatch_frame (self, peer, member, size, true);
     }
     return (uint32_t) count;
 }
@@ -262,7 +265,7 @@ bus_inbound_read (bus_inbound_t *self)
     }
     else
     if (!bus_session_budget (peer.session, peer.agent, size, bus_now_us ())) {
-        s_over_budget (core, &peer);
+        s_over_budget (core, &peer, NULL);
     }
     else {
         bus_session_seen (core, peer.session, &peer);
@@ -282,7 +285,7 @@ bus_inbound_read (bus_inbound_t *self)
             taken = s_on_bundle (self, &peer);
         }
         else {
-            s_dispatch_frame (self, &peer, peer.data, size);
+            s_dispatch_frame (self, &peer, peer.data, size, false);
         }
     }
     bus_router_done (&in);

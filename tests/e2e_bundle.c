@@ -25,6 +25,8 @@
 #include <string.h>
 #include <zmq.h>
 
+//  One policy for every test: planner and writer, ops (an operator), and
+//  slow, whose budget is 10 frames a second.
 static const char *s_policy =
     "bus\n"
     "    frames = 100000\n"
@@ -33,8 +35,18 @@ static const char *s_policy =
     "        key = @planner@\n"
     "    writer\n"
     "        key = @writer@\n"
+    "    ops\n"
+    "        key = @ops@\n"
+    "        role = operator\n"
+    "    slow\n"
+    "        key = @slow@\n"
+    "        frames = 10\n"
     "edges\n"
     "    planner\n"
+    "        writer = message\n"
+    "    ops\n"
+    "        writer = message\n"
+    "    slow\n"
     "        writer = message\n";
 
 static int
@@ -443,23 +455,6 @@ test_agent_bundle_count (void **state)
     zmq_ctx_term (ctx);
 }
 
-static const char *s_ops_policy =
-    "agents\n"
-    "    ops\n"
-    "        key = @ops@\n"
-    "        role = operator\n"
-    "    writer\n"
-    "        key = @writer@\n"
-    "edges\n"
-    "    ops\n"
-    "        writer = message\n";
-
-static int
-s_setup_ops (void **state)
-{
-    return harness_fixture (state, s_ops_policy);
-}
-
 //  The next two frames on a raw dealer are CONTROL_REPLYs with these codes.
 static void
 s_replies (void *dealer, const char *first, const char *second)
@@ -502,14 +497,14 @@ test_agent_bundle_reload (void **state)
     s_replies (ops, "OK", "OK");
     //  A policy in which ops is no operator: its RELOAD passes (it was one
     //  when it came), the LIST_TAINT after it is refused.
-    harness_policy (h, "agents\n"
-                       "    ops\n"
-                       "        key = @ops@\n"
-                       "    writer\n"
-                       "        key = @writer@\n"
-                       "edges\n"
-                       "    ops\n"
-                       "        writer = message\n");
+    char *demoted = strdup (s_policy);
+    assert_non_null (demoted);
+    char *role = strstr (demoted, "        role = operator\n");
+    assert_non_null (role);
+    memmove (role, role + strlen ("        role = operator\n"),
+             strlen (role + strlen ("        role = operator\n")) + 1);
+    harness_policy (h, demoted);
+    free (demoted);
     s_add (&bundle, reload, reload_size);
     s_add (&bundle, list, list_size);
     s_send_bundle (ops, &bundle);
@@ -518,25 +513,8 @@ test_agent_bundle_reload (void **state)
     zmq_ctx_term (ctx);
 }
 
-static const char *s_budget_policy =
-    "agents\n"
-    "    planner\n"
-    "        key = @planner@\n"
-    "        frames = 10\n"
-    "    writer\n"
-    "        key = @writer@\n"
-    "edges\n"
-    "    planner\n"
-    "        writer = message\n";
-
-static int
-s_setup_budget (void **state)
-{
-    return harness_fixture (state, s_budget_policy);
-}
-
 //  Bundling buys no more than the budget: each frame of a bundle pays a
-//  frame. planner may send 10 a second, and its HELLO paid one; a bundle
+//  frame. slow may send 10 a second, and its HELLO paid one; a bundle
 //  of 30 gets 9 ACKs (10 if the budget refilled one meanwhile), then one
 //  RATE for the rest of the bundle: a refusal for load costs the bus one
 //  answer, not one per frame.
@@ -545,8 +523,8 @@ test_agent_bundle_budget (void **state)
 {
     harness_t *h = *state;
     void *ctx = zmq_ctx_new ();
-    void *planner = harness_raw (h, ctx, "planner", NULL);
-    s_hello (planner, 0);
+    void *slow = harness_raw (h, ctx, "slow", NULL);
+    s_hello (slow, 0);
     bus_bundle_t bundle = { 0 };
     for (int i = 0; i < 30; i++) {
         char id [32];
@@ -555,20 +533,20 @@ test_agent_bundle_budget (void **state)
         uint8_t *send = s_packed_send (id, 10, &size);
         assert_int_equal (bus_bundle_add (&bundle, send, size), 0);
     }
-    s_send_bundle (planner, &bundle);
+    s_send_bundle (slow, &bundle);
     int acks = 0, rate = 0;
     for (int answers = 0; rate == 0 && answers < 30; answers++) {
         char got [160];
-        s_answer (planner, got, sizeof got);
+        s_answer (slow, got, sizeof got);
         acks += strncmp (got, "ack ", 4) == 0;
         rate += strcmp (got, "error - RATE") == 0;
     }
-    zmq_pollitem_t item = { planner, 0, ZMQ_POLLIN, 0 };
+    zmq_pollitem_t item = { slow, 0, ZMQ_POLLIN, 0 };
     if (acks < 9 || acks > 10 || rate != 1 || zmq_poll (&item, 1, 300) != 0) {
         fail_msg ("a bundle of 30 on a budget of 10 frames: %d ACKs, %d RATE, %s after",
                   acks, rate, item.revents? "more": "nothing");
     }
-    zmq_close (planner);
+    zmq_close (slow);
     zmq_ctx_term (ctx);
 }
 
@@ -969,9 +947,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_agent_bundles, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_agent_bundle_refusals, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_agent_bundle_count, s_setup, harness_fixture_end),
-        cmocka_unit_test_setup_teardown (test_agent_bundle_reload, s_setup_ops, harness_fixture_end),
-        cmocka_unit_test_setup_teardown (test_agent_bundle_budget, s_setup_budget,
-                                         harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_agent_bundle_reload, s_setup, harness_fixture_end),
+        cmocka_unit_test_setup_teardown (test_agent_bundle_budget, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_client_library_unbundles, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_client_library_corked, s_setup, harness_fixture_end),
         cmocka_unit_test_setup_teardown (test_client_falls_back_on_old_bus, s_setup, harness_fixture_end),
