@@ -292,3 +292,34 @@ bus_inbound_read (bus_inbound_t *self)
     return (int) taken;
 }
 
+bool
+bus_inbound_zap (bus_inbound_t *self, void *socket)
+{
+    bus_core_t *core = self->core;
+    bus_zap_t zap;
+    bus_router_zap (socket, core->policy, &zap);
+    if (!zap.handled) {
+        return false;
+    }
+    if (zap.agent) {
+        char event [160];
+        snprintf (event, sizeof event, "handshake from %s", zap.address);
+        bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, zap.agent->name, zap.key,
+                        BUS_OK, event);
+        return true;
+    }
+    //  Refused handshakes are counted per peer address, not logged one by
+    //  one: an unauthenticated peer must not be able to write to the log.
+    char fp [17] = "";
+    if (zap.key [0]) {
+        bus_keys_fingerprint (fp, zap.key);
+    }
+    char reason [160];
+    snprintf (reason, sizeof reason, "handshake refused from %s: %s", zap.address, zap.why);
+    if (bus_refusals_note (core, zap.address [0]? zap.address: "(local)", fp, BUS_EUNKNOWN, reason,
+                           NULL, 0)) {
+        bus_core_say (core, "BUS-REFUSED", "address=%s key_fp=%s reason=\"%s\"", zap.address,
+                      fp [0]? fp: "none", zap.why);
+    }
+    return true;
+}

@@ -26,4 +26,11 @@ typedef struct {
 int
     bus_inbound_read (bus_inbound_t *self);
 
+//  Answers one ZAP request (a CURVE handshake) from the live policy. An
+//  agent's handshake is logged; refused ones are counted per peer address
+//  (bus_refusals), so an unauthenticated peer cannot write to the log.
+//  False when no request was waiting.
+bool
+    bus_inbound_zap (bus_inbound_t *self, void *socket);
+
 #endif

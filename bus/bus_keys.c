@@ -161,6 +161,42 @@ bus_keys_load (bus_keypair_t *pair, const char *path, bus_error_t *err)
 }
 
 int
+bus_keys_load_secret (bus_keypair_t *pair, const char *path, bus_error_t *err)
+{
+    if (bus_keys_load (pair, path, err) != 0) {
+        return -1;
+    }
+    if (!pair->secret_z85 [0]) {
+        return bus_fail (err, BUS_EKEY, "%s holds no secret-key: the bus needs its secret key",
+                         path);
+    }
+    return 0;
+}
+
+int
+bus_keys_bus (bus_keypair_t *pair, const char *data_dir, const char *key_path, bus_error_t *err)
+{
+    char path [4096];
+    if (!key_path) {
+        snprintf (path, sizeof path, "%s/bus.key", data_dir);
+        key_path = path;
+        if (access (path, F_OK) != 0) {
+            //  First start: make the bus's own key, and its public half
+            //  for agents to pin.
+            char pub [4096];
+            snprintf (pub, sizeof pub, "%s/bus.pub", data_dir);
+            unlink (pub);
+            if (bus_keys_generate (pair, "bus", err) != 0
+            ||  bus_keys_save (pair, path, pub, err) != 0) {
+                return -1;
+            }
+            return 0;
+        }
+    }
+    return bus_keys_load_secret (pair, key_path, err);
+}
+
+int
 bus_keys_private (const char *path, unsigned fix_mode, bus_error_t *err)
 {
     struct stat st;

@@ -40,6 +40,17 @@ int
 int
     bus_keys_load (bus_keypair_t *pair, const char *path, bus_error_t *err);
 
+//  As bus_keys_load, for a key the caller must hold the secret half of
+//  (the bus's own key, the next one of a rotation): EKEY without it.
+int
+    bus_keys_load_secret (bus_keypair_t *pair, const char *path, bus_error_t *err);
+
+//  The bus's own key: key_path if given, else DATA_DIR/bus.key, which the
+//  first start makes (with DATA_DIR/bus.pub, the half agents pin).
+int
+    bus_keys_bus (bus_keypair_t *pair, const char *data_dir, const char *key_path,
+                  bus_error_t *err);
+
 //  Refuses (EPERM) a file or directory that someone other than the bus's
 //  user (or root) may change: writable by group or others, or owned by
 //  another user. The sentence names the path, its mode and the command that

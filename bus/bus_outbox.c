@@ -95,17 +95,27 @@ bus_outbox_frame (bus_outbox_t *self, const uint8_t *rid, size_t rid_len,
     return out;
 }
 
+//  frame is an ERROR of error, which it points to.
+static void
+s_error_frame (Bulkhead__V1__Frame *frame, Bulkhead__V1__Error *error, bus_code_t code,
+               const char *reason, const char *message_id)
+{
+    *error = (Bulkhead__V1__Error) BULKHEAD__V1__ERROR__INIT;
+    error->code = (char *) bus_errword (code);
+    error->reason = (char *) reason;
+    error->message_id = (char *) message_id;
+    *frame = (Bulkhead__V1__Frame) BULKHEAD__V1__FRAME__INIT;
+    frame->body_case = BULKHEAD__V1__FRAME__BODY_ERROR;
+    frame->error = error;
+}
+
 void
 bus_outbox_error (bus_outbox_t *self, const uint8_t *rid, size_t rid_len,
                   bus_code_t code, const char *reason, const char *message_id)
 {
-    Bulkhead__V1__Error error = BULKHEAD__V1__ERROR__INIT;
-    error.code = (char *) bus_errword (code);
-    error.reason = (char *) reason;
-    error.message_id = (char *) message_id;
-    Bulkhead__V1__Frame frame = BULKHEAD__V1__FRAME__INIT;
-    frame.body_case = BULKHEAD__V1__FRAME__BODY_ERROR;
-    frame.error = &error;
+    Bulkhead__V1__Error error;
+    Bulkhead__V1__Frame frame;
+    s_error_frame (&frame, &error, code, reason, message_id);
     bus_outbox_frame (self, rid, rid_len, &frame, message_id);
 }
 
@@ -193,4 +203,25 @@ bus_outbox_take (bus_outbox_t *self, uint64_t seq, size_t *size, bool *restricte
     self->kept_bytes -= slot->size;
     *slot = (s_kept_t) { 0 };
     return data;
+}
+
+void
+bus_outbox_fail (bus_outbox_t *self, void *router, bus_code_t code, const char *reason)
+{
+    for (size_t i = 0; i < bus_outbox_count (self); i++) {
+        bus_out_t *out = bus_outbox_at (self, i);
+        if (out->deliver_seq) {
+            continue;
+        }
+        Bulkhead__V1__Error error;
+        Bulkhead__V1__Frame frame;
+        s_error_frame (&frame, &error, code, reason, out->message_id [0]? out->message_id: NULL);
+        size_t size;
+        uint8_t *data = bus_wire_pack (&frame, &size);
+        if (data) {
+            bus_router_send (router, out->rid, out->rid_len, data, size);
+            free (data);
+        }
+    }
+    bus_outbox_clear (self);
 }

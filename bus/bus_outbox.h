@@ -82,6 +82,11 @@ uint8_t *
     bus_outbox_take (bus_outbox_t *self, uint64_t seq, size_t *size, bool *restricted,
                      uint64_t *time_us);
 
+//  The commit failed: sends every peer an ERROR with code and reason
+//  instead of what was queued for it, drops the DELIVERs, and clears.
+void
+    bus_outbox_fail (bus_outbox_t *self, void *router, bus_code_t code, const char *reason);
+
 //  The entries, in order; then clear frees their data.
 size_t
     bus_outbox_count (bus_outbox_t *self);

@@ -12,7 +12,7 @@
 
     This file is the loop (poll, batch, commit, flush, timers), start and
     stop, and the policy swap; bus_inbound reads each frame and hands it to
-    its handler by frame type. Neither knows a rule about who may send what
+    its handler by frame type, and answers each handshake (ZAP). Neither knows a rule about who may send what
     to whom: those are the chain's (mediators/), run by bus_decide.
 */
 #include "bus_approval.h"
@@ -84,33 +84,12 @@ s_flush (bus_server_t *self)
     bus_sessions_uncork (core);
 }
 
-//  The commit failed: nothing of this batch may be acknowledged. Tell each
-//  peer why instead, and drop the DELIVERs.
+//  The commit failed: nothing of this batch may be acknowledged.
 static void
 s_flush_failed (bus_server_t *self)
 {
     bus_core_t *core = &self->core;
-    const char *word = bus_errword (core->failure.code);
-    for (size_t i = 0; i < bus_outbox_count (core->outbox); i++) {
-        bus_out_t *out = bus_outbox_at (core->outbox, i);
-        if (out->deliver_seq) {
-            continue;
-        }
-        Bulkhead__V1__Error error = BULKHEAD__V1__ERROR__INIT;
-        error.code = (char *) word;
-        error.reason = core->failure.text;
-        error.message_id = out->message_id [0]? out->message_id: NULL;
-        frame_t frame = BULKHEAD__V1__FRAME__INIT;
-        frame.body_case = BULKHEAD__V1__FRAME__BODY_ERROR;
-        frame.error = &error;
-        size_t size;
-        uint8_t *data = bus_wire_pack (&frame, &size);
-        if (data) {
-            bus_router_send (core->router, out->rid, out->rid_len, data, size);
-            free (data);
-        }
-    }
-    bus_outbox_clear (core->outbox);
+    bus_outbox_fail (core->outbox, core->router, core->failure.code, core->failure.text);
     core->seen_count = 0;               //  nothing was committed: nothing to observe
 }
 
@@ -218,40 +197,6 @@ s_policy_reload (bus_core_t *core, const char *who, bus_error_t *err)
     return 0;
 }
 
-//  ZAP: answered from the live policy; every handshake is logged. False
-//  when no request was waiting.
-static bool
-s_on_zap (bus_server_t *self)
-{
-    bus_core_t *core = &self->core;
-    bus_zap_t zap;
-    bus_router_zap (self->zap, core->policy, &zap);
-    if (!zap.handled) {
-        return false;
-    }
-    if (zap.agent) {
-        char event [160];
-        snprintf (event, sizeof event, "handshake from %s", zap.address);
-        bus_core_event (core, BULKHEAD__V1__RECORD_KIND__RECORD_SESSION, zap.agent->name, zap.key,
-                        BUS_OK, event);
-        return true;
-    }
-    //  Refused handshakes are counted per peer address, not logged one by
-    //  one: an unauthenticated peer must not be able to write to the log.
-    char fp [17] = "";
-    if (zap.key [0]) {
-        bus_keys_fingerprint (fp, zap.key);
-    }
-    char reason [160];
-    snprintf (reason, sizeof reason, "handshake refused from %s: %s", zap.address, zap.why);
-    if (bus_refusals_note (core, zap.address [0]? zap.address: "(local)", fp, BUS_EUNKNOWN, reason,
-                           NULL, 0)) {
-        bus_core_say (core, "BUS-REFUSED", "address=%s key_fp=%s reason=\"%s\"", zap.address,
-                      fp [0]? fp: "none", zap.why);
-    }
-    return true;
-}
-
 //  After the log failed: answer everything with the failure, log nothing.
 static void
 s_drain_failed (bus_server_t *self)
@@ -316,38 +261,6 @@ s_timers (bus_server_t *self)
 //  ---------------------------------------------------------------------
 //  Start, loop, stop
 
-static int
-s_bus_key (bus_server_t *self, bus_error_t *err)
-{
-    const bus_server_options_t *o = &self->core.options;
-    char path [4096];
-    const char *key_path = o->key_path;
-    if (!key_path) {
-        snprintf (path, sizeof path, "%s/bus.key", o->data_dir);
-        key_path = path;
-        if (access (path, F_OK) != 0) {
-            //  First start: make the bus's own key, and its public half
-            //  for agents to pin.
-            char pub [4096];
-            snprintf (pub, sizeof pub, "%s/bus.pub", o->data_dir);
-            unlink (pub);
-            if (bus_keys_generate (&self->bus_key, "bus", err) != 0
-            ||  bus_keys_save (&self->bus_key, path, pub, err) != 0) {
-                return -1;
-            }
-            return 0;
-        }
-    }
-    if (bus_keys_load (&self->bus_key, key_path, err) != 0) {
-        return -1;
-    }
-    if (!self->bus_key.secret_z85 [0]) {
-        return bus_fail (err, BUS_EKEY, "%s holds no secret-key: the bus needs its secret key",
-                         key_path);
-    }
-    return 0;
-}
-
 //  The overlap of a rotation of the bus's own key: the same ROUTER also
 //  listens on the next endpoint with the next key (bus_router_bind_keyed).
 static int
@@ -359,12 +272,8 @@ s_bind_next (bus_server_t *self, bus_error_t *err)
         return bus_fail (err, BUS_EINVAL, "--next-key and --next-endpoint go together: the "
                          "next key listens on an endpoint of its own");
     }
-    if (bus_keys_load (&self->next_key, o->next_key_path, err) != 0) {
+    if (bus_keys_load_secret (&self->next_key, o->next_key_path, err) != 0) {
         return -1;
-    }
-    if (!self->next_key.secret_z85 [0]) {
-        return bus_fail (err, BUS_EKEY, "%s holds no secret-key: the bus needs its secret key",
-                         o->next_key_path);
     }
     if (strcmp (self->next_key.public_z85, self->bus_key.public_z85) == 0) {
         return bus_fail (err, BUS_EKEY, "%s is the bus's key itself, not a next one",
@@ -405,7 +314,8 @@ s_start (bus_server_t *self, bus_error_t *err)
     }
     self->inbound = (bus_inbound_t) { core, self->wire, s_policy_reload };
     if (s_policy_load (self, err) != 0 || bus_monitor_open (core, err) != 0
-    ||  s_bus_key (self, err) != 0 || bus_anchor_open (&self->anchor, core, self->bus_key.public_z85, err) != 0) {
+    ||  bus_keys_bus (&self->bus_key, o->data_dir, o->key_path, err) != 0
+    ||  bus_anchor_open (&self->anchor, core, self->bus_key.public_z85, err) != 0) {
         return -1;
     }
     //  Signals arrive on a descriptor in the loop; block them before libzmq
@@ -593,7 +503,7 @@ bus_server_loop (bus_server_t *self)
         //  per pass served a reconnect storm one fsync apart, and agents
         //  whose handshake timed out meanwhile came back to queue again.
         if (items [1].revents & ZMQ_POLLIN) {
-            for (uint32_t n = 0; n < core->options.batch_max && s_on_zap (self); n++) {
+            for (uint32_t n = 0; n < core->options.batch_max && bus_inbound_zap (&self->inbound, self->zap); n++) {
             }
         }
         if (items [4].revents & ZMQ_POLLIN) {

@@ -261,6 +261,41 @@ test_fingerprint (void **state)
     assert_string_equal (a, want);
 }
 
+//  The bus's own key: made at the first start with its public half, the
+//  same one read at every start after; a given file without its secret
+//  half is refused.
+static void
+test_bus_key (void **state)
+{
+    fixture_t *f = *state;
+    bus_keypair_t first, again, loaded;
+    bus_error_t err;
+    assert_int_equal (bus_keys_bus (&first, f->dir, NULL, &err), 0);
+    char path [160];
+    snprintf (path, sizeof path, "%s/bus.key", f->dir);
+    struct stat st;
+    assert_int_equal (stat (path, &st), 0);
+    assert_int_equal (st.st_mode & 0777, 0600);
+    snprintf (path, sizeof path, "%s/bus.pub", f->dir);
+    assert_int_equal (bus_keys_load (&loaded, path, &err), 0);
+    assert_string_equal (loaded.public_z85, first.public_z85);
+    assert_string_equal (loaded.secret_z85, "");
+
+    assert_int_equal (bus_keys_bus (&again, f->dir, NULL, &err), 0);
+    assert_string_equal (again.public_z85, first.public_z85);
+    assert_string_equal (again.secret_z85, first.secret_z85);
+
+    //  --key names the file: a public one will not do, nor is one made.
+    assert_int_equal (bus_keys_bus (&again, f->dir, path, &err), -1);
+    assert_int_equal (err.code, BUS_EKEY);
+    assert_non_null (strstr (err.text, "holds no secret-key"));
+    assert_int_equal (bus_keys_load_secret (&again, path, &err), -1);
+    assert_int_equal (err.code, BUS_EKEY);
+    assert_int_equal (bus_keys_bus (&again, f->dir, f->secret, &err), -1);
+    assert_int_equal (err.code, BUS_EKEY);
+    assert_int_equal (access (f->secret, F_OK), -1);
+}
+
 int
 main (void)
 {
@@ -272,6 +307,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_hand_written_files, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_public, s_setup, s_teardown),
         cmocka_unit_test (test_fingerprint),
+        cmocka_unit_test_setup_teardown (test_bus_key, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
