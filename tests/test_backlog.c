@@ -7,8 +7,8 @@
     release meets the cap as a message sent now would.
 */
 #include "check.h"
+#include "stage.h"
 
-#include <stdlib.h>
 
 #include "bus_policy.h"
 #include "med_chain.h"
@@ -43,85 +43,20 @@ static const char *s_policy_text =
     "        payments = finance\n"
     "        huge = message\n";
 
-typedef struct {
-    bus_policy_t *policy;
-    const med_stage_t *stage;
-    void *state;
-    Bulkhead__V1__Send send;
-    bus_envelope_t env;
-    bus_hold_t hold;
-    bus_error_t err;
-} fixture_t;
-
-static const med_stage_t *
-s_find (const char *name)
-{
-    for (const med_stage_t *const *stage = med_chain_stages (); *stage; stage++) {
-        if (strcmp ((*stage)->name, name) == 0) {
-            return *stage;
-        }
-    }
-    return NULL;
-}
+typedef stage_fixture_t fixture_t;
 
 static int
 s_setup (void **state)
 {
-    fixture_t *f = calloc (1, sizeof *f);
-    if (!f) {
-        return -1;
-    }
-    bus_error_t err;
-    if (bus_policy_parse (&f->policy, s_policy_text, strlen (s_policy_text), "t.cfg", &err)) {
-        fprintf (stderr, "policy: %s: %s\n", bus_errname (err.code), err.text);
-        free (f);
-        return -1;
-    }
-    f->stage = s_find ("backlog");
-    f->state = f->stage? calloc (1, f->stage->state_size? f->stage->state_size: 1): NULL;
-    if (!f->state || (f->stage->init && f->stage->init (f->state, f->policy, &err))) {
-        free (f->state);
-        bus_policy_destroy (&f->policy);
-        free (f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    fixture_t *f = *state;
-    if (f->stage->fini) {
-        f->stage->fini (f->state);
-    }
-    free (f->state);
-    bus_policy_destroy (&f->policy);
-    free (f);
-    return 0;
+    return stage_setup (state, s_policy_text, "backlog");
 }
 
 static bus_envelope_t *
 s_envelope (fixture_t *f, const char *to, const char *intent, uint32_t pending)
 {
-    Bulkhead__V1__Send *send = &f->send;
-    bulkhead__v1__send__init (send);
-    send->message_id = "m1";
-    send->recipient = (char *) to;
-    send->intent = (char *) intent;
-    bus_envelope_t *env = &f->env;
-    memset (env, 0, sizeof *env);
-    env->policy = f->policy;
-    env->sender = bus_policy_agent (f->policy, "planner");
-    env->sender_name = "planner";
-    env->recipient = bus_policy_agent (f->policy, to);
+    bus_envelope_t *env = stage_envelope (f, "planner", to, intent);
     assert_non_null (env->recipient);
-    env->send = send;
-    env->now_us = 1700000000000000ULL;
-    env->class_index = bus_policy_class (f->policy, intent);
     env->recipient_pending = pending;
-    memset (&f->err, 0, sizeof f->err);
     return env;
 }
 
@@ -129,7 +64,7 @@ static med_verdict_t
 s_decide (fixture_t *f, const char *to, uint32_t pending)
 {
     s_envelope (f, to, "message", pending);
-    return f->stage->decide (f->state, &f->env, &f->err);
+    return stage_decide (f);
 }
 
 static void
@@ -195,10 +130,10 @@ test_resume_meets_cap (void **state)
     fixture_t *f = *state;
     s_envelope (f, "writer", "message", 3);
     f->env.resume = &f->hold;
-    CHECK_DECIDE (f->stage->decide (f->state, &f->env, &f->err), f->err, MED_REJECT, BUS_EBACKLOG);
+    CHECK_DECIDE (stage_decide (f), f->err, MED_REJECT, BUS_EBACKLOG);
     s_envelope (f, "writer", "message", 2);
     f->env.resume = &f->hold;
-    CHECK_VERDICT (f->stage->decide (f->state, &f->env, &f->err), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
 }
 
 //  In the shipped chain: a full mailbox is refused before the hold stage
@@ -225,12 +160,12 @@ int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_stage_shape, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_default_cap, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_per_agent_cap, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_unknown_count_is_full, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_resume_meets_cap, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_in_chain_before_hold, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_stage_shape, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_default_cap, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_per_agent_cap, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_unknown_count_is_full, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_resume_meets_cap, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_in_chain_before_hold, s_setup, stage_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
     order, and a held finance message decided again through all of it.
 */
 #include "check.h"
+#include "stage.h"
 
 #include <stdlib.h>
 
@@ -352,17 +353,6 @@ s_resume (fixture_t *f, bool restricted, const char *const *votes)
     f->env.resume = hold;
 }
 
-static const med_stage_t *
-s_find (const char *name)
-{
-    for (const med_stage_t *const *stage = med_chain_stages (); *stage; stage++) {
-        if (strcmp ((*stage)->name, name) == 0) {
-            return *stage;
-        }
-    }
-    return NULL;
-}
-
 //  ---------------------------------------------------------------------
 //  Tests
 
@@ -447,7 +437,7 @@ static void
 test_stage_after_hold_runs_under_grant (void **state)
 {
     fixture_t *f = *state;
-    const med_stage_t *hold = s_find ("hold");
+    const med_stage_t *hold = stage_find ("hold");
     assert_non_null (hold);
     const med_stage_t *table [] = { hold, &s_recorder, NULL };
     med_chain_t *chain = NULL;

@@ -13,8 +13,8 @@
     recipient exists and the edge does), and once in the shipped chain.
 */
 #include "check.h"
+#include "stage.h"
 
-#include <stdlib.h>
 
 #include "bus_policy.h"
 #include "med_chain.h"
@@ -64,62 +64,12 @@ static const char *s_policy_text =
     "        payments = message\n"
     "        reporter = report\n";
 
-typedef struct {
-    bus_policy_t *policy;
-    const med_stage_t *stage;
-    void *state;
-    Bulkhead__V1__Send send;
-    bus_envelope_t env;
-    bus_error_t err;
-} fixture_t;
-
-static const med_stage_t *
-s_find (const char *name)
-{
-    for (const med_stage_t *const *stage = med_chain_stages (); *stage; stage++) {
-        if (strcmp ((*stage)->name, name) == 0) {
-            return *stage;
-        }
-    }
-    return NULL;
-}
+typedef stage_fixture_t fixture_t;
 
 static int
 s_setup (void **state)
 {
-    fixture_t *f = calloc (1, sizeof *f);
-    if (!f) {
-        return -1;
-    }
-    bus_error_t err;
-    if (bus_policy_parse (&f->policy, s_policy_text, strlen (s_policy_text), "t.cfg", &err)) {
-        fprintf (stderr, "policy: %s: %s\n", bus_errname (err.code), err.text);
-        free (f);
-        return -1;
-    }
-    f->stage = s_find ("classify");
-    f->state = f->stage? calloc (1, f->stage->state_size? f->stage->state_size: 1): NULL;
-    if (!f->state || (f->stage->init && f->stage->init (f->state, f->policy, &err))) {
-        free (f->state);
-        bus_policy_destroy (&f->policy);
-        free (f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    fixture_t *f = *state;
-    if (f->stage->fini) {
-        f->stage->fini (f->state);
-    }
-    free (f->state);
-    bus_policy_destroy (&f->policy);
-    free (f);
-    return 0;
+    return stage_setup (state, s_policy_text, "classify");
 }
 
 //  The envelope as the core fills it (class_index starts at the label's).
@@ -127,24 +77,10 @@ static bus_envelope_t *
 s_envelope (fixture_t *f, const char *from, const char *to, const char *intent,
             const char *action)
 {
-    Bulkhead__V1__Send *send = &f->send;
-    bulkhead__v1__send__init (send);
-    send->message_id = "m1";
-    send->recipient = (char *) to;
-    send->intent = (char *) intent;
-    send->action = (char *) action;
-    bus_envelope_t *env = &f->env;
-    memset (env, 0, sizeof *env);
-    env->policy = f->policy;
-    env->sender = bus_policy_agent (f->policy, from);
-    env->sender_name = from;
-    env->recipient = bus_policy_agent (f->policy, to);
+    bus_envelope_t *env = stage_envelope (f, from, to, intent);
     assert_non_null (env->sender);
     assert_non_null (env->recipient);
-    env->send = send;
-    env->now_us = 1700000000000000ULL;
-    env->class_index = bus_policy_class (f->policy, intent);
-    memset (&f->err, 0, sizeof f->err);
+    f->send.action = (char *) action;
     return env;
 }
 
@@ -154,7 +90,7 @@ s_classify (fixture_t *f, const char *from, const char *to, const char *intent,
             const char *action)
 {
     s_envelope (f, from, to, intent, action);
-    return f->stage->decide (f->state, &f->env, &f->err);
+    return stage_decide (f);
 }
 
 static const char *
@@ -380,18 +316,18 @@ int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_stage_shape, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_unknown_intent, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_label_when_policy_silent, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_recipient_class, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_action_rule, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_privileged_outranks_ordinary, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_first_found_among_equals, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_label_raises, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_label_never_lowers, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_edge_refuses_label, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_long_action, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_in_chain, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_stage_shape, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_unknown_intent, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_label_when_policy_silent, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_recipient_class, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_action_rule, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_privileged_outranks_ordinary, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_first_found_among_equals, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_label_raises, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_label_never_lowers, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_edge_refuses_label, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_long_action, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_in_chain, s_setup, stage_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

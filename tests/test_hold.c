@@ -16,6 +16,7 @@
     second policy parsed from a variant of the first, as after a reload.
 */
 #include "check.h"
+#include "stage.h"
 
 #include <stdlib.h>
 
@@ -137,17 +138,6 @@ typedef struct {
     bus_error_t err;
 } fixture_t;
 
-static const med_stage_t *
-s_find (const char *name)
-{
-    for (const med_stage_t *const *stage = med_chain_stages (); *stage; stage++) {
-        if (strcmp ((*stage)->name, name) == 0) {
-            return *stage;
-        }
-    }
-    return NULL;
-}
-
 static int
 s_setup (void **state)
 {
@@ -156,7 +146,7 @@ s_setup (void **state)
         return -1;
     }
     f->policy = s_policy (FINANCE_BASE, DEPLOY_BASE, ALICE_APPROVER, ALICE_EDGES);
-    f->stage = s_find ("hold");
+    f->stage = stage_find ("hold");
     f->state = f->policy && f->stage? calloc (1, f->stage->state_size? f->stage->state_size: 1): NULL;
     bus_error_t err;
     if (!f->state || (f->stage->init && f->stage->init (f->state, f->policy, &err))) {

@@ -10,8 +10,8 @@
     is exact in binary floating point.
 */
 #include "check.h"
+#include "stage.h"
 
-#include <stdlib.h>
 
 #include "bus_policy.h"
 #include "med_chain.h"
@@ -45,85 +45,20 @@ static const char *s_policy_text =
     "    free\n"
     "        writer = message\n";
 
-typedef struct {
-    bus_policy_t *policy;
-    const med_stage_t *stage;
-    void *state;
-    Bulkhead__V1__Send send;
-    bus_envelope_t env;
-    bus_hold_t hold;
-    bus_error_t err;
-} fixture_t;
-
-static const med_stage_t *
-s_find (const char *name)
-{
-    for (const med_stage_t *const *stage = med_chain_stages (); *stage; stage++) {
-        if (strcmp ((*stage)->name, name) == 0) {
-            return *stage;
-        }
-    }
-    return NULL;
-}
+typedef stage_fixture_t fixture_t;
 
 static int
 s_setup (void **state)
 {
-    fixture_t *f = calloc (1, sizeof *f);
-    if (!f) {
-        return -1;
-    }
-    bus_error_t err;
-    if (bus_policy_parse (&f->policy, s_policy_text, strlen (s_policy_text), "t.cfg", &err)) {
-        fprintf (stderr, "policy: %s: %s\n", bus_errname (err.code), err.text);
-        free (f);
-        return -1;
-    }
-    f->stage = s_find ("limits");
-    //  As the chain does it: zeroed state, then init.
-    f->state = f->stage? calloc (1, f->stage->state_size? f->stage->state_size: 1): NULL;
-    if (!f->state || (f->stage->init && f->stage->init (f->state, f->policy, &err))) {
-        free (f->state);
-        bus_policy_destroy (&f->policy);
-        free (f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    fixture_t *f = *state;
-    if (f->stage->fini) {
-        f->stage->fini (f->state);
-    }
-    free (f->state);
-    bus_policy_destroy (&f->policy);
-    free (f);
-    return 0;
+    return stage_setup (state, s_policy_text, "limits");
 }
 
 static bus_envelope_t *
 s_envelope (fixture_t *f, const char *from, uint64_t now_us)
 {
-    Bulkhead__V1__Send *send = &f->send;
-    bulkhead__v1__send__init (send);
-    send->message_id = "m1";
-    send->recipient = "writer";
-    send->intent = "message";
-    bus_envelope_t *env = &f->env;
-    memset (env, 0, sizeof *env);
-    env->policy = f->policy;
-    env->sender = bus_policy_agent (f->policy, from);
-    env->sender_name = from;
-    env->recipient = bus_policy_agent (f->policy, "writer");
+    bus_envelope_t *env = stage_envelope (f, from, "writer", "message");
     assert_non_null (env->sender);
-    env->send = send;
     env->now_us = now_us;
-    env->class_index = bus_policy_class (f->policy, "message");
-    memset (&f->err, 0, sizeof f->err);
     return env;
 }
 
@@ -132,7 +67,7 @@ static med_verdict_t
 s_send (fixture_t *f, const char *from, uint64_t now_us)
 {
     s_envelope (f, from, now_us);
-    return f->stage->decide (f->state, &f->env, &f->err);
+    return stage_decide (f);
 }
 
 //  The same message, decided again after an approval.
@@ -143,7 +78,7 @@ s_resume (fixture_t *f, const char *from, uint64_t now_us)
     memset (&f->hold, 0, sizeof f->hold);
     snprintf (f->hold.sender, sizeof f->hold.sender, "%s", from);
     f->env.resume = &f->hold;
-    return f->stage->decide (f->state, &f->env, &f->err);
+    return stage_decide (f);
 }
 
 //  How many of up to `tries` messages at now_us pass before the first ERATE.
@@ -310,16 +245,16 @@ int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_stage_shape, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_burst_then_rate, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_refill, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_bucket_depth, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_clock_backwards, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_unlimited, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_buckets_are_per_sender, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_resume_takes_no_token, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_reload_starts_full, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_in_chain, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_stage_shape, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_burst_then_rate, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_refill, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_bucket_depth, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_clock_backwards, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_unlimited, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_buckets_are_per_sender, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_resume_takes_no_token, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_reload_starts_full, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_in_chain, s_setup, stage_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
     by the stage that denies it (the quarantine comes after).
 */
 #include "check.h"
+#include "stage.h"
 #include "bus_policy.h"
 #include "med_chain.h"
 
@@ -27,51 +28,19 @@ static const char *s_policy_text =
     "    planner\n"
     "        writer = message\n";
 
-typedef struct {
-    bus_policy_t *policy;
-    const med_stage_t *stage;
-    Bulkhead__V1__Send send;
-    bus_envelope_t env;
-    bus_error_t err;
-} fixture_t;
+typedef stage_fixture_t fixture_t;
 
+//  planner -> writer, a message, with room left in its log budget.
 static int
 s_setup (void **state)
 {
-    fixture_t *f = calloc (1, sizeof *f);
-    bus_error_t err;
-    if (!f || bus_policy_parse (&f->policy, s_policy_text, strlen (s_policy_text), "t.cfg",
-                                &err) != 0) {
-        free (f);
+    if (stage_setup (state, s_policy_text, "quarantine") != 0) {
         return -1;
     }
-    for (const med_stage_t *const *stage = med_chain_stages (); *stage; stage++) {
-        if (strcmp ((*stage)->name, "quarantine") == 0) {
-            f->stage = *stage;
-        }
-    }
-    bulkhead__v1__send__init (&f->send);
-    f->send.recipient = "writer";
-    f->send.intent = "message";
-    f->send.message_id = "m1";
-    f->env.policy = f->policy;
-    f->env.sender = bus_policy_agent (f->policy, "planner");
-    f->env.sender_name = "planner";
-    f->env.recipient = bus_policy_agent (f->policy, "writer");
-    f->env.send = &f->send;
-    f->env.class_index = bus_policy_class (f->policy, "message");
+    fixture_t *f = *state;
+    stage_envelope (f, "planner", "writer", "message");
     f->env.log_checked = true;
     f->env.log_left = 1e12;
-    *state = f;
-    return f->stage? 0: -1;
-}
-
-static int
-s_teardown (void **state)
-{
-    fixture_t *f = *state;
-    bus_policy_destroy (&f->policy);
-    free (f);
     return 0;
 }
 
@@ -79,7 +48,7 @@ static void
 test_not_quarantined_passes (void **state)
 {
     fixture_t *f = *state;
-    CHECK_VERDICT (f->stage->decide (NULL, &f->env, &f->err), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
 }
 
 static void
@@ -87,7 +56,7 @@ test_quarantined_is_held (void **state)
 {
     fixture_t *f = *state;
     f->env.quarantine = "by ops: odd tool use";
-    med_verdict_t v = f->stage->decide (NULL, &f->env, &f->err);
+    med_verdict_t v = stage_decide (f);
     CHECK_DECIDE (v, f->err, MED_HOLD, BUS_EQUARANTINE);
     CHECK_CONTAINS (f->err.text, "planner is quarantined (by ops: odd tool use)");
     CHECK_CONTAINS (f->err.text, "bulkhead release planner");
@@ -100,13 +69,13 @@ test_caps (void **state)
     f->env.quarantine = "by bus: alert a-1";
     f->env.holds_sender = 2;
     f->env.holds_total = 2;
-    med_verdict_t v = f->stage->decide (NULL, &f->env, &f->err);
+    med_verdict_t v = stage_decide (f);
     CHECK_DECIDE (v, f->err, MED_REJECT, BUS_EHOLDFULL);
     //  Decided again (an approval, a reload): still held, caps or not, and
     //  whatever votes it has.
     bus_hold_t hold = { .n_votes = 3 };
     f->env.resume = &hold;
-    v = f->stage->decide (NULL, &f->env, &f->err);
+    v = stage_decide (f);
     CHECK_DECIDE (v, f->err, MED_HOLD, BUS_EQUARANTINE);
 }
 
@@ -138,10 +107,10 @@ int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_not_quarantined_passes, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_quarantined_is_held, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_caps, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_in_chain_denials_come_first, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_not_quarantined_passes, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_quarantined_is_held, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_caps, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_in_chain_denials_come_first, s_setup, stage_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -15,8 +15,8 @@
     and in the shipped chain for the effects that need the hold stage.
 */
 #include "check.h"
+#include "stage.h"
 
-#include <stdlib.h>
 
 #include "bus_policy.h"
 #include "med_chain.h"
@@ -81,63 +81,12 @@ static const char *s_policy_text =
     "        vault = message\n"
     "        vaultpay = finance\n";
 
-typedef struct {
-    bus_policy_t *policy;
-    const med_stage_t *stage;
-    void *state;
-    Bulkhead__V1__Send send;
-    bus_envelope_t env;
-    bus_hold_t hold;
-    bus_error_t err;
-} fixture_t;
-
-static const med_stage_t *
-s_find (const char *name)
-{
-    for (const med_stage_t *const *stage = med_chain_stages (); *stage; stage++) {
-        if (strcmp ((*stage)->name, name) == 0) {
-            return *stage;
-        }
-    }
-    return NULL;
-}
+typedef stage_fixture_t fixture_t;
 
 static int
 s_setup (void **state)
 {
-    fixture_t *f = calloc (1, sizeof *f);
-    if (!f) {
-        return -1;
-    }
-    bus_error_t err;
-    if (bus_policy_parse (&f->policy, s_policy_text, strlen (s_policy_text), "t.cfg", &err)) {
-        fprintf (stderr, "policy: %s: %s\n", bus_errname (err.code), err.text);
-        free (f);
-        return -1;
-    }
-    f->stage = s_find ("taint");
-    f->state = f->stage? calloc (1, f->stage->state_size? f->stage->state_size: 1): NULL;
-    if (!f->state || (f->stage->init && f->stage->init (f->state, f->policy, &err))) {
-        free (f->state);
-        bus_policy_destroy (&f->policy);
-        free (f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    fixture_t *f = *state;
-    if (f->stage->fini) {
-        f->stage->fini (f->state);
-    }
-    free (f->state);
-    bus_policy_destroy (&f->policy);
-    free (f);
-    return 0;
+    return stage_setup (state, s_policy_text, "taint");
 }
 
 //  A clean envelope from a sender with nothing behind it in the log; the
@@ -145,24 +94,10 @@ s_teardown (void **state)
 static bus_envelope_t *
 s_envelope (fixture_t *f, const char *from, const char *to, const char *cls)
 {
-    Bulkhead__V1__Send *send = &f->send;
-    bulkhead__v1__send__init (send);
-    send->message_id = "m1";
-    send->recipient = (char *) to;
-    send->intent = (char *) cls;
-    bus_envelope_t *env = &f->env;
-    memset (env, 0, sizeof *env);
-    env->policy = f->policy;
-    env->sender = bus_policy_agent (f->policy, from);
-    env->sender_name = from;
-    env->recipient = bus_policy_agent (f->policy, to);
+    bus_envelope_t *env = stage_envelope (f, from, to, cls);
     assert_non_null (env->sender);
     assert_non_null (env->recipient);
-    env->send = send;
-    env->now_us = 1700000000000000ULL;
-    env->class_index = bus_policy_class (f->policy, cls);
     assert_true (env->class_index >= 0);
-    memset (&f->err, 0, sizeof f->err);
     return env;
 }
 
@@ -182,12 +117,6 @@ s_resume (fixture_t *f, bool restricted, uint64_t seq)
     f->env.resume = &f->hold;
 }
 
-static med_verdict_t
-s_decide (fixture_t *f)
-{
-    return f->stage->decide (f->state, &f->env, &f->err);
-}
-
 static void
 test_stage_shape (void **state)
 {
@@ -205,7 +134,7 @@ test_clean_passes (void **state)
     const char *cls [] = { "message", "finance", "deploy", "message", "finance" };
     for (size_t i = 0; i < 5; i++) {
         s_envelope (f, "planner", to [i], cls [i]);
-        CHECK_VERDICT (s_decide (f), MED_PASS);
+        CHECK_VERDICT (stage_decide (f), MED_PASS);
         assert_false (f->env.restricted);
         assert_false (f->env.hold_required);
         assert_string_equal (f->env.restricted_why, "");
@@ -214,12 +143,12 @@ test_clean_passes (void **state)
     s_envelope (f, "planner", "writer", "message");
     f->send.has_provenance = true;
     f->send.provenance = BULKHEAD__V1__PROVENANCE__PROVENANCE_TRUSTED;
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_false (f->env.restricted);
     s_envelope (f, "planner", "writer", "message");
     f->send.has_provenance = true;
     f->send.provenance = BULKHEAD__V1__PROVENANCE__PROVENANCE_UNSPECIFIED;
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_false (f->env.restricted);
 }
 
@@ -230,7 +159,7 @@ test_sources_of_the_mark (void **state)
 {
     fixture_t *f = *state;
     s_envelope (f, "reader", "writer", "message");
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_true (f->env.restricted);
     assert_false (f->env.hold_required);
     assert_string_equal (f->env.restricted_why, "sender reader is untrusted");
@@ -239,28 +168,28 @@ test_sources_of_the_mark (void **state)
     f->send.has_provenance = true;
     f->send.provenance = BULKHEAD__V1__PROVENANCE__PROVENANCE_UNTRUSTED;
     f->send.source = "https://example.com/page";
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_true (f->env.restricted);
     assert_string_equal (f->env.restricted_why, "untrusted provenance: https://example.com/page");
 
     s_envelope (f, "planner", "writer", "message");
     f->send.has_provenance = true;
     f->send.provenance = BULKHEAD__V1__PROVENANCE__PROVENANCE_UNTRUSTED;
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_true (f->env.restricted);
     CHECK_CONTAINS (f->env.restricted_why, "unnamed source");
 
     s_envelope (f, "planner", "writer", "message");
     f->env.cause_restricted = true;
     f->env.cause_seq = 41;
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_true (f->env.restricted);
     assert_string_equal (f->env.restricted_why, "cause seq 41 is restricted");
 
     s_envelope (f, "planner", "writer", "message");
     f->env.sender_tainted = true;
     f->env.taint_seq = 7;
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_true (f->env.restricted);
     assert_string_equal (f->env.restricted_why, "sender planner tainted since seq 7 (sticky)");
 }
@@ -274,7 +203,7 @@ test_sender_cannot_clear (void **state)
     s_envelope (f, "reader", "writer", "message");
     f->send.has_provenance = true;
     f->send.provenance = BULKHEAD__V1__PROVENANCE__PROVENANCE_TRUSTED;
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_true (f->env.restricted);
 
     s_envelope (f, "planner", "writer", "message");
@@ -282,7 +211,7 @@ test_sender_cannot_clear (void **state)
     f->send.provenance = BULKHEAD__V1__PROVENANCE__PROVENANCE_TRUSTED;
     f->env.cause_restricted = true;
     f->env.cause_seq = 3;
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_true (f->env.restricted);
 }
 
@@ -294,7 +223,7 @@ test_causal_mode (void **state)
     s_envelope (f, "helper", "payments", "finance");
     f->env.sender_tainted = true;
     f->env.taint_seq = 12;
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_false (f->env.restricted);
     assert_false (f->env.hold_required);
     assert_string_equal (f->env.restricted_why,
@@ -306,14 +235,14 @@ test_causal_mode (void **state)
     f->env.taint_seq = 12;
     f->env.cause_restricted = true;
     f->env.cause_seq = 13;
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_true (f->env.restricted);
     assert_true (f->env.hold_required);
     assert_string_equal (f->env.restricted_why, "cause seq 13 is restricted");
 
     //  Causal and untainted: nothing in the log either.
     s_envelope (f, "helper", "writer", "message");
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_false (f->env.restricted);
     assert_string_equal (f->env.restricted_why, "");
 }
@@ -326,13 +255,13 @@ test_refused_whatever_the_class (void **state)
 {
     fixture_t *f = *state;
     s_envelope (f, "reader", "vault", "message");
-    CHECK_DECIDE (s_decide (f), f->err, MED_REJECT, BUS_EREFUSED);
+    CHECK_DECIDE (stage_decide (f), f->err, MED_REJECT, BUS_EREFUSED);
     CHECK_CONTAINS (f->err.text, "vault does not accept restricted content");
     CHECK_CONTAINS (f->err.text, "sender reader is untrusted");
 
     assert_true (f->policy->classes [bus_policy_class (f->policy, "finance")].restricted_hold);
     s_envelope (f, "reader", "vaultpay", "finance");
-    CHECK_DECIDE (s_decide (f), f->err, MED_REJECT, BUS_EREFUSED);
+    CHECK_DECIDE (stage_decide (f), f->err, MED_REJECT, BUS_EREFUSED);
     assert_false (f->env.hold_required);
     CHECK_CONTAINS (f->err.text, "vaultpay does not accept restricted content");
 
@@ -341,20 +270,20 @@ test_refused_whatever_the_class (void **state)
     s_envelope (f, "planner", "vaultpay", "finance");
     f->env.cause_restricted = true;
     f->env.cause_seq = 5;
-    CHECK_DECIDE (s_decide (f), f->err, MED_REJECT, BUS_EREFUSED);
+    CHECK_DECIDE (stage_decide (f), f->err, MED_REJECT, BUS_EREFUSED);
     assert_false (f->env.hold_required);
 
     s_envelope (f, "planner", "vaultpay", "finance");
     s_resume (f, true, 9);
-    CHECK_DECIDE (s_decide (f), f->err, MED_REJECT, BUS_EREFUSED);
+    CHECK_DECIDE (stage_decide (f), f->err, MED_REJECT, BUS_EREFUSED);
     assert_false (f->env.hold_required);
 
     s_envelope (f, "reader", "vault", "deploy");
-    CHECK_DECIDE (s_decide (f), f->err, MED_REJECT, BUS_EREFUSED);
+    CHECK_DECIDE (stage_decide (f), f->err, MED_REJECT, BUS_EREFUSED);
 
     //  An unmarked message goes to the same recipients.
     s_envelope (f, "planner", "vaultpay", "finance");
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
 }
 
 static void
@@ -363,7 +292,7 @@ test_privileged_deny (void **state)
     fixture_t *f = *state;
     assert_false (f->policy->classes [bus_policy_class (f->policy, "deploy")].restricted_hold);
     s_envelope (f, "reader", "deployer", "deploy");
-    CHECK_DECIDE (s_decide (f), f->err, MED_REJECT, BUS_ERESTRICTED);
+    CHECK_DECIDE (stage_decide (f), f->err, MED_REJECT, BUS_ERESTRICTED);
     CHECK_CONTAINS (f->err.text, "restricted content may not trigger deploy");
     CHECK_CONTAINS (f->err.text, "sender reader is untrusted");
     assert_true (f->env.restricted);
@@ -373,7 +302,7 @@ test_privileged_deny (void **state)
     s_envelope (f, "planner", "deployer", "deploy");
     f->env.sender_tainted = true;
     f->env.taint_seq = 2;
-    CHECK_DECIDE (s_decide (f), f->err, MED_REJECT, BUS_ERESTRICTED);
+    CHECK_DECIDE (stage_decide (f), f->err, MED_REJECT, BUS_ERESTRICTED);
     CHECK_CONTAINS (f->err.text, "(sticky)");
 }
 
@@ -382,7 +311,7 @@ test_privileged_hold (void **state)
 {
     fixture_t *f = *state;
     s_envelope (f, "reader", "payments", "finance");
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_true (f->env.restricted);
     assert_true (f->env.hold_required);
     CHECK_CONTAINS (f->env.hold_why, "restricted finance message");
@@ -391,13 +320,13 @@ test_privileged_hold (void **state)
     //  A privileged class that is not held asks for a person just the same.
     s_envelope (f, "reader", "writer", "admin");
     assert_false (f->policy->classes [f->env.class_index].hold);
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_true (f->env.hold_required);
     CHECK_CONTAINS (f->env.hold_why, "restricted admin message");
 
     //  An ordinary class never asks.
     s_envelope (f, "reader", "writer", "message");
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_true (f->env.restricted);
     assert_false (f->env.hold_required);
     assert_string_equal (f->env.hold_why, "");
@@ -413,7 +342,7 @@ test_resume_keeps_mark (void **state)
     s_resume (f, true, 77);
     assert_false (f->env.sender_tainted);
     assert_false (f->env.cause_restricted);
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_true (f->env.restricted);
     assert_true (f->env.hold_required);
     assert_string_equal (f->env.restricted_why, "restricted when held at seq 77");
@@ -421,13 +350,13 @@ test_resume_keeps_mark (void **state)
     //  Under restricted = deny the kept mark denies.
     s_envelope (f, "planner", "deployer", "deploy");
     s_resume (f, true, 78);
-    CHECK_DECIDE (s_decide (f), f->err, MED_REJECT, BUS_ERESTRICTED);
+    CHECK_DECIDE (stage_decide (f), f->err, MED_REJECT, BUS_ERESTRICTED);
     CHECK_CONTAINS (f->err.text, "restricted when held at seq 78");
 
     //  On an ordinary class the mark stays, and nothing is asked.
     s_envelope (f, "helper", "writer", "message");
     s_resume (f, true, 79);
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_true (f->env.restricted);
     assert_false (f->env.hold_required);
 }
@@ -439,7 +368,7 @@ test_resume_clean_hold (void **state)
     fixture_t *f = *state;
     s_envelope (f, "planner", "payments", "finance");
     s_resume (f, false, 80);
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_false (f->env.restricted);
     assert_false (f->env.hold_required);
 
@@ -448,7 +377,7 @@ test_resume_clean_hold (void **state)
     s_resume (f, false, 80);
     f->env.sender_tainted = true;
     f->env.taint_seq = 90;
-    CHECK_VERDICT (s_decide (f), MED_PASS);
+    CHECK_VERDICT (stage_decide (f), MED_PASS);
     assert_true (f->env.restricted);
     assert_true (f->env.hold_required);
     CHECK_CONTAINS (f->env.restricted_why, "tainted since seq 90");
@@ -465,7 +394,7 @@ test_long_source (void **state)
     f->send.has_provenance = true;
     f->send.provenance = BULKHEAD__V1__PROVENANCE__PROVENANCE_UNTRUSTED;
     f->send.source = source;
-    CHECK_DECIDE (s_decide (f), f->err, MED_REJECT, BUS_ERESTRICTED);
+    CHECK_DECIDE (stage_decide (f), f->err, MED_REJECT, BUS_ERESTRICTED);
     assert_true (strlen (f->env.restricted_why) < sizeof f->env.restricted_why);
     assert_true (strlen (f->err.text) < sizeof f->err.text);
 }
@@ -508,18 +437,18 @@ int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_stage_shape, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_clean_passes, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_sources_of_the_mark, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_sender_cannot_clear, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_causal_mode, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_refused_whatever_the_class, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_privileged_deny, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_privileged_hold, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_resume_keeps_mark, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_resume_clean_hold, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_long_source, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_in_chain, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_stage_shape, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_clean_passes, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_sources_of_the_mark, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_sender_cannot_clear, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_causal_mode, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_refused_whatever_the_class, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_privileged_deny, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_privileged_hold, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_resume_keeps_mark, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_resume_clean_hold, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_long_source, s_setup, stage_teardown),
+        cmocka_unit_test_setup_teardown (test_in_chain, s_setup, stage_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
