@@ -44,9 +44,16 @@ bool
     cmd_conn_option (cmd_conn_t *conn, int opt, const char *arg);
 
 //  Connects as the agent of conn->key_file; prints the error and returns
-//  NULL on failure.
+//  NULL on failure. Without a key or the bus's key it is bad usage: said
+//  as INVAL, and the command exits 2 here.
 bus_client_t *
     cmd_connect (const cmd_conn_t *conn, const char *prog);
+
+//  Why a policy file was refused, to stderr: a mistake in it as compilers
+//  say one, "FILE:LINE: sentence"; any other failure (no such file, no
+//  memory) as cmd_error does. Returns 1.
+int
+    cmd_policy_error (const char *prog, const bus_error_t *err);
 
 //  Prints "bulkhead NAME: CODE: sentence" to stderr, the sentence
 //  escaped; returns 1.

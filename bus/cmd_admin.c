@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -192,7 +193,7 @@ static const char *s_keygen_help =
     "  --sign             instead, the bus's checkpoint signing key (Ed25519):\n"
     "                     DIR/NAME.sign.key (secret, 0600; keep it outside the data dir)\n"
     "                     and DIR/NAME.sign.pub (for auditors: bulkhead verify --pub)\n"
-    "  --dir DIR          where to write the files (default .)\n";
+    "  --dir DIR          where to write the files (default .; it must exist)\n";
 
 //  Today, UTC, as the policy writes a date.
 static void
@@ -288,6 +289,15 @@ cmd_keygen (int argc, char **argv)
         return s_help (s_keygen_help, false);
     }
     const char *name = bus? "bus": argv [optind];
+    //  The directory is not made here: a mistyped one would be a new place
+    //  holding a secret key that nobody looks after.
+    struct stat st;
+    if (stat (dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
+        bus_error_t err;
+        bus_fail (&err, BUS_EIO, "%s/%s%s.key: %s is not a directory; make it first "
+                  "(mkdir -m 700 %s)", dir, name, sign? ".sign": rotate? ".next": "", dir, dir);
+        return cmd_error ("keygen", &err);
+    }
     if (sign) {
         //  A signing key is not a CURVE key: neither rotated here nor the bus's.
         return rotate || bus? s_help (s_keygen_help, false): cmd_keygen_sign (name, dir);

@@ -65,7 +65,7 @@ static const char *s_send_help =
     "  --cause SEQ        log sequence of a message that caused this one (repeatable)\n"
     "  --justification T  what you are about to do and why (approvers read it)\n"
     "  --tool NAME        the tool that produced it\n"
-    "  --claim-sender A   put a sender name in the message (the bus checks it: ESPOOF)\n"
+    "  --claim-sender A   put a sender name in the message (the bus checks it: SPOOF)\n"
     CMD_CONN_HELP;
 
 int

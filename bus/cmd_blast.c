@@ -991,8 +991,7 @@ s_diff (const char *old_path, const char *new_path, bool json)
     int rc = 1;
     for (int i = 0; i < 2; i++) {
         if (bus_policy_load_max (&policies [i], paths [i], BUS_POLICY_OFFLINE_MAX, &err) != 0) {
-            bus_print_line (stderr, err.text);
-            fputc ('\n', stderr);
+            cmd_policy_error ("blast", &err);
             goto done;
         }
         if (med_graph_new (&graphs [i], policies [i], NULL, 0, 0, &err) != 0) {
@@ -1532,9 +1531,7 @@ cmd_blast (int argc, char **argv)
     bus_policy_t *policy;
     bus_error_t err;
     if (bus_policy_load_max (&policy, policy_path, BUS_POLICY_OFFLINE_MAX, &err) != 0) {
-        bus_print_line (stderr, err.text);
-        fputc ('\n', stderr);
-        return 1;
+        return cmd_policy_error ("blast", &err);
     }
     double t_loaded = s_now_ms ();
     int rc = 1;

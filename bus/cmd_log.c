@@ -290,12 +290,19 @@ s_lookup (const char *const *names, size_t n, const char *text)
     return 0;
 }
 
+//  Bad usage (exit 2): what, the value given, then what is known: the
+//  text after it, or the n - 1 names of a table after its first.
 static int
-s_bad (const char *what, const char *value, const char *known)
+s_bad (const char *what, const char *value, const char *known, const char *const *names,
+       size_t n)
 {
-    fprintf (stderr, "bulkhead log: %s '", what);
+    fprintf (stderr, "bulkhead log: INVAL: %s '", what);
     bus_print_line (stderr, value);
-    fprintf (stderr, "'%s\n", known);
+    fprintf (stderr, "'%s", known);
+    for (size_t i = 1; i < n; i++) {
+        fprintf (stderr, "%s%s%s", i == 1? " (known: ": ", ", names [i], i + 1 == n? ")": "");
+    }
+    fputc ('\n', stderr);
     return 2;
 }
 
@@ -360,15 +367,15 @@ cmd_log (int argc, char **argv)
                 q.kind = s_lookup (bus_record_kinds, bus_record_kind_count,
                                    optarg);
                 if (!q.kind) {
-                    return s_bad ("unknown kind", optarg, " (known: send, session, policy, "
-                                  "delivery-ack, control, error, bus, hold)");
+                    return s_bad ("unknown kind", optarg, "", bus_record_kinds,
+                                  bus_record_kind_count);
                 }
                 break;
             case VERDICT:
                 q.verdict = s_lookup (s_verdict_names, 5, optarg);
                 if (!q.verdict) {
-                    return s_bad ("unknown verdict", optarg,
-                                  " (known: delivered, queued, held, denied)");
+                    return s_bad ("unknown verdict", optarg, "", s_verdict_names,
+                                  sizeof s_verdict_names / sizeof s_verdict_names [0]);
                 }
                 break;
             case SINCE:
@@ -377,7 +384,7 @@ cmd_log (int argc, char **argv)
                     return s_bad (opt == SINCE? "--since takes a duration (30m, 7d) or an "
                                   "ISO 8601 time, not": "--until takes a duration (30m, 7d) "
                                   "or an ISO 8601 time, not", optarg,
-                                  " (e.g. 2026-12-01T21:33:57Z)");
+                                  " (e.g. 2026-12-01T21:33:57Z)", NULL, 0);
                 }
                 *(opt == SINCE? &q.has_since: &q.has_until) = true;
                 break;

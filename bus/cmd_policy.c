@@ -488,7 +488,7 @@ s_key_table (const bus_policy_t *policy, uint64_t now)
 static const char *s_check_help =
     "usage: bulkhead check FILE [--strict]\n\n"
     "Validates a policy. Errors name the file, the line, and what is known, e.g.\n"
-    "  policy.cfg:12: unknown agent 'payments-v2' in edges (known: payments, planner)\n\n"
+    "  policy.cfg:12: unknown agent 'payments-v2' as recipient in edges (known: payments, planner)\n\n"
     "A valid policy gets \"FILE: ok: ...\", the stages of the chain, and then, on\n"
     "stderr, a line \"FILE:LINE: warning: ...\" for each of these:\n"
     "  - an edge that carries a privileged class and has no scope (no actions,\n"
@@ -533,11 +533,8 @@ cmd_check (int argc, char **argv)
     const char *path = argv [optind];
     bus_policy_t *policy;
     bus_error_t err;
-    //  The error quotes the file, which may hold anything.
     if (bus_policy_load_max (&policy, path, BUS_POLICY_OFFLINE_MAX, &err) != 0) {
-        bus_print_line (stderr, err.text);
-        fputc ('\n', stderr);
-        return 1;
+        return cmd_policy_error ("check", &err);
     }
     med_chain_t *chain;
     if (med_chain_open (&chain, policy, &err) != 0) {
@@ -955,9 +952,7 @@ cmd_access (int argc, char **argv)
     bus_policy_t *policy;
     bus_error_t err;
     if (bus_policy_load (&policy, path, &err) != 0) {
-        bus_print_line (stderr, err.text);
-        fputc ('\n', stderr);
-        return 1;
+        return cmd_policy_error ("access", &err);
     }
     s_usage_t usage = { .policy = policy };
     int rc = 0;

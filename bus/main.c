@@ -117,6 +117,17 @@ cmd_reply (FILE *out, const char *prog, const char *code, const char *reason)
 }
 
 int
+cmd_policy_error (const char *prog, const bus_error_t *err)
+{
+    if (err->code != BUS_EPOLICY) {
+        return cmd_error (prog, err);
+    }
+    bus_print_line (stderr, err->text);       //  it quotes the file, which may hold anything
+    fputc ('\n', stderr);
+    return 1;
+}
+
+int
 cmd_reply_error (const char *prog, const char *code, const char *reason)
 {
     cmd_reply (stderr, prog, code, reason);
@@ -127,9 +138,10 @@ bus_client_t *
 cmd_connect (const cmd_conn_t *conn, const char *prog)
 {
     if (!conn->key_file || !conn->bus_key) {
-        fprintf (stderr, "bulkhead %s: need --key FILE (the agent's secret key) and --bus-key KEY "
-                         "(the bus's public key, e.g. DATA/bus.pub)\n", prog);
-        return NULL;
+        fprintf (stderr, "bulkhead %s: INVAL: need --key FILE (the agent's secret key) and "
+                         "--bus-key KEY (the bus's public key, e.g. DATA/bus.pub), or "
+                         "BULKHEAD_KEY and BULKHEAD_BUS_KEY\n", prog);
+        exit (2);
     }
     bus_client_options_t options = {
         .endpoint = conn->endpoint,

@@ -82,6 +82,17 @@ if [ "$rc" -eq 2 ] && grep -qF "unknown kind 'x\x1b[2J'" "$DIR/err" && ! grep -q
 else
     fail "log --kind: an unknown kind is quoted escaped" "exit $rc" "$(cat -v "$DIR/err")"
 fi
+run log --data "$DIR" --kind bogus
+expect "log --kind: the known kinds are every record kind, alert and checkpoint too" 2 \
+    *"INVAL: unknown kind 'bogus' (known: send, session, policy, delivery-ack, control, error, bus, hold, alert, checkpoint)"* "$err"
+run recv
+expect "recv without a key: bad usage (exit 2), said with its code word" 2 \
+    "bulkhead recv: INVAL: need --key FILE"*"BULKHEAD_KEY"* "$err"
+run check "$DIR/no-such-policy.cfg"
+expect "check on a missing file: exit 1, the command and its code word" 1 \
+    "bulkhead check: IO: $DIR/no-such-policy.cfg: No such file"* "$err"
+run send --help
+expect "send --help names the code word the bus answers a spoof with" 0 *"(the bus checks it: SPOOF)"* "$out"
 
 #   ---------------------------------------------------------------------
 #   keygen
@@ -120,7 +131,8 @@ for bad in "Alice" "../evil" "" "-dash" "a b" "$(printf 'x%.0s' {1..65})"; do
     fi
 done
 run keygen bob --dir "$DIR/no/such/dir"
-expect "keygen: a missing directory is an error naming it" 1 *"no/such/dir/bob.key"* "$err"
+expect "keygen: a missing directory is an error naming it and how to make it" 1 \
+    *"no/such/dir/bob.key"*"mkdir -m 700 $DIR/no/such/dir"* "$err"
 
 #   ---------------------------------------------------------------------
 #   check
@@ -268,7 +280,7 @@ expect "send: a secret key file mode 0644 is refused, naming chmod" 1 *"chmod 60
 run send "${CONN[@]}" --key "$DIR/sender.pub" --to recipient --intent message
 expect "send: a public key file as --key is refused" 1 *"no secret-key"* "$err"
 run send --bus "$EP" --key "$DIR/sender.key" --to recipient --intent message
-expect "send without --bus-key: exit 1, says what is needed" 1 *"--bus-key"* "$err"
+expect "send without --bus-key: a missing argument, exit 2, says what is needed" 2 *"INVAL: "*"--bus-key"* "$err"
 run send "${CONN[@]}" --key "$DIR/sender.key" --to recipient --intent message --cause 0
 expect "send --cause 0: exit 2" 2 *"--cause takes a log sequence"* "$err"
 run send --bus "$EP" --bus-key "$DIR/other.pub" --key "$DIR/sender.key" --timeout 1500 \
