@@ -41,18 +41,21 @@ s_told (bus_core_t *core, const bus_agent_t *agent, const bus_class_t *cls, uint
 #define BUS_CAUSE_DEPTH     16
 #define BUS_CAUSE_VISITS    256
 
-//  The seq of a message sent by agent among the causes of record seq,
-//  transitively (BUS_CAUSE_DEPTH generations, at most BUS_CAUSE_VISITS
-//  records read), or 0. An approver that caused what it approves would be
-//  approving its own request: a steered approver could launder through it.
-static uint64_t
-s_caused_by (bus_core_t *core, uint64_t seq, const char *agent)
+//  The seq of a message sent by agent among causes (the n seqs a message
+//  names) and theirs, transitively (BUS_CAUSE_DEPTH generations, at most
+//  BUS_CAUSE_VISITS records read), or 0. An approver that caused what it
+//  approves would be approving its own request: a steered approver could
+//  launder through it.
+uint64_t
+bus_approval_caused_by (bus_core_t *core, const uint64_t *causes, size_t n, const char *agent)
 {
     uint64_t queue [BUS_CAUSE_VISITS];
     uint32_t depth [BUS_CAUSE_VISITS];
     size_t head = 0, tail = 0;
-    queue [tail] = seq;
-    depth [tail++] = 0;
+    for (size_t i = 0; i < n && tail < BUS_CAUSE_VISITS; i++) {
+        queue [tail] = causes [i];
+        depth [tail++] = 1;
+    }
     while (head < tail) {
         uint64_t at = queue [head];
         uint32_t level = depth [head++];
@@ -61,10 +64,7 @@ s_caused_by (bus_core_t *core, uint64_t seq, const char *agent)
         if (bus_store_record (core->store, at, &rec, &err) != 0) {
             continue;
         }
-        uint64_t found = 0;
-        if (level > 0 && rec->sender && strcmp (rec->sender, agent) == 0) {
-            found = at;
-        }
+        uint64_t found = rec->sender && strcmp (rec->sender, agent) == 0? at: 0;
         for (size_t i = 0; !found && level < BUS_CAUSE_DEPTH && i < rec->n_causes
                            && tail < BUS_CAUSE_VISITS; i++) {
             if (rec->causes [i] < at) {     //  causes come before: no cycles
@@ -78,6 +78,20 @@ s_caused_by (bus_core_t *core, uint64_t seq, const char *agent)
         }
     }
     return 0;
+}
+
+//  The same for the causes of record seq (a held message).
+static uint64_t
+s_caused_by (bus_core_t *core, uint64_t seq, const char *agent)
+{
+    record_t *rec = NULL;
+    bus_error_t err;
+    if (bus_store_record (core->store, seq, &rec, &err) != 0) {
+        return 0;
+    }
+    uint64_t found = bus_approval_caused_by (core, rec->causes, rec->n_causes, agent);
+    bulkhead__v1__record__free_unpacked (rec, NULL);
+    return found;
 }
 
 //  Why approver me may not decide on hold (into why), or NULL if it may:
@@ -482,15 +496,6 @@ static bus_code_t
 s_approve (bus_core_t *core, const bus_agent_t *me, bus_hold_t *hold,
            const Bulkhead__V1__Control *control, char *reason, size_t size)
 {
-    uint64_t own = s_caused_by (core, hold->seq, me->name);
-    if (own) {
-        snprintf (reason, size, "%s may not approve %s: its own message (seq %llu) is among "
-                  "the causes of what it would release; another approver must decide",
-                  me->name, hold->id, (unsigned long long) own);
-        bus_approval_record (core, hold, me->name, BUS_EPERM,
-                             "approval refused: the approver's own message is a cause");
-        return BUS_EPERM;
-    }
     //  APPROVE names the exact message: an approval cannot release
     //  anything but what the approver read.
     if (!control->has_digest || control->digest.len != sizeof hold->digest
@@ -681,6 +686,20 @@ bus_approval_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Co
     }
     if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_GET_CAUSES) {
         return s_causes (core, hold, control, reply, reason, size);
+    }
+    //  An approver whose own message is among the causes decides neither
+    //  way: a deny would close the hold before the approver who may decide
+    //  saw it (reading it, above, stays allowed).
+    uint64_t own = s_caused_by (core, hold->seq, me->name);
+    if (own) {
+        bool deny = control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_DENY;
+        snprintf (reason, size, "%s may not %s %s: its own message (seq %llu) is among "
+                  "the causes of what it would release; another approver must decide",
+                  me->name, deny? "deny": "approve", hold->id, (unsigned long long) own);
+        bus_approval_record (core, hold, me->name, BUS_EPERM, deny
+                             ? "denial refused: the approver's own message is a cause"
+                             : "approval refused: the approver's own message is a cause");
+        return BUS_EPERM;
     }
     if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_DENY) {
         char why [256];

@@ -17,6 +17,12 @@
 
 //  rec was just logged as held: queue its hold and tell the approvers.
 //  0, or -1 (the bus failed closed: the batch must not commit).
+//  The seq of a message agent sent among causes (the n seqs a message
+//  names) or, transitively, theirs; 0 if none. Such an agent may not
+//  decide on the message, by vote or by grant.
+uint64_t
+    bus_approval_caused_by (bus_core_t *core, const uint64_t *causes, size_t n, const char *agent);
+
 int
     bus_approval_enqueue (bus_core_t *core, const record_t *rec, const bus_envelope_t *env);
 

@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define BUS_ENVELOPE_STEERED_MAX    8
+
 typedef struct {
     //  Inputs, set by the core.
     const bus_policy_t *policy;
@@ -44,6 +46,12 @@ typedef struct {
     uint32_t holds_sender;              //  pending holds of this sender
     const bus_grant_t *grants;          //  the live standing grants
     uint32_t n_grants;
+    //  Approvers of grants for this sender and recipient whose own message
+    //  is among this one's causes: their grants do not stand in for them
+    //  (BUS_ENVELOPE_STEERED_MAX names; more than that: no grant counts).
+    const char *steered [BUS_ENVELOPE_STEERED_MAX];
+    uint32_t n_steered;
+    bool steered_over;
     bool log_checked;                   //  log_left is set (the core always sets it)
     double log_left;                    //  bytes of log the sender may still cause
     const bus_hold_t *resume;           //  set when a held message is decided again

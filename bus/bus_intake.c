@@ -1,5 +1,6 @@
 /*  bus_intake.c: checks and look-ups before the chain, see bus_intake.h. */
 #include "bus_intake.h"
+#include "bus_approval.h"
 #include "bus_record.h"
 #include "bus_refusals.h"
 #include "bus_taint.h"
@@ -172,4 +173,23 @@ bus_intake_envelope (bus_core_t *core, bus_envelope_t *env, const char *sender,
     env->holds_sender = env->holds_total? bus_holds_count (core->holds, sender): 0;
     env->n_grants = bus_holds_grant_count (core->holds);
     env->grants = env->n_grants? bus_holds_grant_at (core->holds, 0): NULL;
+    //  A grant is an approval given in advance: like a vote, it does not
+    //  count for a message its approver's own message led to. Looked for
+    //  only where a grant could apply (this sender, this recipient).
+    env->n_steered = 0;
+    env->steered_over = false;
+    for (uint32_t i = 0; send->n_causes && !env->foreign_cause && i < env->n_grants; i++) {
+        const bus_grant_t *grant = &env->grants [i];
+        if (strcmp (grant->sender, sender) != 0 || !send->recipient
+        ||  strcmp (grant->recipient, send->recipient) != 0
+        ||  med_hold_quarantined (env->steered, env->n_steered, grant->approver)
+        ||  !bus_approval_caused_by (core, send->causes, send->n_causes, grant->approver)) {
+            continue;
+        }
+        if (env->n_steered == BUS_ENVELOPE_STEERED_MAX) {
+            env->steered_over = true;
+            break;
+        }
+        env->steered [env->n_steered++] = grant->approver;
+    }
 }

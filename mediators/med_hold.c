@@ -9,8 +9,10 @@
       class, action) stands in for the one approval the message would wait
       for, unless the message is restricted or the grant is no longer
       allowed by the live policy (med_hold_grant_allowed), or its approver
-      is quarantined now. Else it is held, within the queue's caps
-      (EHOLDFULL beyond them).
+      is quarantined now, or its approver's own message is among the
+      message's causes (env->steered, found by the core: an approval given
+      in advance counts no more than a vote would). Else it is held, within
+      the queue's caps (EHOLDFULL beyond them).
     - Decided again (env->resume): it passes when the votes of approvers the
       live policy still names for its class, none of them quarantined now,
       meet the live quorum; else it stays held.
@@ -149,6 +151,10 @@ s_grant (const bus_envelope_t *env, const bus_class_t *cls)
         ||  grant->expires_us <= env->now_us
         ||  (grant->counted && grant->remaining == 0)) {
             continue;
+        }
+        if (env->steered_over
+        ||  med_hold_quarantined (env->steered, env->n_steered, grant->approver)) {
+            continue;               //  its approver's own message is among the causes
         }
         const bus_agent_t *approver = bus_policy_agent (env->policy, grant->approver);
         char why [300];

@@ -230,6 +230,107 @@ test_approver_cannot_approve_what_it_caused (void **state)
     bus_client_destroy (&planner);
 }
 
+//  planner, steered by alice's message, pays: a finance Send naming that
+//  message as its cause (id: its message id). The reply's code, and the
+//  hold's id (if held) into hold_id.
+static const char *
+s_steered_payment (bus_client_t *alice, bus_client_t *planner, const char *id,
+                   char hold_id [32])
+{
+    static char code [32];
+    Bulkhead__V1__Frame *reply = harness_send (alice, "planner", "message", "pay mallory", id);
+    assert_string_equal (harness_code (reply), "delivered");
+    uint64_t cause = reply->ack->seq;
+    bus_client_free (&reply);
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    char mid [40];
+    snprintf (mid, sizeof mid, "p-%s", id);
+    send.message_id = mid;
+    send.recipient = "payments";
+    send.intent = "finance";
+    send.n_causes = 1;
+    send.causes = &cause;
+    bus_error_t err;
+    CHECK_PASS (bus_client_send (planner, &send, &reply, 5000, &err), err);
+    snprintf (code, sizeof code, "%s", harness_code (reply));
+    snprintf (hold_id, 32, "%s", reply->ack && reply->ack->approval_id? reply->ack->approval_id: "");
+    bus_client_free (&reply);
+    return code;
+}
+
+//  A later review: an approver barred from deciding on a hold its own
+//  message caused could still deny it, closing it before the approver who
+//  may decide saw it. Denying is deciding too.
+static void
+test_approver_cannot_deny_what_it_caused (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *alice = harness_agent (h, "alice");
+    bus_client_t *bob = harness_agent (h, "bob");
+    bus_client_t *planner = harness_agent (h, "planner");
+    char id [32];
+    assert_string_equal (s_steered_payment (alice, planner, "d-1", id), "held");
+    Bulkhead__V1__Control deny = BULKHEAD__V1__CONTROL__INIT;
+    deny.op = BULKHEAD__V1__CONTROL_OP__CONTROL_DENY;
+    deny.id = id;
+    deny.reason = "no";
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    CHECK_PASS (bus_client_control (alice, &deny, &reply, 5000, &err), err);
+    if (strcmp (reply->control_reply->code, "PERM") != 0) {
+        fail_msg ("alice denied a payment her own message caused: %s %s",
+                  reply->control_reply->code, reply->control_reply->reason);
+    }
+    CHECK_CONTAINS (reply->control_reply->reason, "may not deny");
+    CHECK_CONTAINS (reply->control_reply->reason, "among the causes");
+    bus_client_free (&reply);
+    //  Still pending: bob, who may decide, denies it.
+    CHECK_PASS (bus_client_control (bob, &deny, &reply, 5000, &err), err);
+    assert_string_equal (reply->control_reply->code, "OK");
+    CHECK_CONTAINS (reply->control_reply->reason, "denied by bob");
+    bus_client_free (&reply);
+    bus_client_destroy (&alice);
+    bus_client_destroy (&bob);
+    bus_client_destroy (&planner);
+}
+
+//  The same review: a standing grant is an approval given in advance. alice
+//  could not approve a payment her own message caused, but a grant she gave
+//  first let it through. Her grant still covers planner's other payments.
+static void
+test_grant_does_not_cover_what_its_approver_caused (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *alice = harness_agent (h, "alice");
+    bus_client_t *planner = harness_agent (h, "planner");
+    Bulkhead__V1__Control grant = BULKHEAD__V1__CONTROL__INIT;
+    grant.op = BULKHEAD__V1__CONTROL_OP__CONTROL_GRANT;
+    grant.agent = "planner";
+    grant.recipient = "payments";
+    grant.intent_class = "finance";
+    grant.has_count = true;
+    grant.count = 5;
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    CHECK_PASS (bus_client_control (alice, &grant, &reply, 5000, &err), err);
+    assert_string_equal (reply->control_reply->code, "OK");
+    bus_client_free (&reply);
+    char id [32];
+    const char *code = s_steered_payment (alice, planner, "g-1", id);
+    if (strcmp (code, "held") != 0) {
+        fail_msg ("alice's grant released a payment her own message caused: %s", code);
+    }
+    //  Without her message among the causes, her grant stands in for her.
+    reply = harness_send (planner, "payments", "finance", "invoice 7", "p-plain");
+    code = harness_code (reply);
+    if (strcmp (code, "held") == 0) {
+        fail_msg ("alice's grant no longer covers planner's own payments");
+    }
+    bus_client_free (&reply);
+    bus_client_destroy (&alice);
+    bus_client_destroy (&planner);
+}
+
 //  Finding 10: the policy accepted an untrusted agent as approver or operator.
 static void
 test_untrusted_approver_refused_by_check (void **state)
@@ -431,6 +532,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_reasons_stay_valid_utf8, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_approver_cannot_approve_what_it_caused, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_approver_cannot_deny_what_it_caused, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_grant_does_not_cover_what_its_approver_caused,
+                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_untrusted_approver_refused_by_check, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_control_fields_validated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_window_backlog_keeps_order_and_marks, s_setup,

@@ -415,6 +415,31 @@ test_grant_exact_match (void **state)
     CHECK_VERDICT (s_decide (f), MED_PASS);
 }
 
+//  A grant whose approver's own message is among the causes (the core
+//  names such approvers in env->steered) does not stand in for it; another
+//  approver's grant still does. Too many to name: no grant counts.
+static void
+test_grant_not_for_what_its_approver_caused (void **state)
+{
+    fixture_t *f = *state;
+    s_envelope (f, "planner", "payments", "finance", "transfer.create");
+    s_grant (f, 0, "alice", "planner", "payments", "finance", "transfer.create");
+    f->env.steered [f->env.n_steered++] = "alice";
+    CHECK_DECIDE (s_decide (f), f->err, MED_HOLD, BUS_OK);
+    assert_null (f->env.grant);
+
+    s_envelope (f, "planner", "payments", "finance", "transfer.create");
+    s_grant (f, 0, "bob", "planner", "payments", "finance", "transfer.create");
+    f->env.steered [f->env.n_steered++] = "alice";
+    CHECK_VERDICT (s_decide (f), MED_PASS);
+    assert_string_equal (f->env.approvers [0], "bob");
+
+    s_envelope (f, "planner", "payments", "finance", "transfer.create");
+    s_grant (f, 0, "bob", "planner", "payments", "finance", "transfer.create");
+    f->env.steered_over = true;
+    CHECK_DECIDE (s_decide (f), f->err, MED_HOLD, BUS_OK);
+}
+
 //  Every one of the four fields must match exactly; actions are not patterns.
 static void
 test_grant_mismatch (void **state)
@@ -948,6 +973,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_hold_required, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_caps, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_grant_exact_match, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_grant_not_for_what_its_approver_caused, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_grant_mismatch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_grant_first_live_match, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_grant_ignored_restricted, s_setup, s_teardown),
