@@ -17,14 +17,24 @@ s_class (bus_core_t *core, const bus_hold_t *hold)
     return index < 0? NULL: &core->policy->classes [index];
 }
 
+//  The votes that count under the live policy (approvers it still names
+//  for the class, none quarantined now) into votes, and how many; the live
+//  quorum into quorum. What approvers are shown is what the bus counts: a
+//  vote a reload no longer counts would make a hold look approved.
 static uint32_t
-s_counted (bus_core_t *core, const bus_hold_t *hold, uint32_t *quorum)
+s_counted_votes (bus_core_t *core, const bus_hold_t *hold, const char **votes, uint32_t *quorum)
 {
     const bus_class_t *cls = s_class (core, hold);
-    const char *votes [BUS_HOLD_VOTES_MAX];
     *quorum = cls? med_hold_quorum (cls): hold->quorum;
     uint32_t n_quarantined = bus_intake_quarantined (core);
     return cls? med_hold_votes (core->policy, cls, hold, core->quarantined, n_quarantined, votes): 0;
+}
+
+static uint32_t
+s_counted (bus_core_t *core, const bus_hold_t *hold, uint32_t *quorum)
+{
+    const char *votes [BUS_HOLD_VOTES_MAX];
+    return s_counted_votes (core, hold, votes, quorum);
 }
 
 //  Whether agent is told of holds of cls as they come and change: an
@@ -154,15 +164,12 @@ s_pending_fill (bus_core_t *core, Bulkhead__V1__Pending *pending, const bus_hold
     pending->expires_us = hold->expires_us;
     pending->has_seq = true;
     pending->seq = hold->seq;
-    //  The live quorum: a reload may have raised or lowered it.
+    //  The live quorum and the votes that count: a reload may have raised
+    //  or lowered the one and struck some of the other.
     uint32_t quorum;
-    s_counted (core, hold, &quorum);
+    pending->n_votes = s_counted_votes (core, hold, (const char **) votes, &quorum);
     pending->has_quorum = true;
     pending->quorum = quorum;
-    for (uint32_t i = 0; i < hold->n_votes; i++) {
-        votes [i] = (char *) hold->votes [i];
-    }
-    pending->n_votes = hold->n_votes;
     pending->votes = votes;
     pending->blocked = (char *) blocked;
     size_t size = 0;
@@ -223,13 +230,9 @@ s_update (bus_core_t *core, const bus_hold_t *hold, const char *state, const cha
     update.approval_id = (char *) hold->id;
     update.state = (char *) state;
     update.actor = (char *) actor;
-    for (uint32_t i = 0; i < hold->n_votes; i++) {
-        votes [i] = (char *) hold->votes [i];
-    }
-    update.n_votes = hold->n_votes;
-    update.votes = votes;
     uint32_t quorum;
-    s_counted (core, hold, &quorum);
+    update.n_votes = s_counted_votes (core, hold, (const char **) votes, &quorum);
+    update.votes = votes;
     update.has_quorum = true;
     update.quorum = quorum;
     update.reason = (char *) reason;

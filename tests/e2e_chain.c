@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "check.h"
 #include "harness.h"
 
 #include <stdio.h>
@@ -450,6 +451,21 @@ test_reload_removed_approver_vote_no_longer_counts (void **state)
     s_nothing (payments, "payments", why);
     assert_string_equal (answer.code, "OK");
     assert_true (s_listed (carol, id));
+    //  What carol is shown is what the bus counts (a later review: the
+    //  listing showed "votes 2/2 (alice,bob)" beside a quorum not met).
+    Bulkhead__V1__Control list = BULKHEAD__V1__CONTROL__INIT;
+    list.op = BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING;
+    Bulkhead__V1__Frame *listing;
+    bus_error_t err;
+    CHECK_PASS (bus_client_control (carol, &list, &listing, 5000, &err), err);
+    assert_int_equal (listing->control_reply->n_pending, 1);
+    const Bulkhead__V1__Pending *pending = listing->control_reply->pending [0];
+    if (pending->n_votes != 1 || strcmp (pending->votes [0], "bob") != 0) {
+        fail_msg ("carol is shown %zu votes (first: %s) where only bob's counts",
+                  pending->n_votes, pending->n_votes? pending->votes [0]: "none");
+    }
+    assert_int_equal (pending->quorum, 2);
+    bus_client_free (&listing);
 
     s_approve (carol, id, digest_c, &answer);
     assert_string_equal (answer.code, "OK");
