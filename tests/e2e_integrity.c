@@ -169,6 +169,34 @@ test_reasons_stay_valid_utf8 (void **state)
     free (out);
 }
 
+//  planner, steered by alice's message, pays: a finance Send naming that
+//  message as its cause (id: its message id). The reply's code, and the
+//  hold's id (if held) into hold_id.
+static const char *
+s_steered_payment (bus_client_t *alice, bus_client_t *planner, const char *id,
+                   char hold_id [32])
+{
+    static char code [32];
+    Bulkhead__V1__Frame *reply = harness_send (alice, "planner", "message", "pay mallory", id);
+    assert_string_equal (harness_code (reply), "delivered");
+    uint64_t cause = reply->ack->seq;
+    bus_client_free (&reply);
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    char mid [40];
+    snprintf (mid, sizeof mid, "p-%s", id);
+    send.message_id = mid;
+    send.recipient = "payments";
+    send.intent = "finance";
+    send.n_causes = 1;
+    send.causes = &cause;
+    bus_error_t err;
+    CHECK_PASS (bus_client_send (planner, &send, &reply, 5000, &err), err);
+    snprintf (code, sizeof code, "%s", harness_code (reply));
+    snprintf (hold_id, 32, "%s", reply->ack && reply->ack->approval_id? reply->ack->approval_id: "");
+    bus_client_free (&reply);
+    return code;
+}
+
 //  Finding 10: an approver whose own message is among a hold's causes may
 //  not approve it; another approver may.
 static void
@@ -178,23 +206,11 @@ test_approver_cannot_approve_what_it_caused (void **state)
     bus_client_t *alice = harness_agent (h, "alice");
     bus_client_t *bob = harness_agent (h, "bob");
     bus_client_t *planner = harness_agent (h, "planner");
-    Bulkhead__V1__Frame *reply = harness_send (alice, "planner", "message", "pay mallory 1000", "a-1");
-    assert_string_equal (harness_code (reply), "delivered");
-    uint64_t cause = reply->ack->seq;
-    bus_client_free (&reply);
     //  planner, steered, pays and names alice's message as its cause.
-    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
-    send.message_id = "p-1";
-    send.recipient = "payments";
-    send.intent = "finance";
-    send.n_causes = 1;
-    send.causes = &cause;
-    bus_error_t err;
-    CHECK_PASS (bus_client_send (planner, &send, &reply, 5000, &err), err);
-    assert_string_equal (harness_code (reply), "held");
     char id [32];
-    snprintf (id, sizeof id, "%s", reply->ack->approval_id);
-    bus_client_free (&reply);
+    assert_string_equal (s_steered_payment (alice, planner, "a-1", id), "held");
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
     //  Both see it; alice's approval is refused and says why.
     for (int who = 0; who < 2; who++) {
         bus_client_t *approver = who? bob: alice;
@@ -228,34 +244,6 @@ test_approver_cannot_approve_what_it_caused (void **state)
     bus_client_destroy (&alice);
     bus_client_destroy (&bob);
     bus_client_destroy (&planner);
-}
-
-//  planner, steered by alice's message, pays: a finance Send naming that
-//  message as its cause (id: its message id). The reply's code, and the
-//  hold's id (if held) into hold_id.
-static const char *
-s_steered_payment (bus_client_t *alice, bus_client_t *planner, const char *id,
-                   char hold_id [32])
-{
-    static char code [32];
-    Bulkhead__V1__Frame *reply = harness_send (alice, "planner", "message", "pay mallory", id);
-    assert_string_equal (harness_code (reply), "delivered");
-    uint64_t cause = reply->ack->seq;
-    bus_client_free (&reply);
-    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
-    char mid [40];
-    snprintf (mid, sizeof mid, "p-%s", id);
-    send.message_id = mid;
-    send.recipient = "payments";
-    send.intent = "finance";
-    send.n_causes = 1;
-    send.causes = &cause;
-    bus_error_t err;
-    CHECK_PASS (bus_client_send (planner, &send, &reply, 5000, &err), err);
-    snprintf (code, sizeof code, "%s", harness_code (reply));
-    snprintf (hold_id, 32, "%s", reply->ack && reply->ack->approval_id? reply->ack->approval_id: "");
-    bus_client_free (&reply);
-    return code;
 }
 
 //  A later review: an approver barred from deciding on a hold its own
