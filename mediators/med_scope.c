@@ -23,12 +23,18 @@ s_in (const bus_patterns_t *list, const char *value, bool bytes)
     if (list->count == 0) {
         return true;
     }
+    bool empty = !value || !*value;
     for (size_t i = 0; i < list->count; i++) {
         const char *pattern = list->patterns [i];
-        if (!value || !*value) {
-            if (strcmp (pattern, "none") == 0) {
+        //  "none" is the absence of a value, not a value: a message that
+        //  names the action "none" (or "NONE") is not one with no action.
+        if (strcmp (pattern, "none") == 0) {
+            if (empty) {
                 return true;
             }
+            continue;
+        }
+        if (empty) {
             continue;
         }
         if (bytes? bus_glob_match_bytes (pattern, value): bus_glob_match (pattern, value)) {
