@@ -22,6 +22,8 @@
       state changes (POST, JSON body), never a cookie, so another site
       cannot make the browser send it;
     - the Host header must name the listen address (DNS rebinding);
+    - a request must arrive whole within 5 s, and connections that have not
+      shown the token hold at most 16 of the 64 slots (the connection guard);
     - a strict Content-Security-Policy: the page's one style and one script
       are inline and allowed by their SHA-256 only, nothing else loads; no
       framing; no referrer (the token is in the URL); nothing cached.
@@ -38,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -47,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -56,7 +60,11 @@
 #define CON_PAYLOAD_SHOWN   1024    //  bytes of a payload in the snapshot; "show all" for more
 #define CON_BODY_MAX        8192    //  bytes of a POST body
 #define CON_REQUESTS_MAX    16      //  approvals and denials waiting for the bus thread
-#define CON_CONNECTIONS_MAX 32      //  HTTP connections at once
+#define CON_CONNECTIONS_MAX 64      //  HTTP connections at once (libmicrohttpd's limit)
+#define CON_UNTRUSTED_MAX   16      //  of them not yet shown the token: one more closes the oldest
+#define CON_REQUEST_MS      5000    //  a request (headers and body) must arrive within this, from
+                                    //  the connection's start or its last answer
+#define CON_GUARD_SAY_MS    10000   //  the guard's line on stderr at most this often
 #define CON_CAUSES_DEPTH    8       //  generations of causes shown
 #define CON_LIST_EVERY_MS   30000   //  a listing now and then, for notices this connection
                                     //  missed (see README); each is a log record
@@ -191,6 +199,17 @@ typedef struct {
     bool listed;                //  in the last listing
 } con_hold_t;
 
+//  One HTTP connection, as the guard sees it (under the console's lock).
+typedef struct {
+    bool used;
+    int fd;
+    uint64_t serial;            //  order of arrival: the oldest is the smallest
+    int64_t since_ms;           //  when it began to wait for the request it reads
+    bool reading;               //  a request not yet read whole
+    bool trusted;               //  has shown the token
+    bool cut;                   //  shut down by the guard, not yet closed
+} con_slot_t;
+
 typedef struct {
     //  Set at start, then read-only.
     char token [CON_TOKEN_BYTES * 2 + 1];
@@ -217,6 +236,13 @@ typedef struct {
     json_t *history;            //  newest first
     bool bus_ok;
     char bus_error [400];
+
+    //  The connections, for the guard (see "The connection guard").
+    con_slot_t slots [CON_CONNECTIONS_MAX];
+    uint64_t serial;            //  connections accepted so far
+    uint64_t cut_slow;          //  closed: no whole request within CON_REQUEST_MS
+    uint64_t cut_crowded;       //  closed: the oldest of too many without the token
+    uint64_t cut_full;          //  closed at once: no slot (more than libmicrohttpd's limit)
 
     //  The notify hook (main thread only) and the holds it was told of:
     //  a hold is told once, from its notice or, when the notice did not
@@ -748,6 +774,130 @@ s_decide (con_t *self, bus_client_t *client, con_request_t *req)
 }
 
 // ---------------------------------------------------------------------------
+//  The connection guard
+//
+//  libmicrohttpd gives each connection a thread, allows CON_CONNECTIONS_MAX
+//  of them, and times a connection out only when it is idle: a local
+//  process without the token could hold every slot with headers that never
+//  end (a byte now and then), and the approver's page would not load. So a
+//  slot must be earned: a request must arrive whole within CON_REQUEST_MS of
+//  the connection's start (or of its last answer, for one kept alive), and
+//  connections that have not shown the token hold at most
+//  CON_UNTRUSTED_MAX slots: one more closes the oldest of them. While a
+//  request that showed the token is answered (the page's event stream for
+//  hours), the guard leaves its connection alone.
+//
+//  Closing is shutdown(2) of the socket: the connection's thread sees the
+//  end of the stream and libmicrohttpd closes it. The descriptor stays
+//  valid meanwhile, because libmicrohttpd tells s_on_connection of the close
+//  (which takes the lock) before it closes the descriptor.
+
+static void
+s_cut_locked (con_slot_t *slot)
+{
+    if (!slot->cut) {
+        slot->cut = true;
+        shutdown (slot->fd, SHUT_RDWR);
+    }
+}
+
+//  libmicrohttpd's notice of a connection's start and end (its threads).
+static void
+s_on_connection (void *cls, struct MHD_Connection *conn, void **socket_context,
+                 enum MHD_ConnectionNotificationCode toe)
+{
+    con_t *self = cls;
+    pthread_mutex_lock (&self->lock);
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        con_slot_t *slot = *socket_context;
+        if (slot) {
+            slot->used = false;
+        }
+        *socket_context = NULL;
+        pthread_mutex_unlock (&self->lock);
+        return;
+    }
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    con_slot_t *free_slot = NULL, *oldest = NULL;
+    size_t untrusted = 0;
+    for (size_t i = 0; i < CON_CONNECTIONS_MAX; i++) {
+        con_slot_t *slot = &self->slots [i];
+        if (!slot->used) {
+            free_slot = free_slot? free_slot: slot;
+        }
+        else
+        if (!slot->trusted && !slot->cut) {
+            untrusted++;
+            oldest = oldest && oldest->serial < slot->serial? oldest: slot;
+        }
+    }
+    if (!info || !free_slot) {
+        //  Not expected: libmicrohttpd accepts no more than the slots.
+        if (info) {
+            shutdown (info->connect_fd, SHUT_RDWR);
+        }
+        self->cut_full++;
+        pthread_mutex_unlock (&self->lock);
+        return;
+    }
+    if (untrusted >= CON_UNTRUSTED_MAX) {
+        s_cut_locked (oldest);
+        self->cut_crowded++;
+    }
+    *free_slot = (con_slot_t) {
+        .used = true, .fd = info->connect_fd, .serial = ++self->serial,
+        .since_ms = s_mono_ms (), .reading = true,
+    };
+    *socket_context = free_slot;
+    pthread_mutex_unlock (&self->lock);
+}
+
+//  What a request showed: the token (trusted), and whether it is read whole;
+//  or, at its end (done), that the connection waits for the next one.
+static void
+s_guard_mark (con_t *self, struct MHD_Connection *conn, bool trusted, bool whole, bool done)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info (conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    pthread_mutex_lock (&self->lock);
+    con_slot_t *slot = info? info->socket_context: NULL;
+    if (slot) {
+        slot->trusted = slot->trusted || trusted;
+        slot->reading = done || !whole;
+        if (done) {
+            slot->since_ms = s_mono_ms ();
+        }
+    }
+    pthread_mutex_unlock (&self->lock);
+}
+
+//  On the main thread, at least once a second: close what is past its
+//  deadline, and say what the guard closed (at most every CON_GUARD_SAY_MS).
+static void
+s_guard (con_t *self, int64_t *said_ms, uint64_t *said_total)
+{
+    int64_t now = s_mono_ms ();
+    pthread_mutex_lock (&self->lock);
+    for (size_t i = 0; i < CON_CONNECTIONS_MAX; i++) {
+        con_slot_t *slot = &self->slots [i];
+        if (slot->used && slot->reading && !slot->cut && now - slot->since_ms >= CON_REQUEST_MS) {
+            s_cut_locked (slot);
+            self->cut_slow++;
+        }
+    }
+    uint64_t slow = self->cut_slow, crowded = self->cut_crowded, full = self->cut_full;
+    pthread_mutex_unlock (&self->lock);
+    uint64_t total = slow + crowded + full;
+    if (total != *said_total && now - *said_ms >= CON_GUARD_SAY_MS) {
+        fprintf (stderr, "bulkhead console: closed %" PRIu64 " HTTP connections so far: %" PRIu64
+                 " sent no whole request within %d s, %" PRIu64 " were the oldest of more than %d"
+                 " without the token, %" PRIu64 " found no slot\n",
+                 total, slow, CON_REQUEST_MS / 1000, crowded, CON_UNTRUSTED_MAX, full);
+        *said_ms = now;
+        *said_total = total;
+    }
+}
+
+// ---------------------------------------------------------------------------
 //  HTTP, on libmicrohttpd's threads
 
 //  Every response: the page's CSP, no framing, no sniffing, no referrer
@@ -938,11 +1088,10 @@ typedef struct {
 static void
 s_completed (void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void) cls;
-    (void) conn;
     (void) toe;
     free (*con_cls);
     *con_cls = NULL;
+    s_guard_mark (cls, conn, false, false, true);
 }
 
 //  GET /: the page.
@@ -1046,6 +1195,7 @@ s_answer (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         //  Headers only: refuse what is not ours before reading any body.
         unsigned status;
         const char *refused = s_refused (self, conn, method, &status);
+        s_guard_mark (self, conn, !refused, refused != NULL, false);
         if (refused) {
             return s_text (self, conn, status, refused);
         }
@@ -1064,6 +1214,7 @@ s_answer (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         *upload_data_size = 0;
         return MHD_YES;
     }
+    s_guard_mark (self, conn, true, true, false);
     if (upload->too_big) {
         return s_text (self, conn, 413, "body too big");
     }
@@ -1222,7 +1373,10 @@ s_run (con_t *self, bus_client_t **client_p, const con_args_t *args)
     int64_t listed_ms = 0;
     int64_t connected_ms = s_mono_ms ();
     bool list_due = true;
+    int64_t guard_said_ms = 0;
+    uint64_t guard_said = 0;
     while (!s_stop) {
+        s_guard (self, &guard_said_ms, &guard_said);
         //  The bus went away (or restarted and forgot this session): a new
         //  session, every few seconds until one works.
         if (!self->bus_ok && s_mono_ms () - connected_ms >= CON_RECONNECT_MS) {
@@ -1359,7 +1513,8 @@ cmd_console (int argc, char **argv)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) CON_CONNECTIONS_MAX,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) CON_CONNECTIONS_MAX,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) (CON_KEEPALIVE_S * 4),
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_NOTIFY_CONNECTION, s_on_connection, self,
         MHD_OPTION_END);
     pthread_sigmask (SIG_SETMASK, &old, NULL);
     if (!daemon) {
