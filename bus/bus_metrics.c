@@ -1,5 +1,6 @@
 /*  bus_metrics.c: counters and the page, see bus_metrics.h. */
 #include "bus_metrics.h"
+#include "bus_hash.h"
 #include "bus_session.h"
 #include "med_monitor.h"
 
@@ -49,11 +50,7 @@ struct bus_metrics {
 static uint64_t
 s_hash (const char *s)
 {
-    uint64_t h = UINT64_C (1469598103934665603);
-    for (; *s; s++) {
-        h = (h ^ (uint8_t) *s) * UINT64_C (1099511628211);
-    }
-    return h;
+    return bus_fnv1a_str (BUS_FNV_OFFSET, s, NULL);
 }
 
 //  On loopback, the Host header must name a loopback host: a page in a

@@ -8,6 +8,7 @@
     both). Every error goes through s_fail so it reads "FILE:LINE: ...".
 */
 #include "bus_policy.h"
+#include "bus_hash.h"
 #include "bus_big.h"
 #include "bus_keys.h"
 
@@ -912,12 +913,7 @@ s_agent_other (s_ctx_t *ctx, void *base, s_item_t *item)
 static uint64_t
 s_name_hash (const char *name, char head [S_HEAD], size_t *len)
 {
-    uint64_t h = UINT64_C (0xcbf29ce484222325);
-    const unsigned char *p = (const unsigned char *) name;
-    for (; *p; p++) {
-        h = (h ^ *p) * UINT64_C (0x100000001b3);
-    }
-    *len = (size_t) (p - (const unsigned char *) name);
+    uint64_t h = bus_fnv1a_str (BUS_FNV_OFFSET, name, len);
     memset (head, 0, S_HEAD);
     memcpy (head, name, *len < S_HEAD? *len: S_HEAD);
     return h;

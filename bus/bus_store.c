@@ -10,6 +10,7 @@
     what the last commit made durable.
 */
 #include "bus_store.h"
+#include "bus_hash.h"
 #include "bus_merkle.h"
 #include "bus_pb.h"
 #include "bulkhead.pb-c.h"
@@ -515,10 +516,7 @@ s_index_order (bus_store_t *self, s_op_t **out)
             if (!op->pending) {
                 continue;
             }
-            uint64_t h = UINT64_C (0xcbf29ce484222325) ^ (uint64_t) op->db;
-            for (size_t b = 0; b < op->key_len; b++) {
-                h = (h ^ op->data [b]) * UINT64_C (0x100000001b3);
-            }
+            uint64_t h = bus_fnv1a (BUS_FNV_OFFSET ^ (uint64_t) op->db, op->data, op->key_len);
             size_t j = h & (size - 1);
             while (slot [j] && !s_same_key (first [slot [j] - 1], op)) {
                 j = (j + 1) & (size - 1);

@@ -1,6 +1,7 @@
 /*  med_monitor.c: the monitor's framework: its tables, alerts, quarantines
     and the saved state. The detectors are in med_mon_detect.c. */
 #include "med_mon_int.h"
+#include "bus_hash.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,15 +11,11 @@
 #define S_MAGIC     "BHMON\x02"             //  format 2; another is refused
 #define S_MAGIC_LEN 6
 
+//  The seed the monitor's file was written with: its slots depend on it.
 static uint64_t
 s_hash (const void *data, size_t len)
 {
-    const uint8_t *p = data;
-    uint64_t h = UINT64_C (1469598103934665603);
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ p [i]) * UINT64_C (1099511628211);
-    }
-    return h;
+    return bus_fnv1a (BUS_FNV_OLD, data, len);
 }
 
 med_monitor_t *
