@@ -1,7 +1,8 @@
 #!/bin/bash
 #   blast.test.sh: `bulkhead blast` and check's blast warnings (issue 13)
 #   against a policy with known answers: text, --json (parsed), --dot,
-#   --png (graphviz), --all, --key, --provider, errors and usage.
+#   --png (graphviz), --all, --key, --provider, errors and usage; and that
+#   README's blast examples are what the binary prints for the example policy.
 #
 #   Env: BULKHEAD_BIN (the binary). No bus, no sockets: the analysis reads
 #   the policy only. Every command is bounded by timeout; the temporary
@@ -344,5 +345,42 @@ kill -TERM "$BUS_PID"
 timeout $T tail --pid="$BUS_PID" -f /dev/null
 wait "$BUS_PID"
 BUS_PID=""
+
+#   README's examples are this binary's output: the example policy with
+#   keys filled in as `make demo` does, web-reader and then planner
+#   compromised, against the blocks README shows (the policy's hash, which
+#   depends on the keys, aside; planner's block is an excerpt).
+policy=$(cat "$ROOT/examples/policy.cfg")
+for agent in $(grep -o '@[a-z0-9._-]*@' "$ROOT/examples/policy.cfg" | tr -d @ | sort -u); do
+    key=$(pub "$agent")
+    policy=${policy//"@$agent@"/"\"$key\""}     # quoted: Z85 may hold '&'
+done
+printf '%s\n' "$policy" >"$DIR/policy.cfg"
+readme_block () {   # the block after the line that is $1 (or that the line opens), unfenced
+    awk -v first="$1" '$0 == first { on = 1; next }
+        on && /^```/ { if (n) exit; next }
+        on && !n && /^$/ { next }
+        on { n++; print }' "$ROOT/README.md"
+}
+unhash () { sed "s|$DIR/||; s/(policy [0-9a-f]*)/(policy HASH)/"; }
+timeout $T "$BIN" blast --policy "$DIR/policy.cfg" web-reader 2>&1 | unhash >"$DIR/blast-web-reader"
+readme_block '$ bulkhead blast --policy policy.cfg web-reader' | unhash >"$DIR/readme-web-reader"
+if [ -s "$DIR/readme-web-reader" ] && diff -u "$DIR/readme-web-reader" "$DIR/blast-web-reader" >"$DIR/diff"; then
+    pass "README's blast example (web-reader) is what blast prints"
+else
+    fail "README's blast example (web-reader) is what blast prints" "$(head -40 "$DIR/diff")"
+fi
+timeout $T "$BIN" blast --policy "$DIR/policy.cfg" planner >"$DIR/blast-planner" 2>&1
+readme_block 'instead (its own key, not restricted):' >"$DIR/readme-planner"
+missing=""
+while IFS= read -r line; do
+    grep -qxF -- "$line" "$DIR/blast-planner" || missing="$missing
+$line"
+done <"$DIR/readme-planner"
+if [ -s "$DIR/readme-planner" ] && [ -z "$missing" ]; then
+    pass "README's blast excerpt (planner) is in what blast prints"
+else
+    fail "README's blast excerpt (planner) is in what blast prints" "missing:$missing" "$(cat "$DIR/blast-planner")"
+fi
 
 finish
