@@ -222,11 +222,16 @@ s_verdict (const med_event_t *event)
 void
 bus_metrics_count (bus_metrics_t *self, const bus_core_t *core, const med_event_t *event)
 {
-    //  Only names the live policy knows: a name an agent made up cannot
-    //  make a series of its own.
-    const char *sender = bus_policy_agent (core->policy, event->sender)? event->sender: "other";
-    const char *recipient = bus_policy_agent (core->policy, event->recipient)? event->recipient
-                                                                              : "other";
+    //  Only names the live policy knows, and a recipient only along an edge
+    //  it draws: neither a name an agent made up nor its sends to every
+    //  agent it has no edge to can make series of their own (one agent
+    //  could otherwise fill the cap and hide everyone after it). Series are
+    //  then bounded by the policy: (edges + agents) x classes x verdicts.
+    const bus_agent_t *from = bus_policy_agent (core->policy, event->sender);
+    const bus_agent_t *to = bus_policy_agent (core->policy, event->recipient);
+    const char *sender = from? event->sender: "other";
+    const char *recipient = from && to && bus_policy_edge (core->policy, from, to)? event->recipient
+                                                                                  : "other";
     const char *cls = event->intent_class [0]? event->intent_class: "none";
     char key [sizeof self->series [0].key];
     snprintf (key, sizeof key, "%s\t%s\t%s\t%s", sender, recipient, cls, s_verdict (event));

@@ -22,7 +22,8 @@
       bulkhead_monitor_dropped_total                           counter
 
     Cardinality is bounded: label values are only agent names of the live
-    policy (anything else is "other"), class names, verdict words, alert
+    policy (anything else, and a recipient with no edge from the sender, is
+    "other"), class names, verdict words, alert
     kinds; at most BUS_METRICS_SERIES message series, and a message that
     would need one more is counted in bulkhead_metrics_series_dropped_total.
 

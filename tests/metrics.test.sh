@@ -147,6 +147,13 @@ check "messages by sender, recipient, class, verdict" \
 check "a held message counted" \
     '^bulkhead_messages_total\{sender="planner",recipient="payments",class="finance",verdict="held"\} 1$'
 check "denied counted" 'verdict="denied"\} [1-9]'
+check "a send along no edge: the recipient is other, so no agent can mint series" \
+    '^bulkhead_messages_total\{sender="worker",recipient="other",class="message",verdict="denied"\} 1$'
+if grep -q 'sender="worker",recipient="planner"' "$DIR/scrape"; then
+    fail "no series for a recipient the sender has no edge to" "$(grep 'sender="worker"' "$DIR/scrape")"
+else
+    pass "no series for a recipient the sender has no edge to"
+fi
 check "holds waiting" '^bulkhead_holds_waiting 1$'
 check "alerts by kind" '^bulkhead_alerts_opened_total\{kind="loop"\} 0$'
 check "commit latency histogram" '^bulkhead_commit_duration_seconds_bucket\{le="\+Inf"\} [1-9]'
