@@ -47,61 +47,114 @@ s_told (bus_core_t *core, const bus_agent_t *agent, const bus_class_t *cls, uint
         && !med_hold_quarantined (core->quarantined, n_quarantined, agent->name);
 }
 
-//  How far back an approver's own part in a held message is looked for.
-#define BUS_CAUSE_DEPTH     16
+//  How many records the walk for an approver's own part in a held message
+//  reads, where the ancestry filter cannot say "no".
 #define BUS_CAUSE_VISITS    256
 
 //  The seq of a message sent by agent among causes (the n seqs a message
-//  names) and theirs, transitively (BUS_CAUSE_DEPTH generations, at most
-//  BUS_CAUSE_VISITS records read), or 0. An approver that caused what it
+//  names) and theirs, transitively; 0 if none; BUS_CAUSED_MAYBE if the
+//  walk had to stop before it could tell. An approver that caused what it
 //  approves would be approving its own request: a steered approver could
 //  launder through it.
+//
+//  Each cause's ancestry filter (bus_store.h) says whether agent may have
+//  sent anything it descends from: where it says no, that branch is not
+//  walked at all, however deep it goes; where it says maybe, the records
+//  are read to find the message or rule it out (a filter's false maybe).
+//  So the walk follows only the branches that may lead to agent, as many
+//  generations back as they go, and stops at BUS_CAUSE_VISITS records: a
+//  maybe left unsettled then answers BUS_CAUSED_MAYBE, and the approver is
+//  treated as having caused it (fail closed; before, a walk cut at 16
+//  generations answered "no").
+static bool
+s_queued (const uint64_t *queue, size_t n, uint64_t seq)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (queue [i] == seq) {
+            return true;
+        }
+    }
+    return false;
+}
+
 uint64_t
 bus_approval_caused_by (bus_core_t *core, const uint64_t *causes, size_t n, const char *agent)
 {
     uint64_t queue [BUS_CAUSE_VISITS];
-    uint32_t depth [BUS_CAUSE_VISITS];
     size_t head = 0, tail = 0;
-    for (size_t i = 0; i < n && tail < BUS_CAUSE_VISITS; i++) {
-        queue [tail] = causes [i];
-        depth [tail++] = 1;
+    bool stopped = false;
+    for (size_t i = 0; i < n && !stopped; i++) {
+        stopped = tail == BUS_CAUSE_VISITS;
+        if (!stopped) {
+            queue [tail++] = causes [i];
+        }
     }
     while (head < tail) {
-        uint64_t at = queue [head];
-        uint32_t level = depth [head++];
-        record_t *rec = NULL;
+        uint64_t at = queue [head++];
+        bus_cause_t entry;
         bus_error_t err;
-        if (bus_store_record (core->store, at, &rec, &err) != 0) {
+        if (bus_store_cause (core->store, at, &entry, &err) != 0) {
+            stopped = true;             //  cannot tell: no entry, or unreadable
             continue;
         }
-        uint64_t found = rec->sender && strcmp (rec->sender, agent) == 0? at: 0;
-        for (size_t i = 0; !found && level < BUS_CAUSE_DEPTH && i < rec->n_causes
-                           && tail < BUS_CAUSE_VISITS; i++) {
-            if (rec->causes [i] < at) {     //  causes come before: no cycles
-                queue [tail] = rec->causes [i];
-                depth [tail++] = level + 1;
+        if (strcmp (entry.sender, agent) == 0) {
+            return at;
+        }
+        if (!bus_ancestry_may_hold (entry.ancestry, agent)) {
+            continue;                   //  nothing before it is agent's
+        }
+        record_t *rec = NULL;
+        if (bus_store_record (core->store, at, &rec, &err) != 0) {
+            stopped = true;
+            continue;
+        }
+        for (size_t i = 0; i < rec->n_causes; i++) {
+            if (rec->causes [i] >= at || s_queued (queue, tail, rec->causes [i])) {
+                continue;               //  causes come before: no cycles; each once
             }
+            if (tail == BUS_CAUSE_VISITS) {
+                stopped = true;
+                break;
+            }
+            queue [tail++] = rec->causes [i];
         }
         bulkhead__v1__record__free_unpacked (rec, NULL);
-        if (found) {
-            return found;
-        }
     }
-    return 0;
+    return stopped? BUS_CAUSED_MAYBE: 0;
 }
 
-//  The same for the causes of record seq (a held message).
+//  The same for the causes of record seq (a held message): its own
+//  ancestry first, which mostly answers alone.
 static uint64_t
 s_caused_by (bus_core_t *core, uint64_t seq, const char *agent)
 {
-    record_t *rec = NULL;
+    bus_cause_t entry;
     bus_error_t err;
-    if (bus_store_record (core->store, seq, &rec, &err) != 0) {
+    if (bus_store_cause (core->store, seq, &entry, &err) == 0
+    &&  !bus_ancestry_may_hold (entry.ancestry, agent)) {
         return 0;
+    }
+    record_t *rec = NULL;
+    if (bus_store_record (core->store, seq, &rec, &err) != 0) {
+        return BUS_CAUSED_MAYBE;
     }
     uint64_t found = bus_approval_caused_by (core, rec->causes, rec->n_causes, agent);
     bulkhead__v1__record__free_unpacked (rec, NULL);
     return found;
+}
+
+//  "its own message (seq N) is among the causes", or that it may be.
+static void
+s_own_part (uint64_t own, char *out, size_t size)
+{
+    if (own == BUS_CAUSED_MAYBE) {
+        snprintf (out, size, "its own message may be among the causes of what it would release "
+                  "(the bus read %d of them and could not rule it out)", BUS_CAUSE_VISITS);
+    }
+    else {
+        snprintf (out, size, "its own message (seq %llu) is among the causes of what it would "
+                  "release", (unsigned long long) own);
+    }
 }
 
 //  Why approver me may not decide on hold (into why), or NULL if it may:
@@ -117,8 +170,9 @@ s_blocked (bus_core_t *core, const bus_hold_t *hold, const char *me, char *why, 
     }
     uint64_t own = s_caused_by (core, hold->seq, me);
     if (own) {
-        snprintf (why, size, "its own message (seq %llu) is among the causes of what it would "
-                  "release: another approver must decide", (unsigned long long) own);
+        char part [160];
+        s_own_part (own, part, sizeof part);
+        snprintf (why, size, "%s: another approver must decide", part);
         return why;
     }
     return NULL;
@@ -696,12 +750,16 @@ bus_approval_control (bus_core_t *core, bus_peer_t *peer, const Bulkhead__V1__Co
     uint64_t own = s_caused_by (core, hold->seq, me->name);
     if (own) {
         bool deny = control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_DENY;
-        snprintf (reason, size, "%s may not %s %s: its own message (seq %llu) is among "
-                  "the causes of what it would release; another approver must decide",
-                  me->name, deny? "deny": "approve", hold->id, (unsigned long long) own);
+        char part [160];
+        s_own_part (own, part, sizeof part);
+        snprintf (reason, size, "%s may not %s %s: %s; another approver must decide",
+                  me->name, deny? "deny": "approve", hold->id, part);
+        bool maybe = own == BUS_CAUSED_MAYBE;
         bus_approval_record (core, hold, me->name, BUS_EPERM, deny
-                             ? "denial refused: the approver's own message is a cause"
-                             : "approval refused: the approver's own message is a cause");
+                             ? maybe? "denial refused: the approver's own message may be a cause"
+                                    : "denial refused: the approver's own message is a cause"
+                             : maybe? "approval refused: the approver's own message may be a cause"
+                                    : "approval refused: the approver's own message is a cause");
         return BUS_EPERM;
     }
     if (control->op == BULKHEAD__V1__CONTROL_OP__CONTROL_DENY) {

@@ -18,8 +18,10 @@
 //  rec was just logged as held: queue its hold and tell the approvers.
 //  0, or -1 (the bus failed closed: the batch must not commit).
 //  The seq of a message agent sent among causes (the n seqs a message
-//  names) or, transitively, theirs; 0 if none. Such an agent may not
-//  decide on the message, by vote or by grant.
+//  names) or, transitively, theirs; 0 if none; BUS_CAUSED_MAYBE if the
+//  causes go back further than the walk and may hold one. Such an agent
+//  may not decide on the message, by vote or by grant.
+#define BUS_CAUSED_MAYBE    UINT64_MAX
 uint64_t
     bus_approval_caused_by (bus_core_t *core, const uint64_t *causes, size_t n, const char *agent);
 

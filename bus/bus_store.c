@@ -1590,6 +1590,60 @@ bus_store_trail_flush (bus_store_t *self, bus_error_t *err)
     return s_writable (self, err) || s_trail_move (self, err)? -1: 0;
 }
 
+//  The three bits of name: from its FNV-1a hash, 9 bits each.
+static void
+s_ancestry_bits (const char *name, uint32_t bits [3])
+{
+    uint64_t h = bus_fnv1a_str (BUS_FNV_OFFSET, name, NULL);
+    for (int i = 0; i < 3; i++) {
+        bits [i] = (uint32_t) (h >> (9 * i)) % (BUS_ANCESTRY_BYTES * 8);
+    }
+}
+
+void
+bus_ancestry_add (uint8_t filter [BUS_ANCESTRY_BYTES], const char *name)
+{
+    uint32_t bits [3];
+    s_ancestry_bits (name, bits);
+    for (int i = 0; i < 3; i++) {
+        filter [bits [i] / 8] |= (uint8_t) (1u << (bits [i] % 8));
+    }
+}
+
+bool
+bus_ancestry_may_hold (const uint8_t filter [BUS_ANCESTRY_BYTES], const char *name)
+{
+    uint32_t bits [3];
+    s_ancestry_bits (name, bits);
+    for (int i = 0; i < 3; i++) {
+        if (!(filter [bits [i] / 8] & (1u << (bits [i] % 8)))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+//  rec's ancestry, from its causes' entries (this batch's too: the cause
+//  index is written as records are appended). A cause without an entry,
+//  or one that cannot be read, makes it unknown: all ones.
+static void
+s_ancestry (bus_store_t *self, const Bulkhead__V1__Record *rec, uint8_t filter [BUS_ANCESTRY_BYTES])
+{
+    memset (filter, 0, BUS_ANCESTRY_BYTES);
+    for (size_t i = 0; i < rec->n_causes; i++) {
+        bus_cause_t cause;
+        bus_error_t ignored;
+        if (bus_store_cause (self, rec->causes [i], &cause, &ignored) != 0) {
+            memset (filter, 0xff, BUS_ANCESTRY_BYTES);
+            return;
+        }
+        bus_ancestry_add (filter, cause.sender);
+        for (size_t b = 0; b < BUS_ANCESTRY_BYTES; b++) {
+            filter [b] |= cause.ancestry [b];
+        }
+    }
+}
+
 int
 bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
                   bus_error_t *err)
@@ -1672,14 +1726,19 @@ bus_store_append (bus_store_t *self, Bulkhead__V1__Record *rec,
         //  needs, without decoding the record.
         size_t s_len = strlen (rec->sender);
         size_t r_len = strlen (rec->recipient);
-        op = s_op_new (self, BUS_DB_CAUSE, MDB_APPEND, 8, 1 + s_len + 1 + r_len + 1);
+        uint8_t filter [BUS_ANCESTRY_BYTES];
+        s_ancestry (self, rec, filter);
+        size_t f_len = rec->n_causes? BUS_ANCESTRY_BYTES: 0;
+        op = s_op_new (self, BUS_DB_CAUSE, MDB_APPEND, 8, 1 + s_len + 1 + r_len + 1 + f_len);
         if (op.data) {
             s_put_be64 (op.data, seq);
             uint8_t *val = op.data + 8;
             val [0] = (rec->has_restricted && rec->restricted? BUS_CAUSE_RESTRICTED: 0)
-                    | (to_mbox? BUS_CAUSE_ACCEPTED: 0);
+                    | (to_mbox? BUS_CAUSE_ACCEPTED: 0)
+                    | BUS_CAUSE_ANCESTRY | (f_len? BUS_CAUSE_FILTER: 0);
             memcpy (val + 1, rec->sender, s_len + 1);
             memcpy (val + 1 + s_len + 1, rec->recipient, r_len + 1);
+            memcpy (val + 1 + s_len + 1 + r_len + 1, filter, f_len);
         }
         if (s_write (self, op, err)) {
             return -1;
@@ -1876,8 +1935,22 @@ bus_store_cause (bus_store_t *self, uint64_t seq, bus_cause_t *out, bus_error_t 
     if (rc != 0) {
         return rc;
     }
-    //  flags, sender NUL, recipient NUL; each name at most BUS_NAME_MAX.
+    //  flags, sender NUL, recipient NUL, [filter]; each name at most
+    //  BUS_NAME_MAX.
     const uint8_t *p = val;
+    if (len > 0 && (p [0] & BUS_CAUSE_FILTER)) {
+        if (len < 3 + BUS_ANCESTRY_BYTES) {
+            free (val);
+            return bus_fail (err, BUS_ECORRUPT, "cause index entry %" PRIu64 " is damaged", seq);
+        }
+        len -= BUS_ANCESTRY_BYTES;
+        memcpy (out->ancestry, p + len, BUS_ANCESTRY_BYTES);
+    }
+    else {
+        //  None (a message without causes), or unknown (an older entry).
+        memset (out->ancestry, len > 0 && (p [0] & BUS_CAUSE_ANCESTRY)? 0x00: 0xff,
+                BUS_ANCESTRY_BYTES);
+    }
     const uint8_t *nul = len > 2? memchr (p + 1, 0, len - 1): NULL;
     size_t s_len = nul? (size_t) (nul - p) - 1: 0;
     size_t r_len = nul? len - (size_t) (nul - p) - 2: 0;

@@ -239,11 +239,29 @@ bool
 //  The cause index entry of a SEND record.
 #define BUS_CAUSE_RESTRICTED    1       //  the message was restricted
 #define BUS_CAUSE_ACCEPTED      2       //  delivered or queued to its recipient
+#define BUS_CAUSE_ANCESTRY      4       //  its ancestry is known (older entries: not)
+#define BUS_CAUSE_FILTER        8       //  stored: BUS_ANCESTRY_BYTES of filter follow
+
+//  A message's ancestry: the senders of its causes and of theirs, all the
+//  way back, as a Bloom filter of their names (3 bits a name). Written at
+//  append time from the causes' own entries, so "may agent have sent one
+//  of this message's causes, however far back?" is one lookup: "no" is
+//  exact, "maybe" is for the walk of the records to settle. Unknown
+//  ancestry (an entry from before, a cause that cannot be read) is a
+//  filter of all ones: maybe, for everyone.
+#define BUS_ANCESTRY_BYTES      64
 typedef struct {
     uint8_t flags;
     char sender [BUS_NAME_MAX + 1];
     char recipient [BUS_NAME_MAX + 1];
+    uint8_t ancestry [BUS_ANCESTRY_BYTES];
 } bus_cause_t;
+
+//  Adds name to a filter; whether name may be in it.
+void
+    bus_ancestry_add (uint8_t filter [BUS_ANCESTRY_BYTES], const char *name);
+bool
+    bus_ancestry_may_hold (const uint8_t filter [BUS_ANCESTRY_BYTES], const char *name);
 
 //  0 and *out, 1 if seq is no SEND record (or the log predates the index),
 //  -1 on error.

@@ -169,32 +169,144 @@ test_reasons_stay_valid_utf8 (void **state)
     free (out);
 }
 
-//  planner, steered by alice's message, pays: a finance Send naming that
-//  message as its cause (id: its message id). The reply's code, and the
-//  hold's id (if held) into hold_id.
+//  from sends to recipient, naming cause (0: none): the reply's code; the
+//  record's seq into *seq, the hold's id (if held) into hold_id.
 static const char *
-s_steered_payment (bus_client_t *alice, bus_client_t *planner, const char *id,
-                   char hold_id [32])
+s_send_caused (bus_client_t *from, const char *recipient, const char *intent, const char *id,
+               uint64_t cause, uint64_t *seq, char hold_id [32])
 {
     static char code [32];
+    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
+    send.message_id = (char *) id;
+    send.recipient = (char *) recipient;
+    send.intent = (char *) intent;
+    send.n_causes = cause? 1: 0;
+    send.causes = &cause;
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    CHECK_PASS (bus_client_send (from, &send, &reply, 5000, &err), err);
+    snprintf (code, sizeof code, "%s", harness_code (reply));
+    *seq = reply->ack? reply->ack->seq: 0;
+    snprintf (hold_id, 32, "%s", reply->ack && reply->ack->approval_id? reply->ack->approval_id: "");
+    bus_client_free (&reply);
+    return code;
+}
+
+//  planner, steered by alice's message, pays: a finance Send naming that
+//  message as its cause (id: its message id), after `between` messages of
+//  planner's to writer, each naming the one before (the first names alice's
+//  message). The reply's code, and the hold's id (if held) into hold_id.
+static const char *
+s_steered_payment_after (bus_client_t *alice, bus_client_t *planner, const char *id, int between,
+                         char hold_id [32])
+{
     Bulkhead__V1__Frame *reply = harness_send (alice, "planner", "message", "pay mallory", id);
     assert_string_equal (harness_code (reply), "delivered");
     uint64_t cause = reply->ack->seq;
     bus_client_free (&reply);
-    Bulkhead__V1__Send send = BULKHEAD__V1__SEND__INIT;
     char mid [40];
+    for (int i = 0; i < between; i++) {
+        snprintf (mid, sizeof mid, "s-%s-%d", id, i);
+        const char *code = s_send_caused (planner, "writer", "message", mid, cause, &cause, hold_id);
+        if (strcmp (code, "delivered") != 0 && strcmp (code, "queued") != 0) {
+            fail_msg ("step %d of the chain: %s", i, code);
+        }
+    }
     snprintf (mid, sizeof mid, "p-%s", id);
-    send.message_id = mid;
-    send.recipient = "payments";
-    send.intent = "finance";
-    send.n_causes = 1;
-    send.causes = &cause;
+    uint64_t seq;
+    return s_send_caused (planner, "payments", "finance", mid, cause, &seq, hold_id);
+}
+
+static const char *
+s_steered_payment (bus_client_t *alice, bus_client_t *planner, const char *id,
+                   char hold_id [32])
+{
+    return s_steered_payment_after (alice, planner, id, 0, hold_id);
+}
+
+//  alice's approval of hold id (the digest of the only hold she lists):
+//  the reply's code, its reason into reason.
+static const char *
+s_approve_only (bus_client_t *approver, const char *id, char *reason, size_t size)
+{
+    static char code [32];
+    Bulkhead__V1__Frame *reply;
     bus_error_t err;
-    CHECK_PASS (bus_client_send (planner, &send, &reply, 5000, &err), err);
-    snprintf (code, sizeof code, "%s", harness_code (reply));
-    snprintf (hold_id, 32, "%s", reply->ack && reply->ack->approval_id? reply->ack->approval_id: "");
+    Bulkhead__V1__Control list = BULKHEAD__V1__CONTROL__INIT;
+    list.op = BULKHEAD__V1__CONTROL_OP__CONTROL_LIST_PENDING;
+    CHECK_PASS (bus_client_control (approver, &list, &reply, 5000, &err), err);
+    assert_int_equal (reply->control_reply->n_pending, 1);
+    uint8_t digest [32];
+    memcpy (digest, reply->control_reply->pending [0]->digest.data, 32);
+    bus_client_free (&reply);
+    Bulkhead__V1__Control approve = BULKHEAD__V1__CONTROL__INIT;
+    approve.op = BULKHEAD__V1__CONTROL_OP__CONTROL_APPROVE;
+    approve.id = (char *) id;
+    approve.has_digest = true;
+    approve.digest.data = digest;
+    approve.digest.len = 32;
+    CHECK_PASS (bus_client_control (approver, &approve, &reply, 5000, &err), err);
+    snprintf (code, sizeof code, "%s", reply->control_reply->code);
+    snprintf (reason, size, "%s", reply->control_reply->reason);
     bus_client_free (&reply);
     return code;
+}
+
+//  A later review: the walk for an approver's own message stopped at 16
+//  generations, so 20 of planner's messages between alice's and the
+//  payment hid it. An honest chain as long, without her, stays hers to
+//  approve.
+static void
+test_own_message_far_back_in_the_causes (void **state)
+{
+    harness_t *h = *state;
+    bus_client_t *alice = harness_agent (h, "alice");
+    bus_client_t *planner = harness_agent (h, "planner");
+    char id [32], reason [600];
+    assert_string_equal (s_steered_payment_after (alice, planner, "far-1", 20, id), "held");
+    const char *code = s_approve_only (alice, id, reason, sizeof reason);
+    if (strcmp (code, "PERM") != 0) {
+        fail_msg ("alice approved a payment her message caused 21 generations back: %s %s", code,
+                  reason);
+    }
+    CHECK_CONTAINS (reason, "its own message (seq ");
+    CHECK_CONTAINS (reason, "is among the causes");
+    Bulkhead__V1__Control deny = BULKHEAD__V1__CONTROL__INIT;
+    deny.op = BULKHEAD__V1__CONTROL_OP__CONTROL_DENY;
+    deny.id = id;
+    deny.reason = "test";
+    Bulkhead__V1__Frame *reply;
+    bus_error_t err;
+    bus_client_t *bob = harness_agent (h, "bob");
+    CHECK_PASS (bus_client_control (bob, &deny, &reply, 5000, &err), err);
+    assert_string_equal (reply->control_reply->code, "OK");
+    bus_client_free (&reply);
+    //  The same length of chain, not started by alice: hers to approve.
+    uint64_t cause = 0;
+    char mid [40];
+    for (int i = 0; i < 20; i++) {
+        snprintf (mid, sizeof mid, "honest-%d", i);
+        code = s_send_caused (planner, "writer", "message", mid, cause, &cause, id);
+        assert_true (strcmp (code, "delivered") == 0 || strcmp (code, "queued") == 0);
+    }
+    assert_string_equal (s_send_caused (planner, "payments", "finance", "p-honest", cause, &cause, id),
+                         "held");
+    code = s_approve_only (alice, id, reason, sizeof reason);
+    if (strcmp (code, "OK") != 0) {
+        fail_msg ("alice may not approve a payment she had no part in: %s %s", code, reason);
+    }
+    //  Further back than the bus reads records: it cannot rule her out, so
+    //  she may not decide (before, anything past 16 generations was "no").
+    assert_string_equal (s_steered_payment_after (alice, planner, "far-2", 300, id), "held");
+    code = s_approve_only (alice, id, reason, sizeof reason);
+    if (strcmp (code, "PERM") != 0) {
+        fail_msg ("alice approved a payment her message caused 301 generations back: %s %s", code,
+                  reason);
+    }
+    CHECK_CONTAINS (reason, "may be among the causes");
+    bus_client_destroy (&bob);
+    bus_client_destroy (&alice);
+    bus_client_destroy (&planner);
 }
 
 //  Finding 10: an approver whose own message is among a hold's causes may
@@ -524,6 +636,8 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_grant_does_not_cover_what_its_approver_caused,
                                          s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_own_message_far_back_in_the_causes, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_untrusted_approver_refused_by_check, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_control_fields_validated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_window_backlog_keeps_order_and_marks, s_setup,

@@ -1188,6 +1188,81 @@ test_index_stamp_before_trail (void **state)
     assert_int_equal (s_meta_stamp (*state, "2", false), 0);
 }
 
+//  Appends a SEND from sender naming causes; its seq.
+static uint64_t
+s_append_caused (bus_store_t *store, const char *sender, const char *recipient,
+                 uint64_t *causes, size_t n_causes)
+{
+    Bulkhead__V1__Record rec = BULKHEAD__V1__RECORD__INIT;
+    rec.kind = SEND;
+    rec.sender = (char *) sender;
+    rec.recipient = (char *) recipient;
+    rec.has_verdict = true;
+    rec.verdict = QUEUED;
+    rec.n_causes = n_causes;
+    rec.causes = causes;
+    bus_error_t err;
+    PASS (bus_store_append (store, &rec, &err));
+    return rec.seq;
+}
+
+//  The cause index carries each message's ancestry: the senders of its
+//  causes, transitively, within one batch and across a reopen; a message
+//  without causes has none; a cause with no entry makes it unknown (maybe,
+//  for everyone).
+static void
+test_cause_ancestry (void **state)
+{
+    bus_error_t err;
+    bus_store_t *store = s_open (*state, 0, 0);
+    uint64_t a = s_append_caused (store, "alice", "planner", NULL, 0);
+    uint64_t prev = a;
+    for (int i = 0; i < 30; i++) {      //  a chain, all in this batch
+        prev = s_append_caused (store, i % 2? "writer": "planner", i % 2? "planner": "writer",
+                                &prev, 1);
+    }
+    uint64_t other = s_append_caused (store, "bob", "planner", NULL, 0);
+    uint64_t both [2] = { prev, other };
+    uint64_t last = s_append_caused (store, "planner", "payments", both, 2);
+    PASS (bus_store_commit (store, &err));
+    bus_store_destroy (&store);
+
+    store = s_open (*state, 0, 0);
+    bus_cause_t entry;
+    PASS (bus_store_cause (store, a, &entry, &err));
+    assert_string_equal (entry.sender, "alice");
+    assert_true (entry.flags & BUS_CAUSE_ANCESTRY);
+    assert_false (entry.flags & BUS_CAUSE_FILTER);
+    assert_false (bus_ancestry_may_hold (entry.ancestry, "alice"));     //  no causes: none
+    PASS (bus_store_cause (store, last, &entry, &err));
+    assert_string_equal (entry.sender, "planner");
+    assert_string_equal (entry.recipient, "payments");
+    assert_true (entry.flags & BUS_CAUSE_FILTER);
+    const char *in [] = { "alice", "bob", "planner", "writer" };
+    for (size_t i = 0; i < 4; i++) {
+        if (!bus_ancestry_may_hold (entry.ancestry, in [i])) {
+            fail_msg ("%s sent an ancestor of seq %llu; the filter says not", in [i],
+                      (unsigned long long) last);
+        }
+    }
+    //  3 of 512 bits a name: ten other names are (almost surely) not in it,
+    //  and these ten are not, for this hash.
+    char name [24];
+    for (int i = 0; i < 10; i++) {
+        snprintf (name, sizeof name, "agent-%d", i);
+        if (bus_ancestry_may_hold (entry.ancestry, name)) {
+            fail_msg ("%s is in the ancestry of seq %llu", name, (unsigned long long) last);
+        }
+    }
+    //  A cause that has no entry (seq 999 does not exist): unknown.
+    uint64_t missing = 999;
+    uint64_t odd = s_append_caused (store, "writer", "planner", &missing, 1);
+    PASS (bus_store_commit (store, &err));
+    PASS (bus_store_cause (store, odd, &entry, &err));
+    assert_true (bus_ancestry_may_hold (entry.ancestry, "agent-0"));
+    bus_store_destroy (&store);
+}
+
 int
 main (void)
 {
@@ -1213,6 +1288,7 @@ main (void)
         T (test_readonly_missing),
         T (test_readonly_beside_writer),
         T (test_abort_batch),
+        T (test_cause_ancestry),
 #undef T
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
